@@ -1,0 +1,524 @@
+"""Every stack setting, as frozen dataclasses. These classes are the schema.
+
+Keys are the camelCase form of the field names, under the `webhook-monitoring:` namespace:
+`prometheus.retention_size` is `webhook-monitoring:prometheus.retentionSize`. Defaults are
+production-grade; a `PerEnvironment` default differs between dev and prod. Secrets are not
+here: they are top-level secret keys listed in `config/secrets.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from config.schema import (
+    Cpu,
+    DnsLabel,
+    Duration,
+    Email,
+    Memory,
+    PerEnvironment,
+    Size,
+    Url,
+    at_least,
+    between,
+    non_empty,
+    setting,
+)
+
+Environment = Literal["dev", "staging", "prod"]
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    name: str = setting(
+        "Cluster name: the `cluster` label on every series and alert, and the prefix of AWS names.",
+        example="webhook-prod-use1",
+    )
+    region: str = setting("AWS region of the cluster and the buckets.", default="us-east-1")
+    infra_stack: Optional[str] = setting(
+        "Fully qualified name of the Task 1.1 infrastructure stack to read the kubeconfig and "
+        "OIDC provider from. Leave unset to give them explicitly below.",
+        default=None,
+        example="acme/webhook-infra/prod",
+    )
+    kubeconfig_output: str = setting("Output of the infrastructure stack holding the kubeconfig.", default="kubeconfig")
+    oidc_provider_arn_output: str = setting(
+        "Output of the infrastructure stack holding the EKS OIDC provider ARN.", default="oidcProviderArn"
+    )
+    oidc_issuer_url_output: str = setting(
+        "Output of the infrastructure stack holding the EKS OIDC issuer URL.", default="oidcIssuerUrl"
+    )
+    oidc_provider_arn: Optional[str] = setting(
+        "EKS OIDC provider ARN, when there is no infrastructure stack.",
+        default=None,
+        example="arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
+    )
+    oidc_issuer_url: Optional[Url] = setting(
+        "EKS OIDC issuer URL, when there is no infrastructure stack.",
+        default=None,
+        example="https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
+    )
+    kube_context: Optional[str] = setting(
+        "Context of the ambient kubeconfig to use when there is no infrastructure stack "
+        "(unset: the kubeconfig's current context).",
+        default=None,
+        example="webhook-dev",
+    )
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    class_name: DnsLabel = setting("Name of the gp3 StorageClass every volume uses.", default="gp3")
+    kms_key_id: Optional[str] = setting(
+        "KMS key ARN for EBS encryption (unset: the account's default EBS key).",
+        default=None,
+        example="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
+    )
+    iops: Optional[int] = setting(
+        "Provisioned IOPS per volume (unset: gp3 baseline 3000).", default=None, unit="IOPS",
+        check=between(3000, 16000), example=6000,
+    )
+    throughput: Optional[int] = setting(
+        "Provisioned throughput per volume (unset: gp3 baseline 125).", default=None, unit="MiB/s",
+        check=between(125, 1000), example=250,
+    )
+    reclaim_policy: Literal["Retain", "Delete"] = setting(
+        "What happens to a volume when its claim is deleted.", default=PerEnvironment("Delete", "Retain")
+    )
+
+
+@dataclass(frozen=True)
+class BucketSettings:
+    kms_key_arn: Optional[str] = setting(
+        "KMS key ARN for SSE-KMS on both buckets (unset: SSE-S3).",
+        default=None,
+        example="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
+    )
+    versioning: bool = setting(
+        "Keep noncurrent object versions (expired after `noncurrentExpiration`).",
+        default=PerEnvironment(False, True),
+    )
+    noncurrent_expiration: Duration = setting(
+        "How long a noncurrent object version is kept when versioning is on.", default="7d", unit="days"
+    )
+    force_destroy: bool = setting(
+        "Let `pulumi destroy` delete non-empty buckets.", default=PerEnvironment(True, False)
+    )
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: Cpu = setting("CPU request.", default="100m", unit="cores")
+    memory_request: Memory = setting("Memory request.", default="256Mi", unit="bytes")
+    cpu_limit: Optional[Cpu] = setting("CPU limit (unset: none).", default=None, unit="cores")
+    memory_limit: Memory = setting("Memory limit.", default="512Mi", unit="bytes")
+
+
+@dataclass(frozen=True)
+class RemoteWriteQueue:
+    capacity: int = setting("Samples buffered per shard.", default=10000, unit="samples", check=at_least(1))
+    min_shards: int = setting("Minimum shards.", default=1, check=at_least(1))
+    max_shards: int = setting("Maximum shards.", default=50, check=at_least(1))
+    max_samples_per_send: int = setting("Samples per request.", default=2000, unit="samples", check=at_least(1))
+    batch_send_deadline: Duration = setting("Longest wait before a partial batch is sent.", default="5s")
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    retention: Duration = setting("Hot retention on the Prometheus volume.", default="15d")
+    retention_size: Size = setting(
+        "Size cap of the hot TSDB; the oldest blocks go first past it.", default="50GB", unit="bytes"
+    )
+    volume_size: Size = setting("Size of each Prometheus volume (gp3).", default="100Gi", unit="bytes")
+    replicas: int = setting("Prometheus replicas.", default=PerEnvironment(1, 2), check=between(1, 10))
+    scrape_interval: Duration = setting("Default scrape interval.", default="30s")
+    evaluation_interval: Duration = setting("Rule evaluation interval.", default="30s")
+    resources: Resources = setting(
+        "Requests and limits of each Prometheus pod.",
+        default={"cpuRequest": "200m", "memoryRequest": "2000Mi", "cpuLimit": "1000m", "memoryLimit": "4000Mi"},
+    )
+    remote_write_queue: RemoteWriteQueue = setting("Remote write queue to the long-term store.")
+    remote_write_drop: tuple[str, ...] = setting(
+        "Metric-name regexes not sent to the long-term store: high-cardinality series worth "
+        "nothing after 15 days.",
+        default=[
+            "apiserver_request_duration_seconds_bucket",
+            "apiserver_request_sli_duration_seconds_bucket",
+            "etcd_request_duration_seconds_bucket",
+            "apiserver_response_sizes_bucket",
+            "rest_client_request_duration_seconds_bucket",
+            "workqueue_.*",
+            "go_gc_.*",
+            "prometheus_.*",
+            "scrape_.*",
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class LongTermStorageSettings:
+    retention: Duration = setting(
+        "How long the long-term store (Mimir compactor) keeps blocks.", default="90d", unit="days"
+    )
+    bucket_expiration: Duration = setting(
+        "S3 lifecycle expiry of the metrics bucket: a safety net a little longer than `retention`.",
+        default="97d",
+        unit="days",
+    )
+    replicas: int = setting(
+        "Replicas of each Mimir component on the write and read paths.",
+        default=PerEnvironment(1, 3),
+        check=between(1, 10),
+    )
+    ingester_volume_size: Size = setting("Volume of each Mimir ingester.", default=PerEnvironment("20Gi", "50Gi"))
+    store_gateway_volume_size: Size = setting("Volume of each store-gateway.", default="20Gi")
+    compactor_volume_size: Size = setting("Volume of the compactor.", default="20Gi")
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    name: DnsLabel = setting("ServiceMonitor name.", example="webhook-api")
+    namespace: DnsLabel = setting("Namespace of the service.", example="webhook-delivery")
+    selector: dict[str, str] = setting(
+        "Labels of the Kubernetes Service to scrape.", example={"app.kubernetes.io/name": "webhook-api"}
+    )
+    port: str = setting("Name of the Service port exposing metrics.", default="metrics")
+    path: str = setting("Metrics path.", default="/metrics")
+    interval: Duration = setting("Scrape interval.", default="30s")
+    scrape_timeout: Duration = setting("Scrape timeout, shorter than the interval.", default="10s")
+    sample_limit: int = setting(
+        "Samples per scrape above which the whole scrape fails (a guard against a cardinality blow-up).",
+        default=50000,
+        check=at_least(1),
+    )
+    label_limit: int = setting("Labels per series above which the scrape fails.", default=30, check=at_least(1))
+
+
+@dataclass(frozen=True)
+class GraphiteExporterSettings:
+    enabled: bool = setting(
+        "Run graphite_exporter, turning the service's Graphite/StatsD-style metrics into the "
+        "Prometheus metrics the rules use.",
+        default=False,
+    )
+    replicas: int = setting("graphite_exporter replicas.", default=1, check=between(1, 5))
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    name: DnsLabel = setting("Probe name.", example="webhook-api-health")
+    url: Url = setting("URL probed.", example="https://webhooks.example.com/healthz")
+    module: Literal["http_2xx", "http_post_2xx", "tcp_connect"] = setting(
+        "Blackbox exporter module.", default="http_2xx"
+    )
+    interval: Duration = setting("Probe interval.", default="30s")
+
+
+@dataclass(frozen=True)
+class FederationSource:
+    cluster: str = setting("Cluster label of the federated Prometheus.", example="webhook-prod-euw1")
+    url: Url = setting(
+        "Base URL of the source Prometheus (its /federate is scraped).",
+        example="https://prometheus.euw1.example.com",
+    )
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    services: tuple[ScrapeTarget, ...] = setting(
+        "Every service of the webhook delivery system to scrape.",
+        default=[
+            {
+                "name": "webhook-delivery",
+                "namespace": "webhook-delivery",
+                "selector": {"app.kubernetes.io/part-of": "webhook-delivery"},
+            }
+        ],
+        check=non_empty,
+    )
+    failure_statuses: tuple[str, ...] = setting(
+        "Values of the `status` label of webhook_deliveries_total that count as a failed delivery.",
+        default=["error"],
+        check=non_empty,
+    )
+    graphite_exporter: GraphiteExporterSettings = setting("Graphite metrics exporter (task Step 2).")
+    probes: tuple[ProbeTarget, ...] = setting("HTTP endpoints checked by synthetic probes.", default=[])
+    federation: tuple[FederationSource, ...] = setting(
+        "Prometheus servers of other clusters whose recorded series this one federates.", default=[]
+    )
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    error_ratio: float = setting(
+        "Share of failed deliveries over 5m that pages (WebhookHighErrorRate).", default=0.05,
+        unit="ratio", check=between(0.0001, 1),
+    )
+    error_ratio_for: Duration = setting("How long the error ratio must stay above the threshold.", default="2m")
+    queue_depth: int = setting(
+        "Queued webhooks, summed across replicas, that page (WebhookQueueBacklog).", default=10000,
+        unit="messages", check=at_least(1),
+    )
+    queue_depth_for: Duration = setting("How long the queue must stay above the threshold.", default="5m")
+    latency_p95: float = setting(
+        "P95 delivery latency that warns (HighLatency).", default=0.5, unit="seconds", check=at_least(0.001)
+    )
+    latency_p95_for: Duration = setting("How long P95 latency must stay above the threshold.", default="10m")
+    slo_target: float = setting(
+        "Delivery success SLA target over 30 days, for the burn-rate alerts.", default=0.999,
+        unit="ratio", check=between(0.9, 0.99999),
+    )
+    anomaly_z_score: float = setting(
+        "Standard deviations from the same hour of last week's baseline that count as anomalous traffic.",
+        default=3.0, check=at_least(1),
+    )
+
+
+@dataclass(frozen=True)
+class TimeInterval:
+    name: DnsLabel = setting("Interval name.", example="weekend")
+    weekdays: tuple[str, ...] = setting(
+        "Weekday ranges, Alertmanager syntax.", default=[], example=["saturday:sunday"]
+    )
+    times: tuple[str, ...] = setting("Time ranges `HH:MM-HH:MM` (UTC).", default=[], example=["00:00-08:00"])
+
+
+@dataclass(frozen=True)
+class AlertmanagerSettings:
+    replicas: int = setting("Alertmanager replicas (clustered).", default=PerEnvironment(1, 3), check=between(1, 7))
+    retention: Duration = setting("How long alert and silence data is kept.", default="720h")
+    volume_size: Size = setting("Volume of each Alertmanager.", default="5Gi")
+    group_wait: Duration = setting("Wait before the first notification of a group.", default="30s")
+    group_interval: Duration = setting("Wait before notifying of new alerts in a group.", default="5m")
+    repeat_interval: Duration = setting("Wait before repeating a notification.", default="12h")
+    resolve_timeout: Duration = setting("When an alert without an end time counts as resolved.", default="5m")
+    slack_channel: str = setting("Slack channel for warnings.", default="#webhook-alerts")
+    warning_mute_intervals: tuple[TimeInterval, ...] = setting(
+        "Times when warnings are not sent to Slack (critical alerts always page).", default=[]
+    )
+
+
+@dataclass(frozen=True)
+class PagerDutySettings:
+    enabled: bool = setting(
+        "Create PagerDuty resources and page on critical alerts (off: critical alerts go to Slack).",
+        default=PerEnvironment(False, True),
+    )
+    service_name: str = setting("PagerDuty service name.", default="Webhook Delivery")
+    escalation_users: tuple[Email, ...] = setting(
+        "E-mails of PagerDuty users paged in turn.", default=[], example=["oncall@example.com"]
+    )
+    escalation_schedules: tuple[str, ...] = setting(
+        "Names of PagerDuty schedules paged in turn.", default=[], example=["Webhook Primary"]
+    )
+    escalation_policy_id: Optional[str] = setting(
+        "An existing escalation policy to use instead of creating one.", default=None, example="PABC123"
+    )
+    escalation_delay: Duration = setting("Wait before escalating to the next level.", default="30m")
+    acknowledgement_timeout: Optional[Duration] = setting(
+        "An acknowledged incident re-triggers after this long.", default="30m"
+    )
+    auto_resolve_timeout: Optional[Duration] = setting(
+        "An open incident resolves itself after this long (unset: never).", default=None, example="4h"
+    )
+    slack_workspace_id: Optional[str] = setting(
+        "Slack workspace for the PagerDuty Slack connection (unset: no connection).", default=None,
+        example="T0123ABCD",
+    )
+    slack_channel_id: Optional[str] = setting(
+        "Slack channel for the PagerDuty Slack connection.", default=None, example="C0123ABCD"
+    )
+
+
+@dataclass(frozen=True)
+class AlertingSettings:
+    thresholds: AlertThresholds = setting("Alert thresholds and `for` durations.")
+    alertmanager: AlertmanagerSettings = setting("Alertmanager.")
+    pagerduty: PagerDutySettings = setting("PagerDuty.")
+    runbook_base_url: Url = setting(
+        "Where `docs/runbooks/` is browsable; each alert's runbook_url is this plus `<alert>.md`.",
+        default="https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/",
+    )
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    name: str = setting("Login button label.", default="SSO")
+    client_id: str = setting("OAuth client ID.", example="0oa1exampleclientid")
+    auth_url: Url = setting("OAuth authorize URL.", example="https://example.okta.com/oauth2/v1/authorize")
+    token_url: Url = setting("OAuth token URL.", example="https://example.okta.com/oauth2/v1/token")
+    api_url: Url = setting("OAuth user-info URL.", example="https://example.okta.com/oauth2/v1/userinfo")
+    scopes: tuple[str, ...] = setting("OAuth scopes.", default=["openid", "email", "profile"])
+    allowed_domains: tuple[str, ...] = setting(
+        "E-mail domains allowed to log in.", check=non_empty, example=["example.com"]
+    )
+    role_attribute_path: str = setting(
+        "JMESPath mapping the user's claims to a Grafana role.",
+        default="contains(groups[*], 'sre') && 'Admin' || contains(groups[*], 'engineering') && 'Editor' || 'Viewer'",
+    )
+
+
+@dataclass(frozen=True)
+class FolderPermission:
+    role: Optional[Literal["Viewer", "Editor", "Admin"]] = setting(
+        "Grafana basic role (set role or team).", default=None, example="Viewer"
+    )
+    team: Optional[str] = setting("Grafana team name (set role or team).", default=None, example="sre")
+    permission: Literal["View", "Edit", "Admin"] = setting("What they may do.", default="View")
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    cpu_core_hour: float = setting("Price of one CPU core for an hour.", default=0.0416, unit="USD")
+    memory_gib_hour: float = setting("Price of one GiB of memory for an hour.", default=0.0052, unit="USD")
+    storage_gib_month: float = setting("Price of one GiB of gp3 for a month.", default=0.08, unit="USD")
+
+
+@dataclass(frozen=True)
+class GrafanaSettings:
+    host: str = setting("Host name Grafana is served on (ingress with TLS).", example="grafana.example.com")
+    ingress_class: str = setting("Ingress class.", default="nginx")
+    tls_secret: str = setting("Secret holding the TLS certificate for the host.", default="grafana-tls")
+    volume_size: Size = setting("Grafana volume.", default="10Gi")
+    replicas: int = setting("Grafana replicas.", default=1, check=between(1, 5))
+    sso: Optional[SsoSettings] = setting(
+        "Generic OAuth SSO (unset: SSO off).", default=None, example={"clientId": "...", "allowedDomains": ["example.com"]}
+    )
+    folder_permissions: tuple[FolderPermission, ...] = setting(
+        "Who may see and change the dashboard folders.",
+        default=[{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
+    )
+    revenue_per_delivery: float = setting(
+        "Revenue attributed to one successful delivery, for the business dashboard.", default=0.002, unit="USD"
+    )
+    unit_costs: UnitCosts = setting("Unit prices for the cost dashboard.")
+    track_label: str = setting(
+        "Pod label that tells canary from stable, for the A/B dashboard.", default="track"
+    )
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    agent: Literal["alloy", "promtail"] = setting(
+        "Log agent on every node. Promtail reached end of life on 2026-03-02.", default="alloy"
+    )
+    retention: Duration = setting("How long logs are kept (Loki compactor).", default="14d", unit="days")
+    bucket_expiration: Duration = setting(
+        "S3 lifecycle expiry of the logs bucket: a safety net a little longer than `retention`.",
+        default="16d",
+        unit="days",
+    )
+    mode: Literal["SingleBinary", "SimpleScalable"] = setting(
+        "Loki deployment mode.", default=PerEnvironment("SingleBinary", "SimpleScalable")
+    )
+    replicas: int = setting("Replicas of each Loki component.", default=PerEnvironment(1, 3), check=between(1, 10))
+    volume_size: Size = setting("Volume of each Loki pod that needs disk.", default="10Gi")
+    drop_paths: tuple[str, ...] = setting(
+        "Request paths whose access-log lines are dropped as noise.",
+        default=["/healthz", "/readyz", "/livez", "/metrics"],
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Environment = setting("Environment; picks per-environment defaults.", example="prod")
+    namespace: DnsLabel = setting("Namespace of the monitoring stack.", default="monitoring")
+    team_label: str = setting(
+        "Value of the `team` label that selects the webhook delivery team's monitors and rules.",
+        default="webhook-delivery",
+    )
+    protect: bool = setting(
+        "Protect stateful resources (buckets, volumes) from deletion.", default=PerEnvironment(False, True)
+    )
+    tags: dict[str, str] = setting("Tags added to every AWS resource.", default={}, example={"owner": "sre"})
+    cluster: ClusterSettings = setting("The EKS cluster.")
+    storage: StorageSettings = setting("The gp3 StorageClass.")
+    buckets: BucketSettings = setting("The S3 buckets of metrics and logs.")
+    prometheus: PrometheusSettings = setting("Prometheus (hot tier).")
+    long_term_storage: LongTermStorageSettings = setting("Grafana Mimir on S3 (cold tier).")
+    metrics: MetricsSettings = setting("What is scraped.")
+    alerting: AlertingSettings = setting("Alert rules, Alertmanager, PagerDuty and Slack.")
+    grafana: GrafanaSettings = setting("Grafana.")
+    logging: LoggingSettings = setting("Loki and the log agent.")
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+
+def cross_field_problems(s: Settings) -> list[str]:
+    """Rules that tie keys together, one line per problem, each naming the full key."""
+    ns = "webhook-monitoring:"
+    problems: list[str] = []
+
+    def need(ok: bool, key: str, value: object, expected: str) -> None:
+        if not ok:
+            problems.append(f"{ns}{key}: got {value!r}, expected {expected}")
+
+    c = s.cluster
+    explicit = (c.oidc_provider_arn, c.oidc_issuer_url)
+    if c.infra_stack is None:
+        need(all(explicit), "cluster.oidcProviderArn", c.oidc_provider_arn,
+             "both cluster.oidcProviderArn and cluster.oidcIssuerUrl when cluster.infraStack is unset")
+    else:
+        need(not any(explicit), "cluster.infraStack", c.infra_stack,
+             "either cluster.infraStack or cluster.oidcProviderArn/oidcIssuerUrl, not both")
+    if c.oidc_provider_arn is not None:
+        need(c.oidc_provider_arn.startswith("arn:aws:iam::") and ":oidc-provider/" in c.oidc_provider_arn,
+             "cluster.oidcProviderArn", c.oidc_provider_arn, "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/...)")
+
+    p = s.prometheus
+    need(p.retention_size.bytes < p.volume_size.bytes, "prometheus.retentionSize", p.retention_size.text,
+         f"less than prometheus.volumeSize ({p.volume_size.text}), leaving room for the WAL")
+    q = p.remote_write_queue
+    need(q.min_shards <= q.max_shards, "prometheus.remoteWriteQueue.minShards", q.min_shards,
+         f"at most prometheus.remoteWriteQueue.maxShards ({q.max_shards})")
+
+    for key, store in (("longTermStorage", s.long_term_storage), ("logging", s.logging)):
+        need(store.bucket_expiration.seconds > store.retention.seconds, f"{key}.bucketExpiration",
+             store.bucket_expiration.text, f"longer than {key}.retention ({store.retention.text})")
+
+    names = [t.name for t in s.metrics.services]
+    for i, t in enumerate(s.metrics.services):
+        need(t.scrape_timeout.seconds <= t.interval.seconds, f"metrics.services[{i}].scrapeTimeout",
+             t.scrape_timeout.text, f"at most metrics.services[{i}].interval ({t.interval.text})")
+        need(names.count(t.name) == 1, f"metrics.services[{i}].name", t.name, "a name no other service has")
+    probe_names = [t.name for t in s.metrics.probes]
+    for i, t in enumerate(s.metrics.probes):
+        need(probe_names.count(t.name) == 1, f"metrics.probes[{i}].name", t.name, "a name no other probe has")
+    clusters = [f.cluster for f in s.metrics.federation]
+    for i, f in enumerate(s.metrics.federation):
+        need(f.cluster != c.name and clusters.count(f.cluster) == 1, f"metrics.federation[{i}].cluster",
+             f.cluster, "a cluster other than this one and than every other source")
+
+    pd = s.alerting.pagerduty
+    targets = bool(pd.escalation_users or pd.escalation_schedules)
+    if pd.enabled:
+        need(targets != (pd.escalation_policy_id is not None), "alerting.pagerduty.escalationUsers",
+             list(pd.escalation_users), "escalation users or schedules, or alerting.pagerduty.escalationPolicyId "
+             "(exactly one of the two) when PagerDuty is enabled")
+    need((pd.slack_workspace_id is None) == (pd.slack_channel_id is None), "alerting.pagerduty.slackChannelId",
+         pd.slack_channel_id, "set together with alerting.pagerduty.slackWorkspaceId")
+    for i, t in enumerate(s.alerting.alertmanager.warning_mute_intervals):
+        need(bool(t.weekdays or t.times), f"alerting.alertmanager.warningMuteIntervals[{i}]", t.name,
+             "at least one of weekdays or times")
+        for j, span in enumerate(t.times):
+            need(_is_time_range(span), f"alerting.alertmanager.warningMuteIntervals[{i}].times[{j}]", span,
+                 "a time range HH:MM-HH:MM")
+    am = s.alerting.alertmanager
+    need(am.retention.seconds % 3600 == 0, "alerting.alertmanager.retention", am.retention.text,
+         "whole hours, such as 720h")
+
+    for i, perm in enumerate(s.grafana.folder_permissions):
+        need((perm.role is None) != (perm.team is None), f"grafana.folderPermissions[{i}]",
+             {"role": perm.role, "team": perm.team}, "exactly one of role or team")
+    for key, store in (("logging.retention", s.logging.retention),):
+        need(store.seconds % 86400 == 0, key, store.text, "whole days, such as 14d")
+    return problems
+
+
+def _is_time_range(span: str) -> bool:
+    m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", span)
+    return bool(m) and int(m[1]) < 24 and int(m[3]) <= 24 and int(m[2]) < 60 and int(m[4]) < 60

@@ -1,0 +1,30 @@
+"""Every Helm chart and image version the program deploys, pinned in this one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    version: str
+    repo: str
+
+
+PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
+GRAFANA = "https://grafana.github.io/helm-charts"
+# The OSS Loki chart moved here on 2026-03-16; the copy in grafana/loki is maintenance-only.
+GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
+
+KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY)
+# 5.x: chart 6 turns on Kafka-based ingest storage by default; we run the classic architecture.
+MIMIR = Chart("mimir-distributed", "5.7.0", GRAFANA)
+BLACKBOX_EXPORTER = Chart("prometheus-blackbox-exporter", "11.17.2", PROMETHEUS_COMMUNITY)
+LOKI = Chart("loki", "18.11.0", GRAFANA_COMMUNITY)
+ALLOY = Chart("alloy", "1.11.1", GRAFANA)
+PROMTAIL = Chart("promtail", "6.17.1", GRAFANA)
+
+GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
+# Init image of kube-prometheus-stack's CRD upgrade job (the chart defaults to `latest`).
+CRD_UPGRADE_BUSYBOX_TAG = "1.37.0"

@@ -1,0 +1,88 @@
+"""Shared test helpers: stack settings without Pulumi, and whole-program runs under mocks."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from config import Secrets, Settings, load
+from config.schema import NAMESPACE
+from tools.mock_runtime import ROOT, Run, encode_config, run_program
+from tools.render import secret_placeholder
+
+# Distinctive secret values: a test that finds one outside a secret has found a leak.
+SECRET_VALUES = {
+    "slackWebhookUrl": "https://hooks.slack.com/services/TLEAK/BLEAK/slack-secret-canary",
+    "pagerdutyToken": "pagerduty-token-canary",
+    "heartbeatUrl": "https://hc-ping.example.com/heartbeat-secret-canary",
+    "grafanaOauthClientSecret": "oauth-client-secret-canary",
+}
+
+
+def stack_values(stack: str) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml, keys without the namespace."""
+    values = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {k.split(":", 1)[1]: v for k, v in values.items()}
+
+
+def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`overrides` deep-merged into `base`; a None value removes the key."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def raw_config(stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None):
+    """(raw config as Pulumi passes it, secret keys) for a stack file with overrides applied."""
+    values = merged(stack_values(stack), overrides or {})
+    secrets = SECRET_VALUES if secrets is None else secrets
+    raw = encode_config(NAMESPACE, values)
+    raw.update({f"{NAMESPACE}:{k}": v for k, v in secrets.items()})
+    return raw, [f"{NAMESPACE}:{k}" for k in secrets]
+
+
+def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Validated settings of a stack file (with overrides), without running Pulumi."""
+    raw, secret_keys = raw_config(stack, overrides)
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name])[0]
+
+
+def stack_secrets(stack: str) -> Secrets:
+    raw, secret_keys = raw_config(stack)
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name])[1]
+
+
+def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None) -> Run:
+    """Run the whole program under mocks; cached per arguments (a run is read-only)."""
+    key = json.dumps([stack, overrides or {}, secrets], sort_keys=True)
+    return _run_cached(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _run_cached(key: str) -> Run:
+    stack, overrides, secrets = json.loads(key)
+    raw, secret_keys = raw_config(stack, overrides, secrets)
+    run = run_program(stack, raw, secret_keys)
+    if run.error is None:
+        # Guard against the vacuous pass: a program built outside the mocks registers nothing.
+        assert run.resources, f"the program registered nothing for stack {stack}"
+    return run
+
+
+def placeholder(key: str) -> str:
+    return secret_placeholder(f"{NAMESPACE}:{key}")
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())

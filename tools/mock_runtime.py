@@ -1,0 +1,208 @@
+"""Run the real Pulumi program offline under the SDK's mock runtime and record what it registers.
+
+Used by `make render` and by the tests. No Pulumi CLI, no cloud, no cluster: the mock answers
+every resource registration and every provider function call with readable placeholders for the
+values only known after a deployment (ARNs, IDs, generated passwords, integration keys).
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import pulumi
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "webhook-monitoring"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class Registered:
+    """One resource as the program registered it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    inputs: dict
+    protect: bool = False
+    retain_on_delete: bool = False
+
+    def as_json(self) -> dict:
+        entry = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": plain(self.inputs)}
+        if self.protect or self.retain_on_delete:
+            entry["options"] = {"protect": self.protect, "retainOnDelete": self.retain_on_delete}
+        return entry
+
+
+def plain(value: Any) -> Any:
+    """Inputs as JSON: secrets become {"__secret__": value}; unknowns a placeholder."""
+    if rpc.is_rpc_secret(value):
+        return {"__secret__": plain(rpc.unwrap_rpc_secret(value))}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is rpc.UNKNOWN or value == rpc.UNKNOWN:
+        return "<unknown until deployed>"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _after_deploy(what: str) -> str:
+    return f"<{what} after deploy>"
+
+
+def _outputs(typ: str, name: str, inputs: dict) -> dict:
+    """What the cloud would add to a resource's inputs, as readable placeholders."""
+    out = dict(inputs)
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or f"{name}-0000000"
+        out.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", region=inputs.get("region", "us-east-1"))
+    elif typ == "aws:iam/role:Role":
+        out.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{name}", name=name)
+    elif typ.startswith("aws:"):
+        out.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}::{ACCOUNT}:{name}")
+    elif typ == "random:index/randomPassword:RandomPassword":
+        out.update(result=f"<generated password: {name}>")
+    elif typ == "pagerduty:index/serviceIntegration:ServiceIntegration":
+        out.update(integrationKey=_after_deploy(f"PagerDuty integration key of {name}"))
+    elif typ.startswith("kubernetes:") and "metadata" in inputs:
+        meta = dict(inputs.get("metadata") or {})
+        meta.setdefault("name", name)
+        out["metadata"] = meta
+    elif typ == "kubernetes:helm.sh/v3:Release":
+        out.setdefault("name", inputs.get("name", name))
+        out["status"] = {"namespace": inputs.get("namespace", "default"), "name": out["name"]}
+    return out
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping each registration's parent and raw inputs."""
+
+    def __init__(self, program_mocks: "ProgramMocks"):
+        super().__init__(program_mocks)
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(
+                request, response.urn, request.object, custom=bool(request.custom),
+                protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+            )
+        return response
+
+    def ReadResource(self, request):
+        # StackReferences are reads, not registrations; they belong in the record all the same.
+        response = super().ReadResource(request)
+        self._record(request, response.urn, request.properties, custom=True)
+        return response
+
+    def _record(self, request, urn: str, properties, custom: bool, protect=False, retain_on_delete=False) -> None:
+        self.registered.append(
+            Registered(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                parent=request.parent or None,
+                custom=custom,
+                inputs=rpc.deserialize_properties(properties, keep_unknowns=True),
+                protect=protect,
+                retain_on_delete=retain_on_delete,
+            )
+        )
+
+
+class ProgramMocks(pulumi.runtime.Mocks):
+    def __init__(self, stack_outputs: Mapping[str, Any]):
+        self.stack_outputs = dict(stack_outputs)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == "pulumi:pulumi:StackReference":
+            return f"{args.name}-id", {"name": args.name, "outputs": self.stack_outputs}
+        state = _outputs(args.typ, args.name, args.inputs)
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        token, inputs = args.token, args.args
+        if token == "pagerduty:index/getUser:getUser":
+            return {"id": f"P-USER-{inputs['email']}", "email": inputs["email"], "name": inputs["email"]}, []
+        if token == "pagerduty:index/getSchedule:getSchedule":
+            return {"id": f"P-SCHEDULE-{inputs['name']}", "name": inputs["name"]}, []
+        if token == "pagerduty:index/getEscalationPolicy:getEscalationPolicy":
+            return {"id": f"P-POLICY-{inputs['name']}", "name": inputs["name"]}, []
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/render", "userId": "render"}, []
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": "us-east-1", "region": "us-east-1"}, []
+        return {}, []
+
+
+# What a StackReference to the Task 1.1 infrastructure stack returns in a render.
+INFRA_OUTPUTS = {
+    "kubeconfig": "<kubeconfig of the infrastructure stack>",
+    "oidcProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/RENDER",
+    "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/RENDER",
+}
+
+
+@dataclass
+class Run:
+    """The outcome of one program run."""
+
+    resources: list[Registered]
+    exports: dict
+    error: Exception | None = None
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == typ]
+
+
+def run_program(
+    stack: str,
+    config: Mapping[str, Any],
+    secret_keys: list[str],
+    stack_outputs: Mapping[str, Any] = INFRA_OUTPUTS,
+) -> Run:
+    """Run __main__.py for `stack` with `config` (full key -> raw text, as Pulumi passes it)."""
+    program_mocks = ProgramMocks(stack_outputs)
+    monitor = RecordingMonitor(program_mocks)
+    # A fresh root Stack per run: set_mocks keeps an earlier run's root, and with it that stack's URN.
+    pulumi.runtime.settings.ROOT.set(None)
+    mocks.set_mocks(program_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config), secret_keys)
+    exports: dict = {}
+    error: Exception | None = None
+
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        # Waiting on the stack's exports also waits on everything they are built from.
+        root = pulumi.runtime.get_root_resource()
+        return pulumi.Output.from_input(dict(root.outputs)).apply(exports.update)
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    try:
+        pulumi.runtime.test(program)()
+    except Exception as err:  # the program's own error (bad config) is a result, not a crash
+        error = err
+    return Run(resources=monitor.registered, exports=exports, error=error)
+
+
+def encode_config(namespace: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """Stack-file config (`ns:key: value`) as Pulumi hands it to a program: objects as JSON text."""
+    encoded = {}
+    for key, value in values.items():
+        full = key if ":" in key else f"{namespace}:{key}"
+        encoded[full] = value if isinstance(value, str) else json.dumps(value)
+    return encoded

@@ -1,0 +1,139 @@
+"""`make render STACK=<name>`: run the program offline for Pulumi.<name>.yaml; write build/<name>/.
+
+Everything written is read back from what the program registered under the mock runtime, so
+the files show what `pulumi up` would apply: resources.json, helm/<chart>.yaml,
+prometheus-rules.yaml, alertmanager.yaml, dashboards/<uid>.json. Secrets are placeholders.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from config.secrets import SECRET_KEYS
+from tools.mock_runtime import ROOT, Registered, Run, encode_config, plain, run_program
+
+NAMESPACE = "webhook-monitoring"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+SECRET = "kubernetes:core/v1:Secret"
+DASHBOARD = "grafana:oss/dashboard:Dashboard"
+
+
+def secret_placeholder(key: str) -> str:
+    return f"<secret {key}>"
+
+
+def stack_file(stack: str) -> Path:
+    return ROOT / f"Pulumi.{stack}.yaml"
+
+
+def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
+    """A stack file as the engine hands it over; every secret key set to a placeholder."""
+    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    secrets = [f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS]
+    for key, value in values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secrets.append(key if ":" in key else f"{NAMESPACE}:{key}")
+    config = encode_config(NAMESPACE, {k: v for k, v in values.items() if k not in secrets})
+    config.update({key: secret_placeholder(key) for key in secrets})
+    return config, sorted(set(secrets))
+
+
+def stacks() -> list[str]:
+    return [p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml")]
+
+
+def unwrap(value: Any) -> Any:
+    """Rendered files show secret placeholders in place: they hold no real value here."""
+    if isinstance(value, dict):
+        if set(value) == {"__secret__"}:
+            return unwrap(value["__secret__"])
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, width=120)
+
+
+def write_files(run: Run, out: Path) -> dict[str, int]:
+    """Write build/<stack>/; returns the number of files per kind."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    written: Counter = Counter()
+    (out / "resources.json").write_text(json.dumps([r.as_json() for r in run.resources], indent=2) + "\n")
+    written["resources.json"] += 1
+
+    for release in run.of_type(RELEASE):
+        values = unwrap(plain(release.inputs.get("values", {})))
+        (out / "helm").mkdir(exist_ok=True)
+        (out / "helm" / f"{release.inputs['chart']}.yaml").write_text(dump_yaml(values))
+        written["helm"] += 1
+
+    groups = [g for rule in run.of_type(PROMETHEUS_RULE) for g in unwrap(plain(rule.inputs))["spec"]["groups"]]
+    if groups:
+        (out / "prometheus-rules.yaml").write_text(dump_yaml({"groups": groups}))
+        written["prometheus-rules.yaml"] += 1
+
+    for secret in run.of_type(SECRET):
+        data = unwrap(plain(secret.inputs.get("stringData") or {}))
+        if "alertmanager.yaml" in data:
+            (out / "alertmanager.yaml").write_text(data["alertmanager.yaml"])
+            written["alertmanager.yaml"] += 1
+
+    for dashboard in run.of_type(DASHBOARD):
+        model = json.loads(unwrap(plain(dashboard.inputs["configJson"])))
+        (out / "dashboards").mkdir(exist_ok=True)
+        (out / "dashboards" / f"{model['uid']}.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
+        written["dashboards"] += 1
+    return dict(written)
+
+
+def summary(run: Run) -> str:
+    by_type = Counter(r.type for r in run.resources)
+    lines = [f"{count:4d}  {typ}" for typ, count in sorted(by_type.items())]
+    lines.append(f"{len(run.resources):4d}  resources in all")
+    notes = run.exports.get("renderNotes") or []
+    lines += [f"note: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def render(stack: str, path: Path | None = None, out_root: Path = ROOT / "build") -> int:
+    path = path or stack_file(stack)
+    if not path.exists():
+        print(f"no stack file {path.name}: stacks are {', '.join(sorted(stacks()))}", file=sys.stderr)
+        return 2
+    config, secret_keys = stack_config(path)
+    run = run_program(stack, config, secret_keys)
+    if run.error is not None:
+        print(f"{stack}: {run.error}", file=sys.stderr)
+        return 2
+    if not run.resources:
+        print(f"{stack}: the program registered no resources", file=sys.stderr)
+        return 1
+    written = write_files(run, out_root / stack)
+    print(f"rendered stack {stack} into {out_root / stack}")
+    print(summary(run))
+    print("files: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tools.render <stack>", file=sys.stderr)
+        return 2
+    return render(argv[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
