@@ -196,7 +196,8 @@ def run_program(
         pulumi.runtime.test(program)()
     except Exception as err:  # the program's own error (bad config) is a result, not a crash
         error = err
-    return Run(resources=monitor.registered, exports=exports, error=error)
+    # Registration order depends on when outputs resolve; the URN order does not.
+    return Run(resources=sorted(monitor.registered, key=lambda r: r.urn), exports=exports, error=error)
 
 
 def encode_config(namespace: str, values: Mapping[str, Any]) -> dict[str, str]:

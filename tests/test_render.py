@@ -1,0 +1,67 @@
+"""`make render`: the files a reviewer diffs, and the refusal of bad config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.support import ROOT, SECRET_VALUES, run_stack
+from tools import render
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def rendered(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    assert render.render(request.param, out_root=out) == 0
+    return request.param, out / request.param
+
+
+def test_resources_json_lists_every_registered_resource(rendered):
+    stack, out = rendered
+    resources = json.loads((out / "resources.json").read_text())
+    assert len(resources) == len(run_stack(stack).resources) > 20
+    for entry in resources:
+        assert set(entry) <= {"type", "name", "parent", "inputs", "options"}
+        assert entry["parent"] is None or entry["parent"].startswith(f"urn:pulumi:{stack}::webhook-monitoring::")
+    buckets = [r for r in resources if r["type"] == "aws:s3/bucket:Bucket"]
+    assert sorted(b["name"] for b in buckets) == ["logs-bucket", "metrics-bucket"]
+
+
+def test_render_is_deterministic(rendered, tmp_path):
+    stack, out = rendered
+    assert render.render(stack, out_root=tmp_path) == 0
+    for first in sorted(p for p in out.rglob("*") if p.is_file()):
+        second = tmp_path / stack / first.relative_to(out)
+        assert second.read_bytes() == first.read_bytes(), first.name
+
+
+def test_secrets_in_resources_json_are_marked_and_placeholders(rendered):
+    stack, out = rendered
+    text = (out / "resources.json").read_text()
+    for value in SECRET_VALUES.values():
+        assert value not in text
+    if stack == "prod":
+        provider = next(r for r in json.loads(text) if r["type"] == "pulumi:providers:kubernetes")
+        assert provider["inputs"]["kubeconfig"] == {"__secret__": "<kubeconfig of the infrastructure stack>"}
+
+
+def test_bad_config_exits_non_zero_with_every_problem(tmp_path, capsys):
+    stack_file = tmp_path / "Pulumi.broken.yaml"
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    config["config"]["webhook-monitoring:prometheus"] = {"retention": "two weeks", "replicaz": 2}
+    stack_file.write_text(yaml.safe_dump(config))
+    assert render.render("broken", path=stack_file, out_root=tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "webhook-monitoring:prometheus.retention: got 'two weeks', expected a duration" in err
+    assert "webhook-monitoring:prometheus.replicaz: unknown key; did you mean 'replicas'?" in err
+    assert not (tmp_path / "broken").exists(), "nothing is written for a bad config"
+
+
+def test_render_command_line_refuses_an_unknown_stack():
+    result = subprocess.run([sys.executable, "-m", "tools.render", "nope"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "no stack file Pulumi.nope.yaml: stacks are dev, prod" in result.stderr
