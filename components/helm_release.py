@@ -1,0 +1,40 @@
+"""One way to install a pinned chart, shared by the components that install charts."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from monitoring.versions import Chart
+
+# Charts that start many pods (Mimir's zone-aware StatefulSets roll one zone at a time) need
+# longer than Helm's default five minutes to become ready.
+RELEASE_TIMEOUT_SECONDS = 900
+
+
+def helm_release(
+    resource_name: str,
+    chart: Chart,
+    namespace: str,
+    values: pulumi.Input[dict],
+    parent: pulumi.Resource,
+    depends_on: Optional[list[pulumi.Resource]] = None,
+) -> k8s.helm.v3.Release:
+    """A Helm release of `chart` at its pinned version, named after the chart.
+
+    The release name is fixed: service names, and so the in-cluster URLs other components
+    are given, derive from it; `helm list` shows what runs, not a random suffix.
+    """
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=chart.name,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+        namespace=namespace,
+        values=values,
+        timeout=RELEASE_TIMEOUT_SECONDS,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
+    )

@@ -1,0 +1,48 @@
+"""Helm values builders, one module per chart; each concern builds its own part and they are merged."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Mapping
+
+from config.schema import Size
+from config.settings import Resources
+
+
+def deep_merge(*dicts: Mapping[str, Any]) -> dict:
+    """The dicts merged left to right, recursing into nested dicts; a later non-dict value wins.
+
+    Lists are values, not merged: a later list replaces an earlier one. The inputs are not changed.
+    """
+    merged: dict = {}
+    for d in dicts:
+        for key, value in d.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+                merged[key] = deep_merge(merged[key], value)
+            elif isinstance(value, Mapping):
+                merged[key] = deep_merge(value)
+            else:
+                merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def container_resources(resources: Resources) -> dict:
+    """A Kubernetes `resources` block; no CPU limit when none is set (throttling hurts more than it protects)."""
+    limits = {"memory": str(resources.memory_limit)}
+    if resources.cpu_limit is not None:
+        limits["cpu"] = str(resources.cpu_limit)
+    return {
+        "requests": {"cpu": str(resources.cpu_request), "memory": str(resources.memory_request)},
+        "limits": limits,
+    }
+
+
+# Kubernetes quantities spell decimal units without the B: 50GB is `50G`, 500KB is `500k`.
+_KUBERNETES_DECIMAL = {"B": "", "KB": "k", "MB": "M", "GB": "G", "TB": "T"}
+
+
+def kubernetes_quantity(size: Size) -> str:
+    """A setting size as a Kubernetes quantity (`100Gi` stays, `50GB` becomes `50G`)."""
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", size.text).groups()
+    return number + _KUBERNETES_DECIMAL.get(unit, unit)

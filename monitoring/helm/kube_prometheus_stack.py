@@ -1,0 +1,170 @@
+"""Values of kube-prometheus-stack 88.5.3 for the Prometheus Operator and Prometheus.
+
+The `grafana:` and `alertmanager:` sections come from their own builders and are merged in by
+the metrics component; this module owns everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from config.settings import Settings
+from monitoring import versions
+from monitoring.helm import container_resources, deep_merge, kubernetes_quantity
+from monitoring.scrape import federation_scrape_configs, team_labels
+
+# Set as the chart's fullnameOverride so the in-cluster service names are known in advance.
+FULLNAME = "kube-prometheus-stack"
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+
+# The Operator's default replicaExternalLabelName: every replica adds `prometheus_replica=<pod>`.
+REPLICA_LABEL = "prometheus_replica"
+# Pod ordinal 0 of each shard (`prometheus-<name>-0`, `prometheus-<name>-shard-1-0`), or no replica
+# label at all: should the Operator ever stop adding it, everything is written rather than nothing.
+FIRST_REPLICA = "(.+-0)?"
+
+OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+
+
+def service_urls(namespace: str) -> tuple[str, str]:
+    """(Prometheus URL, Alertmanager URL) inside the cluster."""
+    base = f"{FULLNAME}-{{}}.{namespace}.svc.cluster.local"
+    return (
+        f"http://{base.format('prometheus')}:{PROMETHEUS_PORT}",
+        f"http://{base.format('alertmanager')}:{ALERTMANAGER_PORT}",
+    )
+
+
+def _selector(settings: Settings) -> dict:
+    return {"matchLabels": team_labels(settings)}
+
+
+def selection_values(settings: Settings) -> dict:
+    """Which monitors and rules this Prometheus loads: the team's, from any namespace, and the chart's own.
+
+    A label selector is an AND of its terms, so it cannot say "team=X OR release=<chart>". The
+    sample's `serviceMonitorSelector: {team: ...}` alone would therefore drop the chart's own
+    ServiceMonitors (kubelet/cAdvisor, node-exporter, kube-state-metrics, API server) and rules.
+    Instead every object the chart creates gets the team label too: `commonLabels` reaches the
+    parent chart's templates (its ServiceMonitors, PodMonitors, PrometheusRules), and the
+    kube-state-metrics and node-exporter subcharts take it through `prometheus.monitor.additionalLabels`.
+    An empty namespace selector is rendered as `{}`, which means every namespace.
+    """
+    labels = team_labels(settings)
+    selector = _selector(settings)
+    return {
+        "commonLabels": labels,
+        "kube-state-metrics": {"prometheus": {"monitor": {"additionalLabels": labels}}},
+        "prometheus-node-exporter": {"prometheus": {"monitor": {"additionalLabels": labels}}},
+        "prometheus": {
+            "prometheusSpec": {
+                "serviceMonitorSelector": selector,
+                "serviceMonitorNamespaceSelector": {},
+                "podMonitorSelector": selector,
+                "podMonitorNamespaceSelector": {},
+                "probeSelector": selector,
+                "probeNamespaceSelector": {},
+                "ruleSelector": selector,
+                "ruleNamespaceSelector": {},
+            }
+        },
+    }
+
+
+def remote_write(settings: Settings, url: str) -> dict:
+    """The long-term-store remote write: queue from settings, and only series worth 90 days.
+
+    With several replicas (prod) each would write the same series; Mimir's HA deduplication needs
+    Consul or etcd, which this stack does not run. So only the first replica of each shard writes,
+    and its replica label is dropped so the stored series look like the local ones.
+    """
+    queue = settings.prometheus.remote_write_queue
+    return {
+        "name": "long-term-store",
+        "url": url,
+        "queueConfig": {
+            "capacity": queue.capacity,
+            "minShards": queue.min_shards,
+            "maxShards": queue.max_shards,
+            "maxSamplesPerSend": queue.max_samples_per_send,
+            "batchSendDeadline": queue.batch_send_deadline.text,
+        },
+        "writeRelabelConfigs": [
+            {"sourceLabels": ["__name__"], "regex": "|".join(settings.prometheus.remote_write_drop), "action": "drop"},
+            {"sourceLabels": [REPLICA_LABEL], "regex": FIRST_REPLICA, "action": "keep"},
+            {"regex": REPLICA_LABEL, "action": "labeldrop"},
+        ],
+    }
+
+
+def retention_size(settings: Settings) -> str:
+    """Prometheus takes `50GB` or `50GiB`, not the Kubernetes spelling `50Gi`."""
+    text = settings.prometheus.retention_size.text
+    return text + "B" if text.endswith("i") else text
+
+
+def prometheus_values(
+    settings: Settings,
+    *,
+    storage_class: str,
+    remote_write_url: str,
+    cluster: str,
+    federation_match: Sequence[str] = (),
+) -> dict:
+    """Values of kube-prometheus-stack 88.5.3 without its `grafana` and `alertmanager` sections.
+
+    `federation_match` is the `match[]` list the federation jobs pull (needed when
+    `metrics.federation` lists sources).
+    """
+    p = settings.prometheus
+    spec = {
+        "retention": p.retention.text,
+        "retentionSize": retention_size(settings),
+        "replicas": p.replicas,
+        "scrapeInterval": p.scrape_interval.text,
+        "evaluationInterval": p.evaluation_interval.text,
+        # Only on samples leaving Prometheus (remote write, federation, alerts), not in rule evaluation.
+        "externalLabels": {"cluster": cluster, "environment": settings.environment},
+        "resources": container_resources(p.resources),
+        "storageSpec": {
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": kubernetes_quantity(p.volume_size)}},
+                }
+            }
+        },
+        "remoteWrite": [remote_write(settings, remote_write_url)],
+        "additionalScrapeConfigs": federation_scrape_configs(settings, federation_match),
+    }
+    own = {
+        "fullnameOverride": FULLNAME,
+        "crds": {
+            "enabled": True,
+            # Helm installs CRDs only once; this hook job upgrades them with
+            # `kubectl apply --server-side --force-conflicts` (they are too large for client-side apply).
+            "upgradeJob": {
+                "enabled": True,
+                "forceConflicts": True,
+                "image": {"busybox": {"tag": versions.CRD_UPGRADE_BUSYBOX_TAG}},
+            },
+        },
+        # Our own rule groups carry the one Watchdog; the chart's `general` group would add a second.
+        "defaultRules": {"rules": {"general": False}},
+        # EKS runs the control plane out of reach and binds kube-proxy metrics to localhost:
+        # their ServiceMonitors would only produce targets that are always down (and their alerts).
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "prometheusOperator": {
+            "resources": OPERATOR_RESOURCES,
+            # The webhook cannot answer while the release that deploys it is being installed;
+            # afterwards invalid PrometheusRules are refused instead of silently ignored.
+            "admissionWebhooks": {"failurePolicy": "IgnoreOnInstallOnly"},
+        },
+        "prometheus": {"prometheusSpec": spec},
+    }
+    return deep_merge(own, selection_values(settings))

@@ -1,0 +1,118 @@
+"""What Prometheus scrapes: ServiceMonitors, blackbox Probes, and federation of other clusters.
+
+The objects are plain dicts in the Prometheus Operator's `monitoring.coreos.com/v1` schema; the
+federation jobs are raw Prometheus scrape configs (`additionalScrapeConfigs`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+from urllib.parse import urlsplit
+
+from config.settings import ProbeTarget, ScrapeTarget, Settings
+
+MONITORING_API = "monitoring.coreos.com/v1"
+BLACKBOX_PORT = 9115
+
+
+def team_labels(settings: Settings) -> dict[str, str]:
+    """The label Prometheus selects the team's monitors and rules by."""
+    return {"team": settings.team_label}
+
+
+def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
+    """A ServiceMonitor, kept in the monitoring namespace, for the service `target` describes.
+
+    `honorLabels`: the Operator sets the target label `endpoint` to the port name, which would
+    overwrite the application's own `endpoint` label (the webhook destination) on every series.
+    `sampleLimit`/`labelLimit` fail a scrape that explodes in cardinality instead of letting it
+    flood the TSDB; the failure shows as the target being down.
+    """
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "ServiceMonitor",
+        "metadata": {"name": str(target.name), "namespace": str(settings.namespace), "labels": team_labels(settings)},
+        "spec": {
+            "selector": {"matchLabels": dict(sorted(target.selector.items()))},
+            "namespaceSelector": {"matchNames": [str(target.namespace)]},
+            "endpoints": [
+                {
+                    "port": target.port,
+                    "path": target.path,
+                    "interval": target.interval.text,
+                    "scrapeTimeout": target.scrape_timeout.text,
+                    "honorLabels": True,
+                }
+            ],
+            "sampleLimit": target.sample_limit,
+            "labelLimit": target.label_limit,
+        },
+    }
+
+
+# Modules offered by the blackbox exporter; config/settings.py ProbeTarget.module names them.
+def _http(**extra: str) -> dict:
+    return {"valid_http_versions": ["HTTP/1.1", "HTTP/2.0"], "follow_redirects": True, "preferred_ip_protocol": "ip4", **extra}
+
+
+BLACKBOX_MODULES = {
+    "http_2xx": {"prober": "http", "timeout": "5s", "http": _http()},
+    "http_post_2xx": {"prober": "http", "timeout": "5s", "http": _http(method="POST")},
+    "tcp_connect": {"prober": "tcp", "timeout": "5s", "tcp": {"preferred_ip_protocol": "ip4"}},
+}
+
+
+def blackbox_values(settings: Settings) -> dict:
+    """Values of prometheus-blackbox-exporter 11.17.2: the probe modules and modest resources."""
+    return {
+        "config": {"modules": BLACKBOX_MODULES},
+        "resources": {"requests": {"cpu": "25m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+    }
+
+
+def blackbox_prober_url(release_name: str, namespace: str) -> str:
+    """The blackbox exporter inside the cluster; its fullname is the release name, which contains the chart name."""
+    return f"http://{release_name}.{namespace}.svc.cluster.local:{BLACKBOX_PORT}"
+
+
+def probe(settings: Settings, target: ProbeTarget, prober_url: str) -> dict:
+    """A Probe: the blackbox exporter at `prober_url` (http://host:port) checks `target.url`."""
+    prober = urlsplit(prober_url)
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "Probe",
+        "metadata": {"name": str(target.name), "namespace": str(settings.namespace), "labels": team_labels(settings)},
+        "spec": {
+            "jobName": str(target.name),
+            "interval": target.interval.text,
+            "module": target.module,
+            "prober": {"url": prober.netloc, "scheme": prober.scheme, "path": prober.path or "/probe"},
+            "targets": {"staticConfig": {"static": [str(target.url)]}},
+        },
+    }
+
+
+def federation_scrape_configs(settings: Settings, match: Sequence[str]) -> list[dict]:
+    """One scrape job per federation source, pulling only the series `match` selects.
+
+    `match` is the list of `match[]` selectors, the aggregated recorded series
+    (`monitoring.rules.federation_match`): federating raw series would copy a whole cluster.
+    `honor_labels` keeps the labels the source exported (its own `cluster` external label among
+    them); the static `cluster` label names the source when it has no such label.
+    """
+    if settings.metrics.federation and not match:
+        raise ValueError("federation sources are configured but no match[] selectors were given")
+    jobs = []
+    for source in settings.metrics.federation:
+        url = urlsplit(source.url)
+        jobs.append(
+            {
+                "job_name": f"federate-{source.cluster}",
+                "metrics_path": url.path.rstrip("/") + "/federate",
+                "scheme": url.scheme,
+                "honor_labels": True,
+                "params": {"match[]": list(match)},
+                "static_configs": [{"targets": [url.netloc], "labels": {"cluster": str(source.cluster)}}],
+            }
+        )
+    return jobs

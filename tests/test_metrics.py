@@ -1,0 +1,785 @@
+"""The metrics pipeline: Prometheus and Mimir values, scrape objects, graphite mapping, the component."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import kubernetes_validate
+import prometheus_client
+import pulumi
+import pytest
+import yaml
+
+from config import ConfigError, Settings, load
+from config.schema import Size
+from monitoring import graphite, scrape
+from monitoring.helm import deep_merge, kubernetes_quantity
+from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, selection_values, service_urls
+from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
+from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
+
+NS = "webhook-monitoring:"
+ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
+BUCKET = "webhook-prod-use1-metrics"
+RECORDED = ("service:webhook_deliveries:rate5m", "service:webhook_delivery_errors:ratio_rate5m")
+
+
+def settings_for(environment: str = "dev", **sections: Any) -> Settings:
+    """Settings from a minimal raw configuration plus `sections` (camelCase keys)."""
+    raw = {
+        "environment": environment,
+        "cluster": {
+            "name": f"webhook-{environment}-use1",
+            "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X",
+            "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
+        },
+        "grafana": {"host": "grafana.example.com"},
+        "slackWebhookUrl": "https://hooks.slack.com/services/T0/B0/X",
+    }
+    secret_keys = [NS + "slackWebhookUrl"]
+    if environment == "prod":
+        raw.update(heartbeatUrl="https://hc-ping.example.com/x", pagerdutyToken="token",
+                   alerting={"pagerduty": {"escalationUsers": ["oncall@example.com"]}})
+        secret_keys += [NS + "heartbeatUrl", NS + "pagerdutyToken"]
+    raw.update(sections)
+    encoded = {NS + k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in raw.items()}
+    return load(encoded, secret_keys, lambda name: raw[name])[0]
+
+
+def kps_values(settings: Settings, **kwargs: Any) -> dict:
+    return prometheus_values(
+        settings, storage_class="gp3", remote_write_url=mimir_urls(MIMIR.name, "monitoring")[0],
+        cluster=settings.cluster.name, **kwargs,
+    )
+
+
+def spec_of(values: dict) -> dict:
+    return values["prometheus"]["prometheusSpec"]
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def test_deep_merge_recurses_later_wins_lists_replace_inputs_untouched():
+    a = {"x": {"y": 1, "z": [1, 2]}, "keep": True}
+    b = {"x": {"y": 2, "z": [3]}, "new": {"n": 1}}
+    merged = deep_merge(a, b)
+    assert merged == {"x": {"y": 2, "z": [3]}, "keep": True, "new": {"n": 1}}
+    assert a == {"x": {"y": 1, "z": [1, 2]}, "keep": True}
+    merged["new"]["n"] = 5
+    assert b["new"]["n"] == 1
+
+
+@pytest.mark.parametrize("text,quantity", [("100Gi", "100Gi"), ("50GB", "50G"), ("500KB", "500k"), ("1.5TB", "1.5T")])
+def test_kubernetes_quantity(text, quantity):
+    assert kubernetes_quantity(Size(text)) == quantity
+
+
+# ------------------------------------------------------------------------------- hot tier
+
+
+@pytest.mark.parametrize("environment,replicas", [("dev", 1), ("prod", 2)])
+def test_prometheus_hot_tier(environment, replicas):
+    settings = settings_for(environment)
+    spec = spec_of(kps_values(settings))
+    assert spec["retention"] == "15d"  # the chart default is 10d
+    assert spec["retentionSize"] == "50GB"
+    assert spec["replicas"] == replicas
+    assert spec["scrapeInterval"] == "30s" and spec["evaluationInterval"] == "30s"
+    assert spec["externalLabels"] == {"cluster": f"webhook-{environment}-use1", "environment": environment}
+    assert spec["resources"] == {
+        "requests": {"cpu": "200m", "memory": "2000Mi"},
+        "limits": {"cpu": "1000m", "memory": "4000Mi"},
+    }
+    assert spec["storageSpec"] == {
+        "volumeClaimTemplate": {
+            "spec": {
+                "storageClassName": "gp3",
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "100Gi"}},
+            }
+        }
+    }
+
+
+def test_binary_retention_size_gets_prometheus_spelling():
+    settings = settings_for(prometheus={"retentionSize": "40Gi"})
+    assert spec_of(kps_values(settings))["retentionSize"] == "40GiB"
+
+
+def test_no_cpu_limit_when_unset():
+    settings = settings_for(prometheus={"resources": {"cpuRequest": "500m", "memoryRequest": "1Gi", "cpuLimit": None, "memoryLimit": "2Gi"}})
+    assert spec_of(kps_values(settings))["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"},
+    }
+
+
+def test_chart_general_rules_off_and_crds_upgraded_server_side():
+    values = kps_values(settings_for())
+    assert values["defaultRules"]["rules"] == {"general": False}
+    assert values["crds"]["enabled"] is True
+    assert values["crds"]["upgradeJob"]["enabled"] is True and values["crds"]["upgradeJob"]["forceConflicts"] is True
+    assert values["crds"]["upgradeJob"]["image"]["busybox"]["tag"] != "latest"
+    assert "grafana" not in values and "alertmanager" not in values
+
+
+def test_service_urls_follow_fullname_override():
+    values = kps_values(settings_for())
+    assert values["fullnameOverride"] == FULLNAME
+    assert service_urls("monitoring") == (
+        f"http://{FULLNAME}-prometheus.monitoring.svc.cluster.local:9090",
+        f"http://{FULLNAME}-alertmanager.monitoring.svc.cluster.local:9093",
+    )
+
+
+# ------------------------------------------------------------------------------- selection
+
+
+def label_selector_matches(selector: dict, labels: dict[str, str]) -> bool:
+    """Kubernetes LabelSelector semantics: every matchLabels pair and every expression holds; {} matches all."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def test_label_selector_matcher():
+    assert label_selector_matches({}, {"a": "1"})
+    assert not label_selector_matches({"matchLabels": {"a": "1"}}, {"a": "2"})
+    assert label_selector_matches({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]}, {"a": "2"})
+    assert not label_selector_matches({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {})
+
+
+RELEASE = KUBE_PROMETHEUS_STACK.name
+
+
+def chart_monitor_labels(values: dict) -> dict[str, dict[str, str]]:
+    """Labels kube-prometheus-stack 88.5.3 puts on its own ServiceMonitors, given our values.
+
+    Source (read from prometheus-community/helm-charts at tag kube-prometheus-stack-88.5.3 and its
+    pinned subcharts): `templates/_helpers.tpl` "kube-prometheus-stack.labels" (managed-by,
+    instance, version, part-of, chart, release, heritage, then `.Values.commonLabels`), used by
+    `templates/exporters/{kubelet,kube-api-server,core-dns}/servicemonitor.yaml`,
+    `templates/prometheus-operator/servicemonitor.yaml` and `templates/prometheus/servicemonitor.yaml`
+    after an `app: kube-prometheus-stack-<component>` label; kube-state-metrics 8.4.0
+    "kube-state-metrics.labels" (+ `release` as kube-prometheus-stack sets `releaseLabel: true`)
+    then `prometheus.monitor.additionalLabels`; prometheus-node-exporter 4.56.1 the same.
+    The kubelet ServiceMonitor is also the cAdvisor one (its `/metrics/cadvisor` endpoint).
+    """
+    parent = {
+        "app.kubernetes.io/managed-by": "Helm",
+        "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/version": KUBE_PROMETHEUS_STACK.version,
+        "app.kubernetes.io/part-of": "kube-prometheus-stack",
+        "chart": f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK.version}",
+        "release": RELEASE,
+        "heritage": "Helm",
+        **values.get("commonLabels", {}),
+    }
+    monitors = {
+        component: {"app": f"kube-prometheus-stack-{component}", **parent}
+        for component in ("kubelet", "apiserver", "coredns", "operator", "prometheus")
+    }
+    for subchart in ("kube-state-metrics", "prometheus-node-exporter"):
+        monitors[subchart] = {
+            "app.kubernetes.io/managed-by": "Helm",
+            "app.kubernetes.io/component": "metrics",
+            "app.kubernetes.io/part-of": subchart,
+            "app.kubernetes.io/name": subchart,
+            "app.kubernetes.io/instance": RELEASE,
+            "release": RELEASE,
+            **values.get(subchart, {}).get("prometheus", {}).get("monitor", {}).get("additionalLabels", {}),
+        }
+    return monitors
+
+
+def chart_rule_labels(values: dict) -> dict[str, str]:
+    """Labels of the chart's PrometheusRules (templates/prometheus/rules-1.14/*.yaml): app + the chart labels."""
+    return {**chart_monitor_labels(values)["kubelet"], "app": "kube-prometheus-stack"}
+
+
+def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
+    settings = settings_for()
+    values = kps_values(settings)
+    spec = spec_of(values)
+    team_monitor = scrape.service_monitor(settings, settings.metrics.services[0])
+    # Selected: the team's ServiceMonitor, whatever namespace it lives in.
+    assert label_selector_matches(spec["serviceMonitorSelector"], team_monitor["metadata"]["labels"])
+    for namespace_selector in ("serviceMonitorNamespaceSelector", "probeNamespaceSelector", "ruleNamespaceSelector"):
+        assert label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": "webhook-delivery"})
+    # ... and every ServiceMonitor the chart ships (infrastructure metrics of the task document).
+    for name, labels in chart_monitor_labels(values).items():
+        assert label_selector_matches(spec["serviceMonitorSelector"], labels), name
+    # Not selected: another team's monitor.
+    assert not label_selector_matches(spec["serviceMonitorSelector"], {"team": "payments", "release": RELEASE})
+
+
+def test_without_the_chart_labels_the_team_selector_would_lose_the_charts_monitors():
+    """The task document's selector alone: kubelet, node-exporter and kube-state-metrics drop out."""
+    values = kps_values(settings_for())
+    labelling = set(selection_values(settings_for())) - {"prometheus"}
+    assert labelling == {"commonLabels", "kube-state-metrics", "prometheus-node-exporter"}
+    bare = {k: v for k, v in values.items() if k not in labelling}
+    selector = spec_of(values)["serviceMonitorSelector"]
+    assert not any(label_selector_matches(selector, labels) for labels in chart_monitor_labels(bare).values())
+
+
+def test_rule_selector_picks_team_rules_and_the_charts_rules():
+    from components.metrics import prometheus_rule
+
+    settings = settings_for()
+    values = kps_values(settings)
+    ours = prometheus_rule(settings, {"name": "webhook.recording", "rules": []})["metadata"]["labels"]
+    assert ours == {"team": "webhook-delivery", "role": "alert-rules", "app": "webhook-delivery"}
+    assert label_selector_matches(spec_of(values)["ruleSelector"], ours)
+    assert label_selector_matches(spec_of(values)["ruleSelector"], chart_rule_labels(values))
+    assert not label_selector_matches(spec_of(values)["ruleSelector"], {"role": "alert-rules", "app": "webhook-delivery"})
+
+
+def test_probe_and_pod_monitor_selectors_use_the_team_label():
+    settings = settings_for(metrics={"probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz"}]})
+    spec = spec_of(kps_values(settings))
+    probe = scrape.probe(settings, settings.metrics.probes[0], "http://bb.monitoring.svc.cluster.local:9115")
+    assert label_selector_matches(spec["probeSelector"], probe["metadata"]["labels"])
+    assert spec["podMonitorSelector"] == {"matchLabels": {"team": "webhook-delivery"}}
+
+
+# ---------------------------------------------------------------------------- remote write
+
+
+def relabel_keeps(configs: list[dict], labels: dict[str, str]) -> dict[str, str] | None:
+    """Prometheus relabelling (drop/keep/labeldrop) of one series; None when dropped. Regexes are anchored."""
+    labels = dict(labels)
+    for c in configs:
+        regex = re.compile(f"^(?:{c['regex']})$")
+        value = ";".join(labels.get(name, "") for name in c.get("sourceLabels", []))
+        if c["action"] == "drop" and regex.match(value):
+            return None
+        if c["action"] == "keep" and not regex.match(value):
+            return None
+        if c["action"] == "labeldrop":
+            labels = {k: v for k, v in labels.items() if not regex.match(k)}
+    return labels
+
+
+def test_remote_write_goes_to_mimir_with_configured_queue():
+    settings = settings_for(prometheus={"remoteWriteQueue": {"maxShards": 20, "capacity": 5000}})
+    (rw,) = spec_of(kps_values(settings))["remoteWrite"]
+    push_url, _ = mimir_urls(MIMIR.name, "monitoring")
+    assert rw["url"] == push_url == "http://mimir-distributed-gateway.monitoring.svc.cluster.local:80/api/v1/push"
+    assert rw["queueConfig"] == {
+        "capacity": 5000, "minShards": 1, "maxShards": 20, "maxSamplesPerSend": 2000, "batchSendDeadline": "5s",
+    }
+
+
+def test_write_relabelling_drops_noise_keeps_webhook_series_and_writes_from_one_replica():
+    (rw,) = spec_of(kps_values(settings_for("prod")))["remoteWrite"]
+    configs = rw["writeRelabelConfigs"]
+    assert configs[0]["sourceLabels"] == ["__name__"] and configs[0]["action"] == "drop"
+    first = {"prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-0", "cluster": "c"}
+    second = {**first, "prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-1"}
+    for dropped in ("workqueue_adds_total", "apiserver_request_duration_seconds_bucket", "go_gc_duration_seconds",
+                    "prometheus_tsdb_head_series", "scrape_duration_seconds"):
+        assert relabel_keeps(configs, {"__name__": dropped, **first}) is None, dropped
+    for kept in ("webhook_deliveries_total", "webhook_delivery_duration_seconds_bucket", "container_cpu_usage_seconds_total",
+                 "apiserver_request_total", *RECORDED):
+        assert relabel_keeps(configs, {"__name__": kept, **first}) == {"__name__": kept, "cluster": "c"}, kept
+    assert relabel_keeps(configs, {"__name__": "webhook_deliveries_total", **second}) is None
+    assert relabel_keeps(configs, {"__name__": "webhook_deliveries_total"}) == {"__name__": "webhook_deliveries_total"}
+
+
+# ------------------------------------------------------------------------------------- Mimir
+
+
+def all_keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in all_keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in all_keys(v)}
+    return set()
+
+
+@pytest.mark.parametrize("environment,ingesters,zone_aware", [("dev", 1, False), ("prod", 3, True)])
+def test_mimir_values(environment, ingesters, zone_aware):
+    settings = settings_for(environment)
+    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3")
+    config = values["mimir"]["structuredConfig"]
+    assert config["blocks_storage"] == {
+        "backend": "s3",
+        "s3": {"bucket_name": BUCKET, "endpoint": "s3.us-east-1.amazonaws.com", "region": "us-east-1"},
+    }
+    assert config["limits"]["compactor_blocks_retention_period"] == "2160h"  # 90 days
+    assert values["ingester"]["replicas"] == ingesters
+    assert config["ingester"]["ring"]["replication_factor"] == ingesters
+    assert values["ingester"]["zoneAwareReplication"] == {"enabled": zone_aware}
+    assert values["rollout_operator"] == {"enabled": zone_aware}
+    assert values["minio"] == {"enabled": False}
+    assert not {k for k in all_keys(values) if "kafka" in k.lower() or "ingest_storage" in k}
+    assert values["serviceAccount"] == {
+        "create": True, "name": MIMIR_SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN},
+    }
+    for component in ("ingester", "store_gateway", "compactor"):
+        assert values[component]["persistentVolume"]["storageClass"] == "gp3"
+    assert values["ingester"]["persistentVolume"]["size"] == ("50Gi" if environment == "prod" else "20Gi")
+    assert values["gateway"]["enabledNonEnterprise"] is True and values["nginx"] == {"enabled": False}
+    monitor = values["metaMonitoring"]["serviceMonitor"]
+    assert monitor["enabled"] is True and monitor["clusterLabel"] == f"webhook-{environment}-use1"
+    assert label_selector_matches(spec_of(kps_values(settings))["serviceMonitorSelector"], monitor["labels"])
+
+
+def test_mimir_retention_follows_settings():
+    settings = settings_for(longTermStorage={"retention": "30d", "bucketExpiration": "35d"})
+    values = mimir_values(settings, bucket_name=BUCKET, region="eu-west-1", role_arn=ROLE_ARN, storage_class="gp3")
+    assert values["mimir"]["structuredConfig"]["limits"]["compactor_blocks_retention_period"] == "720h"
+
+
+def test_mimir_urls_follow_the_charts_fullname_rule():
+    assert mimir_urls("mimir-distributed", "monitoring") == (
+        "http://mimir-distributed-gateway.monitoring.svc.cluster.local:80/api/v1/push",
+        "http://mimir-distributed-gateway.monitoring.svc.cluster.local:80/prometheus",
+    )
+    assert mimir_urls("lts", "obs")[0] == "http://lts-mimir-gateway.obs.svc.cluster.local:80/api/v1/push"
+
+
+# ---------------------------------------------------------------------------- what is scraped
+
+
+def test_service_monitor_guards_and_endpoint_label():
+    settings = settings_for(metrics={"services": [{
+        "name": "webhook-api", "namespace": "webhooks", "selector": {"app": "api", "tier": "web"},
+        "port": "http-metrics", "path": "/internal/metrics", "interval": "15s", "scrapeTimeout": "5s",
+        "sampleLimit": 20000, "labelLimit": 20,
+    }]})
+    monitor = scrape.service_monitor(settings, settings.metrics.services[0])
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "ServiceMonitor"
+    assert monitor["metadata"] == {"name": "webhook-api", "namespace": "monitoring", "labels": {"team": "webhook-delivery"}}
+    assert monitor["spec"] == {
+        "selector": {"matchLabels": {"app": "api", "tier": "web"}},
+        "namespaceSelector": {"matchNames": ["webhooks"]},
+        "endpoints": [{"port": "http-metrics", "path": "/internal/metrics", "interval": "15s",
+                       "scrapeTimeout": "5s", "honorLabels": True}],
+        "sampleLimit": 20000,
+        "labelLimit": 20,
+    }
+
+
+def test_scrape_timeout_longer_than_interval_is_refused():
+    with pytest.raises(ConfigError, match="scrapeTimeout"):
+        settings_for(metrics={"services": [{"name": "a", "namespace": "b", "selector": {"app": "a"},
+                                            "interval": "10s", "scrapeTimeout": "30s"}]})
+
+
+def test_probe_uses_the_blackbox_exporter():
+    settings = settings_for(metrics={"probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz",
+                                                 "module": "http_post_2xx", "interval": "1m"}]})
+    prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, "monitoring")
+    probe = scrape.probe(settings, settings.metrics.probes[0], prober)
+    assert probe["kind"] == "Probe" and probe["metadata"]["labels"] == {"team": "webhook-delivery"}
+    assert probe["spec"] == {
+        "jobName": "api-health",
+        "interval": "1m",
+        "module": "http_post_2xx",
+        "prober": {"url": "prometheus-blackbox-exporter.monitoring.svc.cluster.local:9115", "scheme": "http",
+                   "path": "/probe"},
+        "targets": {"staticConfig": {"static": ["https://webhooks.example.com/healthz"]}},
+    }
+    assert probe["spec"]["module"] in scrape.blackbox_values(settings)["config"]["modules"]
+
+
+def test_blackbox_modules_pass_the_exporters_own_check(tmp_path: Path):
+    modules = scrape.blackbox_values(settings_for())["config"]
+    assert sorted(modules["modules"]) == ["http_2xx", "http_post_2xx", "tcp_connect"]
+    good, bad = tmp_path / "good.yml", tmp_path / "bad.yml"
+    good.write_text(yaml.safe_dump(modules))
+    bad.write_text(yaml.safe_dump({"modules": {"broken": {"prober": "http", "http": {"no_such_option": 1}}}}))
+    check = ["prometheus-blackbox-exporter", "--config.check"]
+    assert subprocess.run([*check, f"--config.file={good}"], capture_output=True).returncode == 0
+    assert subprocess.run([*check, f"--config.file={bad}"], capture_output=True).returncode != 0
+
+
+# ------------------------------------------------------------------------------- federation
+
+FEDERATION = [{"cluster": "webhook-prod-euw1", "url": "https://prometheus.euw1.example.com/prom"},
+              {"cluster": "webhook-prod-apse1", "url": "http://prometheus.apse1.internal:9090"}]
+
+
+def test_no_federation_without_sources():
+    assert scrape.federation_scrape_configs(settings_for(), []) == []
+    assert spec_of(kps_values(settings_for()))["additionalScrapeConfigs"] == []
+
+
+def test_federation_jobs_pull_only_recorded_series():
+    settings = settings_for("prod", metrics={"federation": FEDERATION})
+    jobs = scrape.federation_scrape_configs(settings, list(RECORDED))
+    assert jobs == [
+        {"job_name": "federate-webhook-prod-euw1", "metrics_path": "/prom/federate", "scheme": "https",
+         "honor_labels": True, "params": {"match[]": list(RECORDED)},
+         "static_configs": [{"targets": ["prometheus.euw1.example.com"], "labels": {"cluster": "webhook-prod-euw1"}}]},
+        {"job_name": "federate-webhook-prod-apse1", "metrics_path": "/federate", "scheme": "http",
+         "honor_labels": True, "params": {"match[]": list(RECORDED)},
+         "static_configs": [{"targets": ["prometheus.apse1.internal:9090"], "labels": {"cluster": "webhook-prod-apse1"}}]},
+    ]
+    assert spec_of(kps_values(settings, federation_match=RECORDED))["additionalScrapeConfigs"] == jobs
+
+
+def test_federation_without_match_selectors_is_refused():
+    settings = settings_for("prod", metrics={"federation": FEDERATION})
+    with pytest.raises(ValueError, match="match"):
+        scrape.federation_scrape_configs(settings, [])
+
+
+def snake(configs: list[dict]) -> list[dict]:
+    """Operator (camelCase) relabel configs in Prometheus' own file format."""
+    names = {"sourceLabels": "source_labels"}
+    return [{names.get(k, k): v for k, v in c.items()} for c in configs]
+
+
+def test_federation_and_remote_write_pass_promtool(tmp_path: Path):
+    settings = settings_for("prod", metrics={"federation": FEDERATION})
+    spec = spec_of(kps_values(settings, federation_match=RECORDED))
+    (rw,) = spec["remoteWrite"]
+    config = {
+        "global": {"external_labels": spec["externalLabels"]},
+        "scrape_configs": spec["additionalScrapeConfigs"],
+        "remote_write": [{"url": rw["url"], "write_relabel_configs": snake(rw["writeRelabelConfigs"]),
+                          "queue_config": {"capacity": rw["queueConfig"]["capacity"],
+                                           "max_shards": rw["queueConfig"]["maxShards"]}}],
+    }
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config["remote_write"][0]["write_relabel_configs"][0]["regex"] = "(unclosed"
+    path.write_text(yaml.safe_dump(config))
+    assert subprocess.run(["promtool", "check", "config", str(path)], capture_output=True).returncode != 0
+
+
+# ------------------------------------------------------------------------------ graphite
+
+
+def map_graphite_line(mapping: dict, line: str) -> tuple[str, dict[str, str]] | None:
+    """What graphite_exporter (strict match) makes of a plaintext line: first matching regex mapping wins."""
+    path = line.split()[0]
+    for m in mapping["mappings"]:
+        assert m["match_type"] == "regex"
+        found = re.match(m["match"], path)
+        if found:
+            return m["name"], {k: re.sub(r"\$(\d+)", lambda g: found.group(int(g.group(1))), v)
+                               for k, v in m["labels"].items()}
+    return None
+
+
+MAPPING = graphite.graphite_mapping(settings_for())
+
+
+@pytest.mark.parametrize("line,metric,labels", [
+    ("webhook.pod-a.delivery.api_example_com.error 7 1700000000", "webhook_deliveries_total",
+     {"replica": "pod-a", "endpoint": "api_example_com", "status": "error"}),
+    ("webhook.pod-b.delivery.hooks_acme_io.success 1200 1700000000", "webhook_deliveries_total",
+     {"replica": "pod-b", "endpoint": "hooks_acme_io", "status": "success"}),
+    ("webhook.pod-a.delivery_duration.api_example_com.sum 12.5 1700000000", "webhook_delivery_duration_seconds_sum",
+     {"replica": "pod-a", "endpoint": "api_example_com"}),
+    ("webhook.pod-a.delivery_duration.api_example_com.count 40 1700000000", "webhook_delivery_duration_seconds_count",
+     {"replica": "pod-a", "endpoint": "api_example_com"}),
+    ("webhook.pod-a.queue_depth 321 1700000000", "webhook_queue_depth", {"replica": "pod-a"}),
+    ("webhook.pod-a.retries.3 9 1700000000", "webhook_retries_total", {"replica": "pod-a", "attempt_number": "3"}),
+])
+def test_graphite_lines_map_to_task_metrics(line, metric, labels):
+    assert map_graphite_line(MAPPING, line) == (metric, labels)
+
+
+@pytest.mark.parametrize("bound", [*graphite.DEF_BUCKETS, math.inf])
+def test_histogram_buckets_round_trip_through_graphite_paths(bound):
+    line = f"webhook.pod-a.delivery_duration.api_example_com.bucket.{graphite.bucket_segment(bound)} 3 1700000000"
+    metric, labels = map_graphite_line(MAPPING, line)
+    assert metric == "webhook_delivery_duration_seconds_bucket"
+    assert float(labels["le"]) == bound
+    assert labels == {"replica": "pod-a", "endpoint": "api_example_com", "le": labels["le"]}
+
+
+@pytest.mark.parametrize("line", [
+    "webhook.pod-a.delivery.api_example_com 7 1700000000",          # status missing
+    "webhook.pod-a.delivery.api.example.com.error 7 1700000000",     # endpoint with dots is ambiguous
+    "webhook.pod-a.delivery_duration.api_example_com.bucket.le_x 1 1700000000",
+    "webhook.queue_depth 5 1700000000",                              # replica missing
+    "other.service.requests 5 1700000000",
+])
+def test_unexpected_graphite_paths_map_to_nothing(line):
+    assert map_graphite_line(MAPPING, line) is None
+
+
+def test_exporter_drops_unmapped_paths_and_reads_the_mapping_it_is_given():
+    settings = settings_for(metrics={"graphiteExporter": {"enabled": True, "replicas": 2}})
+    deployment = graphite.deployment(settings)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--graphite.mapping-strict-match" in container["args"]
+    assert f"--graphite.mapping-config={graphite.CONFIG_DIR}/{graphite.MAPPING_FILE}" in container["args"]
+    assert container["image"].startswith("quay.io/prometheus/graphite-exporter:v")
+    assert deployment["spec"]["replicas"] == 2
+    assert yaml.safe_load(graphite.config_map(settings)["data"][graphite.MAPPING_FILE]) == graphite.graphite_mapping(settings)
+    security = deployment["spec"]["template"]["spec"]["securityContext"]
+    assert security["runAsNonRoot"] is True and security["runAsUser"] != 0
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_graphite_service_exposes_tcp_udp_and_metrics():
+    ports = graphite.service(settings_for())["spec"]["ports"]
+    assert {(p["port"], p["protocol"]) for p in ports} == {(9109, "TCP"), (9109, "UDP"), (9108, "TCP")}
+    monitor = graphite.graphite_service_monitor(settings_for())
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["selector"]["matchLabels"] == graphite.deployment(settings_for())["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize("build", [graphite.deployment, graphite.service, graphite.config_map])
+def test_graphite_objects_are_valid_kubernetes(build):
+    kubernetes_validate.validate(build(settings_for()), "1.33", strict=True)
+
+
+def test_kubernetes_validation_catches_a_broken_object():
+    broken = graphite.deployment(settings_for())
+    broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "9109"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.33", strict=True)
+    unknown_field = graphite.service(settings_for())
+    unknown_field["spec"]["portz"] = []
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(unknown_field, "1.33", strict=True)
+
+
+# ------------------------------------------------------------------------- the component
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self):
+        self.resources: list[tuple[str, str, dict]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append((args.typ, args.name, args.inputs))
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+    def of_type(self, typ: str) -> list[tuple[str, dict]]:
+        return [(name, inputs) for t, name, inputs in self.resources if t == typ]
+
+
+RULE_GROUPS = ({"name": "webhook.recording", "rules": [{"record": RECORDED[0], "expr": "sum(rate(x[5m]))"}]},
+               {"name": "webhook_alerts", "rules": [{"alert": "Watchdog", "expr": "vector(1)"}]})
+
+
+def run_component(settings: Settings, **extra: Any) -> RecordingMocks:
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="webhook-monitoring", stack="test", preview=False)
+    from components.metrics import MetricsStack, MetricsStackArgs
+
+    @pulumi.runtime.test
+    def build():
+        stack = MetricsStack("metrics", MetricsStackArgs(
+            settings=settings,
+            storage_class=pulumi.Output.from_input("gp3"),
+            metrics_bucket_name=pulumi.Output.from_input(BUCKET),
+            region="us-east-1",
+            role_arn=pulumi.Output.from_input(ROLE_ARN),
+            extra_values=pulumi.Output.from_input({"alertmanager": {"alertmanagerSpec": {"replicas": 3}}}),
+            rule_groups=RULE_GROUPS,
+            **extra,
+        ))
+        return pulumi.Output.all(stack.prometheus_url, stack.mimir_push_url, stack.alertmanager_url)
+
+    build()
+    assert mocks.resources, "the component registered nothing"
+    return mocks
+
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+
+
+def test_component_registers_pinned_releases_with_values_from_inputs():
+    mocks = run_component(settings_for("prod"))
+    releases = {inputs["chart"]: inputs for _, inputs in mocks.of_type(RELEASE_TYPE)}
+    assert set(releases) == {KUBE_PROMETHEUS_STACK.name, MIMIR.name}
+    for chart in (KUBE_PROMETHEUS_STACK, MIMIR):
+        assert releases[chart.name]["version"] == chart.version
+        assert releases[chart.name]["repositoryOpts"]["repo"] == chart.repo
+        assert releases[chart.name]["name"] == chart.name
+    mimir = releases[MIMIR.name]["values"]
+    assert mimir["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == ROLE_ARN
+    assert mimir["mimir"]["structuredConfig"]["blocks_storage"]["s3"]["bucket_name"] == BUCKET
+    kps = releases[KUBE_PROMETHEUS_STACK.name]["values"]
+    assert kps["alertmanager"] == {"alertmanagerSpec": {"replicas": 3}}
+    assert kps["prometheus"]["prometheusSpec"]["remoteWrite"][0]["url"] == mimir_urls(MIMIR.name, "monitoring")[0]
+    assert kps["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "gp3"
+
+
+def test_component_creates_one_prometheus_rule_per_group_and_a_monitor_per_service():
+    mocks = run_component(settings_for())
+    rules = mocks.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert [inputs["metadata"]["name"] for _, inputs in rules] == ["webhook-recording", "webhook-alerts"]
+    assert [inputs["spec"]["groups"] for _, inputs in rules] == [[g] for g in RULE_GROUPS]
+    assert all(inputs["metadata"]["labels"] == {"team": "webhook-delivery", "role": "alert-rules", "app": "webhook-delivery"}
+               for _, inputs in rules)
+    monitors = mocks.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+    assert [inputs["metadata"]["name"] for _, inputs in monitors] == ["webhook-delivery"]
+    # Off by default: no blackbox exporter, no probes, no graphite exporter.
+    assert not mocks.of_type("kubernetes:monitoring.coreos.com/v1:Probe")
+    assert not mocks.of_type("kubernetes:apps/v1:Deployment")
+    assert len(mocks.of_type(RELEASE_TYPE)) == 2
+
+
+def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
+    settings = settings_for(metrics={
+        "probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz"}],
+        "graphiteExporter": {"enabled": True},
+    })
+    mocks = run_component(settings)
+    charts = sorted(inputs["chart"] for _, inputs in mocks.of_type(RELEASE_TYPE))
+    assert charts == sorted([KUBE_PROMETHEUS_STACK.name, MIMIR.name, BLACKBOX_EXPORTER.name])
+    (probe,) = mocks.of_type("kubernetes:monitoring.coreos.com/v1:Probe")
+    assert probe[1]["spec"]["prober"]["url"] == "prometheus-blackbox-exporter.monitoring.svc.cluster.local:9115"
+    assert [i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:apps/v1:Deployment")] == ["graphite-exporter"]
+    assert [i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:core/v1:Service")] == ["graphite-exporter"]
+    assert [i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:core/v1:ConfigMap")] == ["graphite-exporter"]
+    monitors = sorted(i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
+    assert monitors == ["graphite-exporter", "webhook-delivery"]
+
+
+def test_every_recorded_series_reaches_the_long_term_store_and_each_group_gets_a_valid_object_name():
+    from components.metrics import kubernetes_name
+    from monitoring.rules import federation_match, rule_groups
+
+    settings = settings_for("prod")
+    groups = rule_groups(settings)
+    (rw,) = spec_of(kps_values(settings, federation_match=federation_match(settings)))["remoteWrite"]
+    first_replica = {"prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-0"}
+    records = [rule["record"] for group in groups for rule in group["rules"] if "record" in rule]
+    assert records
+    for record in records:
+        assert relabel_keeps(rw["writeRelabelConfigs"], {"__name__": record, **first_replica}), record
+    names = [kubernetes_name(group["name"]) for group in groups]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name) for name in names)
+
+
+# ------------------------------------------------------------- live: real remote write on loopback
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def counter_value(metrics_url: str, name: str) -> float:
+    """Sum of a counter's samples in a Prometheus text exposition."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
+               or line.startswith(name + " "))
+
+
+@pytest.fixture(scope="module")
+def remote_written(tmp_path_factory) -> Iterator[dict]:
+    """Two Prometheus replicas with our remote write section, a third Prometheus receiving it.
+
+    The replicas scrape a synthetic exporter with one webhook series and one series of the drop
+    list; replica labels are the ones the Operator gives pods 0 and 1.
+    """
+    tmp = tmp_path_factory.mktemp("remote-write")
+    registry = prometheus_client.CollectorRegistry()
+    deliveries = prometheus_client.Counter("webhook_deliveries", "d", ["endpoint", "status"], registry=registry)
+    deliveries.labels("api_example_com", "success").inc(5)
+    prometheus_client.Counter("workqueue_adds", "w", registry=registry).inc()
+    exporter_port = free_port()
+    server, thread = prometheus_client.start_http_server(exporter_port, addr="127.0.0.1", registry=registry)
+
+    settings = settings_for("prod")
+    receiver_port = free_port()
+    (rw,) = spec_of(kps_values(settings))["remoteWrite"]
+    processes, senders = [], []
+    try:
+        (tmp / "receiver.yml").write_text("global: {}\n")
+        processes.append(subprocess.Popen(
+            ["prometheus", f"--config.file={tmp / 'receiver.yml'}", f"--storage.tsdb.path={tmp / 'receiver'}",
+             f"--web.listen-address=127.0.0.1:{receiver_port}", "--web.enable-remote-write-receiver"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for ordinal in (0, 1):
+            port = free_port()
+            config = {
+                "global": {"scrape_interval": "1s", "external_labels": {
+                    **spec_of(kps_values(settings))["externalLabels"],
+                    "prometheus_replica": f"prometheus-kube-prometheus-stack-prometheus-{ordinal}"}},
+                "scrape_configs": [{"job_name": "webhook", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
+                "remote_write": [{"url": f"http://127.0.0.1:{receiver_port}/api/v1/write",
+                                  "write_relabel_configs": snake(rw["writeRelabelConfigs"]),
+                                  "queue_config": {"batch_send_deadline": "1s"}}],
+            }
+            (tmp / f"replica-{ordinal}.yml").write_text(yaml.safe_dump(config))
+            processes.append(subprocess.Popen(
+                ["prometheus", f"--config.file={tmp / f'replica-{ordinal}.yml'}",
+                 f"--storage.tsdb.path={tmp / f'replica-{ordinal}'}", f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            senders.append(f"http://127.0.0.1:{port}")
+        query = f"http://127.0.0.1:{receiver_port}/api/v1/query?query="
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if http_json(query + "webhook_deliveries_total")["data"]["result"]:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        time.sleep(3)  # several more scrapes and sends from both replicas
+        yield {"query": query, "senders": senders, "target": f"127.0.0.1:{exporter_port}"}
+    finally:
+        # Senders first: a sender whose receiver is gone waits out its remote-write flush deadline.
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        server.shutdown()
+
+
+@pytest.mark.live
+def test_remote_write_stores_webhook_series_once_without_replica_label(remote_written):
+    result = http_json(remote_written["query"] + "webhook_deliveries_total")["data"]["result"]
+    assert [r["metric"] for r in result] == [{
+        "__name__": "webhook_deliveries_total", "endpoint": "api_example_com", "status": "success",
+        "instance": remote_written["target"], "job": "webhook",
+        "cluster": "webhook-prod-use1", "environment": "prod",
+    }]
+    assert float(result[0]["value"][1]) == 5
+    assert http_json(remote_written["query"] + "workqueue_adds_total")["data"]["result"] == []
+
+
+@pytest.mark.live
+def test_only_the_first_replica_sends(remote_written):
+    first, second = (counter_value(f"{sender}/metrics", "prometheus_remote_storage_samples_total")
+                     for sender in remote_written["senders"])
+    assert first > 0
+    assert second == 0
