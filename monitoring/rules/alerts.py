@@ -1,0 +1,264 @@
+"""Alert rules of the webhook delivery service, as data.
+
+Every alert is an `Alert`; `_rule` turns it into a promtool rule and is the one place that adds the
+`team` label and the `runbook_url` annotation (`docs/runbooks/<alert>.md`). Service alerts read the
+recorded series of `recording.py`, which aggregate by (namespace, service) before any comparison:
+the error ratio is a ratio of sums, P95 comes from buckets summed across pods and endpoints, and the
+queue depth is summed across replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from config import Duration, Settings
+from monitoring.rules.recording import (
+    RECORDED_SERIES_MEAN,
+    RECORDED_SERIES_STDDEV,
+    RuleConfig,
+    regex_alternation,
+    rule_config,
+)
+
+# Where an alert has no application service to aggregate by, it is about this one.
+STATIC_SERVICE = "webhook-delivery"
+
+# Multi-window, multi-burn-rate alerts (Google SRE workbook, "Alerting on SLOs", table 5-8):
+# (severity, long window, short window, burn rate, for).
+BURN_RATES = (
+    ("critical", "1h", "5m", 14.4, "2m"),
+    ("critical", "6h", "30m", 6, "15m"),
+    ("warning", "1d", "2h", 3, "1h"),
+    ("warning", "3d", "6h", 1, "3h"),
+)
+
+# Loki's push routes (Loki 2.x and 3.x, including OTLP).
+LOKI_PUSH_ROUTES = "loki_api_v1_push|api_prom_push|otlp_v1_logs"
+# Entries the agent's Loki client gave up on (after retries, or refused as too old or rate-limited).
+# Deliberate drops (health-check noise) are counted by other metrics and do not alert.
+DROPPED_ENTRIES_METRIC = {"alloy": "loki_write_dropped_entries_total", "promtail": "promtail_dropped_entries_total"}
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    severity: str
+    summary: str
+    description: str
+    for_: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _at_least_deliveries(ratio: float, window: str) -> str:
+    """Low-traffic guard: enough deliveries in `window` that one failure alone stays at or under
+    `ratio` (20 in 5m for 5%), so a single failed delivery never pages. For a quantile, `ratio` is
+    the share above it (P95: 20 deliveries, or the "P95" is just the slowest one)."""
+    count = math.ceil(round(1 / ratio, 6))
+    seconds = int(Duration(window).seconds)
+    rate = "service:webhook_deliveries:rate5m"
+    deliveries = rate if window == "5m" else f"avg_over_time({rate}[{window}])"
+    return f"and on (namespace, service)\n{deliveries} * {seconds} >= {count}"
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+def service_alerts(config: RuleConfig) -> list[Alert]:
+    """The task document's three alerts, the target and the synthetic probe checks."""
+    up = f'up{{namespace=~"{regex_alternation(config.service_namespaces)}"}}'
+    alerts = [
+        Alert(
+            "WebhookHighErrorRate",
+            f"service:webhook_delivery_errors:ratio_rate5m > {config.error_ratio:g}\n"
+            + _at_least_deliveries(config.error_ratio, "5m"),
+            "critical",
+            "High webhook error rate detected",
+            "Webhook error rate of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value | humanizePercentage }} "
+            f"over 5m (threshold {_percent(config.error_ratio)}).",
+            for_=config.error_ratio_for,
+        ),
+        Alert(
+            "WebhookQueueBacklog",
+            f"service:webhook_queue_depth:sum > {config.queue_depth}",
+            "critical",
+            "Webhook queue backlog growing",
+            "Queue depth of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value }} messages across all "
+            f"replicas (threshold {config.queue_depth}).",
+            for_=config.queue_depth_for,
+        ),
+        Alert(
+            "HighLatency",
+            'service:webhook_delivery_duration_seconds:histogram_quantile5m{quantile="0.95"}'
+            f" > {config.latency_p95:g}\n" + _at_least_deliveries(1 - 0.95, "5m"),
+            "warning",
+            "High webhook delivery latency",
+            "P95 latency of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value | humanizeDuration }} "
+            f"(threshold {config.latency_p95:g}s).",
+            for_=config.latency_p95_for,
+        ),
+        Alert(
+            "WebhookTargetDown",
+            # All targets down: no metric of the service can be trusted, so this one alert stands for
+            # the others (Alertmanager inhibits them). One pod of several down is the chart's
+            # KubePodNotReady / KubePodCrashLooping.
+            f"count by (namespace, service) ({up} == 0)\n/\ncount by (namespace, service) ({up})\n== 1",
+            "critical",
+            "Every scrape target of a webhook delivery service is down",
+            "{{ $value | humanizePercentage }} of the targets of {{ $labels.namespace }}/{{ $labels.service }} "
+            f"have been down for {config.target_down_for}: the service is down or cannot be scraped.",
+            for_=config.target_down_for,
+        ),
+    ]
+    if config.probe_urls:
+        alerts.append(Alert(
+            "WebhookProbeFailed",
+            "1 - max by (instance) (avg_over_time(probe_success{instance=~\""
+            + regex_alternation(config.probe_urls) + f"\"}}[5m])) > {config.probe_failure_ratio:g}",
+            "warning",
+            "Synthetic probe of a webhook endpoint failing",
+            "{{ $value | humanizePercentage }} of the probes of {{ $labels.instance }} failed over the last 5m.",
+            for_=config.probe_for,
+            labels={"service": STATIC_SERVICE},
+        ))
+    return alerts
+
+
+def slo_alerts(config: RuleConfig) -> list[Alert]:
+    """Error budget burn: page when a month's budget would go in days, ticket when in weeks."""
+    alerts = []
+    for severity, long, short, burn, for_ in BURN_RATES:
+        threshold = f"({burn:g} * {config.error_budget:g})"
+        expr = (
+            f"service:webhook_delivery_errors:ratio_rate{long} > {threshold}\n"
+            f"and on (namespace, service)\nservice:webhook_delivery_errors:ratio_rate{short} > {threshold}"
+        )
+        if severity == "critical":
+            # Tickets wait for the long windows to fill; pages need enough traffic first.
+            expr += "\n" + _at_least_deliveries(burn * config.error_budget, long)
+        alerts.append(Alert(
+            "WebhookErrorBudgetBurn",
+            expr,
+            severity,
+            f"Webhook delivery error budget burning {burn:g}x too fast",
+            "{{ $value | humanizePercentage }} of the deliveries of {{ $labels.namespace }}/{{ $labels.service }} "
+            f"failed over the last {long} (and over {short}): at this rate the 30-day error budget of "
+            f"{_percent(config.error_budget)} (SLO {_percent(config.slo_target)}) is spent {burn:g}x too fast.",
+            for_=for_,
+            labels={"slo_window": long},
+        ))
+    return alerts
+
+
+def anomaly_alerts(config: RuleConfig) -> list[Alert]:
+    deviation = f"(service:webhook_deliveries:rate1h - {RECORDED_SERIES_MEAN})"
+    return [Alert(
+        "WebhookTrafficAnomaly",
+        f"abs({deviation} / {RECORDED_SERIES_STDDEV}) > {config.anomaly_z_score:g}\n"
+        f"and\nabs{deviation} > {config.anomaly_min_relative_change:g} * {RECORDED_SERIES_MEAN}",
+        "warning",
+        "Webhook delivery traffic far from its usual level for this time of week",
+        "The delivery rate of {{ $labels.namespace }}/{{ $labels.service }} over the last hour is "
+        "{{ $value | printf \"%.1f\" }} standard deviations from the same hour of the previous weeks "
+        f"(threshold {config.anomaly_z_score:g}).",
+        for_=config.anomaly_for,
+    )]
+
+
+def pipeline_alerts(config: RuleConfig) -> list[Alert]:
+    """The monitoring pipeline itself: the dead man's switch, long-term storage and logs."""
+    by_queue = "namespace, pod, remote_name, url"
+    failed = f"sum by ({by_queue}) (rate(prometheus_remote_storage_samples_failed_total[5m]))"
+    sent = f"sum by ({by_queue}) (rate(prometheus_remote_storage_samples_total[5m]))"
+    dropped = DROPPED_ENTRIES_METRIC[config.log_agent]
+    push = f'loki_request_duration_seconds_count{{route=~"{LOKI_PUSH_ROUTES}"'
+    return [
+        Alert(
+            "Watchdog",
+            "vector(1)",
+            "none",
+            "Alerting pipeline heartbeat",
+            "Always firing: the heartbeat receiver raises an incident when it stops arriving, "
+            "which means Prometheus or Alertmanager is not working.",
+            labels={"service": STATIC_SERVICE},
+        ),
+        Alert(
+            "LongTermStoreRemoteWriteFailing",
+            f"{failed}\n/\n({failed} + {sent})\n> {config.remote_write_failure_ratio:g}",
+            "warning",
+            "Prometheus cannot write to the long-term store",
+            "{{ $labels.pod }} failed to send {{ $value | humanizePercentage }} of its samples to "
+            "{{ $labels.remote_name }} over 5m: the 90-day history is getting gaps.",
+            for_=config.remote_write_for,
+            labels={"service": STATIC_SERVICE},
+        ),
+        Alert(
+            "LongTermStoreRemoteWriteBehind",
+            "max by (namespace, pod) (max_over_time(prometheus_remote_storage_highest_timestamp_in_seconds[5m]))\n"
+            "- on (namespace, pod) group_right\n"
+            f"max by ({by_queue}) (max_over_time(prometheus_remote_storage_queue_highest_sent_timestamp_seconds[5m]))\n"
+            f"> {config.remote_write_max_lag_seconds}",
+            "warning",
+            "Prometheus remote write to the long-term store is behind",
+            "Remote write of {{ $labels.pod }} to {{ $labels.remote_name }} is {{ $value | humanizeDuration }} "
+            "behind; past the WAL's ~2h the samples are lost.",
+            for_=config.remote_write_for,
+            labels={"service": STATIC_SERVICE},
+        ),
+        Alert(
+            "LogPipelineEntriesDropped",
+            f"sum by (namespace) (rate({dropped}[5m])) > 0",
+            "warning",
+            "The log agent is dropping log entries",
+            f"The {config.log_agent} agents in {{{{ $labels.namespace }}}} drop {{{{ $value | humanize }}}} "
+            "log entries/s that Loki never receives.",
+            for_=config.log_pipeline_for,
+            labels={"service": STATIC_SERVICE},
+        ),
+        Alert(
+            "LogPipelineLokiPushErrors",
+            f'sum by (namespace) (rate({push}, status_code=~"5.."}}[5m]))\n'
+            f"/\nsum by (namespace) (rate({push}}}[5m]))\n> {config.log_push_error_ratio:g}",
+            "warning",
+            "Loki is failing to ingest logs",
+            "{{ $value | humanizePercentage }} of the log pushes to Loki in {{ $labels.namespace }} fail with 5xx.",
+            for_=config.log_pipeline_for,
+            labels={"service": STATIC_SERVICE},
+        ),
+    ]
+
+
+def all_alerts(config: RuleConfig) -> dict[str, list[Alert]]:
+    """Alerts by rule group name."""
+    return {
+        "webhook-delivery.alerts": service_alerts(config),
+        "webhook-delivery.slo": slo_alerts(config),
+        "webhook-delivery.anomaly": anomaly_alerts(config),
+        "webhook-delivery.monitoring-pipeline": pipeline_alerts(config),
+    }
+
+
+def _rule(alert: Alert, config: RuleConfig) -> dict[str, Any]:
+    """The one place that adds the team label and the runbook link."""
+    rule: dict[str, Any] = {"alert": alert.name, "expr": alert.expr}
+    if alert.for_:
+        rule["for"] = alert.for_
+    rule["labels"] = dict(sorted({**alert.labels, "severity": alert.severity, "team": config.team}.items()))
+    rule["annotations"] = {
+        "description": alert.description,
+        "runbook_url": f"{config.runbook_base_url}{alert.name}.md",
+        "summary": alert.summary,
+    }
+    return rule
+
+
+def alert_groups(settings: Settings) -> list[dict[str, Any]]:
+    """The alert rule groups, in promtool's rule-file group format."""
+    config = rule_config(settings)
+    return [
+        {"name": name, "rules": [_rule(a, config) for a in alerts]}
+        for name, alerts in all_alerts(config).items()
+    ]

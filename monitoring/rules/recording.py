@@ -1,0 +1,282 @@
+"""Recording rules of the webhook delivery service, as data.
+
+Every recorded series is described once (`RECORDED_SERIES`): its name, expression template, labels,
+unit and meaning. The rule groups, the federation `match[]` selectors and the metric catalog are
+all built from that one list. `RuleConfig` is the one place where settings become selectors and
+thresholds (kubernetes-mixin style); the alert rules read it too.
+
+Cardinality: the application's `endpoint` label (the customer's webhook URL) is unbounded. Only the
+`service_endpoint:*` series keep it (for the per-endpoint dashboard panels). Every other series
+aggregates it away, the long windows are derived from those aggregated 5m series (never from raw
+counters over hours or days), and only the aggregated series are federated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any
+
+from config import Settings
+
+SERVICE = ("namespace", "service")
+
+# Windows of the error ratio: 5m for the task document's alert, the rest for the multi-window
+# multi-burn-rate SLO alerts (Google SRE workbook, chapter 5).
+SLO_WINDOWS = ("30m", "1h", "2h", "6h", "1d", "3d")
+# Traffic baseline for anomaly detection: the same hour in each of the previous N weeks.
+BASELINE_WEEKS = 4
+
+_RE2_SPECIAL = set(r"\.+*?()|[]{}^$")
+
+
+def regex_alternation(values: tuple[str, ...]) -> str:
+    """`values` as an RE2 alternation inside a PromQL double-quoted string (escapes doubled)."""
+    return "|".join("".join("\\\\" + ch if ch in _RE2_SPECIAL else ch for ch in v) for v in values)
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Everything the rules take from settings (and the few fixed choices), in one place."""
+
+    failed_statuses: str
+    """RE2 alternation of the `status` values that count as failed deliveries."""
+    team: str
+    runbook_base_url: str
+    service_namespaces: tuple[str, ...]
+    """Namespaces of the scraped webhook delivery services (WebhookTargetDown)."""
+    probe_urls: tuple[str, ...]
+    log_agent: str
+    error_ratio: float
+    error_ratio_for: str
+    queue_depth: int
+    queue_depth_for: str
+    latency_p95: float
+    latency_p95_for: str
+    slo_target: float
+    anomaly_z_score: float
+    # The anomaly alert also needs the rate to differ from the mean by this share, so that a
+    # near-zero standard deviation (very regular traffic) does not turn noise into an alert.
+    anomaly_min_relative_change: float = 0.2
+    anomaly_for: str = "30m"
+    target_down_for: str = "5m"
+    probe_failure_ratio: float = 0.5
+    probe_for: str = "5m"
+    remote_write_failure_ratio: float = 0.01
+    remote_write_for: str = "15m"
+    # Prometheus keeps about 2h of WAL: 10 minutes behind is well before data is lost.
+    remote_write_max_lag_seconds: int = 600
+    log_push_error_ratio: float = 0.05
+    log_pipeline_for: str = "15m"
+
+    @property
+    def error_budget(self) -> float:
+        return round(1 - self.slo_target, 10)
+
+
+def rule_config(settings: Settings) -> RuleConfig:
+    t = settings.alerting.thresholds
+    return RuleConfig(
+        failed_statuses=regex_alternation(settings.metrics.failure_statuses),
+        team=settings.team_label,
+        runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
+        service_namespaces=tuple(sorted({str(s.namespace) for s in settings.metrics.services})),
+        probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
+        log_agent=settings.logging.agent,
+        error_ratio=t.error_ratio,
+        error_ratio_for=t.error_ratio_for.text,
+        queue_depth=t.queue_depth,
+        queue_depth_for=t.queue_depth_for.text,
+        latency_p95=t.latency_p95,
+        latency_p95_for=t.latency_p95_for.text,
+        slo_target=t.slo_target,
+        anomaly_z_score=t.anomaly_z_score,
+    )
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    """An application metric, as the task document defines it."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    unit: str
+    meaning: str
+
+
+APPLICATION_METRICS = (
+    MetricDoc("webhook_deliveries_total", "counter", ("status", "endpoint"), "deliveries",
+              "Webhook delivery attempts, by outcome (`status`) and target (`endpoint`, the customer's URL). "
+              "A delivery is failed when its status is one of `metrics.failureStatuses` (default `error`)."),
+    MetricDoc("webhook_delivery_duration_seconds", "histogram", ("endpoint",), "seconds",
+              "Time spent delivering one webhook (buckets: Prometheus DefBuckets, 5ms to 10s); exposed as "
+              "`_bucket{le}`, `_sum` and `_count`."),
+    MetricDoc("webhook_queue_depth", "gauge", (), "messages",
+              "Webhooks waiting in the queue, one series per replica: sum it across replicas."),
+    MetricDoc("webhook_retries_total", "counter", ("attempt_number",), "retries",
+              "Retry attempts, by attempt number (1 = first retry)."),
+)
+
+# Target labels the Prometheus Operator adds to every scraped series (`endpoint` is the app's own,
+# the ServiceMonitors honour it).
+TARGET_LABELS = ("namespace", "service", "pod", "container", "job")
+
+
+@dataclass(frozen=True)
+class RecordedSeries:
+    record: str
+    expr: str
+    """PromQL, a `string.Template`: `$failed` is the failed-status regex."""
+    labels: tuple[str, ...]
+    unit: str
+    meaning: str
+    static_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def federated(self) -> bool:
+        """Per-endpoint series stay in this cluster: unbounded cardinality."""
+        return "endpoint" not in self.labels
+
+    def rule(self, config: RuleConfig) -> dict[str, Any]:
+        rule: dict[str, Any] = {
+            "record": self.record,
+            "expr": Template(self.expr).substitute(failed=config.failed_statuses),
+        }
+        if self.static_labels:
+            rule["labels"] = dict(sorted(self.static_labels.items()))
+        return rule
+
+
+# One group: rules in a group run in order, so each reads the series recorded just before it at the
+# same timestamp (across groups it would read the previous evaluation's).
+RECORDING_GROUP = "webhook-delivery.recording"
+
+_BY_SERVICE = "sum by (namespace, service)"
+
+
+def _ratio(window: str) -> RecordedSeries:
+    return RecordedSeries(
+        f"service:webhook_delivery_errors:ratio_rate{window}",
+        f"sum_over_time(service:webhook_delivery_errors:rate5m[{window}])\n"
+        f"/\nsum_over_time(service:webhook_deliveries:rate5m[{window}])",
+        SERVICE, "ratio 0..1",
+        f"Share of deliveries that failed over {window}, from the recorded 5m rates (never from raw "
+        "per-endpoint counters over long windows).",
+    )
+
+
+def _quantile(q: str) -> RecordedSeries:
+    return RecordedSeries(
+        "service:webhook_delivery_duration_seconds:histogram_quantile5m",
+        f"histogram_quantile({q},\n"
+        "  sum by (namespace, service, le) (rate(webhook_delivery_duration_seconds_bucket[5m])))",
+        SERVICE + ("quantile",), "seconds",
+        "P50/P95/P99 delivery latency over 5m, from the buckets summed across pods and endpoints.",
+        {"quantile": q},
+    )
+
+
+def _offset_sum(template: str) -> str:
+    return " + ".join(template.format(w=w) for w in range(1, BASELINE_WEEKS + 1))
+
+
+_RATE1H = "service:webhook_deliveries:rate1h"
+RECORDED_SERIES_MEAN = f"{_RATE1H}_mean_same_hour_{BASELINE_WEEKS}w"
+RECORDED_SERIES_STDDEV = f"{_RATE1H}_stddev_same_hour_{BASELINE_WEEKS}w"
+
+RECORDED_SERIES: tuple[RecordedSeries, ...] = (
+    RecordedSeries(
+        "service_status:webhook_deliveries:rate5m",
+        "sum by (namespace, service, status) (rate(webhook_deliveries_total[5m]))",
+        SERVICE + ("status",), "deliveries/s", "Delivery rate by outcome.",
+    ),
+    RecordedSeries(
+        "service_endpoint:webhook_deliveries:rate5m",
+        "sum by (namespace, service, endpoint) (rate(webhook_deliveries_total[5m]))",
+        SERVICE + ("endpoint",), "deliveries/s", "Delivery rate per customer endpoint (not federated).",
+    ),
+    RecordedSeries(
+        "service_endpoint:webhook_delivery_errors:rate5m",
+        'sum by (namespace, service, endpoint) (rate(webhook_deliveries_total{status=~"$failed"}[5m]))',
+        SERVICE + ("endpoint",), "deliveries/s",
+        "Failed delivery rate per customer endpoint, for the noisiest-endpoints table (not federated).",
+    ),
+    RecordedSeries(
+        "service:webhook_deliveries:rate5m",
+        f"{_BY_SERVICE} (service_status:webhook_deliveries:rate5m)",
+        SERVICE, "deliveries/s", "Delivery throughput of the service (all outcomes, pods and endpoints).",
+    ),
+    RecordedSeries(
+        "service:webhook_delivery_errors:rate5m",
+        # `or 0 * ...`: a service with no failure yet records 0, not nothing.
+        f'{_BY_SERVICE} (service_status:webhook_deliveries:rate5m{{status=~"$failed"}})\n'
+        "or\n0 * service:webhook_deliveries:rate5m",
+        SERVICE, "deliveries/s", "Failed delivery rate of the service (0 when nothing failed).",
+    ),
+    RecordedSeries(
+        "service:webhook_delivery_errors:ratio_rate5m",
+        "service:webhook_delivery_errors:rate5m\n/\nservice:webhook_deliveries:rate5m",
+        SERVICE, "ratio 0..1",
+        "Share of deliveries that failed over 5m: a ratio of sums, so one noisy endpoint weighs by its traffic.",
+    ),
+    RecordedSeries(
+        "service:webhook_delivery_success:ratio_rate5m",
+        "1 - service:webhook_delivery_errors:ratio_rate5m",
+        SERVICE, "ratio 0..1", "Share of deliveries that succeeded over 5m.",
+    ),
+    _quantile("0.5"),
+    _quantile("0.95"),
+    _quantile("0.99"),
+    RecordedSeries(
+        "service:webhook_delivery_duration_seconds:mean5m",
+        "sum by (namespace, service) (rate(webhook_delivery_duration_seconds_sum[5m]))\n"
+        "/\nsum by (namespace, service) (rate(webhook_delivery_duration_seconds_count[5m]))",
+        SERVICE, "seconds", "Average delivery time over 5m.",
+    ),
+    RecordedSeries(
+        "service_attempt:webhook_retries:rate5m",
+        "sum by (namespace, service, attempt_number) (rate(webhook_retries_total[5m]))",
+        SERVICE + ("attempt_number",), "retries/s", "Retry rate by attempt number.",
+    ),
+    RecordedSeries(
+        "service:webhook_queue_depth:sum",
+        f"{_BY_SERVICE} (webhook_queue_depth)",
+        SERVICE, "messages", "Webhooks queued, summed across replicas.",
+    ),
+    RecordedSeries(
+        _RATE1H,
+        "avg_over_time(service:webhook_deliveries:rate5m[1h])",
+        SERVICE, "deliveries/s", "Delivery throughput over the last hour.",
+    ),
+    *(_ratio(w) for w in SLO_WINDOWS),
+    RecordedSeries(
+        "service:webhook_delivery_success:ratio_rate1d",
+        "1 - service:webhook_delivery_errors:ratio_rate1d",
+        SERVICE, "ratio 0..1", "Share of deliveries that succeeded over 24h (the SLA panel).",
+    ),
+    RecordedSeries(
+        RECORDED_SERIES_MEAN,
+        f"({_offset_sum(_RATE1H + ' offset {w}w')}) / {BASELINE_WEEKS}",
+        SERVICE, "deliveries/s",
+        f"Mean of the 1h delivery rate at this time of week over the previous {BASELINE_WEEKS} weeks "
+        "(absent until that much history exists).",
+    ),
+    RecordedSeries(
+        RECORDED_SERIES_STDDEV,
+        f"sqrt(({_offset_sum('(' + _RATE1H + ' offset {w}w - ' + RECORDED_SERIES_MEAN + ') ^ 2')}) / {BASELINE_WEEKS})",
+        SERVICE, "deliveries/s",
+        f"Standard deviation of the 1h delivery rate at this time of week over the previous {BASELINE_WEEKS} weeks.",
+    ),
+)
+
+def recording_groups(settings: Settings) -> list[dict[str, Any]]:
+    """The recording rule group, in promtool's rule-file group format, each rule after those it reads."""
+    config = rule_config(settings)
+    return [{"name": RECORDING_GROUP, "rules": [series.rule(config) for series in RECORDED_SERIES]}]
+
+
+def federation_match(settings: Settings) -> list[str]:
+    """`match[]` selectors for a federating Prometheus: the aggregated recorded series only."""
+    del settings  # the federated set does not depend on the stack; the signature is the contract
+    return sorted({f'{{__name__="{s.record}"}}' for s in RECORDED_SERIES if s.federated})

@@ -1,0 +1,323 @@
+"""Recording and alert rules: promtool checks and unit tests, and the rules' contracts as data.
+
+The promtool unit tests live in tests/rules/*.yaml and name `prometheus-rules.yaml` as their rule
+file: each run writes the rendered groups of a stack under that name into a temporary directory,
+next to copies of the test files. The copies also get `group_eval_order` (the deployed order:
+recording before alerts), since promtool otherwise evaluates groups in a random order and an alert
+could read the previous evaluation's recorded series, making `for` timings flaky.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitoring.catalog import render as render_catalog
+from monitoring.rules import RECORDED_SERIES, alert_groups, federation_match, recording_groups, rule_groups
+from tests.support import stack_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT_TESTS = sorted((ROOT / "tests" / "rules").glob("*.yaml"))
+RUNBOOKS = ROOT / "docs" / "runbooks"
+# tests/rules/service_alerts.yaml probes this URL, as Pulumi.prod.yaml does; dev gets it added.
+PROBE = {"metrics": {"probes": [{"name": "webhook-api-health", "url": "https://webhooks.example.com/healthz"}]}}
+
+CONTRACT_SERIES = {
+    "service:webhook_deliveries:rate5m",
+    "service:webhook_deliveries:rate1h",
+    "service_status:webhook_deliveries:rate5m",
+    "service_endpoint:webhook_deliveries:rate5m",
+    "service_endpoint:webhook_delivery_errors:rate5m",
+    *(f"service:webhook_delivery_errors:ratio_rate{w}" for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")),
+    "service:webhook_delivery_success:ratio_rate5m",
+    "service:webhook_delivery_success:ratio_rate1d",
+    "service:webhook_delivery_duration_seconds:histogram_quantile5m",
+    "service:webhook_delivery_duration_seconds:mean5m",
+    "service_attempt:webhook_retries:rate5m",
+    "service:webhook_queue_depth:sum",
+}
+CONTRACT_ALERTS = {
+    "WebhookHighErrorRate", "WebhookQueueBacklog", "HighLatency", "WebhookErrorBudgetBurn", "Watchdog",
+    "WebhookTargetDown", "WebhookProbeFailed", "LongTermStoreRemoteWriteFailing",
+    "LongTermStoreRemoteWriteBehind", "WebhookTrafficAnomaly",
+}
+
+
+def write_rules(settings, directory: Path) -> tuple[Path, list[str]]:
+    groups = rule_groups(settings)
+    path = directory / "prometheus-rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    return path, [g["name"] for g in groups]
+
+
+def promtool_test(settings, directory: Path, tests: list[Path]) -> subprocess.CompletedProcess:
+    _, order = write_rules(settings, directory)
+    for test in tests:
+        spec = yaml.safe_load(test.read_text())
+        spec["group_eval_order"] = order
+        (directory / test.name).write_text(yaml.safe_dump(spec, sort_keys=False))
+    return subprocess.run(
+        ["promtool", "test", "rules", *(t.name for t in tests)],
+        cwd=directory, capture_output=True, text=True, timeout=300,
+    )
+
+
+def alerts_of(settings) -> list[dict]:
+    return [rule for group in alert_groups(settings) for rule in group["rules"]]
+
+
+# ---------------------------------------------------------------------------- promtool
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_promtool_checks_the_rendered_rules(stack, tmp_path):
+    settings = stack_settings(stack)
+    path, _ = write_rules(settings, tmp_path)
+    result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = sum(len(g["rules"]) for g in rule_groups(settings))
+    assert f"SUCCESS: {count} rules found" in result.stdout
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_promtool_unit_tests_pass(stack, tmp_path):
+    assert len(UNIT_TESTS) >= 6, UNIT_TESTS
+    result = promtool_test(stack_settings(stack, PROBE), tmp_path, UNIT_TESTS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(UNIT_TESTS)
+
+
+def test_promtool_unit_tests_fail_when_a_threshold_moves(tmp_path):
+    """The unit tests test the rendered thresholds: at a 15% threshold, 10% errors must not fire."""
+    settings = stack_settings("prod", {"alerting": {"thresholds": {"errorRatio": 0.15}}})
+    result = promtool_test(settings, tmp_path, [ROOT / "tests" / "rules" / "service_alerts.yaml"])
+    assert result.returncode != 0
+    assert "alertname: WebhookHighErrorRate, time: 30m" in result.stdout + result.stderr
+
+
+def test_unit_tests_cover_every_alert_firing_and_quiet():
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for path in UNIT_TESTS:
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
+    names = {a["alert"] for a in alerts_of(stack_settings("prod"))}
+    assert firing == names
+    assert quiet == names - {"Watchdog"}
+
+
+# ---------------------------------------------------------------------------- recording rules
+
+
+def test_recorded_series_follow_level_metric_operations():
+    for series in RECORDED_SERIES:
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*:[a-z0-9_]+:[a-z0-9_]+", series.record), series.record
+        level = series.record.split(":")[0].split("_")
+        # The level names the labels the series keeps: service = (namespace, service), plus the rest.
+        assert level[0] == "service" and series.labels[:2] == ("namespace", "service"), series.record
+        assert set(series.labels[2:]) <= {"status", "endpoint", "attempt_number", "quantile"}
+
+
+def test_contract_series_are_recorded_with_their_labels():
+    rules = recording_groups(stack_settings("dev"))[0]["rules"]
+    recorded = {r["record"] for r in rules}
+    assert CONTRACT_SERIES <= recorded
+    quantiles = sorted(r["labels"]["quantile"] for r in rules if r["record"].endswith("histogram_quantile5m"))
+    assert quantiles == ["0.5", "0.95", "0.99"]
+
+
+def test_recording_rules_read_only_series_recorded_before_them():
+    rules = recording_groups(stack_settings("dev"))[0]["rules"]
+    seen: set[str] = set()
+    for rule in rules:
+        for name in re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", rule["expr"]):
+            assert name in seen, (rule["record"], name)
+        seen.add(rule["record"])
+
+
+def test_long_windows_never_read_raw_per_endpoint_counters():
+    for rule in recording_groups(stack_settings("dev"))[0]["rules"]:
+        windows = re.findall(r"\[(\w+)\]", rule["expr"])
+        if "webhook_deliveries_total" in rule["expr"]:
+            assert windows == ["5m"], rule
+
+
+def test_failure_statuses_come_from_settings():
+    settings = stack_settings("dev", {"metrics": {"failureStatuses": ["error", "timeout", "http.5xx"]}})
+    exprs = {r["record"]: r["expr"] for r in recording_groups(settings)[0]["rules"]}
+    assert 'status=~"error|timeout|http\\\\.5xx"' in exprs["service_endpoint:webhook_delivery_errors:rate5m"]
+    default = {r["record"]: r["expr"] for r in recording_groups(stack_settings("dev"))[0]["rules"]}
+    assert 'status=~"error"' in default["service_endpoint:webhook_delivery_errors:rate5m"]
+
+
+def test_federation_pulls_only_aggregated_series():
+    match = federation_match(stack_settings("prod"))
+    names = {re.fullmatch(r'\{__name__="([^"]+)"\}', m).group(1) for m in match}
+    assert not any("endpoint" in n for n in names)
+    assert names == {s.record for s in RECORDED_SERIES if "endpoint" not in s.labels}
+    assert "service:webhook_delivery_errors:ratio_rate5m" in names
+    assert match == sorted(match)
+
+
+# ---------------------------------------------------------------------------- alert rules
+
+
+def test_alert_names_and_groups():
+    names = {a["alert"] for a in alerts_of(stack_settings("prod"))}
+    assert CONTRACT_ALERTS <= names
+    log_pipeline = {n for n in names if n.startswith("LogPipeline")}
+    assert log_pipeline == {"LogPipelineEntriesDropped", "LogPipelineLokiPushErrors"}
+    groups = [g["name"] for g in rule_groups(stack_settings("prod"))]
+    assert len(groups) == len(set(groups))
+    assert groups[0] == "webhook-delivery.recording"
+    assert all(set(g) == {"name", "rules"} for g in rule_groups(stack_settings("prod")))
+
+
+def test_every_alert_has_labels_annotations_and_runbook():
+    for rule in alerts_of(stack_settings("prod")):
+        name, labels, annotations = rule["alert"], rule["labels"], rule["annotations"]
+        expected_severity = {"none"} if name == "Watchdog" else {"critical", "warning", "info"}
+        assert labels["severity"] in expected_severity, name
+        assert labels["team"] == "webhook-delivery", name
+        # The service label comes from the aggregation or is set statically, never both.
+        aggregated = re.search(r"by \([^)]*\bservice\b", rule["expr"]) or "service:" in rule["expr"]
+        assert bool(aggregated) != ("service" in labels), name
+        assert set(annotations) == {"summary", "description", "runbook_url"}, name
+        if name != "Watchdog":
+            assert "$value" in annotations["description"], name
+        assert annotations["runbook_url"] == (
+            f"https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/{name}.md"
+        )
+
+
+def test_every_alert_has_a_runbook_file():
+    names = {a["alert"] for a in alerts_of(stack_settings("prod"))}
+    urls = {a["annotations"]["runbook_url"] for a in alerts_of(stack_settings("prod"))}
+    for name in names:
+        text = (RUNBOOKS / f"{name}.md").read_text()
+        assert text.startswith(f"# {name}\n"), name
+        for section in ("## What it means", "## What to check", "## What to do", "## Escalation"):
+            assert section in text, (name, section)
+    for url in urls:
+        assert (RUNBOOKS / url.rsplit("/", 1)[1]).is_file(), url
+
+
+def test_runbook_url_base_comes_from_settings():
+    settings = stack_settings("dev", {"alerting": {"runbookBaseUrl": "https://wiki.example.com/runbooks"}})
+    urls = {a["alert"]: a["annotations"]["runbook_url"] for a in alerts_of(settings)}
+    assert urls["Watchdog"] == "https://wiki.example.com/runbooks/Watchdog.md"
+
+
+def _rules(settings, name: str) -> list[dict]:
+    return [a for a in alerts_of(settings) if a["alert"] == name]
+
+
+def test_thresholds_and_durations_come_from_settings():
+    default = stack_settings("dev")
+    changed = stack_settings("dev", {"alerting": {"thresholds": {
+        "errorRatio": 0.02, "errorRatioFor": "7m", "queueDepth": 2500, "queueDepthFor": "9m",
+        "latencyP95": 1.5, "latencyP95For": "20m", "sloTarget": 0.995, "anomalyZScore": 4.5,
+    }}})
+    error, = _rules(default, "WebhookHighErrorRate")
+    assert error["expr"] == (
+        "service:webhook_delivery_errors:ratio_rate5m > 0.05\n"
+        "and on (namespace, service)\nservice:webhook_deliveries:rate5m * 300 >= 20"
+    )
+    assert error["for"] == "2m"
+    error, = _rules(changed, "WebhookHighErrorRate")
+    # The low-traffic guard follows the threshold: one failure in 50 deliveries is 2%.
+    assert error["expr"] == (
+        "service:webhook_delivery_errors:ratio_rate5m > 0.02\n"
+        "and on (namespace, service)\nservice:webhook_deliveries:rate5m * 300 >= 50"
+    )
+    assert error["for"] == "7m"
+    backlog, = _rules(changed, "WebhookQueueBacklog")
+    assert backlog["expr"] == "service:webhook_queue_depth:sum > 2500" and backlog["for"] == "9m"
+    latency, = _rules(changed, "HighLatency")
+    assert '{quantile="0.95"} > 1.5\n' in latency["expr"] and latency["for"] == "20m"
+    assert "(threshold 1.5s)" in latency["annotations"]["description"]
+    fast = _rules(changed, "WebhookErrorBudgetBurn")[0]
+    assert "ratio_rate1h > (14.4 * 0.005)" in fast["expr"] and "ratio_rate5m > (14.4 * 0.005)" in fast["expr"]
+    assert "budget of 0.5% (SLO 99.5%)" in fast["annotations"]["description"]
+    anomaly, = _rules(changed, "WebhookTrafficAnomaly")
+    assert ") > 4.5\n" in anomaly["expr"]
+
+
+def test_burn_rate_alerts_follow_the_workbook():
+    burns = _rules(stack_settings("prod"), "WebhookErrorBudgetBurn")
+    shape = [
+        (b["labels"]["severity"], b["labels"]["slo_window"], b["for"],
+         re.findall(r"ratio_rate(\w+) > \(([\d.]+) \* 0.001\)", b["expr"]))
+        for b in burns
+    ]
+    assert shape == [
+        ("critical", "1h", "2m", [("1h", "14.4"), ("5m", "14.4")]),
+        ("critical", "6h", "15m", [("6h", "6"), ("30m", "6")]),
+        ("warning", "1d", "1h", [("1d", "3"), ("2h", "3")]),
+        ("warning", "3d", "3h", [("3d", "1"), ("6h", "1")]),
+    ]
+    # Only pages carry the low-traffic guard: enough deliveries in the long window that one failure
+    # stays under the burn threshold (1 / 1.44% = 70 in 1h, 1 / 0.6% = 167 in 6h).
+    guards = [re.findall(r"avg_over_time\(service:webhook_deliveries:rate5m\[(\w+)\]\) \* (\d+) >= (\d+)", b["expr"])
+              for b in burns]
+    assert guards == [[("1h", "3600", "70")], [("6h", "21600", "167")], [], []]
+
+
+def test_service_alerts_compare_aggregated_series():
+    """Ratios of sums and quantiles of summed buckets, never per-series ratios of raw counters."""
+    for rule in alerts_of(stack_settings("prod")):
+        assert "webhook_deliveries_total" not in rule["expr"], rule["alert"]
+        assert "webhook_delivery_duration_seconds_bucket" not in rule["expr"], rule["alert"]
+        assert not re.search(r"(?<![:\w])webhook_queue_depth(?![:\w])", rule["expr"]), rule["alert"]
+
+
+def test_probe_alert_only_with_probes():
+    dev = stack_settings("dev", {"metrics": {"probes": []}})
+    assert _rules(dev, "WebhookProbeFailed") == []
+    probe, = _rules(stack_settings("prod"), "WebhookProbeFailed")
+    assert 'instance=~"https://webhooks\\\\.example\\\\.com/healthz"' in probe["expr"]
+
+
+def test_log_pipeline_alert_follows_the_log_agent():
+    alloy, = _rules(stack_settings("dev"), "LogPipelineEntriesDropped")
+    promtail, = _rules(stack_settings("dev", {"logging": {"agent": "promtail"}}), "LogPipelineEntriesDropped")
+    assert "rate(loki_write_dropped_entries_total[5m])" in alloy["expr"]
+    assert "rate(promtail_dropped_entries_total[5m])" in promtail["expr"]
+    assert "promtail" not in alloy["expr"]
+
+
+def test_target_down_selects_the_configured_namespaces():
+    settings = stack_settings("prod", {"metrics": {"services": [
+        {"name": "api", "namespace": "webhooks-b", "selector": {"app": "api"}},
+        {"name": "worker", "namespace": "webhooks-a", "selector": {"app": "worker"}},
+    ]}})
+    down, = _rules(settings, "WebhookTargetDown")
+    assert down["expr"].count('up{namespace=~"webhooks-a|webhooks-b"}') == 2
+
+
+def test_rules_are_deterministic():
+    first = yaml.safe_dump(rule_groups(stack_settings("prod")))
+    assert first == yaml.safe_dump(rule_groups(stack_settings("prod")))
+
+
+# ---------------------------------------------------------------------------- metric catalog
+
+
+def test_metric_catalog_is_current():
+    assert (ROOT / "docs" / "metrics.md").read_text() == render_catalog(), (
+        "docs/metrics.md is stale: run `python -m monitoring.catalog > docs/metrics.md`"
+    )
+
+
+def test_metric_catalog_lists_every_metric_and_series():
+    text = render_catalog()
+    for name in ["webhook_deliveries_total", "webhook_delivery_duration_seconds", "webhook_queue_depth",
+                 "webhook_retries_total", *(s.record for s in RECORDED_SERIES)]:
+        assert f"| `{name}` |" in text, name
+    assert "## Cardinality of the `endpoint` label" in text
+    assert "sampleLimit" in text and "50000" in text
