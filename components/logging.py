@@ -1,0 +1,109 @@
+"""Loki on S3, a log agent on every node, and the log-based alert rules.
+
+Loki (grafana-community chart) keeps chunks and index in the logs bucket through the IRSA role
+bound to its service account (`monitoring.logging.loki.LOKI_SERVICE_ACCOUNT`); the agent (Alloy by
+default, Promtail when `logging.agent` says so) pushes to Loki's gateway. The LogQL alert rules
+go into a ConfigMap that the chart's rules sidecar loads into the ruler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.helm_release import helm_release
+from config import Settings
+from monitoring.logging.agent import alloy_values, promtail_values
+from monitoring.logging.alloy import alloy_config
+from monitoring.logging.logql import loki_rule_groups
+from monitoring.logging.loki import (
+    LOKI_SERVICE_ACCOUNT,
+    RULES_CONFIGMAP_LABEL,
+    RULES_CONFIGMAP_LABEL_VALUE,
+    gateway_url,
+    loki_values,
+    push_url,
+)
+from monitoring.logging.promtail import promtail_config
+from monitoring.versions import ALLOY, LOKI, PROMTAIL
+
+RULES_FILE = "webhook-logs.yaml"
+
+
+@dataclass(frozen=True)
+class LoggingArgs:
+    settings: Settings
+    """Stack settings: `logging` (agent, mode, replicas, retention, volume, drop paths),
+    `metrics.services` (namespaces the log alerts watch), `alerting.runbook_base_url`,
+    `cluster.name`, `environment` and `team_label` are read."""
+    namespace: str
+    """Namespace of Loki and the agent; the rule ConfigMap goes here too."""
+    storage_class: pulumi.Input[str]
+    """Name of the gp3 StorageClass for Loki's volumes."""
+    bucket_name: pulumi.Input[str]
+    """Name of the logs bucket (chunks, index, ruler and admin data)."""
+    bucket_region: pulumi.Input[str]
+    """AWS region of the logs bucket."""
+    role_arn: pulumi.Input[str]
+    """ARN of the IRSA role that may use the bucket; it must trust `LOKI_SERVICE_ACCOUNT`."""
+    alertmanager_url: pulumi.Input[str]
+    """Alertmanager base URL the Loki ruler sends log-based alerts to (http://host:9093)."""
+
+
+class Logging(pulumi.ComponentResource):
+    loki_push_url: pulumi.Output[str]
+    """Where log agents push (the gateway's /loki/api/v1/push)."""
+    loki_query_url: pulumi.Output[str]
+    """Base URL of the Loki gateway: Grafana's Loki data source."""
+    agent: k8s.helm.v3.Release
+    """The log agent's Helm release (Alloy or Promtail)."""
+    loki: k8s.helm.v3.Release
+    """Loki's Helm release."""
+
+    def __init__(self, name: str, args: LoggingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webhook-monitoring:logging:Logging", name, None, opts)
+        settings = args.settings
+        namespace = args.namespace
+        loki_push = push_url(namespace)
+
+        # The rules sidecar watches for this ConfigMap whenever it appears: no ordering needed.
+        k8s.core.v1.ConfigMap(
+            f"{name}-loki-rules",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-loki-rules",
+                namespace=namespace,
+                labels={RULES_CONFIGMAP_LABEL: RULES_CONFIGMAP_LABEL_VALUE, "team": settings.team_label},
+            ),
+            data={RULES_FILE: yaml.safe_dump({"groups": loki_rule_groups(settings)}, sort_keys=True)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        values = pulumi.Output.all(
+            bucket_name=args.bucket_name,
+            region=args.bucket_region,
+            role_arn=args.role_arn,
+            storage_class=args.storage_class,
+            alertmanager_url=args.alertmanager_url,
+        ).apply(lambda inputs: loki_values(settings, service_account=LOKI_SERVICE_ACCOUNT, **inputs))
+        self.loki = helm_release(f"{name}-loki", LOKI, namespace, values, self)
+
+        if settings.logging.agent == "alloy":
+            agent_chart, agent_values = ALLOY, alloy_values(settings, alloy_config(settings, loki_push))
+        else:
+            agent_chart, agent_values = PROMTAIL, promtail_values(settings, promtail_config(settings, loki_push))
+        self.agent = helm_release(f"{name}-agent", agent_chart, namespace, agent_values, self)
+
+        self.loki_push_url = pulumi.Output.from_input(loki_push)
+        self.loki_query_url = pulumi.Output.from_input(gateway_url(namespace))
+        self.register_outputs(
+            {
+                "loki_push_url": self.loki_push_url,
+                "loki_query_url": self.loki_query_url,
+                "agent": self.agent,
+                "loki": self.loki,
+            }
+        )

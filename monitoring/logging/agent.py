@@ -1,0 +1,59 @@
+"""Helm values of the log agent charts: Grafana Alloy (default) and Promtail (end of life).
+
+Both run as a DaemonSet that tolerates every taint, so every node's pod logs are collected,
+and read the host's /var/log/pods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from config import Settings
+from monitoring.helm import container_resources
+from monitoring.logging.promtail import PROMTAIL_PORT
+
+# One toleration with no key and operator Exists tolerates every taint.
+TOLERATE_EVERY_TAINT = [{"operator": "Exists"}]
+
+
+# Read positions on the host, like Promtail's /run/promtail: a restarted pod resumes where it
+# stopped instead of sending every file again.
+ALLOY_DATA_VOLUME = "alloy-data"
+ALLOY_DATA_PATH = "/var/lib/alloy"
+
+
+def alloy_values(settings: Settings, config_text: str) -> dict[str, Any]:
+    return {
+        "controller": {
+            "type": "daemonset",
+            "tolerations": TOLERATE_EVERY_TAINT,
+            "volumes": {
+                "extra": [{"name": ALLOY_DATA_VOLUME, "hostPath": {"path": ALLOY_DATA_PATH, "type": "DirectoryOrCreate"}}]
+            },
+        },
+        "alloy": {
+            "configMap": {"create": True, "content": config_text},
+            "mounts": {"varlog": True, "extra": [{"name": ALLOY_DATA_VOLUME, "mountPath": ALLOY_DATA_PATH}]},
+            "storagePath": ALLOY_DATA_PATH,
+            "enableReporting": False,
+            "resources": container_resources(settings.logging.agent_resources),
+        },
+        "serviceMonitor": {"enabled": True, "additionalLabels": {"team": settings.team_label}},
+    }
+
+
+def promtail_values(settings: Settings, config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "daemonset": {"enabled": True},
+        "deployment": {"enabled": False},
+        "config": {
+            # The chart renders `config.file` as the whole configuration; ours replaces its template.
+            "serverPort": PROMTAIL_PORT,
+            "file": yaml.safe_dump(config, sort_keys=True),
+        },
+        "tolerations": TOLERATE_EVERY_TAINT,
+        "resources": container_resources(settings.logging.agent_resources),
+        "serviceMonitor": {"enabled": True, "labels": {"team": settings.team_label}},
+    }

@@ -1,0 +1,157 @@
+"""Helm values of the Loki chart (grafana-community `loki`, see monitoring/versions.py).
+
+Chunks, index and ruler data live in the logs bucket, reached through the IRSA role bound to the
+`loki` service account (no static credentials). Retention is the compactor's job
+(`retention_period` + `retention_enabled`); the deprecated table manager is never configured.
+Log-based alert rules reach the ruler through the chart's rules sidecar, which loads ConfigMaps
+labelled `loki_rule: "true"` into the single tenant's rule directory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config import Settings
+from monitoring.helm import container_resources
+
+LOKI_SERVICE_ACCOUNT = "loki"
+"""The service account every Loki pod runs as; the logs bucket's IRSA role must trust exactly it."""
+
+# Fixed names (fullnameOverride) so that URLs do not depend on the Helm release name.
+LOKI_FULLNAME = "loki"
+GATEWAY_SERVICE = f"{LOKI_FULLNAME}-gateway"
+GATEWAY_PORT = 80
+
+# Label (and value) of ConfigMaps holding ruler rule files, picked up by the rules sidecar.
+RULES_CONFIGMAP_LABEL = "loki_rule"
+RULES_CONFIGMAP_LABEL_VALUE = "true"
+# With auth disabled every request is the tenant `fake`; local rule storage is <directory>/<tenant>.
+_RULES_DIRECTORY = "/rules"
+_TENANT = "fake"
+
+# The index period TSDB requires; the schema starts before any data this program writes.
+SCHEMA = {"from": "2024-04-01", "store": "tsdb", "object_store": "s3", "schema": "v13",
+          "index": {"prefix": "loki_index_", "period": "24h"}}
+
+# Memcached caches: the chart defaults to 8 GiB of chunks cache; a small cache suits this volume.
+_CHUNKS_CACHE_MB = 1024
+_RESULTS_CACHE_MB = 256
+
+
+def gateway_url(namespace: str) -> str:
+    """Base URL of the Loki gateway service: Grafana's Loki data source and LogQL queries."""
+    return f"http://{GATEWAY_SERVICE}.{namespace}.svc.cluster.local:{GATEWAY_PORT}"
+
+
+def push_url(namespace: str) -> str:
+    """Where log agents push."""
+    return f"{gateway_url(namespace)}/loki/api/v1/push"
+
+
+def loki_values(
+    settings: Settings,
+    *,
+    bucket_name: str,
+    region: str,
+    role_arn: str,
+    storage_class: str,
+    service_account: str = LOKI_SERVICE_ACCOUNT,
+    alertmanager_url: str,
+) -> dict[str, Any]:
+    """Values of the Loki release.
+
+    `bucket_name`/`region`: the logs bucket; `role_arn`: its IRSA role, annotated on
+    `service_account` (which that role must trust); `storage_class`: class of every Loki volume;
+    `alertmanager_url`: where the ruler sends log-based alerts.
+    """
+    logging = settings.logging
+    monolithic = logging.mode == "Monolithic"
+    replicas = logging.replicas
+    retention = logging.retention.hours
+    pod_resources = container_resources(logging.resources)
+    persistence = {"size": logging.volume_size.text, "storageClass": storage_class}
+    # Monolithic runs the single binary; SimpleScalable runs read, write and backend. Every
+    # other mode's replica count is zero, or the chart refuses the mix.
+    scalable_replicas = 0 if monolithic else replicas
+    caches_enabled = settings.is_prod
+
+    return {
+        "fullnameOverride": LOKI_FULLNAME,
+        # The chart's own name for single binary mode ("SingleBinary" is its deprecated alias).
+        "deploymentMode": "Monolithic" if monolithic else "SimpleScalable",
+        "loki": {
+            # One tenant: the gateway is cluster-internal and the agents push without credentials.
+            "auth_enabled": False,
+            "commonConfig": {"replication_factor": min(replicas, 3)},
+            "schemaConfig": {"configs": [SCHEMA]},
+            "storage": {
+                "type": "s3",
+                "bucketNames": {"chunks": bucket_name, "ruler": bucket_name},
+                "s3": {"region": region},
+            },
+            "limits_config": {
+                "allow_structured_metadata": True,
+                "retention_period": retention,
+            },
+            "compactor": {
+                "retention_enabled": True,
+                "delete_request_store": "s3",
+                "working_directory": "/var/loki/compactor",
+            },
+            "rulerConfig": {
+                "alertmanager_url": alertmanager_url,
+                "enable_api": True,
+                "external_labels": {"cluster": settings.cluster.name, "environment": settings.environment},
+                "storage": {"type": "local", "local": {"directory": _RULES_DIRECTORY}},
+                # Scratch space on the data volume, apart from the sidecar's read-only rule files.
+                "rule_path": "/var/loki/rules-temp",
+            },
+        },
+        "serviceAccount": {
+            "create": True,
+            "name": service_account,
+            "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+        },
+        # The rules sidecar reads ConfigMaps of this namespace only: a Role, not a ClusterRole.
+        "rbac": {"namespaced": True},
+        "sidecar": {
+            "rules": {
+                "enabled": True,
+                "label": RULES_CONFIGMAP_LABEL,
+                "labelValue": RULES_CONFIGMAP_LABEL_VALUE,
+                "folder": f"{_RULES_DIRECTORY}/{_TENANT}",
+                "resource": "configmap",
+            }
+        },
+        "gateway": {
+            "enabled": True,
+            "replicas": 2 if settings.is_prod else 1,
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        },
+        # The ruler runs in the single binary or in the backend: both need the rules sidecar.
+        "singleBinary": {
+            "replicas": replicas if monolithic else 0,
+            "sidecar": True,
+            "persistence": {"enabled": True, **persistence},
+            "resources": pod_resources,
+        },
+        "write": {"replicas": scalable_replicas, "persistence": persistence, "resources": pod_resources},
+        "read": {"replicas": scalable_replicas, "resources": pod_resources},
+        "backend": {
+            "replicas": scalable_replicas,
+            "sidecar": True,
+            "persistence": {"enabled": True, **persistence},
+            "resources": pod_resources,
+        },
+        "chunksCache": {"enabled": caches_enabled, "allocatedMemory": _CHUNKS_CACHE_MB},
+        "resultsCache": {"enabled": caches_enabled, "allocatedMemory": _RESULTS_CACHE_MB},
+        # Object storage is S3; the bundled MinIO is for demos.
+        "minio": {"enabled": False},
+        # Helm tests never run under Pulumi; the canary checks the write and read path
+        # continuously (loki_canary_* metrics) from a single pod rather than one per node.
+        "test": {"enabled": False},
+        "lokiCanary": {"enabled": settings.is_prod, "kind": "Deployment", "replicas": 1},
+        "monitoring": {
+            "serviceMonitor": {"enabled": True, "labels": {"team": settings.team_label}},
+        },
+    }
