@@ -1,0 +1,55 @@
+"""Grafana's credentials: a generated admin password and the SSO client secret, as Secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, OAUTH_CLIENT_SECRET_KEY
+
+
+@dataclass(frozen=True)
+class GrafanaAccessArgs:
+    namespace: pulumi.Input[str]
+    """Namespace Grafana runs in; the Secrets go there."""
+    oauth_client_secret: Optional[Any] = None
+    """Pulumi secret with the SSO client secret; None when SSO is off."""
+    admin_user: str = "admin"
+    """Name of the break-glass admin account (SSO users sign in with their own)."""
+
+
+class GrafanaAccess(pulumi.ComponentResource):
+    admin_secret_name: pulumi.Output[str]
+    oauth_secret_name: Optional[pulumi.Output[str]]
+    admin_password: pulumi.Output[str]
+    admin_user: str
+
+    def __init__(self, name: str, args: GrafanaAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("webhook-monitoring:grafana:GrafanaAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace, name=f"{name}-admin"),
+            type="Opaque",
+            string_data={ADMIN_USER_KEY: args.admin_user, ADMIN_PASSWORD_KEY: password.result},
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
+        )
+        self.oauth_secret_name = None
+        if args.oauth_client_secret is not None:
+            oauth_secret = k8s.core.v1.Secret(
+                f"{name}-oauth",
+                metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace, name=f"{name}-oauth"),
+                type="Opaque",
+                string_data={OAUTH_CLIENT_SECRET_KEY: pulumi.Output.secret(args.oauth_client_secret)},
+                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
+            )
+            self.oauth_secret_name = oauth_secret.metadata.name
+        self.admin_secret_name = admin_secret.metadata.name
+        self.admin_password = pulumi.Output.secret(password.result)
+        self.admin_user = args.admin_user
+        self.register_outputs({"admin_secret_name": self.admin_secret_name, "oauth_secret_name": self.oauth_secret_name})
