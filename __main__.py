@@ -2,12 +2,24 @@
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_pagerduty as pagerduty
 
+from components.alerting import Alerting, AlertingArgs
 from components.archive_bucket import ArchiveBucket, ArchiveBucketArgs, ServiceAccountRef
+from components.grafana_access import GrafanaAccess, GrafanaAccessArgs
+from components.grafana_dashboards import GrafanaDashboards, GrafanaDashboardsArgs
+from components.logging import Logging, LoggingArgs
+from components.metrics import MetricsStack, MetricsStackArgs
 from components.storage_class import Gp3StorageClass, Gp3StorageClassArgs
 from config import ConfigError
 from config.stack import load_stack_config
 from connection import connect
+from monitoring import alertmanager, dashboards, grafana, rules
+from monitoring.helm import deep_merge
+from monitoring.helm.kube_prometheus_stack import service_urls
+from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
+from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, gateway_url
+from monitoring.versions import MIMIR
 
 try:
     settings, secrets = load_stack_config()
@@ -15,8 +27,6 @@ except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 conn = connect(settings)
-on_cluster = pulumi.ResourceOptions(providers=[conn.kubernetes])
-on_aws = pulumi.ResourceOptions(providers=[conn.aws])
 tags = tuple(sorted(settings.tags.items()))
 
 namespace = k8s.core.v1.Namespace(
@@ -31,6 +41,9 @@ namespace = k8s.core.v1.Namespace(
     ),
     opts=pulumi.ResourceOptions(provider=conn.kubernetes, protect=settings.protect),
 )
+# Children register after their component, and a component after what it depends on.
+in_namespace = pulumi.ResourceOptions(providers=[conn.kubernetes], depends_on=[namespace])
+on_aws = pulumi.ResourceOptions(providers=[conn.aws])
 
 storage_class = Gp3StorageClass(
     "gp3",
@@ -41,7 +54,7 @@ storage_class = Gp3StorageClass(
         iops=settings.storage.iops,
         throughput=settings.storage.throughput,
     ),
-    opts=on_cluster,
+    opts=pulumi.ResourceOptions(providers=[conn.kubernetes]),
 )
 
 
@@ -65,10 +78,116 @@ def archive_bucket(name: str, expiration_days: int, service_account: str) -> Arc
     )
 
 
-metrics_bucket = archive_bucket("metrics", settings.long_term_storage.bucket_expiration.days, "mimir")
-logs_bucket = archive_bucket("logs", settings.logging.bucket_expiration.days, "loki")
+metrics_bucket = archive_bucket("metrics", settings.long_term_storage.bucket_expiration.days, MIMIR_SERVICE_ACCOUNT)
+logs_bucket = archive_bucket("logs", settings.logging.bucket_expiration.days, LOKI_SERVICE_ACCOUNT)
+
+alerting_providers = [conn.kubernetes]
+if settings.alerting.pagerduty.enabled:
+    alerting_providers.append(
+        pagerduty.Provider("pagerduty", token=secrets.pagerduty_token, user_token=secrets.pagerduty_user_token)
+    )
+alerting = Alerting(
+    "alerting",
+    AlertingArgs(
+        settings=settings,
+        namespace=namespace.metadata.name,
+        slack_webhook_url=secrets.slack_webhook_url,
+        heartbeat_url=secrets.heartbeat_url,
+    ),
+    opts=pulumi.ResourceOptions(providers=alerting_providers, depends_on=[namespace]),
+)
+
+grafana_access = GrafanaAccess(
+    "grafana",
+    GrafanaAccessArgs(
+        namespace=namespace.metadata.name,
+        oauth_client_secret=secrets.grafana_oauth_client_secret if settings.grafana.sso else None,
+    ),
+    opts=in_namespace,
+)
+
+prometheus_url, alertmanager_url = service_urls(settings.namespace)
+mimir_query_url = mimir_urls(MIMIR.name, settings.namespace)[1]
+datasources = dashboards.datasources(
+    settings,
+    dashboards.DatasourceUrls(
+        prometheus=prometheus_url,
+        mimir=mimir_query_url,
+        loki=gateway_url(settings.namespace),
+        alertmanager=alertmanager_url,
+    ),
+)
+chart_contributions = pulumi.Output.all(
+    storage_class=storage_class.class_name,
+    alertmanager_secret=alerting.config_secret_name,
+    admin_secret=grafana_access.admin_secret_name,
+    oauth_secret=grafana_access.oauth_secret_name,
+).apply(
+    lambda names: deep_merge(
+        {"alertmanager": alertmanager.helm_values(settings, names["alertmanager_secret"], names["storage_class"])},
+        grafana.grafana_values(
+            settings,
+            storage_class=names["storage_class"],
+            admin_secret=names["admin_secret"],
+            oauth_secret=names["oauth_secret"],
+            datasources=datasources,
+        ),
+    )
+)
+
+metrics = MetricsStack(
+    "metrics",
+    MetricsStackArgs(
+        settings=settings,
+        storage_class=storage_class.class_name,
+        metrics_bucket_name=metrics_bucket.bucket_name,
+        region=settings.cluster.region,
+        role_arn=metrics_bucket.role_arn,
+        extra_values=chart_contributions,
+        rule_groups=tuple(rules.rule_groups(settings)),
+        federation_match=tuple(rules.federation_match(settings)),
+    ),
+    opts=in_namespace,
+)
+
+logging = Logging(
+    "logging",
+    LoggingArgs(
+        settings=settings,
+        namespace=settings.namespace,
+        storage_class=storage_class.class_name,
+        bucket_name=logs_bucket.bucket_name,
+        bucket_region=settings.cluster.region,
+        role_arn=logs_bucket.role_arn,
+        alertmanager_url=metrics.alertmanager_url,
+    ),
+    # Loki and the agents ship ServiceMonitors, whose CRDs come with kube-prometheus-stack.
+    opts=pulumi.ResourceOptions(providers=[conn.kubernetes], depends_on=[namespace, metrics.kube_prometheus_stack]),
+)
+
+grafana_url = f"https://{settings.grafana.host}"
+GrafanaDashboards(
+    "dashboards",
+    GrafanaDashboardsArgs(
+        url=grafana_url,
+        admin_user=grafana_access.admin_user,
+        admin_password=grafana_access.admin_password,
+        folders=dashboards.FOLDERS,
+        folder_permissions=settings.grafana.folder_permissions,
+        dashboards=dashboards.dashboards(settings),
+    ),
+    # Grafana's API answers once the release that runs Grafana is up.
+    opts=pulumi.ResourceOptions(depends_on=[metrics.kube_prometheus_stack]),
+)
 
 pulumi.export("namespace", namespace.metadata.name)
 pulumi.export("storageClass", storage_class.class_name)
 pulumi.export("metricsBucket", metrics_bucket.bucket_name)
 pulumi.export("logsBucket", logs_bucket.bucket_name)
+pulumi.export("grafanaUrl", grafana_url)
+pulumi.export("prometheusUrl", metrics.prometheus_url)
+pulumi.export("alertmanagerUrl", metrics.alertmanager_url)
+pulumi.export("mimirQueryUrl", metrics.mimir_query_url)
+pulumi.export("lokiQueryUrl", logging.loki_query_url)
+pulumi.export("grafanaAdminPassword", grafana_access.admin_password)
+pulumi.export("criticalAlertsGoTo", "pagerduty" if settings.alerting.pagerduty.enabled else "slack")

@@ -36,6 +36,13 @@ SECRET_KEYS = (
         "u+abcdefghijklmnopqrs",
     ),
     SecretKey(
+        "pagerdutyUserToken",
+        "PagerDuty user-level API token; the PagerDuty Slack connection can only be made with one.",
+        lambda s: s.alerting.pagerduty.enabled and s.alerting.pagerduty.slack_workspace_id is not None,
+        "when `alerting.pagerduty.slackWorkspaceId` is set",
+        "u+userlevelapitoken",
+    ),
+    SecretKey(
         "heartbeatUrl",
         "Dead-man's-switch URL the always-firing Watchdog alert is sent to (required in prod).",
         lambda s: s.is_prod,
@@ -58,6 +65,7 @@ class Secrets:
 
     slack_webhook_url: Any
     pagerduty_token: Any
+    pagerduty_user_token: Any
     heartbeat_url: Any
     grafana_oauth_client_secret: Any
 

@@ -112,7 +112,7 @@ class BucketSettings:
 class Resources:
     cpu_request: Cpu = setting("CPU request.", default="100m", unit="cores")
     memory_request: Memory = setting("Memory request.", default="256Mi", unit="bytes")
-    cpu_limit: Optional[Cpu] = setting("CPU limit (unset: none).", default=None, unit="cores")
+    cpu_limit: Optional[Cpu] = setting("CPU limit (unset: none).", default=None, unit="cores", example="1")
     memory_limit: Memory = setting("Memory limit.", default="512Mi", unit="bytes")
 
 
@@ -280,9 +280,13 @@ class AlertThresholds:
 class TimeInterval:
     name: DnsLabel = setting("Interval name.", example="weekend")
     weekdays: tuple[str, ...] = setting(
-        "Weekday ranges, Alertmanager syntax.", default=[], example=["saturday:sunday"]
+        "Weekdays or ranges, Alertmanager syntax (`monday:friday`, `saturday`).", default=[],
+        example=["saturday", "sunday"],
     )
-    times: tuple[str, ...] = setting("Time ranges `HH:MM-HH:MM` (UTC).", default=[], example=["00:00-08:00"])
+    times: tuple[str, ...] = setting(
+        "Time ranges `HH:MM-HH:MM` (UTC), start before end (split a range that crosses midnight).",
+        default=[], example=["00:00-08:00"],
+    )
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,10 @@ class AlertmanagerSettings:
     replicas: int = setting("Alertmanager replicas (clustered).", default=PerEnvironment(1, 3), check=between(1, 7))
     retention: Duration = setting("How long alert and silence data is kept.", default="720h")
     volume_size: Size = setting("Volume of each Alertmanager.", default="5Gi")
+    resources: Resources = setting(
+        "Requests and limits of each Alertmanager pod.",
+        default={"cpuRequest": "50m", "memoryRequest": "128Mi", "memoryLimit": "256Mi"},
+    )
     group_wait: Duration = setting("Wait before the first notification of a group.", default="30s")
     group_interval: Duration = setting("Wait before notifying of new alerts in a group.", default="5m")
     repeat_interval: Duration = setting("Wait before repeating a notification.", default="12h")
@@ -316,7 +324,10 @@ class PagerDutySettings:
     escalation_policy_id: Optional[str] = setting(
         "An existing escalation policy to use instead of creating one.", default=None, example="PABC123"
     )
-    escalation_delay: Duration = setting("Wait before escalating to the next level.", default="30m")
+    escalation_delay: Duration = setting(
+        "Wait before escalating to the next level (PagerDuty counts whole minutes, at least 1).",
+        default="30m", check=lambda d: None if d.seconds >= 60 else "at least 1m",
+    )
     acknowledgement_timeout: Optional[Duration] = setting(
         "An acknowledged incident re-triggers after this long.", default="30m"
     )
@@ -382,7 +393,6 @@ class GrafanaSettings:
     ingress_class: str = setting("Ingress class.", default="nginx")
     tls_secret: str = setting("Secret holding the TLS certificate for the host.", default="grafana-tls")
     volume_size: Size = setting("Grafana volume.", default="10Gi")
-    replicas: int = setting("Grafana replicas.", default=1, check=between(1, 5))
     sso: Optional[SsoSettings] = setting(
         "Generic OAuth SSO (unset: SSO off).", default=None, example={"clientId": "...", "allowedDomains": ["example.com"]}
     )
@@ -410,11 +420,24 @@ class LoggingSettings:
         default="16d",
         unit="days",
     )
-    mode: Literal["SingleBinary", "SimpleScalable"] = setting(
-        "Loki deployment mode.", default=PerEnvironment("SingleBinary", "SimpleScalable")
+    mode: Literal["Monolithic", "SimpleScalable"] = setting(
+        "Loki deployment mode: one binary (dev), or read/write/backend paths scaled apart (prod).",
+        default=PerEnvironment("Monolithic", "SimpleScalable"),
     )
     replicas: int = setting("Replicas of each Loki component.", default=PerEnvironment(1, 3), check=between(1, 10))
     volume_size: Size = setting("Volume of each Loki pod that needs disk.", default="10Gi")
+    resources: Resources = setting(
+        "Requests and limits of each Loki pod.",
+        default={"cpuRequest": "200m", "memoryRequest": "512Mi", "memoryLimit": "2Gi"},
+    )
+    agent_resources: Resources = setting(
+        "Requests and limits of the log agent on each node.",
+        default={"cpuRequest": "50m", "memoryRequest": "128Mi", "memoryLimit": "512Mi"},
+    )
+    error_burst_lines: int = setting(
+        "Error-level log lines of one service in 5 minutes that warn (WebhookLogErrorBurst).",
+        default=50, unit="lines", check=at_least(1),
+    )
     drop_paths: tuple[str, ...] = setting(
         "Request paths whose access-log lines are dropped as noise.",
         default=["/healthz", "/readyz", "/livez", "/metrics"],
@@ -506,7 +529,10 @@ def cross_field_problems(s: Settings) -> list[str]:
              "at least one of weekdays or times")
         for j, span in enumerate(t.times):
             need(_is_time_range(span), f"alerting.alertmanager.warningMuteIntervals[{i}].times[{j}]", span,
-                 "a time range HH:MM-HH:MM")
+                 "a time range HH:MM-HH:MM with the start before the end")
+        for j, day in enumerate(t.weekdays):
+            need(_is_weekday_range(day), f"alerting.alertmanager.warningMuteIntervals[{i}].weekdays[{j}]", day,
+                 "a weekday (monday ... sunday) or a range first:last in week order, such as monday:friday")
     am = s.alerting.alertmanager
     need(am.retention.seconds % 3600 == 0, "alerting.alertmanager.retention", am.retention.text,
          "whole hours, such as 720h")
@@ -520,5 +546,18 @@ def cross_field_problems(s: Settings) -> list[str]:
 
 
 def _is_time_range(span: str) -> bool:
+    """`HH:MM-HH:MM` with the start before the end, as Alertmanager accepts it."""
     m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", span)
-    return bool(m) and int(m[1]) < 24 and int(m[3]) <= 24 and int(m[2]) < 60 and int(m[4]) < 60
+    if not m or int(m[2]) >= 60 or int(m[4]) >= 60:
+        return False
+    start, end = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
+    return start < end <= 24 * 60
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _is_weekday_range(span: str) -> bool:
+    first, _, last = span.partition(":")
+    last = last or first
+    return first in WEEKDAYS and last in WEEKDAYS and WEEKDAYS.index(first) <= WEEKDAYS.index(last)

@@ -43,7 +43,7 @@ def test_environment_picks_per_environment_defaults():
     assert (dev.protect, prod.protect) == (False, True)
     assert (dev.storage.reclaim_policy, prod.storage.reclaim_policy) == ("Delete", "Retain")
     assert (dev.alerting.pagerduty.enabled, prod.alerting.pagerduty.enabled) == (False, True)
-    assert (dev.logging.mode, prod.logging.mode) == ("SingleBinary", "SimpleScalable")
+    assert (dev.logging.mode, prod.logging.mode) == ("Monolithic", "SimpleScalable")
     # A stack-file value wins over the environment default.
     assert stack_settings("dev", {"prometheus": {"replicas": 3}}).prometheus.replicas == 3
 
@@ -87,7 +87,8 @@ def test_secrets_are_read_through_the_secret_reader():
         ({"metrics": {"services": []}}, "webhook-monitoring:metrics.services: got [], expected a non-empty list"),
         ({"namespace": "Monitoring"}, "webhook-monitoring:namespace: got 'Monitoring', expected a Kubernetes name"),
         ({"storage": {"iops": 100}}, "webhook-monitoring:storage.iops: got 100, expected a number from 3000 to 16000"),
-        ({"grafana": {"replicas": True}}, "webhook-monitoring:grafana.replicas: got true, expected a whole number"),
+        ({"alerting": {"alertmanager": {"replicas": True}}},
+         "webhook-monitoring:alerting.alertmanager.replicas: got true, expected a whole number"),
         ({"tags": {"owner": 1}}, "webhook-monitoring:tags: got {\"owner\": 1}, expected a map of string keys"),
         ({"prometheus": "15d"}, "webhook-monitoring:prometheus: got '15d', expected an object"),
     ],
@@ -162,6 +163,11 @@ def test_a_secret_set_in_plain_text_is_refused():
         ({"alerting": {"alertmanager": {"retention": "30d1m"}}}, "alerting.alertmanager.retention"),
         ({"alerting": {"alertmanager": {"warningMuteIntervals": [{"name": "night", "times": ["25:00-08:00"]}]}}},
          "alerting.alertmanager.warningMuteIntervals[0].times[0]"),
+        ({"alerting": {"alertmanager": {"warningMuteIntervals": [{"name": "night", "times": ["22:00-06:00"]}]}}},
+         "alerting.alertmanager.warningMuteIntervals[0].times[0]"),
+        ({"alerting": {"alertmanager": {"warningMuteIntervals": [{"name": "wknd", "weekdays": ["sunday:saturday"]}]}}},
+         "alerting.alertmanager.warningMuteIntervals[0].weekdays[0]"),
+        ({"alerting": {"pagerduty": {"escalationDelay": "30s"}}}, "alerting.pagerduty.escalationDelay"),
         ({"grafana": {"folderPermissions": [{"role": "Viewer", "team": "sre"}]}}, "grafana.folderPermissions[0]"),
     ],
 )

@@ -8,6 +8,8 @@ import kubernetes_validate
 import pytest
 
 from tests.support import run_stack, stack_settings
+from tools.mock_runtime import plain
+from tools.render import unwrap
 
 STACKS = ["dev", "prod"]
 COMPONENT_PREFIX = "webhook-monitoring:"
@@ -179,7 +181,8 @@ def test_trust_policy_refuses_other_subjects():
 
 
 def kubernetes_manifest(resource) -> dict:
-    return {k: v for k, v in resource.inputs.items() if k in {
+    inputs = unwrap(plain(resource.inputs))
+    return {k: v for k, v in inputs.items() if k in {
         "apiVersion", "kind", "metadata", "spec", "data", "stringData", "type", "provisioner",
         "parameters", "reclaimPolicy", "volumeBindingMode", "allowVolumeExpansion", "immutable",
     }}

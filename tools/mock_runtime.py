@@ -16,7 +16,6 @@ from typing import Any, Mapping
 
 import pulumi
 from pulumi.runtime import mocks, rpc
-from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "webhook-monitoring"
@@ -141,6 +140,8 @@ class ProgramMocks(pulumi.runtime.Mocks):
             return {"id": f"P-SCHEDULE-{inputs['name']}", "name": inputs["name"]}, []
         if token == "pagerduty:index/getEscalationPolicy:getEscalationPolicy":
             return {"id": f"P-POLICY-{inputs['name']}", "name": inputs["name"]}, []
+        if token == "grafana:oss/getTeam:getTeam":
+            return {"id": f"team-{inputs['name']}", "teamId": 7, "teamUid": f"uid-{inputs['name']}", "name": inputs["name"]}, []
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/render", "userId": "render"}, []
         if token == "aws:index/getRegion:getRegion":

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from config.secrets import SECRET_KEYS
-from tools.mock_runtime import ROOT, Registered, Run, encode_config, plain, run_program
+from tools.mock_runtime import ROOT, Run, encode_config, plain, run_program
 
 NAMESPACE = "webhook-monitoring"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -103,8 +103,8 @@ def summary(run: Run) -> str:
     by_type = Counter(r.type for r in run.resources)
     lines = [f"{count:4d}  {typ}" for typ, count in sorted(by_type.items())]
     lines.append(f"{len(run.resources):4d}  resources in all")
-    notes = run.exports.get("renderNotes") or []
-    lines += [f"note: {n}" for n in notes]
+    if run.exports.get("criticalAlertsGoTo") == "slack":
+        lines.append("note: PagerDuty is off in this stack: critical alerts go to Slack")
     return "\n".join(lines)
 
 
