@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config import Settings
+from monitoring.scrape import team_labels
 
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
@@ -76,6 +77,9 @@ def grafana_values(
         "grafana.ini": grafana_ini(settings),
         "sidecar": {"datasources": {"defaultDatasourceEnabled": False, "alertmanager": {"enabled": False}}},
         "additionalDataSources": datasources,
+        # The subchart's monitor does not get the parent chart's common labels: without the
+        # team label Prometheus would not select it.
+        "serviceMonitor": {"labels": team_labels(settings)},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     }
     if oauth_secret is not None:

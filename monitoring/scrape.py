@@ -26,7 +26,8 @@ def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
     `honorLabels`: the Operator sets the target label `endpoint` to the port name, which would
     overwrite the application's own `endpoint` label (the webhook destination) on every series.
     `sampleLimit`/`labelLimit` fail a scrape that explodes in cardinality instead of letting it
-    flood the TSDB; the failure shows as the target being down.
+    flood the TSDB; the failure shows as the target being down. `podTargetLabels` copies the
+    pods' canary/stable label onto their series, which the A/B dashboard compares by.
     """
     return {
         "apiVersion": MONITORING_API,
@@ -44,6 +45,7 @@ def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
                     "honorLabels": True,
                 }
             ],
+            "podTargetLabels": [settings.grafana.track_label],
             "sampleLimit": target.sample_limit,
             "labelLimit": target.label_limit,
         },

@@ -375,9 +375,13 @@ def test_service_monitor_guards_and_endpoint_label():
         "namespaceSelector": {"matchNames": ["webhooks"]},
         "endpoints": [{"port": "http-metrics", "path": "/internal/metrics", "interval": "15s",
                        "scrapeTimeout": "5s", "honorLabels": True}],
+        "podTargetLabels": ["track"],
         "sampleLimit": 20000,
         "labelLimit": 20,
     }
+    # The A/B dashboard's label follows the setting.
+    relabelled = settings_for(grafana={"host": "grafana.example.com", "trackLabel": "rollout"})
+    assert scrape.service_monitor(relabelled, relabelled.metrics.services[0])["spec"]["podTargetLabels"] == ["rollout"]
 
 
 def test_scrape_timeout_longer_than_interval_is_refused():

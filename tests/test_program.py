@@ -135,6 +135,7 @@ def test_grafana_is_hardened_and_takes_credentials_by_reference(stack):
     assert ini["server"]["root_url"] == f"https://{settings.grafana.host}"
     assert grafana["ingress"]["tls"] == [{"secretName": "grafana-tls", "hosts": [settings.grafana.host]}]
     assert grafana["persistence"]["storageClassName"] == "gp3" and grafana["persistence"]["enabled"] is True
+    assert grafana["serviceMonitor"]["labels"] == {"team": "webhook-delivery"}
     admin = one(run, "kubernetes:core/v1:Secret", "grafana-admin")
     data = plain(admin.inputs["stringData"])
     assert data == {"__secret__": {"admin-user": "admin", "admin-password": "<generated password: grafana-admin-password>"}}

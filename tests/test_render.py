@@ -65,3 +65,31 @@ def test_render_command_line_refuses_an_unknown_stack():
     result = subprocess.run([sys.executable, "-m", "tools.render", "nope"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
     assert "no stack file Pulumi.nope.yaml: stacks are dev, prod" in result.stderr
+
+
+def test_render_writes_every_file_of_the_contract(rendered):
+    stack, out = rendered
+    assert sorted(p.name for p in (out / "helm").iterdir()) == sorted(
+        ["alloy.yaml", "kube-prometheus-stack.yaml", "loki.yaml", "mimir-distributed.yaml"]
+        + (["prometheus-blackbox-exporter.yaml"] if stack == "prod" else [])
+    )
+    rules = yaml.safe_load((out / "prometheus-rules.yaml").read_text())
+    assert {g["name"] for g in rules["groups"]} >= {"webhook-delivery.recording", "webhook-delivery.alerts"}
+    alertmanager = yaml.safe_load((out / "alertmanager.yaml").read_text())
+    assert alertmanager["route"]["receiver"] == "slack"
+    assert len(list((out / "dashboards").glob("*.json"))) == 7
+    assert (out / "logging" / "config.alloy").read_text().startswith("// Rendered by monitoring/logging/alloy.py")
+    loki_rules = yaml.safe_load((out / "logging" / "loki-rules.yaml").read_text())
+    assert {r["alert"] for g in loki_rules["groups"] for r in g["rules"]} == {"WebhookLogErrorBurst", "WebhookServicePanicked"}
+
+
+def test_render_writes_the_promtail_config_when_promtail_is_the_agent(tmp_path):
+    stack_file = tmp_path / "Pulumi.promtail.yaml"
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    config["config"]["webhook-monitoring:logging"] = {"agent": "promtail"}
+    stack_file.write_text(yaml.safe_dump(config))
+    assert render.render("promtail", path=stack_file, out_root=tmp_path) == 0
+    files = sorted(p.name for p in (tmp_path / "promtail" / "logging").iterdir())
+    assert files == ["loki-rules.yaml", "promtail.yaml"]
+    promtail = yaml.safe_load((tmp_path / "promtail" / "logging" / "promtail.yaml").read_text())
+    assert promtail["clients"][0]["url"].endswith("/loki/api/v1/push")

@@ -2,7 +2,8 @@
 
 Everything written is read back from what the program registered under the mock runtime, so
 the files show what `pulumi up` would apply: resources.json, helm/<chart>.yaml,
-prometheus-rules.yaml, alertmanager.yaml, dashboards/<uid>.json. Secrets are placeholders.
+prometheus-rules.yaml, alertmanager.yaml, dashboards/<uid>.json, and logging/ (the log agent's
+own configuration and the Loki ruler's rules). Secrets are placeholders.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from typing import Any
 import yaml
 
 from config.secrets import SECRET_KEYS
+from monitoring.logging.loki import RULES_CONFIGMAP_LABEL, RULES_CONFIGMAP_LABEL_VALUE
+from monitoring.versions import ALLOY, PROMTAIL
 from tools.mock_runtime import ROOT, Run, encode_config, plain, run_program
 
 NAMESPACE = "webhook-monitoring"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 SECRET = "kubernetes:core/v1:Secret"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 DASHBOARD = "grafana:oss/dashboard:Dashboard"
 
 
@@ -91,12 +95,33 @@ def write_files(run: Run, out: Path) -> dict[str, int]:
             (out / "alertmanager.yaml").write_text(data["alertmanager.yaml"])
             written["alertmanager.yaml"] += 1
 
+    for name, text in logging_configs(run).items():
+        (out / "logging").mkdir(exist_ok=True)
+        (out / "logging" / name).write_text(text)
+        written["logging"] += 1
+
     for dashboard in run.of_type(DASHBOARD):
         model = json.loads(unwrap(plain(dashboard.inputs["configJson"])))
         (out / "dashboards").mkdir(exist_ok=True)
         (out / "dashboards" / f"{model['uid']}.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
         written["dashboards"] += 1
     return dict(written)
+
+
+def logging_configs(run: Run) -> dict[str, str]:
+    """The log agent's configuration in its own format, and the Loki ruler's rules."""
+    configs = {}
+    for release in run.of_type(RELEASE):
+        values = unwrap(plain(release.inputs.get("values", {})))
+        if release.inputs["chart"] == ALLOY.name:
+            configs["config.alloy"] = values["alloy"]["configMap"]["content"]
+        elif release.inputs["chart"] == PROMTAIL.name:
+            configs["promtail.yaml"] = values["config"]["file"]
+    for config_map in run.of_type(CONFIG_MAP):
+        labels = config_map.inputs["metadata"].get("labels", {})
+        if labels.get(RULES_CONFIGMAP_LABEL) == RULES_CONFIGMAP_LABEL_VALUE:
+            configs["loki-rules.yaml"] = "".join(config_map.inputs["data"].values())
+    return configs
 
 
 def summary(run: Run) -> str:
