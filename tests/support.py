@@ -19,6 +19,7 @@ from tools.render import secret_placeholder
 SECRET_VALUES = {
     "slackWebhookUrl": "https://hooks.slack.com/services/TLEAK/BLEAK/slack-secret-canary",
     "pagerdutyToken": "pagerduty-token-canary",
+    "pagerdutyUserToken": "pagerduty-user-token-canary",
     "heartbeatUrl": "https://hc-ping.example.com/heartbeat-secret-canary",
     "grafanaOauthClientSecret": "oauth-client-secret-canary",
 }
@@ -56,6 +57,30 @@ def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None) -> Se
     """Validated settings of a stack file (with overrides), without running Pulumi."""
     raw, secret_keys = raw_config(stack, overrides)
     return load(raw, secret_keys, lambda name: SECRET_VALUES[name])[0]
+
+
+MINIMAL_CLUSTER = {
+    "name": "webhook-test-use1",
+    "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X",
+    "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
+}
+ONCALL = ["first@example.com", "second@example.com"]
+
+
+def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
+    """Settings from the least a stack must say, plus `sections` (top-level keys, camelCase).
+
+    A section given replaces the minimal one, except `grafana`, which keeps its required host.
+    Prod pages the ONCALL users unless `alerting` says otherwise. Every secret is set.
+    """
+    raw: dict[str, Any] = {"environment": environment, "cluster": MINIMAL_CLUSTER, "grafana": {"host": "grafana.example.com"}}
+    if environment == "prod":
+        raw["alerting"] = {"pagerduty": {"escalationUsers": ONCALL}}
+    raw.update(sections)
+    raw["grafana"] = {"host": "grafana.example.com", **raw["grafana"]}
+    encoded = encode_config(NAMESPACE, raw)
+    encoded.update({f"{NAMESPACE}:{k}": v for k, v in SECRET_VALUES.items()})
+    return load(encoded, [f"{NAMESPACE}:{k}" for k in SECRET_VALUES], lambda name: SECRET_VALUES[name])[0]
 
 
 def stack_secrets(stack: str) -> Secrets:

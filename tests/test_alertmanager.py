@@ -18,7 +18,8 @@ from pulumi.runtime.mocks import MockMonitor
 import yaml
 
 from components.alerting import Alerting, AlertingArgs, pagerduty_timeout
-from config import Duration, Settings, load
+from config import Duration, Settings
+from tests.support import ONCALL, minimal_settings
 from monitoring.alertmanager import Receivers, alertmanager_config, helm_values, render_yaml
 from tests.mocks_alerting import (
     GET_SCHEDULE,
@@ -31,12 +32,6 @@ from tests.mocks_alerting import (
 )
 
 NS = "webhook-monitoring:"
-CLUSTER = {
-    "name": "webhook-test-use1",
-    "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X",
-    "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
-}
-ONCALL = ["first@example.com", "second@example.com"]
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/slack-placeholder"
 ROUTING_KEY = "pagerduty-routing-key-placeholder"
@@ -48,22 +43,8 @@ MUTE_WEEKEND = {"name": "weekend", "weekdays": ["saturday", "sunday"]}
 
 
 def settings_for(environment: str, alerting: Optional[dict[str, Any]] = None) -> Settings:
-    """Minimal valid settings; prod pages the ONCALL users unless `alerting` says otherwise."""
-    raw: dict[str, Any] = {
-        NS + "environment": environment,
-        NS + "cluster": CLUSTER,
-        NS + "grafana": {"host": "grafana.example.com"},
-        NS + "slackWebhookUrl": "read-through-read_secret",
-    }
-    if environment == "prod":
-        raw[NS + "heartbeatUrl"] = "read-through-read_secret"
-        raw[NS + "pagerdutyToken"] = "read-through-read_secret"
-        raw[NS + "pagerdutyUserToken"] = "read-through-read_secret"
-        alerting = alerting if alerting is not None else {"pagerduty": {"escalationUsers": ONCALL}}
-    if alerting is not None:
-        raw[NS + "alerting"] = json.dumps(alerting)
-    secret_keys = [key for key in raw if key.endswith(("slackWebhookUrl", "heartbeatUrl", "pagerdutyToken", "pagerdutyUserToken"))]
-    return load(raw, secret_keys, lambda name: "secret-" + name)[0]
+    """Minimal settings; prod pages the ONCALL users unless `alerting` says otherwise."""
+    return minimal_settings(environment, **({} if alerting is None else {"alerting": alerting}))
 
 
 def placeholder_receivers(settings: Settings, heartbeat: bool = True) -> Receivers:

@@ -13,12 +13,12 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 import yaml
 
-from config import load
+from tests.support import minimal_settings
 from monitoring.dashboards import DATASOURCES, FOLDERS, DatasourceUrls, dashboards, datasources
 from monitoring.dashboards.datasources import CORRELATION_ID_JSON_FIELD
 from monitoring.rules import rule_groups
@@ -58,29 +58,9 @@ GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__range", "__auto", "__val
 RECORDED_NAME = re.compile(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+")
 
 
-def settings_with(**overrides: Any):
-    """Minimal valid settings; each override (a top-level key) is merged into that key's object."""
-    raw = {
-        NS + "environment": "dev",
-        NS + "cluster": {
-            "name": CLUSTER,
-            "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X",
-            "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
-        },
-        NS + "grafana": {"host": "grafana.example.com"},
-        SLACK: "https://hooks.slack.com/services/T000/B000/XXXX",
-        PAGERDUTY_TOKEN: "u+abcdefghijklmnopqrs",
-    }
-    for key, value in overrides.items():
-        merged = dict(raw.get(NS + key, {}))
-        merged.update(value)
-        raw[NS + key] = merged
-    return load(raw, [SLACK, PAGERDUTY_TOKEN], lambda name: raw[NS + name])[0]
-
-
 @pytest.fixture(scope="module")
 def settings():
-    return settings_with()
+    return minimal_settings()
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +131,7 @@ def test_uids_are_the_stable_list_and_unique(built):
 
 def test_json_is_byte_identical_across_builds(settings):
     first = [d.to_json() for d in dashboards(settings)]
-    second = [d.to_json() for d in dashboards(settings_with())]
+    second = [d.to_json() for d in dashboards(minimal_settings())]
     assert first == second
     assert all(text.endswith("}\n") for text in first)
     # Sorted keys: the text is what json.dumps(sort_keys=True) gives back from it.
@@ -346,10 +326,10 @@ def test_every_datasource_reference_resolves_to_a_provisioned_uid(settings, buil
 
 
 def test_cluster_variable_matches_local_series_and_federated_clusters():
-    alone = settings_with()
+    alone = minimal_settings()
     (cluster,) = [v for v in variables(dashboards(alone)[0].json) if v["name"] == "cluster"]
     assert [(o["text"], o["value"]) for o in cluster["options"]] == [(CLUSTER, f"|{CLUSTER}")]
-    federated = settings_with(metrics={"federation": [{"cluster": "webhook-prod-euw1", "url": "https://p.euw1.example.com"}]})
+    federated = minimal_settings(metrics={"federation": [{"cluster": "webhook-prod-euw1", "url": "https://p.euw1.example.com"}]})
     (cluster,) = [v for v in variables(dashboards(federated)[0].json) if v["name"] == "cluster"]
     assert [(o["text"], o["value"]) for o in cluster["options"]] == [
         (CLUSTER, f"|{CLUSTER}"), ("webhook-prod-euw1", "webhook-prod-euw1"), ("all", ".*")]
@@ -360,8 +340,8 @@ def test_cluster_variable_matches_local_series_and_federated_clusters():
 
 
 def test_business_dashboard_prices_failures_and_holds_the_sla_target():
-    default = by_uid(dashboards(settings_with()), "webhook-business")
-    custom = by_uid(dashboards(settings_with(
+    default = by_uid(dashboards(minimal_settings()), "webhook-business")
+    custom = by_uid(dashboards(minimal_settings(
         grafana={"revenuePerDelivery": 0.25},
         alerting={"thresholds": {"sloTarget": 0.995}},
         metrics={"failureStatuses": ["error", "timeout"]},
@@ -382,14 +362,14 @@ def test_business_dashboard_prices_failures_and_holds_the_sla_target():
 
 
 def test_ab_dashboard_groups_by_the_configured_track_label():
-    doc = by_uid(dashboards(settings_with(grafana={"trackLabel": "app.kubernetes.io/track"})), "webhook-ab")
+    doc = by_uid(dashboards(minimal_settings(grafana={"trackLabel": "app.kubernetes.io/track"})), "webhook-ab")
     exprs = [t["expr"] for p in panels(doc) for t in p["targets"]]
     assert all("sum by (app_kubernetes_io_track" in e or "count by (app_kubernetes_io_track)" in e for e in exprs)
     assert not any(re.search(r"\btrack\b", e.replace("app_kubernetes_io_track", "")) for e in exprs)
 
 
 def test_cost_dashboard_uses_the_configured_unit_costs():
-    doc = by_uid(dashboards(settings_with(grafana={"unitCosts": {"cpuCoreHour": 0.05, "memoryGibHour": 0.007,
+    doc = by_uid(dashboards(minimal_settings(grafana={"unitCosts": {"cpuCoreHour": 0.05, "memoryGibHour": 0.007,
                                                                   "storageGibMonth": 0.1}})), "webhook-cost")
     expr = panel_by_title(doc, "Hourly cost by resource")["targets"][0]["expr"]
     assert '"cpu"}' in expr and "* 0.05" in expr and "* 0.007" in expr and "* 0.1 / 730" in expr
@@ -402,14 +382,14 @@ def test_escalation_delay_is_marked_only_when_this_stack_escalates():
         table = panel_by_title(by_uid(dashboards(settings), "webhook-overview"), "Escalation status")
         return table["fieldConfig"]["defaults"].get("thresholds"), table["fieldConfig"]["overrides"]
 
-    thresholds, overrides = value_colours(settings_with(alerting={"pagerduty": {
+    thresholds, overrides = value_colours(minimal_settings(alerting={"pagerduty": {
         "enabled": True, "escalationUsers": ["oncall@example.com"], "escalationDelay": "15m"}}))
     assert thresholds["steps"] == [{"color": "transparent", "value": None}, {"color": "orange", "value": 900.0}]
     assert overrides == [{"matcher": {"id": "byName", "options": "Value"},
                           "properties": [{"id": "custom.cellOptions", "value": {"type": "color-background"}}]}]
     # PagerDuty off (the dev default) or an existing policy: nothing escalates on a known delay.
-    assert value_colours(settings_with()) == (None, [])
-    assert value_colours(settings_with(alerting={"pagerduty": {"enabled": True, "escalationPolicyId": "P123"}})) == (None, [])
+    assert value_colours(minimal_settings()) == (None, [])
+    assert value_colours(minimal_settings(alerting={"pagerduty": {"enabled": True, "escalationPolicyId": "P123"}})) == (None, [])
 
 
 # ---------------------------------------------------------------------------- derived expressions, evaluated

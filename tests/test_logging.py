@@ -16,7 +16,7 @@ import pulumi
 import pytest
 import yaml
 
-from config import load
+from tests.support import SECRET_VALUES, minimal_settings
 from monitoring.logging.agent import alloy_values, promtail_values
 from monitoring.logging.alloy import alloy_config
 from monitoring.logging.logql import (
@@ -38,33 +38,11 @@ from monitoring.versions import ALLOY, LOKI, PROMTAIL
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = "webhook-monitoring:"
-SLACK_SECRET = "https://hooks.slack.com/services/T0/B0/logging-test-secret"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-logs-loki"
 BUCKET = "webhook-logs-bucket"
 REGION = "eu-west-1"
 ALERTMANAGER = "http://alertmanager-operated.monitoring.svc:9093"
 PUSH = push_url("monitoring")
-
-
-def settings_for(environment: str = "dev", **sections: Any):
-    raw: dict[str, Any] = {
-        f"{NS}environment": environment,
-        f"{NS}cluster": {
-            "name": "webhook-test",
-            "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X",
-            "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
-        },
-        f"{NS}grafana": {"host": "grafana.example.com"},
-        f"{NS}slackWebhookUrl": SLACK_SECRET,
-    }
-    secret_keys = [f"{NS}slackWebhookUrl"]
-    if environment == "prod":
-        raw[f"{NS}heartbeatUrl"] = "https://hc-ping.example.com/x"
-        raw[f"{NS}pagerdutyToken"] = "pd-token"
-        raw[f"{NS}alerting"] = {"pagerduty": {"escalationUsers": ["oncall@example.com"]}}
-        secret_keys += [f"{NS}heartbeatUrl", f"{NS}pagerdutyToken"]
-    raw.update({f"{NS}{key}": value for key, value in sections.items()})
-    return load(raw, secret_keys, lambda name: raw[NS + name])[0]
 
 
 def loki_for(settings) -> dict[str, Any]:
@@ -230,7 +208,7 @@ def rendered_agents(settings) -> tuple[str, str]:
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_loki_stores_in_the_logs_bucket_through_irsa(environment):
-    values = loki_for(settings_for(environment))
+    values = loki_for(minimal_settings(environment))
     storage = values["loki"]["storage"]
     assert storage["type"] == "s3"
     assert storage["bucketNames"] == {"chunks": BUCKET, "ruler": BUCKET}
@@ -247,7 +225,7 @@ def test_loki_stores_in_the_logs_bucket_through_irsa(environment):
 
 
 def test_schema_is_v13_on_tsdb_with_structured_metadata():
-    loki = loki_for(settings_for())["loki"]
+    loki = loki_for(minimal_settings())["loki"]
     assert loki["schemaConfig"] == {
         "configs": [
             {"from": "2024-04-01", "store": "tsdb", "object_store": "s3", "schema": "v13",
@@ -260,7 +238,7 @@ def test_schema_is_v13_on_tsdb_with_structured_metadata():
 @pytest.mark.parametrize(("retention", "hours"), [(None, "336h"), ("30d", "720h")])
 def test_retention_is_the_configured_days_everywhere_and_enforced_by_the_compactor(retention, hours):
     sections = {"logging": {"retention": retention, "bucketExpiration": "40d"}} if retention else {}
-    values = loki_for(settings_for(**sections))
+    values = loki_for(minimal_settings(**sections))
     periods = {path: value for path, key, value in walk(values) if "retention" in key.lower() and key != "retention_enabled"}
     assert periods == {".loki.limits_config.retention_period": hours}
     assert values["loki"]["compactor"]["retention_enabled"] is True
@@ -269,12 +247,12 @@ def test_retention_is_the_configured_days_everywhere_and_enforced_by_the_compact
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_no_table_manager_anywhere(environment):
-    values = loki_for(settings_for(environment))
+    values = loki_for(minimal_settings(environment))
     assert not [path for path, key, _ in walk(values) if key.replace("_", "").lower() == "tablemanager"]
 
 
 def test_dev_runs_a_single_binary_and_no_scalable_targets():
-    values = loki_for(settings_for("dev"))
+    values = loki_for(minimal_settings("dev"))
     assert values["deploymentMode"] == "Monolithic"
     assert values["singleBinary"]["replicas"] == 1
     assert [values[t]["replicas"] for t in ("read", "write", "backend")] == [0, 0, 0]
@@ -285,7 +263,7 @@ def test_dev_runs_a_single_binary_and_no_scalable_targets():
 
 
 def test_prod_runs_simple_scalable_with_replicas():
-    values = loki_for(settings_for("prod"))
+    values = loki_for(minimal_settings("prod"))
     assert values["deploymentMode"] == "SimpleScalable"
     assert values["singleBinary"]["replicas"] == 0
     assert [values[t]["replicas"] for t in ("read", "write", "backend")] == [3, 3, 3]
@@ -295,7 +273,7 @@ def test_prod_runs_simple_scalable_with_replicas():
 
 
 def test_volumes_are_on_the_gp3_class_with_the_configured_size():
-    values = loki_for(settings_for("prod", logging={"volumeSize": "25Gi"}))
+    values = loki_for(minimal_settings("prod", logging={"volumeSize": "25Gi"}))
     for target in ("singleBinary", "write", "backend"):
         assert values[target]["persistence"]["storageClass"] == "gp3"
         assert values[target]["persistence"]["size"] == "25Gi"
@@ -303,10 +281,10 @@ def test_volumes_are_on_the_gp3_class_with_the_configured_size():
 
 
 def test_ruler_reads_the_sidecar_rules_and_sends_to_alertmanager():
-    values = loki_for(settings_for())
+    values = loki_for(minimal_settings())
     ruler = values["loki"]["rulerConfig"]
     assert ruler["alertmanager_url"] == ALERTMANAGER
-    assert ruler["external_labels"] == {"cluster": "webhook-test", "environment": "dev"}
+    assert ruler["external_labels"] == {"cluster": "webhook-test-use1", "environment": "dev"}
     # Single tenant (`fake`): local rule storage reads <directory>/fake, where the sidecar writes.
     assert values["loki"]["auth_enabled"] is False
     assert values["sidecar"]["rules"]["folder"] == ruler["storage"]["local"]["directory"] + "/fake"
@@ -321,7 +299,7 @@ def test_ruler_reads_the_sidecar_rules_and_sends_to_alertmanager():
 
 
 def test_alloy_runs_on_every_node_and_reads_host_logs():
-    settings = settings_for()
+    settings = minimal_settings()
     values = alloy_values(settings, alloy_config(settings, PUSH))
     assert values["controller"]["type"] == "daemonset"
     # An empty key with Exists tolerates every taint; anything narrower misses some nodes.
@@ -331,7 +309,7 @@ def test_alloy_runs_on_every_node_and_reads_host_logs():
 
 
 def test_promtail_runs_on_every_node():
-    settings = settings_for(logging={"agent": "promtail"})
+    settings = minimal_settings(logging={"agent": "promtail"})
     values = promtail_values(settings, promtail_config(settings, PUSH))
     assert values["daemonset"] == {"enabled": True}
     assert values["deployment"] == {"enabled": False}
@@ -342,7 +320,7 @@ def test_promtail_runs_on_every_node():
 
 
 def test_both_agents_carry_the_same_pipeline():
-    alloy_text, promtail_text = rendered_agents(settings_for())
+    alloy_text, promtail_text = rendered_agents(minimal_settings())
     alloy_relabels, alloy_stages = alloy_steps(alloy_text)
     promtail_relabels, promtail_stages = promtail_steps(promtail_text)
     assert alloy_stages == promtail_stages
@@ -357,14 +335,14 @@ def test_both_agents_carry_the_same_pipeline():
 
 
 def test_request_ids_are_never_labels():
-    alloy_text, promtail_text = rendered_agents(settings_for())
+    alloy_text, promtail_text = rendered_agents(minimal_settings())
     for relabels, stages in (alloy_steps(alloy_text), promtail_steps(promtail_text)):
         labels = {r["target_label"] for r in relabels} | set(dict(stages)["labels"])
         assert not labels & {"correlation_id", "trace_id"}
 
 
 def test_health_checks_are_dropped_and_real_requests_kept():
-    alloy_text, promtail_text = rendered_agents(settings_for(logging={"dropPaths": ["/healthz", "/ready.z"]}))
+    alloy_text, promtail_text = rendered_agents(minimal_settings(logging={"dropPaths": ["/healthz", "/ready.z"]}))
     for _, stages in (alloy_steps(alloy_text), promtail_steps(promtail_text)):
         drop = dict(stages)["drop"]
         assert drop["source"] == "path" and drop["drop_counter_reason"] == "health_check"
@@ -374,13 +352,13 @@ def test_health_checks_are_dropped_and_real_requests_kept():
 
 
 def test_no_drop_stage_without_drop_paths():
-    alloy_text, promtail_text = rendered_agents(settings_for(logging={"dropPaths": []}))
+    alloy_text, promtail_text = rendered_agents(minimal_settings(logging={"dropPaths": []}))
     for _, stages in (alloy_steps(alloy_text), promtail_steps(promtail_text)):
         assert "drop" not in dict(stages)
 
 
 def test_alloy_components_are_wired_to_components_that_exist():
-    alloy_text, _ = rendered_agents(settings_for())
+    alloy_text, _ = rendered_agents(minimal_settings())
     components = read_alloy(alloy_text)
     references = re.findall(r"\b((?:discovery|local|loki)\.[a-z_]+\.[a-z_]+)\.(?:targets|output|receiver)\b", alloy_text)
     assert references and all(ref in components for ref in references)
@@ -395,7 +373,7 @@ _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 
 def test_log_rules_have_the_loki_ruler_structure():
-    settings = settings_for()
+    settings = minimal_settings()
     groups = loki_rule_groups(settings)
     # What the ruler receives is YAML: it must survive the trip unchanged.
     assert yaml.safe_load(yaml.safe_dump({"groups": groups})) == {"groups": groups}
@@ -422,14 +400,14 @@ def test_log_rules_have_the_loki_ruler_structure():
 
 
 def test_log_rule_thresholds():
-    rules = {r["alert"]: r for r in loki_rule_groups(settings_for(logging={"errorBurstLines": 20}))[0]["rules"]}
+    rules = {r["alert"]: r for r in loki_rule_groups(minimal_settings(logging={"errorBurstLines": 20}))[0]["rules"]}
     assert rules["WebhookLogErrorBurst"]["expr"].endswith(" > 20")
     assert rules["WebhookServicePanicked"]["expr"].endswith(" > 0")
     assert rules["WebhookLogErrorBurst"]["labels"]["service"] == '{{ or $labels.app "webhook-delivery" }}'
 
 
 def test_queries_select_the_configured_services_and_failures():
-    settings = settings_for(metrics={
+    settings = minimal_settings(metrics={
         "services": [
             {"name": "api", "namespace": "webhooks", "selector": {"app": "api"}},
             {"name": "worker", "namespace": "delivery", "selector": {"app": "worker"}},
@@ -453,14 +431,14 @@ def test_correlation_lookup_searches_structured_metadata_of_all_namespaces():
 
 
 def test_no_secret_in_any_values():
-    settings = settings_for("prod")
+    settings = minimal_settings("prod")
     rendered = json.dumps([
         loki_for(settings),
         alloy_values(settings, alloy_config(settings, PUSH)),
         promtail_values(settings, promtail_config(settings, PUSH)),
         loki_rule_groups(settings),
     ])
-    assert SLACK_SECRET not in rendered and "pd-token" not in rendered and "hc-ping" not in rendered
+    assert not any(secret in rendered for secret in SECRET_VALUES.values())
 
 
 # ------------------------------------------------------------------ the component under mocks
@@ -528,7 +506,7 @@ def test_component_registers_loki_and_alloy_with_pinned_charts_and_the_role_arn(
         (component,) = [r for r in resources if r.typ == "webhook-monitoring:logging:Logging"]
         assert component.name == "logging"
 
-    settings = settings_for()
+    settings = minimal_settings()
     _run_component(settings, check)
 
 
@@ -539,4 +517,4 @@ def test_component_installs_promtail_when_selected():
         assert releases["promtail"]["version"] == PROMTAIL.version
         assert yaml.safe_load(releases["promtail"]["values"]["config"]["file"])["clients"] == [{"url": PUSH}]
 
-    _run_component(settings_for(logging={"agent": "promtail"}), check)
+    _run_component(minimal_settings(logging={"agent": "promtail"}), check)

@@ -18,7 +18,8 @@ import pulumi
 import pytest
 import yaml
 
-from config import ConfigError, Settings, load
+from config import ConfigError, Settings
+from tests.support import minimal_settings
 from config.schema import Size
 from monitoring import graphite, scrape
 from monitoring.helm import deep_merge, kubernetes_quantity
@@ -30,28 +31,6 @@ NS = "webhook-monitoring:"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
 BUCKET = "webhook-prod-use1-metrics"
 RECORDED = ("service:webhook_deliveries:rate5m", "service:webhook_delivery_errors:ratio_rate5m")
-
-
-def settings_for(environment: str = "dev", **sections: Any) -> Settings:
-    """Settings from a minimal raw configuration plus `sections` (camelCase keys)."""
-    raw = {
-        "environment": environment,
-        "cluster": {
-            "name": f"webhook-{environment}-use1",
-            "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X",
-            "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
-        },
-        "grafana": {"host": "grafana.example.com"},
-        "slackWebhookUrl": "https://hooks.slack.com/services/T0/B0/X",
-    }
-    secret_keys = [NS + "slackWebhookUrl"]
-    if environment == "prod":
-        raw.update(heartbeatUrl="https://hc-ping.example.com/x", pagerdutyToken="token",
-                   alerting={"pagerduty": {"escalationUsers": ["oncall@example.com"]}})
-        secret_keys += [NS + "heartbeatUrl", NS + "pagerdutyToken"]
-    raw.update(sections)
-    encoded = {NS + k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in raw.items()}
-    return load(encoded, secret_keys, lambda name: raw[name])[0]
 
 
 def kps_values(settings: Settings, **kwargs: Any) -> dict:
@@ -88,13 +67,13 @@ def test_kubernetes_quantity(text, quantity):
 
 @pytest.mark.parametrize("environment,replicas", [("dev", 1), ("prod", 2)])
 def test_prometheus_hot_tier(environment, replicas):
-    settings = settings_for(environment)
+    settings = minimal_settings(environment)
     spec = spec_of(kps_values(settings))
     assert spec["retention"] == "15d"  # the chart default is 10d
     assert spec["retentionSize"] == "50GB"
     assert spec["replicas"] == replicas
     assert spec["scrapeInterval"] == "30s" and spec["evaluationInterval"] == "30s"
-    assert spec["externalLabels"] == {"cluster": f"webhook-{environment}-use1", "environment": environment}
+    assert spec["externalLabels"] == {"cluster": "webhook-test-use1", "environment": environment}
     assert spec["resources"] == {
         "requests": {"cpu": "200m", "memory": "2000Mi"},
         "limits": {"cpu": "1000m", "memory": "4000Mi"},
@@ -111,19 +90,19 @@ def test_prometheus_hot_tier(environment, replicas):
 
 
 def test_binary_retention_size_gets_prometheus_spelling():
-    settings = settings_for(prometheus={"retentionSize": "40Gi"})
+    settings = minimal_settings(prometheus={"retentionSize": "40Gi"})
     assert spec_of(kps_values(settings))["retentionSize"] == "40GiB"
 
 
 def test_no_cpu_limit_when_unset():
-    settings = settings_for(prometheus={"resources": {"cpuRequest": "500m", "memoryRequest": "1Gi", "cpuLimit": None, "memoryLimit": "2Gi"}})
+    settings = minimal_settings(prometheus={"resources": {"cpuRequest": "500m", "memoryRequest": "1Gi", "cpuLimit": None, "memoryLimit": "2Gi"}})
     assert spec_of(kps_values(settings))["resources"] == {
         "requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"},
     }
 
 
 def test_chart_general_rules_off_and_crds_upgraded_server_side():
-    values = kps_values(settings_for())
+    values = kps_values(minimal_settings())
     assert values["defaultRules"]["rules"] == {"general": False}
     assert values["crds"]["enabled"] is True
     assert values["crds"]["upgradeJob"]["enabled"] is True and values["crds"]["upgradeJob"]["forceConflicts"] is True
@@ -132,7 +111,7 @@ def test_chart_general_rules_off_and_crds_upgraded_server_side():
 
 
 def test_service_urls_follow_fullname_override():
-    values = kps_values(settings_for())
+    values = kps_values(minimal_settings())
     assert values["fullnameOverride"] == FULLNAME
     assert service_urls("monitoring") == (
         f"http://{FULLNAME}-prometheus.monitoring.svc.cluster.local:9090",
@@ -216,7 +195,7 @@ def chart_rule_labels(values: dict) -> dict[str, str]:
 
 
 def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
-    settings = settings_for()
+    settings = minimal_settings()
     values = kps_values(settings)
     spec = spec_of(values)
     team_monitor = scrape.service_monitor(settings, settings.metrics.services[0])
@@ -233,8 +212,8 @@ def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
 
 def test_without_the_chart_labels_the_team_selector_would_lose_the_charts_monitors():
     """The task document's selector alone: kubelet, node-exporter and kube-state-metrics drop out."""
-    values = kps_values(settings_for())
-    labelling = set(selection_values(settings_for())) - {"prometheus"}
+    values = kps_values(minimal_settings())
+    labelling = set(selection_values(minimal_settings())) - {"prometheus"}
     assert labelling == {"commonLabels", "kube-state-metrics", "prometheus-node-exporter"}
     bare = {k: v for k, v in values.items() if k not in labelling}
     selector = spec_of(values)["serviceMonitorSelector"]
@@ -244,7 +223,7 @@ def test_without_the_chart_labels_the_team_selector_would_lose_the_charts_monito
 def test_rule_selector_picks_team_rules_and_the_charts_rules():
     from components.metrics import prometheus_rule
 
-    settings = settings_for()
+    settings = minimal_settings()
     values = kps_values(settings)
     ours = prometheus_rule(settings, {"name": "webhook.recording", "rules": []})["metadata"]["labels"]
     assert ours == {"team": "webhook-delivery", "role": "alert-rules", "app": "webhook-delivery"}
@@ -254,7 +233,7 @@ def test_rule_selector_picks_team_rules_and_the_charts_rules():
 
 
 def test_probe_and_pod_monitor_selectors_use_the_team_label():
-    settings = settings_for(metrics={"probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz"}]})
+    settings = minimal_settings(metrics={"probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz"}]})
     spec = spec_of(kps_values(settings))
     probe = scrape.probe(settings, settings.metrics.probes[0], "http://bb.monitoring.svc.cluster.local:9115")
     assert label_selector_matches(spec["probeSelector"], probe["metadata"]["labels"])
@@ -280,7 +259,7 @@ def relabel_keeps(configs: list[dict], labels: dict[str, str]) -> dict[str, str]
 
 
 def test_remote_write_goes_to_mimir_with_configured_queue():
-    settings = settings_for(prometheus={"remoteWriteQueue": {"maxShards": 20, "capacity": 5000}})
+    settings = minimal_settings(prometheus={"remoteWriteQueue": {"maxShards": 20, "capacity": 5000}})
     (rw,) = spec_of(kps_values(settings))["remoteWrite"]
     push_url, _ = mimir_urls(MIMIR.name, "monitoring")
     assert rw["url"] == push_url == "http://mimir-distributed-gateway.monitoring.svc.cluster.local:80/api/v1/push"
@@ -290,7 +269,7 @@ def test_remote_write_goes_to_mimir_with_configured_queue():
 
 
 def test_write_relabelling_drops_noise_keeps_webhook_series_and_writes_from_one_replica():
-    (rw,) = spec_of(kps_values(settings_for("prod")))["remoteWrite"]
+    (rw,) = spec_of(kps_values(minimal_settings("prod")))["remoteWrite"]
     configs = rw["writeRelabelConfigs"]
     assert configs[0]["sourceLabels"] == ["__name__"] and configs[0]["action"] == "drop"
     first = {"prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-0", "cluster": "c"}
@@ -318,7 +297,7 @@ def all_keys(value: Any) -> set[str]:
 
 @pytest.mark.parametrize("environment,ingesters,zone_aware", [("dev", 1, False), ("prod", 3, True)])
 def test_mimir_values(environment, ingesters, zone_aware):
-    settings = settings_for(environment)
+    settings = minimal_settings(environment)
     values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3")
     config = values["mimir"]["structuredConfig"]
     assert config["blocks_storage"] == {
@@ -340,12 +319,12 @@ def test_mimir_values(environment, ingesters, zone_aware):
     assert values["ingester"]["persistentVolume"]["size"] == ("50Gi" if environment == "prod" else "20Gi")
     assert values["gateway"]["enabledNonEnterprise"] is True and values["nginx"] == {"enabled": False}
     monitor = values["metaMonitoring"]["serviceMonitor"]
-    assert monitor["enabled"] is True and monitor["clusterLabel"] == f"webhook-{environment}-use1"
+    assert monitor["enabled"] is True and monitor["clusterLabel"] == "webhook-test-use1"
     assert label_selector_matches(spec_of(kps_values(settings))["serviceMonitorSelector"], monitor["labels"])
 
 
 def test_mimir_retention_follows_settings():
-    settings = settings_for(longTermStorage={"retention": "30d", "bucketExpiration": "35d"})
+    settings = minimal_settings(longTermStorage={"retention": "30d", "bucketExpiration": "35d"})
     values = mimir_values(settings, bucket_name=BUCKET, region="eu-west-1", role_arn=ROLE_ARN, storage_class="gp3")
     assert values["mimir"]["structuredConfig"]["limits"]["compactor_blocks_retention_period"] == "720h"
 
@@ -362,7 +341,7 @@ def test_mimir_urls_follow_the_charts_fullname_rule():
 
 
 def test_service_monitor_guards_and_endpoint_label():
-    settings = settings_for(metrics={"services": [{
+    settings = minimal_settings(metrics={"services": [{
         "name": "webhook-api", "namespace": "webhooks", "selector": {"app": "api", "tier": "web"},
         "port": "http-metrics", "path": "/internal/metrics", "interval": "15s", "scrapeTimeout": "5s",
         "sampleLimit": 20000, "labelLimit": 20,
@@ -380,18 +359,18 @@ def test_service_monitor_guards_and_endpoint_label():
         "labelLimit": 20,
     }
     # The A/B dashboard's label follows the setting.
-    relabelled = settings_for(grafana={"host": "grafana.example.com", "trackLabel": "rollout"})
+    relabelled = minimal_settings(grafana={"host": "grafana.example.com", "trackLabel": "rollout"})
     assert scrape.service_monitor(relabelled, relabelled.metrics.services[0])["spec"]["podTargetLabels"] == ["rollout"]
 
 
 def test_scrape_timeout_longer_than_interval_is_refused():
     with pytest.raises(ConfigError, match="scrapeTimeout"):
-        settings_for(metrics={"services": [{"name": "a", "namespace": "b", "selector": {"app": "a"},
+        minimal_settings(metrics={"services": [{"name": "a", "namespace": "b", "selector": {"app": "a"},
                                             "interval": "10s", "scrapeTimeout": "30s"}]})
 
 
 def test_probe_uses_the_blackbox_exporter():
-    settings = settings_for(metrics={"probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz",
+    settings = minimal_settings(metrics={"probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz",
                                                  "module": "http_post_2xx", "interval": "1m"}]})
     prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, "monitoring")
     probe = scrape.probe(settings, settings.metrics.probes[0], prober)
@@ -408,7 +387,7 @@ def test_probe_uses_the_blackbox_exporter():
 
 
 def test_blackbox_modules_pass_the_exporters_own_check(tmp_path: Path):
-    modules = scrape.blackbox_values(settings_for())["config"]
+    modules = scrape.blackbox_values(minimal_settings())["config"]
     assert sorted(modules["modules"]) == ["http_2xx", "http_post_2xx", "tcp_connect"]
     good, bad = tmp_path / "good.yml", tmp_path / "bad.yml"
     good.write_text(yaml.safe_dump(modules))
@@ -425,12 +404,12 @@ FEDERATION = [{"cluster": "webhook-prod-euw1", "url": "https://prometheus.euw1.e
 
 
 def test_no_federation_without_sources():
-    assert scrape.federation_scrape_configs(settings_for(), []) == []
-    assert spec_of(kps_values(settings_for()))["additionalScrapeConfigs"] == []
+    assert scrape.federation_scrape_configs(minimal_settings(), []) == []
+    assert spec_of(kps_values(minimal_settings()))["additionalScrapeConfigs"] == []
 
 
 def test_federation_jobs_pull_only_recorded_series():
-    settings = settings_for("prod", metrics={"federation": FEDERATION})
+    settings = minimal_settings("prod", metrics={"federation": FEDERATION})
     jobs = scrape.federation_scrape_configs(settings, list(RECORDED))
     assert jobs == [
         {"job_name": "federate-webhook-prod-euw1", "metrics_path": "/prom/federate", "scheme": "https",
@@ -444,7 +423,7 @@ def test_federation_jobs_pull_only_recorded_series():
 
 
 def test_federation_without_match_selectors_is_refused():
-    settings = settings_for("prod", metrics={"federation": FEDERATION})
+    settings = minimal_settings("prod", metrics={"federation": FEDERATION})
     with pytest.raises(ValueError, match="match"):
         scrape.federation_scrape_configs(settings, [])
 
@@ -456,7 +435,7 @@ def snake(configs: list[dict]) -> list[dict]:
 
 
 def test_federation_and_remote_write_pass_promtool(tmp_path: Path):
-    settings = settings_for("prod", metrics={"federation": FEDERATION})
+    settings = minimal_settings("prod", metrics={"federation": FEDERATION})
     spec = spec_of(kps_values(settings, federation_match=RECORDED))
     (rw,) = spec["remoteWrite"]
     config = {
@@ -490,7 +469,7 @@ def map_graphite_line(mapping: dict, line: str) -> tuple[str, dict[str, str]] | 
     return None
 
 
-MAPPING = graphite.graphite_mapping(settings_for())
+MAPPING = graphite.graphite_mapping(minimal_settings())
 
 
 @pytest.mark.parametrize("line,metric,labels", [
@@ -530,7 +509,7 @@ def test_unexpected_graphite_paths_map_to_nothing(line):
 
 
 def test_exporter_drops_unmapped_paths_and_reads_the_mapping_it_is_given():
-    settings = settings_for(metrics={"graphiteExporter": {"enabled": True, "replicas": 2}})
+    settings = minimal_settings(metrics={"graphiteExporter": {"enabled": True, "replicas": 2}})
     deployment = graphite.deployment(settings)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert "--graphite.mapping-strict-match" in container["args"]
@@ -544,24 +523,24 @@ def test_exporter_drops_unmapped_paths_and_reads_the_mapping_it_is_given():
 
 
 def test_graphite_service_exposes_tcp_udp_and_metrics():
-    ports = graphite.service(settings_for())["spec"]["ports"]
+    ports = graphite.service(minimal_settings())["spec"]["ports"]
     assert {(p["port"], p["protocol"]) for p in ports} == {(9109, "TCP"), (9109, "UDP"), (9108, "TCP")}
-    monitor = graphite.graphite_service_monitor(settings_for())
+    monitor = graphite.graphite_service_monitor(minimal_settings())
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    assert monitor["spec"]["selector"]["matchLabels"] == graphite.deployment(settings_for())["spec"]["selector"]["matchLabels"]
+    assert monitor["spec"]["selector"]["matchLabels"] == graphite.deployment(minimal_settings())["spec"]["selector"]["matchLabels"]
 
 
 @pytest.mark.parametrize("build", [graphite.deployment, graphite.service, graphite.config_map])
 def test_graphite_objects_are_valid_kubernetes(build):
-    kubernetes_validate.validate(build(settings_for()), "1.33", strict=True)
+    kubernetes_validate.validate(build(minimal_settings()), "1.33", strict=True)
 
 
 def test_kubernetes_validation_catches_a_broken_object():
-    broken = graphite.deployment(settings_for())
+    broken = graphite.deployment(minimal_settings())
     broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "9109"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, "1.33", strict=True)
-    unknown_field = graphite.service(settings_for())
+    unknown_field = graphite.service(minimal_settings())
     unknown_field["spec"]["portz"] = []
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(unknown_field, "1.33", strict=True)
@@ -617,7 +596,7 @@ RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 
 
 def test_component_registers_pinned_releases_with_values_from_inputs():
-    mocks = run_component(settings_for("prod"))
+    mocks = run_component(minimal_settings("prod"))
     releases = {inputs["chart"]: inputs for _, inputs in mocks.of_type(RELEASE_TYPE)}
     assert set(releases) == {KUBE_PROMETHEUS_STACK.name, MIMIR.name}
     for chart in (KUBE_PROMETHEUS_STACK, MIMIR):
@@ -634,7 +613,7 @@ def test_component_registers_pinned_releases_with_values_from_inputs():
 
 
 def test_component_creates_one_prometheus_rule_per_group_and_a_monitor_per_service():
-    mocks = run_component(settings_for())
+    mocks = run_component(minimal_settings())
     rules = mocks.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
     assert [inputs["metadata"]["name"] for _, inputs in rules] == ["webhook-recording", "webhook-alerts"]
     assert [inputs["spec"]["groups"] for _, inputs in rules] == [[g] for g in RULE_GROUPS]
@@ -649,7 +628,7 @@ def test_component_creates_one_prometheus_rule_per_group_and_a_monitor_per_servi
 
 
 def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
-    settings = settings_for(metrics={
+    settings = minimal_settings(metrics={
         "probes": [{"name": "api-health", "url": "https://webhooks.example.com/healthz"}],
         "graphiteExporter": {"enabled": True},
     })
@@ -669,7 +648,7 @@ def test_every_recorded_series_reaches_the_long_term_store_and_each_group_gets_a
     from components.metrics import kubernetes_name
     from monitoring.rules import federation_match, rule_groups
 
-    settings = settings_for("prod")
+    settings = minimal_settings("prod")
     groups = rule_groups(settings)
     (rw,) = spec_of(kps_values(settings, federation_match=federation_match(settings)))["remoteWrite"]
     first_replica = {"prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-0"}
@@ -719,7 +698,7 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
     exporter_port = free_port()
     server, thread = prometheus_client.start_http_server(exporter_port, addr="127.0.0.1", registry=registry)
 
-    settings = settings_for("prod")
+    settings = minimal_settings("prod")
     receiver_port = free_port()
     (rw,) = spec_of(kps_values(settings))["remoteWrite"]
     processes, senders = [], []
@@ -775,7 +754,7 @@ def test_remote_write_stores_webhook_series_once_without_replica_label(remote_wr
     assert [r["metric"] for r in result] == [{
         "__name__": "webhook_deliveries_total", "endpoint": "api_example_com", "status": "success",
         "instance": remote_written["target"], "job": "webhook",
-        "cluster": "webhook-prod-use1", "environment": "prod",
+        "cluster": "webhook-test-use1", "environment": "prod",
     }]
     assert float(result[0]["value"][1]) == 5
     assert http_json(remote_written["query"] + "workqueue_adds_total")["data"]["result"] == []
