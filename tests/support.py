@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
@@ -13,7 +12,6 @@ import yaml
 from config import Secrets, Settings, load
 from config.schema import NAMESPACE
 from tools.mock_runtime import ROOT, Run, encode_config, run_program
-from tools.render import secret_placeholder
 
 # Distinctive secret values: a test that finds one outside a secret has found a leak.
 SECRET_VALUES = {
@@ -103,11 +101,3 @@ def _run_cached(key: str) -> Run:
         # Guard against the vacuous pass: a program built outside the mocks registers nothing.
         assert run.resources, f"the program registered nothing for stack {stack}"
     return run
-
-
-def placeholder(key: str) -> str:
-    return secret_placeholder(f"{NAMESPACE}:{key}")
-
-
-def load_yaml(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())

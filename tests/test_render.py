@@ -93,3 +93,16 @@ def test_render_writes_the_promtail_config_when_promtail_is_the_agent(tmp_path):
     assert files == ["loki-rules.yaml", "promtail.yaml"]
     promtail = yaml.safe_load((tmp_path / "promtail" / "logging" / "promtail.yaml").read_text())
     assert promtail["clients"][0]["url"].endswith("/loki/api/v1/push")
+
+
+def test_rendered_rules_and_alertmanager_config_pass_the_real_checkers(rendered):
+    stack, out = rendered
+    rules = subprocess.run(["promtool", "check", "rules", str(out / "prometheus-rules.yaml")], capture_output=True, text=True)
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    assert "SUCCESS" in rules.stdout
+    config = subprocess.run(["amtool", "check-config", str(out / "alertmanager.yaml")], capture_output=True, text=True)
+    assert config.returncode == 0, config.stdout + config.stderr
+    receivers = sorted(r["name"] for r in yaml.safe_load((out / "alertmanager.yaml").read_text())["receivers"])
+    # Dev sets no heartbeat URL (optional there): the Watchdog goes to a receiver that sends nothing.
+    assert receivers == (["heartbeat", "pagerduty", "slack"] if stack == "prod" else ["null", "slack"])
+    assert f" - {len(receivers)} receivers" in config.stdout

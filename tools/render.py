@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from config import ConfigError, load
 from config.secrets import SECRET_KEYS
 from monitoring.logging.loki import RULES_CONFIGMAP_LABEL, RULES_CONFIGMAP_LABEL_VALUE
 from monitoring.versions import ALLOY, PROMTAIL
@@ -31,6 +32,11 @@ DASHBOARD = "grafana:oss/dashboard:Dashboard"
 
 
 def secret_placeholder(key: str) -> str:
+    """A readable stand-in for a secret; URL-shaped where the secret is a URL, so the rendered
+    Alertmanager configuration still passes `amtool check-config`."""
+    name = key.split(":", 1)[1]
+    if any(k.name == name and k.example.startswith("https://") for k in SECRET_KEYS):
+        return f"https://secret.invalid/{name}"
     return f"<secret {key}>"
 
 
@@ -39,15 +45,25 @@ def stack_file(stack: str) -> Path:
 
 
 def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
-    """A stack file as the engine hands it over; every secret key set to a placeholder."""
+    """A stack file as the engine hands it over, secrets as placeholders.
+
+    A secret gets a placeholder when the stack file holds it (a `secure:` value) or when the
+    stack's settings require it, as `pulumi up` would insist; an optional secret the stack does
+    not set stays unset, so the render shows what happens without it.
+    """
     values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    secrets = [f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS]
-    for key, value in values.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            secrets.append(key if ":" in key else f"{NAMESPACE}:{key}")
-    config = encode_config(NAMESPACE, {k: v for k, v in values.items() if k not in secrets})
+    declared = {key if ":" in key else f"{NAMESPACE}:{key}"
+                for key, value in values.items() if isinstance(value, dict) and set(value) == {"secure"}}
+    config = encode_config(NAMESPACE, {k: v for k, v in values.items() if k not in declared})
+    every = {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} | declared
+    try:
+        settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name)
+    except ConfigError:
+        secrets = every  # the program reports the problems; placeholders change none of them
+    else:
+        secrets = declared | {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS if k.required(settings)}
     config.update({key: secret_placeholder(key) for key in secrets})
-    return config, sorted(set(secrets))
+    return config, sorted(secrets)
 
 
 def stacks() -> list[str]:
