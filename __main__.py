@@ -2,7 +2,6 @@
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_pagerduty as pagerduty
 
 from components.alerting import Alerting, AlertingArgs
 from components.archive_bucket import ArchiveBucket, ArchiveBucketArgs, ServiceAccountRef
@@ -81,11 +80,6 @@ def archive_bucket(name: str, expiration_days: int, service_account: str) -> Arc
 metrics_bucket = archive_bucket("metrics", settings.long_term_storage.bucket_expiration.days, MIMIR_SERVICE_ACCOUNT)
 logs_bucket = archive_bucket("logs", settings.logging.bucket_expiration.days, LOKI_SERVICE_ACCOUNT)
 
-alerting_providers = [conn.kubernetes]
-if settings.alerting.pagerduty.enabled:
-    alerting_providers.append(
-        pagerduty.Provider("pagerduty", token=secrets.pagerduty_token, user_token=secrets.pagerduty_user_token)
-    )
 alerting = Alerting(
     "alerting",
     AlertingArgs(
@@ -93,8 +87,10 @@ alerting = Alerting(
         namespace=namespace.metadata.name,
         slack_webhook_url=secrets.slack_webhook_url,
         heartbeat_url=secrets.heartbeat_url,
+        pagerduty_token=secrets.pagerduty_token,
+        pagerduty_user_token=secrets.pagerduty_user_token,
     ),
-    opts=pulumi.ResourceOptions(providers=alerting_providers, depends_on=[namespace]),
+    opts=in_namespace,
 )
 
 grafana_access = GrafanaAccess(

@@ -5,7 +5,8 @@ urgency, and an Events API v2 integration whose key becomes the Alertmanager `ro
 optionally a PagerDuty Slack connection. Always: a Secret (key `alertmanager.yaml`) that
 kube-prometheus-stack's Alertmanager reads through `alertmanagerSpec.configSecret`. Every
 secret value reaches the Secret through outputs, inside one `apply`; the Secret is secret.
-Providers (PagerDuty, Kubernetes) come through `opts`.
+The Kubernetes provider comes through `opts`; the PagerDuty provider is made here, from the
+tokens in the args, since nothing else talks to PagerDuty.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class AlertingArgs:
     """Slack incoming-webhook URL (a secret output)."""
     heartbeat_url: Optional[pulumi.Input[str]] = None
     """Dead-man's-switch URL for Watchdog (a secret output); None: Watchdog goes nowhere."""
+    pagerduty_token: Optional[pulumi.Input[str]] = None
+    """PagerDuty REST API token (a secret output); required when PagerDuty is on."""
+    pagerduty_user_token: Optional[pulumi.Input[str]] = None
+    """PagerDuty user-level token (a secret output); the Slack connection needs it."""
 
 
 def pagerduty_timeout(timeout: Optional[Duration]) -> str:
@@ -64,7 +69,16 @@ class Alerting(pulumi.ComponentResource):
         self.pagerduty_integration_key = None
         self.pagerduty_service_id = None
         if pd.enabled:
-            policy_id = pd.escalation_policy_id or self._escalation_policy(name, pd).id
+            if args.pagerduty_token is None:
+                raise ValueError(f"Alerting {name}: PagerDuty is on but no pagerduty_token was given")
+            provider = pagerduty.Provider(
+                f"{name}-pagerduty",
+                token=args.pagerduty_token,
+                user_token=args.pagerduty_user_token,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            on_pagerduty = pulumi.ResourceOptions(parent=self, provider=provider)
+            policy_id = pd.escalation_policy_id or self._escalation_policy(name, pd, provider).id
             service = pagerduty.Service(
                 f"{name}-pagerduty-service",
                 name=pd.service_name,
@@ -72,7 +86,7 @@ class Alerting(pulumi.ComponentResource):
                 incident_urgency_rule=pagerduty.ServiceIncidentUrgencyRuleArgs(type="constant", urgency="high"),
                 auto_resolve_timeout=pagerduty_timeout(pd.auto_resolve_timeout),
                 acknowledgement_timeout=pagerduty_timeout(pd.acknowledgement_timeout),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=on_pagerduty,
             )
             integration = pagerduty.ServiceIntegration(
                 f"{name}-pagerduty-events",
@@ -80,7 +94,7 @@ class Alerting(pulumi.ComponentResource):
                 service=service.id,
                 type="events_api_v2_inbound_integration",
                 # The provider does not mark the key secret; it is a credential.
-                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["integration_key"]),
+                opts=pulumi.ResourceOptions.merge(on_pagerduty, pulumi.ResourceOptions(additional_secret_outputs=["integration_key"])),
             )
             if pd.slack_workspace_id is not None:
                 pagerduty.SlackConnection(
@@ -91,7 +105,7 @@ class Alerting(pulumi.ComponentResource):
                     channel_id=pd.slack_channel_id,
                     notification_type="responder",
                     configs=[pagerduty.SlackConnectionConfigArgs(events=list(SLACK_CONNECTION_EVENTS))],
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=on_pagerduty,
                 )
             self.pagerduty_integration_key = pulumi.Output.secret(integration.integration_key)
             self.pagerduty_service_id = service.id
@@ -123,9 +137,11 @@ class Alerting(pulumi.ComponentResource):
             }
         )
 
-    def _escalation_policy(self, name: str, pd: PagerDutySettings) -> pagerduty.EscalationPolicy:
+    def _escalation_policy(
+        self, name: str, pd: PagerDutySettings, provider: pagerduty.Provider
+    ) -> pagerduty.EscalationPolicy:
         """One level per schedule, then per user, in the configured order: each paged in turn."""
-        lookup = pulumi.InvokeOutputOptions(parent=self)
+        lookup = pulumi.InvokeOutputOptions(parent=self, provider=provider)
         targets = [
             pagerduty.EscalationPolicyRuleTargetArgs(
                 type="schedule_reference", id=pagerduty.get_schedule_output(name=schedule, opts=lookup).id
@@ -147,5 +163,5 @@ class Alerting(pulumi.ComponentResource):
                 pagerduty.EscalationPolicyRuleArgs(escalation_delay_in_minutes=delay_minutes, targets=[target])
                 for target in targets
             ],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )

@@ -69,6 +69,9 @@ def test_alertmanager_secret_carries_the_pagerduty_integration_key_output():
     run = run_stack("prod")
     integration = one(run, "pagerduty:index/serviceIntegration:ServiceIntegration")
     assert integration.inputs["type"] == "events_api_v2_inbound_integration"
+    provider = one(run, "pulumi:providers:pagerduty")
+    assert plain(provider.inputs["token"]) == {"__secret__": SECRET_VALUES["pagerdutyToken"]}
+    assert provider.parent == one(run, "webhook-monitoring:alerting:Alerting").urn
     secret = one(run, "kubernetes:core/v1:Secret", "alerting-alertmanager-config")
     string_data = plain(secret.inputs["stringData"])
     assert set(string_data) == {"__secret__"}, "the whole config is a Pulumi secret"
