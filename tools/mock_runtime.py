@@ -52,6 +52,9 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if value is rpc.UNKNOWN or value == rpc.UNKNOWN:
         return "<unknown until deployed>"
+    if isinstance(value, float) and value.is_integer():
+        # The wire format carries every number as a double; 2 replicas are 2, not 2.0.
+        return int(value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)
