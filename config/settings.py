@@ -271,8 +271,14 @@ class AlertThresholds:
         unit="ratio", check=between(0.9, 0.99999),
     )
     anomaly_z_score: float = setting(
-        "Standard deviations from the same hour of last week's baseline that count as anomalous traffic.",
+        "Standard deviations from the baseline (the same hour of the previous weeks) that count as "
+        "anomalous traffic.",
         default=3.0, check=at_least(1),
+    )
+    anomaly_baseline_weeks: int = setting(
+        "Weeks of history the traffic baseline is built from; Prometheus must keep them "
+        "(prometheus.retention).",
+        default=2, unit="weeks", check=between(1, 4),
     )
 
 
@@ -493,6 +499,12 @@ def cross_field_problems(s: Settings) -> list[str]:
              "cluster.oidcProviderArn", c.oidc_provider_arn, "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/...)")
 
     p = s.prometheus
+    baseline_weeks = s.alerting.thresholds.anomaly_baseline_weeks
+    need(p.retention.seconds >= baseline_weeks * 7 * 86400 + 3600, "alerting.thresholds.anomalyBaselineWeeks",
+         baseline_weeks, f"a baseline Prometheus keeps: prometheus.retention ({p.retention.text}) must cover "
+         f"{baseline_weeks} weeks and an hour")
+    need(s.long_term_storage.retention.seconds > p.retention.seconds, "longTermStorage.retention",
+         s.long_term_storage.retention.text, f"longer than prometheus.retention ({p.retention.text})")
     need(p.retention_size.bytes < p.volume_size.bytes, "prometheus.retentionSize", p.retention_size.text,
          f"less than prometheus.volumeSize ({p.volume_size.text}), leaving room for the WAL")
     q = p.remote_write_queue

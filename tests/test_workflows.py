@@ -4,9 +4,11 @@ refuses broken ones; the PR workflow covers every stack with least-privilege per
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +150,19 @@ def test_pr_workflow_pins_actions_to_major_versions(pr_workflow) -> None:
     uses = [step["uses"] for job in pr_workflow["jobs"].values() for step in job["steps"] if "uses" in step]
     # A branch (@main) moves under us; a major tag gets fixes but no breaking change.
     assert [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", u)] == []
+
+
+@pytest.mark.parametrize("stack, expected", [
+    ("dev", {"name": "webhook-dev", "region": "us-east-1", "kube-context": "webhook-dev", "ambient-kubeconfig": "true"}),
+    ("prod", {"name": "webhook-prod-use1", "region": "us-east-1", "kube-context": "webhook-prod-use1",
+              "ambient-kubeconfig": "false"}),
+])
+def test_the_preview_jobs_cluster_step_runs_and_gives_its_outputs(stack, expected):
+    """The step's command, taken from the workflow itself and run as the job runs it."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "pr.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["preview"]["steps"] if s.get("id") == "cluster"]
+    command = step["run"].replace(".venv/bin/python", sys.executable).split(">>")[0]
+    result = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "STACK": stack})
+    assert result.returncode == 0, result.stderr
+    assert dict(line.split("=", 1) for line in result.stdout.splitlines()) == expected
