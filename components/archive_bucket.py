@@ -121,7 +121,7 @@ class ArchiveBucket(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ArchiveBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("webhook-monitoring:storage:ArchiveBucket", name, None, opts)
+        super().__init__("webhook-monitoring:archive_bucket:ArchiveBucket", name, None, opts)
         if not args.service_accounts:
             raise ValueError(f"ArchiveBucket {name}: at least one service account must be allowed to use it")
         child = pulumi.ResourceOptions(parent=self)

@@ -29,7 +29,7 @@ class GrafanaAccess(pulumi.ComponentResource):
     admin_user: str
 
     def __init__(self, name: str, args: GrafanaAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("webhook-monitoring:grafana:GrafanaAccess", name, None, opts)
+        super().__init__("webhook-monitoring:grafana_access:GrafanaAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         admin_secret = k8s.core.v1.Secret(

@@ -43,7 +43,7 @@ class GrafanaDashboards(pulumi.ComponentResource):
     dashboard_uids: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: GrafanaDashboardsArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("webhook-monitoring:grafana:GrafanaDashboards", name, None, opts)
+        super().__init__("webhook-monitoring:grafana_dashboards:GrafanaDashboards", name, None, opts)
         provider = grafana.Provider(
             f"{name}-provider",
             url=args.url,

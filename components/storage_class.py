@@ -39,7 +39,7 @@ class Gp3StorageClass(pulumi.ComponentResource):
     class_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: Gp3StorageClassArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("webhook-monitoring:storage:Gp3StorageClass", name, None, opts)
+        super().__init__("webhook-monitoring:storage_class:Gp3StorageClass", name, None, opts)
         storage_class = k8s.storage.v1.StorageClass(
             f"{name}-storage-class",
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -191,7 +191,28 @@ class DnsLabel(str):
         return cls(raw)
 
 
-_VALUE_TYPES = (Duration, Size, Cpu, Memory, Url, Email, DnsLabel)
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$")
+
+
+class Hostname(str):
+    """A fully qualified host name, no scheme or path: `grafana.example.com`."""
+
+    @classmethod
+    def parse(cls, raw: Any) -> "Hostname":
+        if not isinstance(raw, str) or not _HOSTNAME_RE.match(raw):
+            raise ValueError("a host name such as grafana.example.com (no scheme, port or path)")
+        return cls(raw)
+
+
+_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def label_value(v: Any) -> Optional[str]:
+    """A Kubernetes label value: at most 63 characters, alphanumeric at both ends."""
+    return None if _LABEL_VALUE_RE.match(v) else "a Kubernetes label value (letters, digits, '-', '_', '.'; 63 at most)"
+
+
+_VALUE_TYPES = (Duration, Size, Cpu, Memory, Url, Email, DnsLabel, Hostname)
 
 
 def _optional_inner(tp: Any) -> Any:

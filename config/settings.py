@@ -17,12 +17,14 @@ from config.schema import (
     DnsLabel,
     Duration,
     Email,
+    Hostname,
     Memory,
     PerEnvironment,
     Size,
     Url,
     at_least,
     between,
+    label_value,
     non_empty,
     setting,
 )
@@ -182,7 +184,9 @@ class ScrapeTarget:
     name: DnsLabel = setting("ServiceMonitor name.", example="webhook-api")
     namespace: DnsLabel = setting("Namespace of the service.", example="webhook-delivery")
     selector: dict[str, str] = setting(
-        "Labels of the Kubernetes Service to scrape.", example={"app.kubernetes.io/name": "webhook-api"}
+        "Labels of the Kubernetes Service to scrape (at least one: an empty selector takes every Service).",
+        example={"app.kubernetes.io/name": "webhook-api"},
+        check=lambda v: None if v else "at least one label",
     )
     port: str = setting("Name of the Service port exposing metrics.", default="metrics")
     path: str = setting("Metrics path.", default="/metrics")
@@ -395,9 +399,9 @@ class UnitCosts:
 
 @dataclass(frozen=True)
 class GrafanaSettings:
-    host: str = setting("Host name Grafana is served on (ingress with TLS).", example="grafana.example.com")
+    host: Hostname = setting("Host name Grafana is served on (ingress with TLS).", example="grafana.example.com")
     ingress_class: str = setting("Ingress class.", default="nginx")
-    tls_secret: str = setting("Secret holding the TLS certificate for the host.", default="grafana-tls")
+    tls_secret: DnsLabel = setting("Secret holding the TLS certificate for the host.", default="grafana-tls")
     volume_size: Size = setting("Grafana volume.", default="10Gi")
     sso: Optional[SsoSettings] = setting(
         "Generic OAuth SSO (unset: SSO off).", default=None, example={"clientId": "...", "allowedDomains": ["example.com"]}
@@ -457,6 +461,7 @@ class Settings:
     team_label: str = setting(
         "Value of the `team` label that selects the webhook delivery team's monitors and rules.",
         default="webhook-delivery",
+        check=label_value,
     )
     protect: bool = setting(
         "Protect stateful resources (buckets, volumes) from deletion.", default=PerEnvironment(False, True)

@@ -91,6 +91,13 @@ def test_secrets_are_read_through_the_secret_reader():
          "webhook-monitoring:alerting.alertmanager.replicas: got true, expected a whole number"),
         ({"tags": {"owner": 1}}, "webhook-monitoring:tags: got {\"owner\": 1}, expected a map of string keys"),
         ({"prometheus": "15d"}, "webhook-monitoring:prometheus: got '15d', expected an object"),
+        ({"grafana": {"host": "https://grafana.example.com/"}},
+         "webhook-monitoring:grafana.host: got 'https://grafana.example.com/', expected a host name"),
+        ({"grafana": {"host": "grafana.example.com", "tlsSecret": "Grafana_TLS"}},
+         "webhook-monitoring:grafana.tlsSecret: got 'Grafana_TLS', expected a Kubernetes name"),
+        ({"teamLabel": "webhook delivery"}, "webhook-monitoring:teamLabel: got 'webhook delivery', expected a Kubernetes label value"),
+        ({"metrics": {"services": [{"name": "api", "namespace": "n", "selector": {}}]}},
+         "webhook-monitoring:metrics.services[0].selector: got {}, expected at least one label"),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_expected(overrides, expected):
@@ -151,6 +158,8 @@ def test_a_secret_set_in_plain_text_is_refused():
         ({"prometheus": {"remoteWriteQueue": {"minShards": 60}}}, "prometheus.remoteWriteQueue.minShards"),
         ({"longTermStorage": {"bucketExpiration": "90d"}}, "longTermStorage.bucketExpiration"),
         ({"logging": {"bucketExpiration": "14d"}}, "logging.bucketExpiration"),
+        ({"longTermStorage": {"retention": "7d"}}, "longTermStorage.retention"),
+        ({"prometheus": {"retention": "10d"}}, "alerting.thresholds.anomalyBaselineWeeks"),
         ({"logging": {"retention": "36h", "bucketExpiration": "3d"}}, "logging.retention"),
         ({"metrics": {"services": [{"name": "a", "namespace": "n", "selector": {"a": "b"}, "scrapeTimeout": "1m"}]}},
          "metrics.services[0].scrapeTimeout"),

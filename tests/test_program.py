@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
 import yaml
 
 from monitoring.dashboards import DATASOURCES, FOLDERS
-from tests.support import SECRET_VALUES, run_stack, stack_settings
+from tests.support import ROOT, SECRET_VALUES, run_stack, stack_settings
 from tools.mock_runtime import plain
 
 STACKS = ["dev", "prod"]
@@ -217,3 +218,13 @@ def test_logging_waits_for_the_chart_that_brings_the_servicemonitor_crds():
     assert loki and kps
     logging = one(run, "webhook-monitoring:logging:Logging")
     assert loki[0].parent == logging.urn
+
+
+def test_every_component_type_token_names_its_file():
+    """`webhook-monitoring:<module>:<Type>`: the module is the file in components/ that defines it."""
+    tokens = {r.type for r in run_stack("prod").resources if r.type.startswith("webhook-monitoring:")}
+    assert len(tokens) == 7
+    for token in tokens:
+        _, module, type_name = token.split(":")
+        assert (ROOT / "components" / f"{module}.py").is_file(), token
+        assert hasattr(importlib.import_module(f"components.{module}"), type_name), token

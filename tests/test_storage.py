@@ -39,10 +39,10 @@ def test_program_registers_the_foundation(stack):
         "kubernetes:storage.k8s.io/v1:StorageClass",
         "aws:s3/bucket:Bucket",
         "aws:iam/role:Role",
-        "webhook-monitoring:storage:ArchiveBucket",
-        "webhook-monitoring:storage:Gp3StorageClass",
+        "webhook-monitoring:archive_bucket:ArchiveBucket",
+        "webhook-monitoring:storage_class:Gp3StorageClass",
     } <= types
-    assert sorted(r.name for r in by_type(run, "webhook-monitoring:storage:ArchiveBucket")) == ["logs", "metrics"]
+    assert sorted(r.name for r in by_type(run, "webhook-monitoring:archive_bucket:ArchiveBucket")) == ["logs", "metrics"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -87,7 +87,7 @@ def test_storage_class_takes_a_kms_key():
 def test_bucket_is_private_encrypted_tls_only_and_expires(stack, bucket, retention_key):
     run = run_stack(stack)
     settings = stack_settings(stack)
-    (component,) = [r for r in by_type(run, "webhook-monitoring:storage:ArchiveBucket") if r.name == bucket]
+    (component,) = [r for r in by_type(run, "webhook-monitoring:archive_bucket:ArchiveBucket") if r.name == bucket]
 
     block = bucket_part(run, component, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
     assert [block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")] == [True] * 4
@@ -123,7 +123,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires(stack, bucket, retenti
 
 def test_lifecycle_follows_the_configured_expiry():
     run = run_stack("dev", {"longTermStorage": {"retention": "180d", "bucketExpiration": "200d"}})
-    (component,) = [r for r in by_type(run, "webhook-monitoring:storage:ArchiveBucket") if r.name == "metrics"]
+    (component,) = [r for r in by_type(run, "webhook-monitoring:archive_bucket:ArchiveBucket") if r.name == "metrics"]
     lifecycle = bucket_part(run, component, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     assert lifecycle.inputs["rules"][0]["expiration"] == {"days": 200}
 
@@ -142,7 +142,7 @@ def test_stateful_resources_are_protected_in_prod_only(stack):
 @pytest.mark.parametrize("bucket, account", [("metrics", "mimir"), ("logs", "loki")])
 def test_irsa_role_trusts_exactly_the_named_service_account(stack, bucket, account):
     run = run_stack(stack)
-    (component,) = [r for r in by_type(run, "webhook-monitoring:storage:ArchiveBucket") if r.name == bucket]
+    (component,) = [r for r in by_type(run, "webhook-monitoring:archive_bucket:ArchiveBucket") if r.name == bucket]
     role = bucket_part(run, component, "aws:iam/role:Role")
     trust = json.loads(role.inputs["assumeRolePolicy"])
     (statement,) = trust["Statement"]
