@@ -13,12 +13,10 @@ from components.storage_class import Gp3StorageClass, Gp3StorageClassArgs
 from config import ConfigError
 from config.stack import load_stack_config
 from connection import connect
-from monitoring import alertmanager, dashboards, grafana, rules
-from monitoring.helm import deep_merge
-from monitoring.helm.kube_prometheus_stack import service_urls
-from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
-from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, gateway_url
-from monitoring.versions import MIMIR
+from monitoring import dashboards, rules
+from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
+from monitoring.helm.shared_chart import alertmanager_and_grafana_values
+from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 
 try:
     settings, secrets = load_stack_config()
@@ -102,34 +100,12 @@ grafana_access = GrafanaAccess(
     opts=in_namespace,
 )
 
-prometheus_url, alertmanager_url = service_urls(settings.namespace)
-mimir_query_url = mimir_urls(MIMIR.name, settings.namespace)[1]
-datasources = dashboards.datasources(
-    settings,
-    dashboards.DatasourceUrls(
-        prometheus=prometheus_url,
-        mimir=mimir_query_url,
-        loki=gateway_url(settings.namespace),
-        alertmanager=alertmanager_url,
-    ),
-)
 chart_contributions = pulumi.Output.all(
     storage_class=storage_class.class_name,
-    alertmanager_secret=alerting.config_secret_name,
-    admin_secret=grafana_access.admin_secret_name,
-    oauth_secret=grafana_access.oauth_secret_name,
-).apply(
-    lambda names: deep_merge(
-        {"alertmanager": alertmanager.helm_values(settings, names["alertmanager_secret"], names["storage_class"])},
-        grafana.grafana_values(
-            settings,
-            storage_class=names["storage_class"],
-            admin_secret=names["admin_secret"],
-            oauth_secret=names["oauth_secret"],
-            datasources=datasources,
-        ),
-    )
-)
+    alertmanager_config_secret=alerting.config_secret_name,
+    grafana_admin_secret=grafana_access.admin_secret_name,
+    grafana_oauth_secret=grafana_access.oauth_secret_name,
+).apply(lambda names: alertmanager_and_grafana_values(settings, **names))
 
 metrics = MetricsStack(
     "metrics",
@@ -146,7 +122,7 @@ metrics = MetricsStack(
     opts=in_namespace,
 )
 
-logging = Logging(
+logs = Logging(
     "logging",
     LoggingArgs(
         settings=settings,
@@ -184,6 +160,6 @@ pulumi.export("grafanaUrl", grafana_url)
 pulumi.export("prometheusUrl", metrics.prometheus_url)
 pulumi.export("alertmanagerUrl", metrics.alertmanager_url)
 pulumi.export("mimirQueryUrl", metrics.mimir_query_url)
-pulumi.export("lokiQueryUrl", logging.loki_query_url)
+pulumi.export("lokiQueryUrl", logs.loki_query_url)
 pulumi.export("grafanaAdminPassword", grafana_access.admin_password)
 pulumi.export("criticalAlertsGoTo", "pagerduty" if settings.alerting.pagerduty.enabled else "slack")
