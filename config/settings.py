@@ -208,6 +208,12 @@ class GraphiteExporterSettings:
         default=False,
     )
     replicas: int = setting("graphite_exporter replicas.", default=1, check=between(1, 5))
+    namespace: DnsLabel = setting(
+        "Namespace of the service whose Graphite metrics the exporter converts: its series, alerts "
+        "and dashboards are that service's, not the exporter's.",
+        default="webhook-delivery",
+    )
+    service: DnsLabel = setting("Name of that service (the `service` label).", default="webhook-delivery")
 
 
 @dataclass(frozen=True)
@@ -557,8 +563,8 @@ def cross_field_problems(s: Settings) -> list[str]:
     for i, perm in enumerate(s.grafana.folder_permissions):
         need((perm.role is None) != (perm.team is None), f"grafana.folderPermissions[{i}]",
              {"role": perm.role, "team": perm.team}, "exactly one of role or team")
-    for key, store in (("logging.retention", s.logging.retention),):
-        need(store.seconds % 86400 == 0, key, store.text, "whole days, such as 14d")
+    need(s.logging.retention.seconds % 86400 == 0, "logging.retention", s.logging.retention.text,
+         "whole days, such as 14d")
     return problems
 
 

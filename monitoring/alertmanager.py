@@ -32,6 +32,8 @@ NULL = "null"
 
 WATCHDOG = "Watchdog"
 TARGET_DOWN = "WebhookTargetDown"
+HIGH_ERROR_RATE = "WebhookHighErrorRate"
+BUDGET_BURN = "WebhookErrorBudgetBurn"
 GROUP_BY = ("alertname", "cluster", "service")
 SLACK_TITLE = "Webhook Delivery Alert"
 
@@ -110,9 +112,11 @@ def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, A
                 },
                 {"receiver": PAGERDUTY if pagerduty_on else SLACK, "matchers": ['severity="critical"']},
                 warning_route,
+                # Info alerts are for dashboards; the chart's InfoInhibitor relies on them staying quiet.
+                {"receiver": NULL, "matchers": ['severity="info"']},
             ],
         },
-        "inhibit_rules": inhibit_rules(),
+        "inhibit_rules": inhibit_rules(settings),
         "receivers": _receivers(settings, receivers),
     }
     if am.warning_mute_intervals:
@@ -120,21 +124,33 @@ def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, A
     return config
 
 
-def inhibit_rules() -> list[dict[str, Any]]:
-    """Alert fatigue prevention. Watchdog is never a target: silencing it would page for nothing."""
+def inhibit_rules(settings: Settings) -> list[dict[str, Any]]:
+    """Alert fatigue prevention. Watchdog is never a target: silencing it would page for nothing.
+
+    The team's own alerts only: the chart's alerts share `service` values (its kubelet monitor
+    feeds many unrelated alerts), so a rule over them would silence the unrelated.
+    """
     not_watchdog = f'alertname!="{WATCHDOG}"'
+    team = f'team="{settings.team_label}"'
+    same_service = ("cluster", "namespace", "service")
     return [
         # The page already says it; the warning about the same service adds nothing.
         {
-            "source_matchers": ['severity="critical"'],
-            "target_matchers": ['severity="warning"', not_watchdog],
-            "equal": ["cluster", "namespace", "service"],
+            "source_matchers": ['severity="critical"', team],
+            "target_matchers": ['severity="warning"', team, not_watchdog],
+            "equal": list(same_service),
         },
         # No scrape, no trustworthy metrics: the target being down is the one alert to act on.
         {
-            "source_matchers": [f'alertname="{TARGET_DOWN}"'],
-            "target_matchers": [f'alertname!="{TARGET_DOWN}"', not_watchdog],
-            "equal": ["namespace", "service"],
+            "source_matchers": [f'alertname="{TARGET_DOWN}"', team],
+            "target_matchers": [f'alertname!="{TARGET_DOWN}"', team, not_watchdog],
+            "equal": list(same_service),
+        },
+        # One outage, one page: a high error rate also burns the error budget fast.
+        {
+            "source_matchers": [f'alertname="{HIGH_ERROR_RATE}"', team],
+            "target_matchers": [f'alertname="{BUDGET_BURN}"', 'severity="critical"', team],
+            "equal": list(same_service),
         },
     ]
 
@@ -163,8 +179,8 @@ def _receivers(settings: Settings, receivers: Receivers) -> list[dict[str, Any]]
     if receivers.heartbeat_url is not None:
         heartbeat = {"url": receivers.heartbeat_url, "send_resolved": False}
         result.append({"name": HEARTBEAT, "webhook_configs": [heartbeat]})
-    else:
-        result.append({"name": NULL})
+    # Sends nothing: info alerts, and the Watchdog of a stack without a heartbeat URL.
+    result.append({"name": NULL})
     return sorted(result, key=lambda r: r["name"])
 
 

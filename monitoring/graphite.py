@@ -160,7 +160,12 @@ def service(settings: Settings) -> dict:
 
 
 def graphite_service_monitor(settings: Settings) -> dict:
-    """The exporter's ServiceMonitor, with the same guards as the services' own."""
+    """The exporter's ServiceMonitor, with the same guards as the services' own.
+
+    The series are the webhook service's, relayed: the target's `namespace` and `service` labels
+    name that service, so its recording rules, alerts (WebhookTargetDown included) and dashboards
+    see them, not a `graphite-exporter` in the monitoring namespace.
+    """
     target = ScrapeTarget(
         name=NAME,
         namespace=str(settings.namespace),
@@ -172,7 +177,13 @@ def graphite_service_monitor(settings: Settings) -> dict:
         sample_limit=50000,
         label_limit=30,
     )
-    return service_monitor(settings, target)
+    monitor = service_monitor(settings, target)
+    relayed = settings.metrics.graphite_exporter
+    monitor["spec"]["endpoints"][0]["relabelings"] = [
+        {"action": "replace", "targetLabel": "namespace", "replacement": str(relayed.namespace)},
+        {"action": "replace", "targetLabel": "service", "replacement": str(relayed.service)},
+    ]
+    return monitor
 
 
 def manifests(settings: Settings) -> list[dict]:

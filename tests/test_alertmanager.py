@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import socket
 import subprocess
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -20,7 +16,8 @@ import yaml
 from components.alerting import Alerting, AlertingArgs, pagerduty_timeout
 from config import Duration, Settings
 from tests.support import ONCALL, minimal_settings
-from monitoring.alertmanager import Receivers, alertmanager_config, helm_values, render_yaml
+from monitoring.alertmanager import Receivers, alertmanager_config, helm_values, inhibit_rules, render_yaml
+from tests.live import CaptureServer, Process, free_port, post_json, responds, wait_until
 from tests.mocks_alerting import (
     GET_SCHEDULE,
     GET_USER,
@@ -117,8 +114,8 @@ def test_amtool_check_config_refuses_a_route_to_an_undefined_receiver(tmp_path):
 
 CRITICAL = {"alertname": "WebhookHighErrorRate", "severity": "critical", "cluster": "c1", "service": "webhook-delivery"}
 WARNING = {"alertname": "HighLatency", "severity": "warning", "cluster": "c1", "service": "webhook-delivery"}
-INFO = {"alertname": "WebhookTrafficAnomaly", "severity": "info", "service": "webhook-delivery"}
-WATCHDOG = {"alertname": "Watchdog", "severity": "none"}
+INFO = {"alertname": "KubeQuotaAlmostFull", "severity": "info", "namespace": "webhook-delivery"}
+WATCHDOG = {"alertname": "Watchdog", "severity": "info"}
 UNLABELLED = {"alertname": "SomethingFromAnotherTeam"}
 
 
@@ -130,7 +127,9 @@ UNLABELLED = {"alertname": "SomethingFromAnotherTeam"}
         ("prod", WATCHDOG, "heartbeat"),
         ("prod", UNLABELLED, "slack"),
         ("prod", {}, "slack"),
-        ("prod", INFO, "slack"),
+        # Info alerts are for dashboards: they notify no one.
+        ("prod", INFO, "null"),
+        ("dev", INFO, "null"),
         # Watchdog is matched first whatever its severity: it must never page.
         ("prod", {**WATCHDOG, "severity": "critical"}, "heartbeat"),
         ("dev", CRITICAL, "slack"),
@@ -190,18 +189,27 @@ def test_no_deprecated_matchers_or_pagerduty_service_key(config_files, stack):
 
 def test_inhibit_rules_silence_warnings_under_a_page_and_everything_under_a_down_target():
     settings = settings_for("prod")
+    team = 'team="webhook-delivery"'
     assert alertmanager_config(settings, placeholder_receivers(settings))["inhibit_rules"] == [
         {
-            "source_matchers": ['severity="critical"'],
-            "target_matchers": ['severity="warning"', 'alertname!="Watchdog"'],
+            "source_matchers": ['severity="critical"', team],
+            "target_matchers": ['severity="warning"', team, 'alertname!="Watchdog"'],
             "equal": ["cluster", "namespace", "service"],
         },
         {
-            "source_matchers": ['alertname="WebhookTargetDown"'],
-            "target_matchers": ['alertname!="WebhookTargetDown"', 'alertname!="Watchdog"'],
-            "equal": ["namespace", "service"],
+            "source_matchers": ['alertname="WebhookTargetDown"', team],
+            "target_matchers": ['alertname!="WebhookTargetDown"', team, 'alertname!="Watchdog"'],
+            "equal": ["cluster", "namespace", "service"],
+        },
+        {
+            "source_matchers": ['alertname="WebhookHighErrorRate"', team],
+            "target_matchers": ['alertname="WebhookErrorBudgetBurn"', 'severity="critical"', team],
+            "equal": ["cluster", "namespace", "service"],
         },
     ]
+    # The team label comes from the settings: another team's alerts neither silence nor are silenced.
+    other = minimal_settings("prod", teamLabel="payments")
+    assert all('team="payments"' in rule["source_matchers"] for rule in inhibit_rules(other))
 
 
 def test_grouping_and_timings_come_from_settings():
@@ -296,7 +304,7 @@ def test_slack_receiver_matches_the_task_document():
 def test_pagerduty_off_means_no_pagerduty_receiver():
     settings = settings_for("dev")
     config = alertmanager_config(settings, placeholder_receivers(settings))
-    assert [r["name"] for r in config["receivers"]] == ["heartbeat", "slack"]
+    assert [r["name"] for r in config["receivers"]] == ["heartbeat", "null", "slack"]
     assert config["route"]["routes"][1] == {"receiver": "slack", "matchers": ['severity="critical"']}
 
 
@@ -320,8 +328,8 @@ def test_secret_values_appear_only_in_receiver_credentials():
     holding_secrets = sorted(path for path, _, value in walk(config) if value in PLACEHOLDERS)
     assert holding_secrets == [
         ".receivers[0].webhook_configs[0].url",
-        ".receivers[1].pagerduty_configs[0].routing_key",
-        ".receivers[2].slack_configs[0].api_url",
+        ".receivers[2].pagerduty_configs[0].routing_key",
+        ".receivers[3].slack_configs[0].api_url",
     ]
 
 
@@ -395,6 +403,8 @@ def run_alerting(settings: Settings, heartbeat: bool = True) -> tuple[AlertingMo
                 namespace="monitoring",
                 slack_webhook_url=pulumi.Output.secret(SLACK_URL),
                 heartbeat_url=pulumi.Output.secret(HEARTBEAT_URL) if heartbeat else None,
+                pagerduty_token=pulumi.Output.secret("pagerduty-token"),
+                pagerduty_user_token=pulumi.Output.secret("pagerduty-user-token"),
             ),
         )
         outputs["config_secret_name"] = await alerting.config_secret_name.future()
@@ -474,7 +484,9 @@ def test_component_children_are_parented_and_named_after_it():
         settings_for("prod", {"pagerduty": {"escalationUsers": ONCALL, "slackWorkspaceId": "T1", "slackChannelId": "C1"}})
     )
     children = [urn for urn in outputs["urns"] if not urn.endswith("webhook-monitoring:alerting:Alerting::alerting")]
-    assert len(children) == 5
+    # Provider, escalation policy, service, integration, Slack connection and the config Secret.
+    assert len(children) == 6
+    assert any("$pulumi:providers:pagerduty::alerting-pagerduty" in urn for urn in children)
     for urn in children:
         assert urn.split("::")[2].startswith("webhook-monitoring:alerting:Alerting$"), urn
         assert urn.split("::")[3].startswith("alerting-"), urn
@@ -542,48 +554,6 @@ def test_pagerduty_timeouts_are_seconds_or_null(timeout, expected):
 # ------------------------------------------------------------------------------ real Alertmanager
 
 
-class CaptureServer:
-    """Stands in for Slack, PagerDuty and the heartbeat service: records every POST by path."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, Any]] = []
-        self._lock = threading.Lock()
-        capture = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with capture._lock:
-                    capture.posts.append((self.path, json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def received(self, path: str) -> list[Any]:
-        with self._lock:
-            return [body for p, body in self.posts if p == path]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 RUNBOOKS = "https://runbooks.example.com/"
 
 
@@ -604,7 +574,7 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
     receiver(config, "pagerduty")["pagerduty_configs"][0]["url"] = f"{capture.url}/pagerduty"
     directory = tmp_path_factory.mktemp("alertmanager")
     port = free_port()
-    process = subprocess.Popen(
+    process = Process(
         [
             "prometheus-alertmanager",
             f"--config.file={write_config(directory, config)}",
@@ -612,20 +582,13 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        directory / "alertmanager.log",
     )
     try:
         api = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            try:
-                return urllib.request.urlopen(f"{api}/-/ready", timeout=1).status == 200
-            except OSError:
-                return False
-
-        wait_until(ready)
-        service = {"cluster": "c1", "namespace": "webhook-delivery", "service": "webhook-delivery"}
+        wait_until(lambda: responds(f"{api}/-/ready"), what="Alertmanager ready")
+        # As the rules label them: inhibition applies to the team's own alerts.
+        service = {"cluster": "c1", "namespace": "webhook-delivery", "service": "webhook-delivery", "team": "webhook-delivery"}
         other = {**service, "service": "webhook-api"}
         alerts = [
             alert({**service, "alertname": "WebhookHighErrorRate", "severity": "critical"},
@@ -635,20 +598,16 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
                   "High webhook delivery latency", "P95 latency is 0.9s"),
             alert({**other, "alertname": "HighLatency", "severity": "warning"},
                   "High webhook delivery latency", "P95 latency is 0.7s"),
-            alert({"cluster": "c1", "alertname": "Watchdog", "severity": "none"}),
+            alert({"cluster": "c1", "alertname": "Watchdog", "severity": "info"}),
         ]
-        request = urllib.request.Request(
-            f"{api}/api/v2/alerts", json.dumps(alerts).encode(), {"Content-Type": "application/json"}
-        )
-        assert urllib.request.urlopen(request, timeout=5).status == 200
+        assert post_json(f"{api}/api/v2/alerts", alerts) == 200
         wait_until(lambda: all(capture.received(p) for p in ("/pagerduty", "/slack", "/heartbeat")))
         # Every group flushes after the same group_wait: give a late, wrong Slack post time to show.
         time.sleep(1.5)
         yield capture
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        capture.server.shutdown()
+        process.stop()
+        capture.shutdown()
 
 
 @pytest.mark.live

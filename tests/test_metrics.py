@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,6 +23,7 @@ from monitoring.helm import deep_merge, kubernetes_quantity
 from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
+from tests.live import Process, counter_value, free_port, http_json, prometheus_file_format, wait_until
 
 NS = "webhook-monitoring:"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
@@ -68,10 +66,12 @@ def test_kubernetes_quantity(text, quantity):
 @pytest.mark.parametrize("environment,replicas", [("dev", 1), ("prod", 2)])
 def test_prometheus_hot_tier(environment, replicas):
     settings = minimal_settings(environment)
-    spec = spec_of(kps_values(settings))
+    values = kps_values(settings)
+    spec = spec_of(values)
     assert spec["retention"] == "15d"  # the chart default is 10d
     assert spec["retentionSize"] == "50GB"
     assert spec["replicas"] == replicas
+    assert values["prometheus"]["podDisruptionBudget"] == {"enabled": replicas > 1, "minAvailable": 1}
     assert spec["scrapeInterval"] == "30s" and spec["evaluationInterval"] == "30s"
     assert spec["externalLabels"] == {"cluster": "webhook-test-use1", "environment": environment}
     assert spec["resources"] == {
@@ -101,9 +101,10 @@ def test_no_cpu_limit_when_unset():
     }
 
 
-def test_chart_general_rules_off_and_crds_upgraded_server_side():
+def test_chart_watchdog_off_and_crds_upgraded_server_side():
     values = kps_values(minimal_settings())
-    assert values["defaultRules"]["rules"] == {"general": False}
+    # Only the chart's Watchdog goes (ours is the one); TargetDown and InfoInhibitor stay.
+    assert values["defaultRules"] == {"disabled": {"Watchdog": True}}
     assert values["crds"]["enabled"] is True
     assert values["crds"]["upgradeJob"]["enabled"] is True and values["crds"]["upgradeJob"]["forceConflicts"] is True
     assert values["crds"]["upgradeJob"]["image"]["busybox"]["tag"] != "latest"
@@ -428,12 +429,6 @@ def test_federation_without_match_selectors_is_refused():
         scrape.federation_scrape_configs(settings, [])
 
 
-def snake(configs: list[dict]) -> list[dict]:
-    """Operator (camelCase) relabel configs in Prometheus' own file format."""
-    names = {"sourceLabels": "source_labels"}
-    return [{names.get(k, k): v for k, v in c.items()} for c in configs]
-
-
 def test_federation_and_remote_write_pass_promtool(tmp_path: Path):
     settings = minimal_settings("prod", metrics={"federation": FEDERATION})
     spec = spec_of(kps_values(settings, federation_match=RECORDED))
@@ -441,7 +436,7 @@ def test_federation_and_remote_write_pass_promtool(tmp_path: Path):
     config = {
         "global": {"external_labels": spec["externalLabels"]},
         "scrape_configs": spec["additionalScrapeConfigs"],
-        "remote_write": [{"url": rw["url"], "write_relabel_configs": snake(rw["writeRelabelConfigs"]),
+        "remote_write": [{"url": rw["url"], "write_relabel_configs": prometheus_file_format(rw["writeRelabelConfigs"]),
                           "queue_config": {"capacity": rw["queueConfig"]["capacity"],
                                            "max_shards": rw["queueConfig"]["maxShards"]}}],
     }
@@ -527,6 +522,12 @@ def test_graphite_service_exposes_tcp_udp_and_metrics():
     assert {(p["port"], p["protocol"]) for p in ports} == {(9109, "TCP"), (9109, "UDP"), (9108, "TCP")}
     monitor = graphite.graphite_service_monitor(minimal_settings())
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    # The relayed series are the webhook service's (its rules, alerts and dashboards), not the exporter's.
+    relayed = minimal_settings(metrics={"graphiteExporter": {"enabled": True, "namespace": "webhooks", "service": "webhook-worker"}})
+    assert graphite.graphite_service_monitor(relayed)["spec"]["endpoints"][0]["relabelings"] == [
+        {"action": "replace", "targetLabel": "namespace", "replacement": "webhooks"},
+        {"action": "replace", "targetLabel": "service", "replacement": "webhook-worker"},
+    ]
     assert monitor["spec"]["selector"]["matchLabels"] == graphite.deployment(minimal_settings())["spec"]["selector"]["matchLabels"]
 
 
@@ -664,25 +665,6 @@ def test_every_recorded_series_reaches_the_long_term_store_and_each_group_gets_a
 # ------------------------------------------------------------- live: real remote write on loopback
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
-
-
-def counter_value(metrics_url: str, name: str) -> float:
-    """Sum of a counter's samples in a Prometheus text exposition."""
-    with urllib.request.urlopen(metrics_url, timeout=5) as response:
-        text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
-               or line.startswith(name + " "))
-
-
 @pytest.fixture(scope="module")
 def remote_written(tmp_path_factory) -> Iterator[dict]:
     """Two Prometheus replicas with our remote write section, a third Prometheus receiving it.
@@ -701,13 +683,14 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
     settings = minimal_settings("prod")
     receiver_port = free_port()
     (rw,) = spec_of(kps_values(settings))["remoteWrite"]
-    processes, senders = [], []
+    processes: list[Process] = []
+    senders = []
     try:
         (tmp / "receiver.yml").write_text("global: {}\n")
-        processes.append(subprocess.Popen(
+        processes.append(Process(
             ["prometheus", f"--config.file={tmp / 'receiver.yml'}", f"--storage.tsdb.path={tmp / 'receiver'}",
              f"--web.listen-address=127.0.0.1:{receiver_port}", "--web.enable-remote-write-receiver"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            tmp / "receiver.log"))
         for ordinal in (0, 1):
             port = free_port()
             config = {
@@ -716,35 +699,30 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
                     "prometheus_replica": f"prometheus-kube-prometheus-stack-prometheus-{ordinal}"}},
                 "scrape_configs": [{"job_name": "webhook", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
                 "remote_write": [{"url": f"http://127.0.0.1:{receiver_port}/api/v1/write",
-                                  "write_relabel_configs": snake(rw["writeRelabelConfigs"]),
+                                  "write_relabel_configs": prometheus_file_format(rw["writeRelabelConfigs"]),
                                   "queue_config": {"batch_send_deadline": "1s"}}],
             }
             (tmp / f"replica-{ordinal}.yml").write_text(yaml.safe_dump(config))
-            processes.append(subprocess.Popen(
+            processes.append(Process(
                 ["prometheus", f"--config.file={tmp / f'replica-{ordinal}.yml'}",
                  f"--storage.tsdb.path={tmp / f'replica-{ordinal}'}", f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                tmp / f"replica-{ordinal}.log"))
             senders.append(f"http://127.0.0.1:{port}")
         query = f"http://127.0.0.1:{receiver_port}/api/v1/query?query="
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def received() -> bool:
             try:
-                if http_json(query + "webhook_deliveries_total")["data"]["result"]:
-                    break
+                return bool(http_json(query + "webhook_deliveries_total")["data"]["result"])
             except OSError:
-                pass
-            time.sleep(0.5)
+                return False
+
+        wait_until(received, timeout=60, interval=0.5, what="the first remote-written sample")
         time.sleep(3)  # several more scrapes and sends from both replicas
         yield {"query": query, "senders": senders, "target": f"127.0.0.1:{exporter_port}"}
     finally:
         # Senders first: a sender whose receiver is gone waits out its remote-write flush deadline.
         for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.stop()
         server.shutdown()
 
 

@@ -151,8 +151,9 @@ def prometheus_values(
                 "image": {"busybox": {"tag": versions.CRD_UPGRADE_BUSYBOX_TAG}},
             },
         },
-        # Our own rule groups carry the one Watchdog; the chart's `general` group would add a second.
-        "defaultRules": {"rules": {"general": False}},
+        # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
+        # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
+        "defaultRules": {"disabled": {"Watchdog": True}},
         # EKS runs the control plane out of reach and binds kube-proxy metrics to localhost:
         # their ServiceMonitors would only produce targets that are always down (and their alerts).
         "kubeControllerManager": {"enabled": False},
@@ -165,6 +166,10 @@ def prometheus_values(
             # afterwards invalid PrometheusRules are refused instead of silently ignored.
             "admissionWebhooks": {"failurePolicy": "IgnoreOnInstallOnly"},
         },
-        "prometheus": {"prometheusSpec": spec},
+        "prometheus": {
+            "prometheusSpec": spec,
+            # A node drain takes the replicas one at a time.
+            "podDisruptionBudget": {"enabled": p.replicas > 1, "minAvailable": 1},
+        },
     }
     return deep_merge(own, selection_values(settings))
