@@ -426,8 +426,8 @@ def test_queries_select_the_configured_services_and_failures():
 
 
 def test_correlation_lookup_searches_structured_metadata_of_all_namespaces():
-    assert correlation_id_lookup() == '{namespace=~".+"} | correlation_id="$correlation_id"'
-    assert correlation_id_lookup('a"b') == '{namespace=~".+"} | correlation_id="a\\"b"'
+    assert correlation_id_lookup() == '{namespace=~".+"} | correlation_id!="" | correlation_id="$correlation_id"'
+    assert correlation_id_lookup('a"b') == '{namespace=~".+"} | correlation_id!="" | correlation_id="a\\"b"'
 
 
 def test_no_secret_in_any_values():

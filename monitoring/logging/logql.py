@@ -66,8 +66,11 @@ def delivery_failures_by_endpoint(settings: Settings, window: str = "5m") -> str
 
 
 def correlation_id_lookup(correlation_id: str = CORRELATION_ID_VARIABLE) -> str:
-    """Every log line of every namespace carrying this correlation ID (structured metadata)."""
-    return f'{{namespace=~".+"}} | {CORRELATION_ID_FIELD}={_quote(correlation_id)}'
+    """Every log line of every namespace carrying this correlation ID (structured metadata).
+
+    Lines without one never match: an empty search box finds nothing instead of every such line.
+    """
+    return f'{{namespace=~".+"}} | {CORRELATION_ID_FIELD}!="" | {CORRELATION_ID_FIELD}={_quote(correlation_id)}'
 
 
 def loki_rule_groups(settings: Settings) -> list[dict[str, Any]]:
