@@ -242,7 +242,7 @@ def test_logql_queries_use_loki_and_a_stream_selector(built):
         assert target["expr"].count("(") == target["expr"].count(")"), target["expr"]
     assert [t["expr"] for _, t in targets(logs, "prometheus")] == []
     lookup = panel_by_title(logs, "Logs for correlation ID")["targets"][0]["expr"]
-    assert lookup == '{namespace=~".+"} | correlation_id="$correlation_id"'
+    assert lookup == '{namespace=~".+"} | correlation_id!="" | correlation_id="$correlation_id"'
 
 
 def test_recorded_series_in_dashboards_are_produced_by_the_rules(settings, built):
