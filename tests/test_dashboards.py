@@ -268,13 +268,9 @@ def test_datasources_have_stable_uids_and_one_default(settings):
     assert entries[0]["jsonData"]["timeInterval"] == settings.prometheus.scrape_interval.text
 
 
-def test_mimir_tenant_header_only_when_a_tenant_is_given(settings):
-    without = datasources(settings, URLS)[1]
-    assert "secureJsonData" not in without and "httpHeaderName1" not in without["jsonData"]
-    tenant = DatasourceUrls(**{**URLS.__dict__, "mimir_tenant": "webhook"})
-    with_tenant = datasources(settings, tenant)[1]
-    assert with_tenant["jsonData"]["httpHeaderName1"] == "X-Scope-OrgID"
-    assert with_tenant["secureJsonData"] == {"httpHeaderValue1": "webhook"}
+def test_mimir_needs_no_tenant_header(settings):
+    mimir = datasources(settings, URLS)[1]
+    assert "secureJsonData" not in mimir and "httpHeaderName1" not in mimir["jsonData"]
 
 
 def test_loki_derived_field_turns_a_correlation_id_into_a_search(settings):
@@ -283,13 +279,13 @@ def test_loki_derived_field_turns_a_correlation_id_into_a_search(settings):
     line = '{"level":"info","correlation_id": "0f8fad5b-d9cb","msg":"delivered"}'
     assert re.search(field["matcherRegex"], line)[1] == "0f8fad5b-d9cb"
     assert re.search(field["matcherRegex"], '{"level":"info","msg":"no id here"}') is None
-    assert field["url"] == '{namespace=~".+"} | correlation_id="$${__value.raw}"'
+    assert field["url"] == '{namespace=~".+"} | correlation_id!="" | correlation_id="$${__value.raw}"'
     # What Grafana makes of it: it splits on `$$`, expands environment variables (unset here,
     # so empty, as Go's os.ExpandEnv does), and joins with `$`.
     def grafana_provisioning(text: str) -> str:
         return "$".join(re.sub(r"\$\{[^}]*\}|\$\w+", "", part) for part in text.split("$$"))
 
-    assert grafana_provisioning(field["url"]) == '{namespace=~".+"} | correlation_id="${__value.raw}"'
+    assert grafana_provisioning(field["url"]) == '{namespace=~".+"} | correlation_id!="" | correlation_id="${__value.raw}"'
     # Unescaped, the placeholder would be lost before Grafana ever used it.
     assert grafana_provisioning('correlation_id="${__value.raw}"') == 'correlation_id=""'
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from config import Settings
 from monitoring.logging.logql import correlation_id_lookup
@@ -32,13 +32,12 @@ class DatasourceUrls:
     prometheus: str
     """Prometheus HTTP API base, e.g. http://<release>-prometheus.monitoring.svc:9090."""
     mimir: str
-    """Mimir's Prometheus-compatible query path, e.g. http://<release>-query-frontend.monitoring.svc:8080/prometheus."""
+    """Mimir's Prometheus-compatible query path, e.g. http://mimir-distributed-gateway.monitoring.svc.cluster.local:80/prometheus
+    (multi-tenancy is off: no tenant header)."""
     loki: str
     """Loki HTTP API base, e.g. http://loki-gateway.monitoring.svc."""
     alertmanager: str
     """Alertmanager base, e.g. http://<release>-alertmanager.monitoring.svc:9093."""
-    mimir_tenant: Optional[str] = None
-    """Mimir tenant sent as X-Scope-OrgID (None: Mimir runs without multi-tenancy)."""
 
 
 # The correlation ID as a JSON field of a log line: `"correlation_id": "<id>"`.
@@ -74,10 +73,6 @@ def datasources(settings: Settings, urls: DatasourceUrls) -> list[dict]:
         "editable": False,
         "jsonData": mimir_json,
     }
-    if urls.mimir_tenant is not None:
-        # A tenant ID, not a credential; Grafana only accepts custom header values as secure data.
-        mimir_json["httpHeaderName1"] = "X-Scope-OrgID"
-        mimir["secureJsonData"] = {"httpHeaderValue1": urls.mimir_tenant}
     return _literal([
         {
             "name": PROMETHEUS_NAME,

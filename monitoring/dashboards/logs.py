@@ -24,7 +24,7 @@ STREAMS = '{namespace=~"$namespace"}'
 ERROR_STREAMS = f'{{namespace=~"$namespace", level=~"{ERROR_LEVELS}"}}'
 
 
-def namespace_variable() -> dashboard_builders.QueryVariable:
+def log_namespace_variable() -> dashboard_builders.QueryVariable:
     return (
         dashboard_builders.QueryVariable("namespace")
         .label("Namespace")
@@ -68,7 +68,7 @@ def logs(settings: Settings) -> Dashboard:
     return build(
         UID, "Webhook Logs", "webhook-delivery",
         "Errors by service and one request followed across services by its correlation ID.",
-        [namespace_variable(), correlation_id_variable()],
+        [log_namespace_variable(), correlation_id_variable()],
         [errors_row, correlation_row],
         time_from="now-1h", tags=["logs"],
     )
