@@ -14,6 +14,9 @@ sections are YAML objects (`{NAMESPACE}:prometheus: {{retention: 15d}}`), or set
 `pulumi config set --path 'prometheus.retention' 15d`. Defaults marked (dev)/(prod) depend on
 `environment` (staging takes the dev default). Durations: `30s`, `5m`, `12h`, `15d`, `720h`;
 sizes: `50GB` (decimal) or `100Gi` (binary). Unknown keys are errors.
+
+Sizes that are not keys follow `environment` too: prod gets the production sizing of Mimir's
+components (requests, limits, zone awareness) and Loki's caches; dev and staging get the small one.
 """
 
 
