@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from config.settings import ScrapeTarget
-from monitoring.rules.recording import (
-    APPLICATION_METRICS,
-    BASELINE_WEEKS,
-    RECORDED_SERIES,
-    TARGET_LABELS,
-    RecordedSeries,
-)
+from config.settings import AlertThresholds, ScrapeTarget
+from monitoring.rules.recording import APPLICATION_METRICS, TARGET_LABELS, RecordedSeries, recorded_series
 
 
 def _default(cls: type, name: str) -> object:
@@ -26,10 +20,10 @@ def _labels(labels: tuple[str, ...]) -> str:
     return ", ".join(f"`{label}`" for label in labels) or "none"
 
 
-def _series_rows() -> list[str]:
+def _series_rows(baseline_weeks: int) -> list[str]:
     """One row per series name; series recorded once per quantile list the quantiles."""
     rows: dict[str, list[RecordedSeries]] = {}
-    for series in RECORDED_SERIES:
+    for series in recorded_series(baseline_weeks):
         rows.setdefault(series.record, []).append(series)
     out = []
     for name, variants in rows.items():
@@ -46,6 +40,7 @@ def _series_rows() -> list[str]:
 def render() -> str:
     sample_limit = _default(ScrapeTarget, "sample_limit")
     label_limit = _default(ScrapeTarget, "label_limit")
+    baseline_weeks = _default(AlertThresholds, "anomaly_baseline_weeks")
     lines = [
         "# Metric catalog",
         "",
@@ -68,11 +63,12 @@ def render() -> str:
         "Named `level:metric:operations`: the level is the labels kept (`service` = `namespace`, `service`),",
         "the operations the window and the function. The dashboards and alerts read these, never the raw",
         "counters. `Federated`: pulled by a federating Prometheus (`match[]`, see",
-        "`monitoring.rules.federation_match`).",
+        "`monitoring.rules.federation_match`). The baseline series name their weeks,",
+        f"`alerting.thresholds.anomalyBaselineWeeks` (default {baseline_weeks}, shown here).",
         "",
         "| Series | Labels | Unit | Federated | Meaning |",
         "| --- | --- | --- | --- | --- |",
-        *_series_rows(),
+        *_series_rows(baseline_weeks),
         "",
         "## Cardinality of the `endpoint` label",
         "",
@@ -93,14 +89,17 @@ def render() -> str:
         "- **Alerts on services, not endpoints.** Alerts compare aggregated series only, so one noisy",
         "  endpoint counts by its share of the traffic and cannot page on its own.",
         "- **Federation.** A federating Prometheus pulls only the series marked federated above",
-        "  (no `endpoint`), never the raw metrics.",
+        "  (no `endpoint`), never the raw metrics. They arrive labelled with their `cluster`; the",
+        "  rules read only this cluster's series (`cluster=\"\"`), so another cluster's traffic never",
+        "  enters this cluster's ratios or alerts.",
         "- **Long-term storage.** Remote write sends every series except the metric names in",
         "  `prometheus.remoteWriteDrop`, so the raw webhook metrics reach the 90-day store with their",
         "  `endpoint` label. Where that grows too large, list `webhook_delivery_duration_seconds_bucket`",
         "  (the largest) there: per-endpoint latency then stays 15 days hot, while the recorded",
         "  service-level series keep 90 days of history.",
-        f"- **Baseline cost.** The anomaly baseline reads {BASELINE_WEEKS} offsets of one aggregated",
-        "  series per service, independent of the number of endpoints.",
+        "- **Baseline cost.** The anomaly baseline reads one offset per baseline week",
+        f"  ({baseline_weeks} by default) of one aggregated series per service, independent of the",
+        "  number of endpoints.",
         "",
     ]
     return "\n".join(lines)

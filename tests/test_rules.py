@@ -1,30 +1,47 @@
 """Recording and alert rules: promtool checks and unit tests, and the rules' contracts as data.
 
 The promtool unit tests live in tests/rules/*.yaml and name `prometheus-rules.yaml` as their rule
-file: each run writes the rendered groups of a stack under that name into a temporary directory,
-next to copies of the test files. The copies also get `group_eval_order` (the deployed order:
-recording before alerts), since promtool otherwise evaluates groups in a random order and an alert
-could read the previous evaluation's recorded series, making `for` timings flaky.
+file: each run writes rendered rule groups under that name into a temporary directory, next to
+copies of the test files. The copies also get `group_eval_order` (the deployed order: recording
+before alerts), since promtool otherwise evaluates groups in a random order and an alert could read
+the previous evaluation's recorded series, making `for` timings flaky.
+
+They run once, on prod's rules (with the probe every optional rule is there); a cheap check proves
+dev's rules are prod's minus the probe alert, so a stack-specific rule cannot go untested.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
+from config import ConfigError, Duration
 from monitoring.catalog import render as render_catalog
-from monitoring.rules import RECORDED_SERIES, alert_groups, federation_match, recording_groups, rule_groups
+from monitoring.rules import (
+    alert_groups,
+    baseline_mean_series,
+    baseline_stddev_series,
+    federation_match,
+    recorded_series,
+    recording_groups,
+    rule_groups,
+)
 from tests.support import stack_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT_TESTS = sorted((ROOT / "tests" / "rules").glob("*.yaml"))
 RUNBOOKS = ROOT / "docs" / "runbooks"
-# tests/rules/service_alerts.yaml probes this URL, as Pulumi.prod.yaml does; dev gets it added.
-PROBE = {"metrics": {"probes": [{"name": "webhook-api-health", "url": "https://webhooks.example.com/healthz"}]}}
+# The default anomaly baseline (tests/rules/anomaly.yaml).
+RECORDED_SERIES = recorded_series(2)
+RECORDED_NAMES = {s.record for s in RECORDED_SERIES}
+# A level:metric:operations name in PromQL, with its label matchers if any.
+SERIES_REF = re.compile(r"([a-z_]+:[a-z0-9_]+:[a-z0-9_]+)(\{[^}]*\})?")
 
 CONTRACT_SERIES = {
     "service:webhook_deliveries:rate5m",
@@ -43,27 +60,31 @@ CONTRACT_SERIES = {
 CONTRACT_ALERTS = {
     "WebhookHighErrorRate", "WebhookQueueBacklog", "HighLatency", "WebhookErrorBudgetBurn", "Watchdog",
     "WebhookTargetDown", "WebhookProbeFailed", "LongTermStoreRemoteWriteFailing",
-    "LongTermStoreRemoteWriteBehind", "WebhookTrafficAnomaly",
+    "LongTermStoreRemoteWriteBehind", "WebhookTrafficAnomaly", "LongTermStoreWriterDown",
 }
 
 
-def write_rules(settings, directory: Path) -> tuple[Path, list[str]]:
-    groups = rule_groups(settings)
+def write_rules(groups: list[dict], directory: Path) -> tuple[Path, list[str]]:
     path = directory / "prometheus-rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
     return path, [g["name"] for g in groups]
 
 
-def promtool_test(settings, directory: Path, tests: list[Path]) -> subprocess.CompletedProcess:
-    _, order = write_rules(settings, directory)
+def promtool_test(groups: list[dict], directory: Path, tests: list[Path]) -> dict[str, subprocess.CompletedProcess]:
+    """promtool's result per test file. One promtool per file, as many at once as there are CPUs:
+    promtool evaluates on one core, and anomaly.yaml alone (weeks of evaluations) takes seconds."""
+    _, order = write_rules(groups, directory)
     for test in tests:
         spec = yaml.safe_load(test.read_text())
         spec["group_eval_order"] = order
         (directory / test.name).write_text(yaml.safe_dump(spec, sort_keys=False))
-    return subprocess.run(
-        ["promtool", "test", "rules", *(t.name for t in tests)],
-        cwd=directory, capture_output=True, text=True, timeout=300,
-    )
+
+    def run(test: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(["promtool", "test", "rules", test.name],
+                              cwd=directory, capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return dict(zip((t.name for t in tests), pool.map(run, tests)))
 
 
 def alerts_of(settings) -> list[dict]:
@@ -76,39 +97,104 @@ def alerts_of(settings) -> list[dict]:
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_promtool_checks_the_rendered_rules(stack, tmp_path):
     settings = stack_settings(stack)
-    path, _ = write_rules(settings, tmp_path)
+    path, _ = write_rules(rule_groups(settings), tmp_path)
     result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     count = sum(len(g["rules"]) for g in rule_groups(settings))
     assert f"SUCCESS: {count} rules found" in result.stdout
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_promtool_unit_tests_pass(stack, tmp_path):
-    assert len(UNIT_TESTS) >= 6, UNIT_TESTS
-    result = promtool_test(stack_settings(stack, PROBE), tmp_path, UNIT_TESTS)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(UNIT_TESTS)
+def test_promtool_unit_tests_pass(tmp_path):
+    assert len(UNIT_TESTS) >= 7, UNIT_TESTS
+    results = promtool_test(rule_groups(stack_settings("prod")), tmp_path, UNIT_TESTS)
+    assert sorted(results) == [t.name for t in UNIT_TESTS]
+    for name, result in results.items():
+        assert result.returncode == 0, (name, result.stdout + result.stderr)
+        assert result.stdout.count("SUCCESS") == 1, (name, result.stdout)
+
+
+def _rule_set(settings) -> set[tuple[str, str]]:
+    return {(g["name"], yaml.safe_dump(r)) for g in rule_groups(settings) for r in g["rules"]}
+
+
+def test_dev_rules_are_prods_without_the_probe_alert():
+    """What the promtool unit tests (run on prod's rules) prove holds for dev: dev deploys the same
+    rules, minus the probe alert it has no probe for. A rule that differs fails here, not in dev."""
+    dev, prod = _rule_set(stack_settings("dev")), _rule_set(stack_settings("prod"))
+    assert dev <= prod
+    assert {yaml.safe_load(rule)["alert"] for _, rule in prod - dev} == {"WebhookProbeFailed"}
 
 
 def test_promtool_unit_tests_fail_when_a_threshold_moves(tmp_path):
     """The unit tests test the rendered thresholds: at a 15% threshold, 10% errors must not fire."""
     settings = stack_settings("prod", {"alerting": {"thresholds": {"errorRatio": 0.15}}})
-    result = promtool_test(settings, tmp_path, [ROOT / "tests" / "rules" / "service_alerts.yaml"])
+    result, = promtool_test(rule_groups(settings), tmp_path, [ROOT / "tests" / "rules" / "service_alerts.yaml"]).values()
     assert result.returncode != 0
     assert "alertname: WebhookHighErrorRate, time: 30m" in result.stdout + result.stderr
 
 
-def test_unit_tests_cover_every_alert_firing_and_quiet():
-    firing: set[str] = set()
-    quiet: set[str] = set()
+# What tests/rules/federation.yaml reports when the rules read every cluster's recorded series.
+_FEDERATION_FAILURES = {
+    # Recorded from the federated series, under their names and labels: they collide.
+    "recording": ["rule: service:webhook_delivery_errors:rate5m, time: 0s, err: duplicate sample for timestamp",
+                  "rule: service:webhook_delivery_success:ratio_rate5m, time: 0s, err: duplicate sample for timestamp"],
+    # The other cluster's failures page here.
+    "alerts": [*(f"alertname: {name}, time: 45m" for name in (
+        "WebhookHighErrorRate", "WebhookQueueBacklog", "HighLatency", "WebhookErrorBudgetBurn", "WebhookTrafficAnomaly")),
+        'Labels:{alertname="WebhookHighErrorRate", cluster="webhook-prod-euw1"'],
+}
+
+
+@pytest.mark.parametrize("rules", sorted(_FEDERATION_FAILURES))
+def test_federation_unit_test_fails_when_rules_read_every_cluster(rules, tmp_path):
+    """The federation unit test has teeth: drop the `cluster=""` matcher from the recording rules
+    or from the alerts, and it fails for the reason it is there."""
+    groups = rule_groups(stack_settings("prod"))
+    for group in groups:
+        if (group["name"] == "webhook-delivery.recording") == (rules == "recording"):
+            for rule in group["rules"]:
+                rule["expr"] = rule["expr"].replace('{cluster=""}', "").replace('cluster="", ', "")
+    result, = promtool_test(groups, tmp_path, [ROOT / "tests" / "rules" / "federation.yaml"]).values()
+    assert result.returncode != 0
+    for failure in _FEDERATION_FAILURES[rules]:
+        assert failure in result.stdout + result.stderr, failure
+
+
+def _alert_cases() -> dict[str, list[list[tuple[float, bool]]]]:
+    """Per alert, per unit test block: (eval time in seconds, expects it firing) of each case."""
+    cases: dict[str, list[list[tuple[float, bool]]]] = {}
     for path in UNIT_TESTS:
         for test in yaml.safe_load(path.read_text())["tests"]:
+            block: dict[str, list[tuple[float, bool]]] = {}
             for case in test.get("alert_rule_test", []):
-                (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
+                block.setdefault(case["alertname"], []).append(
+                    (Duration(case["eval_time"]).seconds, bool(case.get("exp_alerts"))))
+            for name, times in block.items():
+                cases.setdefault(name, []).append(times)
+    return cases
+
+
+def _resolves(block: list[tuple[float, bool]]) -> bool:
+    """Quiet again, in the same test block, at a later time than it fired."""
+    return any(not firing and any(fired and t0 < t for t0, fired in block) for t, firing in block)
+
+
+def test_unit_tests_cover_every_alert_firing_quiet_and_resolving():
+    cases = _alert_cases()
     names = {a["alert"] for a in alerts_of(stack_settings("prod"))}
+    firing = {n for n, blocks in cases.items() if any(f for block in blocks for _, f in block)}
+    quiet = {n for n, blocks in cases.items() if any(not f for block in blocks for _, f in block)}
+    resolving = {n for n, blocks in cases.items() if any(_resolves(block) for block in blocks)}
     assert firing == names
     assert quiet == names - {"Watchdog"}
+    # Watchdog never resolves: it always fires.
+    assert resolving == names - {"Watchdog"}
+
+
+def test_a_quiet_case_before_the_firing_one_is_no_resolve():
+    assert _resolves([(600.0, True), (1200.0, False)])
+    assert not _resolves([(600.0, False), (1200.0, True)])
+    assert not _resolves([(600.0, True), (1200.0, True)])
 
 
 # ---------------------------------------------------------------------------- recording rules
@@ -164,6 +250,44 @@ def test_federation_pulls_only_aggregated_series():
     assert match == sorted(match)
 
 
+def test_rules_read_only_this_clusters_recorded_series():
+    """Federated series of other clusters carry `cluster`; ours do not (tests/rules/federation.yaml)."""
+    references = 0
+    for group in rule_groups(stack_settings("prod")):
+        for rule in group["rules"]:
+            for name, matchers in SERIES_REF.findall(rule["expr"]):
+                assert name in RECORDED_NAMES, (group["name"], name)
+                assert matchers.startswith('{cluster=""'), (rule.get("record") or rule["alert"], name)
+                references += 1
+    assert references >= 40
+
+
+def test_anomaly_baseline_spans_the_configured_weeks():
+    default = stack_settings("prod")
+    assert baseline_mean_series(default) == "service:webhook_deliveries:rate1h_mean_same_hour_2w"
+    assert baseline_stddev_series(default) == "service:webhook_deliveries:rate1h_stddev_same_hour_2w"
+    three = stack_settings("prod", {"prometheus": {"retention": "30d"},
+                                    "alerting": {"thresholds": {"anomalyBaselineWeeks": 3}}})
+    mean, stddev = baseline_mean_series(three), baseline_stddev_series(three)
+    assert (mean, stddev) == ("service:webhook_deliveries:rate1h_mean_same_hour_3w",
+                              "service:webhook_deliveries:rate1h_stddev_same_hour_3w")
+    exprs = {r["record"]: r["expr"] for r in recording_groups(three)[0]["rules"]}
+    rate = 'service:webhook_deliveries:rate1h{cluster=""}'
+    assert exprs[mean] == f"({rate} offset 1w + {rate} offset 2w + {rate} offset 3w) / 3"
+    assert exprs[stddev] == "sqrt((" + " + ".join(
+        f'({rate} offset {w}w - {mean}{{cluster=""}}) ^ 2' for w in (1, 2, 3)) + ") / 3)"
+    assert not any("_2w" in name for name in exprs)
+    anomaly, = _rules(three, "WebhookTrafficAnomaly")
+    assert f'/ {stddev}{{cluster=""}}) > 3\n' in anomaly["expr"] and anomaly["expr"].count(mean) == 3
+    assert "the same hour of the previous 3 weeks" in anomaly["annotations"]["description"]
+    assert {f'{{__name__="{mean}"}}', f'{{__name__="{stddev}"}}'} <= set(federation_match(three))
+
+
+def test_a_baseline_longer_than_the_retention_is_refused():
+    with pytest.raises(ConfigError, match="anomalyBaselineWeeks"):
+        stack_settings("prod", {"alerting": {"thresholds": {"anomalyBaselineWeeks": 3}}})
+
+
 # ---------------------------------------------------------------------------- alert rules
 
 
@@ -181,8 +305,7 @@ def test_alert_names_and_groups():
 def test_every_alert_has_labels_annotations_and_runbook():
     for rule in alerts_of(stack_settings("prod")):
         name, labels, annotations = rule["alert"], rule["labels"], rule["annotations"]
-        expected_severity = {"none"} if name == "Watchdog" else {"critical", "warning", "info"}
-        assert labels["severity"] in expected_severity, name
+        assert labels["severity"] in {"critical", "warning", "info"}, name
         assert labels["team"] == "webhook-delivery", name
         # The service label comes from the aggregation or is set statically, never both.
         aggregated = re.search(r"by \([^)]*\bservice\b", rule["expr"]) or "service:" in rule["expr"]
@@ -225,24 +348,25 @@ def test_thresholds_and_durations_come_from_settings():
     }}})
     error, = _rules(default, "WebhookHighErrorRate")
     assert error["expr"] == (
-        "service:webhook_delivery_errors:ratio_rate5m > 0.05\n"
-        "and on (namespace, service)\nservice:webhook_deliveries:rate5m * 300 >= 20"
+        'service:webhook_delivery_errors:ratio_rate5m{cluster=""} > 0.05\n'
+        'and on (namespace, service)\nservice:webhook_deliveries:rate5m{cluster=""} * 300 >= 20'
     )
     assert error["for"] == "2m"
     error, = _rules(changed, "WebhookHighErrorRate")
     # The low-traffic guard follows the threshold: one failure in 50 deliveries is 2%.
     assert error["expr"] == (
-        "service:webhook_delivery_errors:ratio_rate5m > 0.02\n"
-        "and on (namespace, service)\nservice:webhook_deliveries:rate5m * 300 >= 50"
+        'service:webhook_delivery_errors:ratio_rate5m{cluster=""} > 0.02\n'
+        'and on (namespace, service)\nservice:webhook_deliveries:rate5m{cluster=""} * 300 >= 50'
     )
     assert error["for"] == "7m"
     backlog, = _rules(changed, "WebhookQueueBacklog")
-    assert backlog["expr"] == "service:webhook_queue_depth:sum > 2500" and backlog["for"] == "9m"
+    assert backlog["expr"] == 'service:webhook_queue_depth:sum{cluster=""} > 2500' and backlog["for"] == "9m"
     latency, = _rules(changed, "HighLatency")
-    assert '{quantile="0.95"} > 1.5\n' in latency["expr"] and latency["for"] == "20m"
+    assert '{cluster="", quantile="0.95"} > 1.5\n' in latency["expr"] and latency["for"] == "20m"
     assert "(threshold 1.5s)" in latency["annotations"]["description"]
     fast = _rules(changed, "WebhookErrorBudgetBurn")[0]
-    assert "ratio_rate1h > (14.4 * 0.005)" in fast["expr"] and "ratio_rate5m > (14.4 * 0.005)" in fast["expr"]
+    assert 'ratio_rate1h{cluster=""} > (14.4 * 0.005)' in fast["expr"]
+    assert 'ratio_rate5m{cluster=""} > (14.4 * 0.005)' in fast["expr"]
     assert "budget of 0.5% (SLO 99.5%)" in fast["annotations"]["description"]
     anomaly, = _rules(changed, "WebhookTrafficAnomaly")
     assert ") > 4.5\n" in anomaly["expr"]
@@ -252,7 +376,7 @@ def test_burn_rate_alerts_follow_the_workbook():
     burns = _rules(stack_settings("prod"), "WebhookErrorBudgetBurn")
     shape = [
         (b["labels"]["severity"], b["labels"]["slo_window"], b["for"],
-         re.findall(r"ratio_rate(\w+) > \(([\d.]+) \* 0.001\)", b["expr"]))
+         re.findall(r'ratio_rate(\w+)\{cluster=""\} > \(([\d.]+) \* 0.001\)', b["expr"]))
         for b in burns
     ]
     assert shape == [
@@ -263,7 +387,8 @@ def test_burn_rate_alerts_follow_the_workbook():
     ]
     # Only pages carry the low-traffic guard: enough deliveries in the long window that one failure
     # stays under the burn threshold (1 / 1.44% = 70 in 1h, 1 / 0.6% = 167 in 6h).
-    guards = [re.findall(r"avg_over_time\(service:webhook_deliveries:rate5m\[(\w+)\]\) \* (\d+) >= (\d+)", b["expr"])
+    guards = [re.findall(r'avg_over_time\(service:webhook_deliveries:rate5m\{cluster=""\}\[(\w+)\]\) \* (\d+) >= (\d+)',
+                         b["expr"])
               for b in burns]
     assert guards == [[("1h", "3600", "70")], [("6h", "21600", "167")], [], []]
 
@@ -298,6 +423,16 @@ def test_target_down_selects_the_configured_namespaces():
     ]}})
     down, = _rules(settings, "WebhookTargetDown")
     assert down["expr"].count('up{namespace=~"webhooks-a|webhooks-b"}') == 2
+
+
+def test_long_term_store_writer_down_watches_the_charts_pod_0_target():
+    down, = _rules(stack_settings("prod"), "LongTermStoreWriterDown")
+    writer = ('up{namespace="monitoring", job="kube-prometheus-stack-prometheus", '
+              'pod="prometheus-kube-prometheus-stack-prometheus-0", endpoint="http-web"}')
+    assert down["expr"] == f"max by (namespace, job, pod, endpoint) ({writer}) == 0\nor\nabsent({writer})"
+    assert (down["for"], down["labels"]["severity"]) == ("10m", "warning")
+    moved, = _rules(stack_settings("prod", {"namespace": "observability"}), "LongTermStoreWriterDown")
+    assert moved["expr"].count('up{namespace="observability", job=') == 2
 
 
 def test_rules_are_deterministic():

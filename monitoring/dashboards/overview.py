@@ -29,7 +29,7 @@ from monitoring.dashboards.defaults import (
     table,
     timeseries,
 )
-from monitoring.rules.recording import RECORDED_SERIES_MEAN, RECORDED_SERIES_STDDEV
+from monitoring.rules.recording import baseline_mean_series, baseline_stddev_series
 
 UID = "webhook-overview"
 
@@ -61,6 +61,7 @@ def overview_row(settings: Settings) -> Row:
 
 def performance_row(settings: Settings) -> Row:
     t = settings.alerting.thresholds
+    mean, stddev = baseline_mean_series(settings), baseline_stddev_series(settings)
     return Row("Performance", (
         timeseries("Delivery latency P50 / P95 / P99",
                    "Quantiles of delivery duration over 5-minute windows. Dashed line: the HighLatency P95 threshold.",
@@ -96,11 +97,11 @@ def performance_row(settings: Settings) -> Row:
                    f"mean and ± {t.anomaly_z_score} standard deviations, the band outside which "
                    f"WebhookTrafficAnomaly fires.",
                    [promql(f"service:webhook_deliveries:rate1h{{{SCOPE}}}", "{{service}}"),
-                    promql(f"{RECORDED_SERIES_MEAN}{{{SCOPE}}}", "{{service}} baseline"),
-                    promql(f"{RECORDED_SERIES_MEAN}{{{SCOPE}}} + {number(t.anomaly_z_score)} * "
-                           f"{RECORDED_SERIES_STDDEV}{{{SCOPE}}}", "{{service}} upper"),
-                    promql(f"{RECORDED_SERIES_MEAN}{{{SCOPE}}} - {number(t.anomaly_z_score)} * "
-                           f"{RECORDED_SERIES_STDDEV}{{{SCOPE}}}", "{{service}} lower")],
+                    promql(f"{mean}{{{SCOPE}}}", "{{service}} baseline"),
+                    promql(f"{mean}{{{SCOPE}}} + {number(t.anomaly_z_score)} * {stddev}{{{SCOPE}}}",
+                           "{{service}} upper"),
+                    promql(f"{mean}{{{SCOPE}}} - {number(t.anomaly_z_score)} * {stddev}{{{SCOPE}}}",
+                           "{{service}} lower")],
                    PER_SECOND, width=24),
     ))
 

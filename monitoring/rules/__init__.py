@@ -13,8 +13,10 @@ from config import Settings
 from monitoring.rules.alerts import alert_groups
 from monitoring.rules.recording import (
     APPLICATION_METRICS,
-    RECORDED_SERIES,
+    baseline_mean_series,
+    baseline_stddev_series,
     federation_match,
+    recorded_series,
     recording_groups,
 )
 
@@ -26,9 +28,11 @@ def rule_groups(settings: Settings) -> list[dict[str, Any]]:
 
 __all__ = [
     "APPLICATION_METRICS",
-    "RECORDED_SERIES",
     "alert_groups",
+    "baseline_mean_series",
+    "baseline_stddev_series",
     "federation_match",
+    "recorded_series",
     "recording_groups",
     "rule_groups",
 ]

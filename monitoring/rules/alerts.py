@@ -2,7 +2,8 @@
 
 Every alert is an `Alert`; `_rule` turns it into a promtool rule and is the one place that adds the
 `team` label and the `runbook_url` annotation (`docs/runbooks/<alert>.md`). Service alerts read the
-recorded series of `recording.py`, which aggregate by (namespace, service) before any comparison:
+recorded series of `recording.py`, this cluster's only (`local`: federated copies of other clusters'
+series alert in their own cluster), which aggregate by (namespace, service) before any comparison:
 the error ratio is a ratio of sums, P95 comes from buckets summed across pods and endpoints, and the
 queue depth is summed across replicas.
 """
@@ -14,16 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import Duration, Settings
-from monitoring.rules.recording import (
-    RECORDED_SERIES_MEAN,
-    RECORDED_SERIES_STDDEV,
-    RuleConfig,
-    regex_alternation,
-    rule_config,
-)
+from monitoring.helm.kube_prometheus_stack import FULLNAME
+from monitoring.rules.recording import RuleConfig, local, regex_alternation, rule_config
 
 # Where an alert has no application service to aggregate by, it is about this one.
 STATIC_SERVICE = "webhook-delivery"
+
+# Prometheus' own scrape target as kube-prometheus-stack 88.5.3 labels it (fullname
+# "kube-prometheus-stack"): templates/prometheus/servicemonitor.yaml scrapes the Service
+# `<fullname>-prometheus` on port `prometheus.prometheusSpec.portName` ("http-web"; a second endpoint,
+# "reloader-web", is the config-reloader sidecar), so the Operator sets job = the Service name; the
+# Prometheus resource `<fullname>-prometheus` runs as StatefulSet `prometheus-<fullname>-prometheus`.
+# Only its pod 0 remote-writes (monitoring/helm/kube_prometheus_stack.py, FIRST_REPLICA).
+PROMETHEUS_JOB = f"{FULLNAME}-prometheus"
+PROMETHEUS_PORT_NAME = "http-web"
+LONG_TERM_STORE_WRITER = f"prometheus-{FULLNAME}-prometheus-0"
 
 # Multi-window, multi-burn-rate alerts (Google SRE workbook, "Alerting on SLOs", table 5-8):
 # (severity, long window, short window, burn rate, for).
@@ -58,7 +64,7 @@ def _at_least_deliveries(ratio: float, window: str) -> str:
     the share above it (P95: 20 deliveries, or the "P95" is just the slowest one)."""
     count = math.ceil(round(1 / ratio, 6))
     seconds = int(Duration(window).seconds)
-    rate = "service:webhook_deliveries:rate5m"
+    rate = local("service:webhook_deliveries:rate5m")
     deliveries = rate if window == "5m" else f"avg_over_time({rate}[{window}])"
     return f"and on (namespace, service)\n{deliveries} * {seconds} >= {count}"
 
@@ -73,7 +79,7 @@ def service_alerts(config: RuleConfig) -> list[Alert]:
     alerts = [
         Alert(
             "WebhookHighErrorRate",
-            f"service:webhook_delivery_errors:ratio_rate5m > {config.error_ratio:g}\n"
+            f"{local('service:webhook_delivery_errors:ratio_rate5m')} > {config.error_ratio:g}\n"
             + _at_least_deliveries(config.error_ratio, "5m"),
             "critical",
             "High webhook error rate detected",
@@ -83,7 +89,7 @@ def service_alerts(config: RuleConfig) -> list[Alert]:
         ),
         Alert(
             "WebhookQueueBacklog",
-            f"service:webhook_queue_depth:sum > {config.queue_depth}",
+            f"{local('service:webhook_queue_depth:sum')} > {config.queue_depth}",
             "critical",
             "Webhook queue backlog growing",
             "Queue depth of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value }} messages across all "
@@ -92,8 +98,8 @@ def service_alerts(config: RuleConfig) -> list[Alert]:
         ),
         Alert(
             "HighLatency",
-            'service:webhook_delivery_duration_seconds:histogram_quantile5m{quantile="0.95"}'
-            f" > {config.latency_p95:g}\n" + _at_least_deliveries(1 - 0.95, "5m"),
+            local("service:webhook_delivery_duration_seconds:histogram_quantile5m", 'quantile="0.95"')
+            + f" > {config.latency_p95:g}\n" + _at_least_deliveries(1 - 0.95, "5m"),
             "warning",
             "High webhook delivery latency",
             "P95 latency of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value | humanizeDuration }} "
@@ -133,8 +139,8 @@ def slo_alerts(config: RuleConfig) -> list[Alert]:
     for severity, long, short, burn, for_ in BURN_RATES:
         threshold = f"({burn:g} * {config.error_budget:g})"
         expr = (
-            f"service:webhook_delivery_errors:ratio_rate{long} > {threshold}\n"
-            f"and on (namespace, service)\nservice:webhook_delivery_errors:ratio_rate{short} > {threshold}"
+            f"{local(f'service:webhook_delivery_errors:ratio_rate{long}')} > {threshold}\n"
+            f"and on (namespace, service)\n{local(f'service:webhook_delivery_errors:ratio_rate{short}')} > {threshold}"
         )
         if severity == "critical":
             # Tickets wait for the long windows to fill; pages need enough traffic first.
@@ -154,16 +160,17 @@ def slo_alerts(config: RuleConfig) -> list[Alert]:
 
 
 def anomaly_alerts(config: RuleConfig) -> list[Alert]:
-    deviation = f"(service:webhook_deliveries:rate1h - {RECORDED_SERIES_MEAN})"
+    mean = local(config.baseline_mean)
+    deviation = f"({local('service:webhook_deliveries:rate1h')} - {mean})"
     return [Alert(
         "WebhookTrafficAnomaly",
-        f"abs({deviation} / {RECORDED_SERIES_STDDEV}) > {config.anomaly_z_score:g}\n"
-        f"and\nabs{deviation} > {config.anomaly_min_relative_change:g} * {RECORDED_SERIES_MEAN}",
+        f"abs({deviation} / {local(config.baseline_stddev)}) > {config.anomaly_z_score:g}\n"
+        f"and\nabs{deviation} > {config.anomaly_min_relative_change:g} * {mean}",
         "warning",
         "Webhook delivery traffic far from its usual level for this time of week",
         "The delivery rate of {{ $labels.namespace }}/{{ $labels.service }} over the last hour is "
-        "{{ $value | printf \"%.1f\" }} standard deviations from the same hour of the previous weeks "
-        f"(threshold {config.anomaly_z_score:g}).",
+        "{{ $value | printf \"%.1f\" }} standard deviations from the same hour of the previous "
+        f"{config.baseline_weeks} weeks (threshold {config.anomaly_z_score:g}).",
         for_=config.anomaly_for,
     )]
 
@@ -175,11 +182,16 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
     sent = f"sum by ({by_queue}) (rate(prometheus_remote_storage_samples_total[5m]))"
     dropped = DROPPED_ENTRIES_METRIC[config.log_agent]
     push = f'loki_request_duration_seconds_count{{route=~"{LOKI_PUSH_ROUTES}"'
+    # Equality matchers only: absent() then returns the same labels as the `by` of the first branch,
+    # so a target going from down to gone stays one alert (its `for` keeps counting).
+    writer = (f'up{{namespace="{config.monitoring_namespace}", job="{PROMETHEUS_JOB}", '
+              f'pod="{LONG_TERM_STORE_WRITER}", endpoint="{PROMETHEUS_PORT_NAME}"}}')
     return [
         Alert(
             "Watchdog",
             "vector(1)",
-            "none",
+            # Alertmanager routes it by alertname to the heartbeat receiver, whatever its severity.
+            "info",
             "Alerting pipeline heartbeat",
             "Always firing: the heartbeat receiver raises an incident when it stops arriving, "
             "which means Prometheus or Alertmanager is not working.",
@@ -193,6 +205,20 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
             "{{ $labels.pod }} failed to send {{ $value | humanizePercentage }} of its samples to "
             "{{ $labels.remote_name }} over 5m: the 90-day history is getting gaps.",
             for_=config.remote_write_for,
+            labels={"service": STATIC_SERVICE},
+        ),
+        Alert(
+            # The remote-write alerts above come from the writer's own metrics: with it down they go
+            # quiet. The other replicas evaluate the same rules and scrape it, so they see it gone.
+            "LongTermStoreWriterDown",
+            f"max by (namespace, job, pod, endpoint) ({writer}) == 0\nor\nabsent({writer})",
+            "warning",
+            "The Prometheus replica that writes to the long-term store is down",
+            # $value: 0 when the scrape fails, 1 (absent) when the target is gone.
+            "{{ $labels.pod }}, the only replica that remote-writes, has been "
+            "{{ if $value }}gone from the scrape targets{{ else }}failing its scrapes{{ end }} for "
+            f"{config.long_term_store_writer_for}: the 90-day history has a gap while it is down.",
+            for_=config.long_term_store_writer_for,
             labels={"service": STATIC_SERVICE},
         ),
         Alert(

@@ -1,6 +1,6 @@
 """Recording rules of the webhook delivery service, as data.
 
-Every recorded series is described once (`RECORDED_SERIES`): its name, expression template, labels,
+Every recorded series is described once (`recorded_series`): its name, expression template, labels,
 unit and meaning. The rule groups, the federation `match[]` selectors and the metric catalog are
 all built from that one list. `RuleConfig` is the one place where settings become selectors and
 thresholds (kubernetes-mixin style); the alert rules read it too.
@@ -24,10 +24,20 @@ SERVICE = ("namespace", "service")
 # Windows of the error ratio: 5m for the task document's alert, the rest for the multi-window
 # multi-burn-rate SLO alerts (Google SRE workbook, chapter 5).
 SLO_WINDOWS = ("30m", "1h", "2h", "6h", "1d", "3d")
-# Traffic baseline for anomaly detection: the same hour in each of the previous N weeks.
-BASELINE_WEEKS = 4
+
+# Federation (monitoring/scrape.py) brings other clusters' recorded series into this Prometheus,
+# labelled with their `cluster`; this cluster's own series carry no `cluster` label (external labels
+# are added only on the way out). Every rule that reads a recorded series selects this cluster's only,
+# through `local`: otherwise a `sum by (namespace, service)` adds other clusters in, alerts fire for
+# them, and rules re-record federated series under the names they arrived with.
+LOCAL_ONLY = 'cluster=""'
 
 _RE2_SPECIAL = set(r"\.+*?()|[]{}^$")
+
+
+def local(series: str, matchers: str = "") -> str:
+    """Selector of recorded `series` in this cluster only, with further label `matchers`."""
+    return f"{series}{{{', '.join(m for m in (LOCAL_ONLY, matchers) if m)}}}"
 
 
 def regex_alternation(values: tuple[str, ...]) -> str:
@@ -45,6 +55,8 @@ class RuleConfig:
     runbook_base_url: str
     service_namespaces: tuple[str, ...]
     """Namespaces of the scraped webhook delivery services (WebhookTargetDown)."""
+    monitoring_namespace: str
+    """Namespace of the monitoring stack (Prometheus' own targets)."""
     probe_urls: tuple[str, ...]
     log_agent: str
     error_ratio: float
@@ -55,6 +67,8 @@ class RuleConfig:
     latency_p95_for: str
     slo_target: float
     anomaly_z_score: float
+    baseline_weeks: int
+    """The traffic baseline is the same hour of each of this many previous weeks."""
     # The anomaly alert also needs the rate to differ from the mean by this share, so that a
     # near-zero standard deviation (very regular traffic) does not turn noise into an alert.
     anomaly_min_relative_change: float = 0.2
@@ -68,10 +82,20 @@ class RuleConfig:
     remote_write_max_lag_seconds: int = 600
     log_push_error_ratio: float = 0.05
     log_pipeline_for: str = "15m"
+    # A rollout restarts the writer for a few minutes (WAL replay): only longer outages alert.
+    long_term_store_writer_for: str = "10m"
 
     @property
     def error_budget(self) -> float:
         return round(1 - self.slo_target, 10)
+
+    @property
+    def baseline_mean(self) -> str:
+        return baseline_series_name("mean", self.baseline_weeks)
+
+    @property
+    def baseline_stddev(self) -> str:
+        return baseline_series_name("stddev", self.baseline_weeks)
 
 
 def rule_config(settings: Settings) -> RuleConfig:
@@ -81,6 +105,7 @@ def rule_config(settings: Settings) -> RuleConfig:
         team=settings.team_label,
         runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
         service_namespaces=tuple(sorted({str(s.namespace) for s in settings.metrics.services})),
+        monitoring_namespace=str(settings.namespace),
         probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
         log_agent=settings.logging.agent,
         error_ratio=t.error_ratio,
@@ -91,6 +116,7 @@ def rule_config(settings: Settings) -> RuleConfig:
         latency_p95_for=t.latency_p95_for.text,
         slo_target=t.slo_target,
         anomaly_z_score=t.anomaly_z_score,
+        baseline_weeks=t.anomaly_baseline_weeks,
     )
 
 
@@ -153,13 +179,14 @@ class RecordedSeries:
 RECORDING_GROUP = "webhook-delivery.recording"
 
 _BY_SERVICE = "sum by (namespace, service)"
+_FAILED = 'status=~"$failed"'
 
 
 def _ratio(window: str) -> RecordedSeries:
     return RecordedSeries(
         f"service:webhook_delivery_errors:ratio_rate{window}",
-        f"sum_over_time(service:webhook_delivery_errors:rate5m[{window}])\n"
-        f"/\nsum_over_time(service:webhook_deliveries:rate5m[{window}])",
+        f"sum_over_time({local('service:webhook_delivery_errors:rate5m')}[{window}])\n"
+        f"/\nsum_over_time({local('service:webhook_deliveries:rate5m')}[{window}])",
         SERVICE, "ratio 0..1",
         f"Share of deliveries that failed over {window}, from the recorded 5m rates (never from raw "
         "per-endpoint counters over long windows).",
@@ -177,15 +204,48 @@ def _quantile(q: str) -> RecordedSeries:
     )
 
 
-def _offset_sum(template: str) -> str:
-    return " + ".join(template.format(w=w) for w in range(1, BASELINE_WEEKS + 1))
-
-
 _RATE1H = "service:webhook_deliveries:rate1h"
-RECORDED_SERIES_MEAN = f"{_RATE1H}_mean_same_hour_{BASELINE_WEEKS}w"
-RECORDED_SERIES_STDDEV = f"{_RATE1H}_stddev_same_hour_{BASELINE_WEEKS}w"
 
-RECORDED_SERIES: tuple[RecordedSeries, ...] = (
+
+def baseline_series_name(statistic: str, weeks: int) -> str:
+    """Name of the recorded baseline `statistic` ("mean" or "stddev"): it names its weeks."""
+    return f"{_RATE1H}_{statistic}_same_hour_{weeks}w"
+
+
+def baseline_mean_series(settings: Settings) -> str:
+    """Name of the recorded traffic baseline mean of this stack."""
+    return baseline_series_name("mean", settings.alerting.thresholds.anomaly_baseline_weeks)
+
+
+def baseline_stddev_series(settings: Settings) -> str:
+    """Name of the recorded traffic baseline standard deviation of this stack."""
+    return baseline_series_name("stddev", settings.alerting.thresholds.anomaly_baseline_weeks)
+
+
+def _baseline(weeks: int) -> tuple[RecordedSeries, RecordedSeries]:
+    """Mean and (population) standard deviation of the 1h rate at the same hour of the previous
+    `weeks` weeks; Prometheus must keep them (the settings refuse a shorter retention)."""
+    mean = baseline_series_name("mean", weeks)
+    offsets = [f"{local(_RATE1H)} offset {w}w" for w in range(1, weeks + 1)]
+    squares = [f"({offset} - {local(mean)}) ^ 2" for offset in offsets]
+    return (
+        RecordedSeries(
+            mean,
+            f"({' + '.join(offsets)}) / {weeks}",
+            SERVICE, "deliveries/s",
+            f"Mean of the 1h delivery rate at this time of week over the previous {weeks} weeks "
+            "(`alerting.thresholds.anomalyBaselineWeeks`; absent until that much history exists).",
+        ),
+        RecordedSeries(
+            baseline_series_name("stddev", weeks),
+            f"sqrt(({' + '.join(squares)}) / {weeks})",
+            SERVICE, "deliveries/s",
+            f"Standard deviation of the 1h delivery rate at this time of week over the previous {weeks} weeks.",
+        ),
+    )
+
+
+_SERIES: tuple[RecordedSeries, ...] = (
     RecordedSeries(
         "service_status:webhook_deliveries:rate5m",
         "sum by (namespace, service, status) (rate(webhook_deliveries_total[5m]))",
@@ -204,25 +264,25 @@ RECORDED_SERIES: tuple[RecordedSeries, ...] = (
     ),
     RecordedSeries(
         "service:webhook_deliveries:rate5m",
-        f"{_BY_SERVICE} (service_status:webhook_deliveries:rate5m)",
+        f"{_BY_SERVICE} ({local('service_status:webhook_deliveries:rate5m')})",
         SERVICE, "deliveries/s", "Delivery throughput of the service (all outcomes, pods and endpoints).",
     ),
     RecordedSeries(
         "service:webhook_delivery_errors:rate5m",
         # `or 0 * ...`: a service with no failure yet records 0, not nothing.
-        f'{_BY_SERVICE} (service_status:webhook_deliveries:rate5m{{status=~"$failed"}})\n'
-        "or\n0 * service:webhook_deliveries:rate5m",
+        f"{_BY_SERVICE} ({local('service_status:webhook_deliveries:rate5m', _FAILED)})\n"
+        f"or\n0 * {local('service:webhook_deliveries:rate5m')}",
         SERVICE, "deliveries/s", "Failed delivery rate of the service (0 when nothing failed).",
     ),
     RecordedSeries(
         "service:webhook_delivery_errors:ratio_rate5m",
-        "service:webhook_delivery_errors:rate5m\n/\nservice:webhook_deliveries:rate5m",
+        f"{local('service:webhook_delivery_errors:rate5m')}\n/\n{local('service:webhook_deliveries:rate5m')}",
         SERVICE, "ratio 0..1",
         "Share of deliveries that failed over 5m: a ratio of sums, so one noisy endpoint weighs by its traffic.",
     ),
     RecordedSeries(
         "service:webhook_delivery_success:ratio_rate5m",
-        "1 - service:webhook_delivery_errors:ratio_rate5m",
+        f"1 - {local('service:webhook_delivery_errors:ratio_rate5m')}",
         SERVICE, "ratio 0..1", "Share of deliveries that succeeded over 5m.",
     ),
     _quantile("0.5"),
@@ -246,37 +306,30 @@ RECORDED_SERIES: tuple[RecordedSeries, ...] = (
     ),
     RecordedSeries(
         _RATE1H,
-        "avg_over_time(service:webhook_deliveries:rate5m[1h])",
+        f"avg_over_time({local('service:webhook_deliveries:rate5m')}[1h])",
         SERVICE, "deliveries/s", "Delivery throughput over the last hour.",
     ),
     *(_ratio(w) for w in SLO_WINDOWS),
     RecordedSeries(
         "service:webhook_delivery_success:ratio_rate1d",
-        "1 - service:webhook_delivery_errors:ratio_rate1d",
+        f"1 - {local('service:webhook_delivery_errors:ratio_rate1d')}",
         SERVICE, "ratio 0..1", "Share of deliveries that succeeded over 24h (the SLA panel).",
     ),
-    RecordedSeries(
-        RECORDED_SERIES_MEAN,
-        f"({_offset_sum(_RATE1H + ' offset {w}w')}) / {BASELINE_WEEKS}",
-        SERVICE, "deliveries/s",
-        f"Mean of the 1h delivery rate at this time of week over the previous {BASELINE_WEEKS} weeks "
-        "(absent until that much history exists).",
-    ),
-    RecordedSeries(
-        RECORDED_SERIES_STDDEV,
-        f"sqrt(({_offset_sum('(' + _RATE1H + ' offset {w}w - ' + RECORDED_SERIES_MEAN + ') ^ 2')}) / {BASELINE_WEEKS})",
-        SERVICE, "deliveries/s",
-        f"Standard deviation of the 1h delivery rate at this time of week over the previous {BASELINE_WEEKS} weeks.",
-    ),
 )
+
+
+def recorded_series(baseline_weeks: int) -> tuple[RecordedSeries, ...]:
+    """Every recorded series, each after those it reads, with a baseline of `baseline_weeks` weeks."""
+    return _SERIES + _baseline(baseline_weeks)
+
 
 def recording_groups(settings: Settings) -> list[dict[str, Any]]:
     """The recording rule group, in promtool's rule-file group format, each rule after those it reads."""
     config = rule_config(settings)
-    return [{"name": RECORDING_GROUP, "rules": [series.rule(config) for series in RECORDED_SERIES]}]
+    return [{"name": RECORDING_GROUP, "rules": [s.rule(config) for s in recorded_series(config.baseline_weeks)]}]
 
 
 def federation_match(settings: Settings) -> list[str]:
     """`match[]` selectors for a federating Prometheus: the aggregated recorded series only."""
-    del settings  # the federated set does not depend on the stack; the signature is the contract
-    return sorted({f'{{__name__="{s.record}"}}' for s in RECORDED_SERIES if s.federated})
+    series = recorded_series(settings.alerting.thresholds.anomaly_baseline_weeks)
+    return sorted({f'{{__name__="{s.record}"}}' for s in series if s.federated})
