@@ -253,6 +253,11 @@ class MetricsSettings:
         default=["error"],
         check=non_empty,
     )
+    track_label: str = setting(
+        "Pod label that tells canary from stable: copied onto the services' series, and what the "
+        "A/B dashboard compares by.",
+        default="track",
+    )
     graphite_exporter: GraphiteExporterSettings = setting("Graphite metrics exporter (task Step 2).")
     probes: tuple[ProbeTarget, ...] = setting("HTTP endpoints checked by synthetic probes.", default=[])
     federation: tuple[FederationSource, ...] = setting(
@@ -420,9 +425,6 @@ class GrafanaSettings:
         "Revenue attributed to one successful delivery, for the business dashboard.", default=0.002, unit="USD"
     )
     unit_costs: UnitCosts = setting("Unit prices for the cost dashboard.")
-    track_label: str = setting(
-        "Pod label that tells canary from stable, for the A/B dashboard.", default="track"
-    )
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
                     "honorLabels": True,
                 }
             ],
-            "podTargetLabels": [settings.grafana.track_label],
+            "podTargetLabels": [settings.metrics.track_label],
             "sampleLimit": target.sample_limit,
             "labelLimit": target.label_limit,
         },

@@ -358,7 +358,7 @@ def test_business_dashboard_prices_failures_and_holds_the_sla_target():
 
 
 def test_ab_dashboard_groups_by_the_configured_track_label():
-    doc = by_uid(dashboards(minimal_settings(grafana={"trackLabel": "app.kubernetes.io/track"})), "webhook-ab")
+    doc = by_uid(dashboards(minimal_settings(metrics={"trackLabel": "app.kubernetes.io/track"})), "webhook-ab")
     exprs = [t["expr"] for p in panels(doc) for t in p["targets"]]
     assert all("sum by (app_kubernetes_io_track" in e or "count by (app_kubernetes_io_track)" in e for e in exprs)
     assert not any(re.search(r"\btrack\b", e.replace("app_kubernetes_io_track", "")) for e in exprs)

@@ -360,7 +360,7 @@ def test_service_monitor_guards_and_endpoint_label():
         "labelLimit": 20,
     }
     # The A/B dashboard's label follows the setting.
-    relabelled = minimal_settings(grafana={"host": "grafana.example.com", "trackLabel": "rollout"})
+    relabelled = minimal_settings(metrics={"trackLabel": "rollout"})
     assert scrape.service_monitor(relabelled, relabelled.metrics.services[0])["spec"]["podTargetLabels"] == ["rollout"]
 
 

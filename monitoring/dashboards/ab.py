@@ -1,6 +1,6 @@
 """A/B: success rate and latency side by side by release track (canary against stable).
 
-The track comes from a pod label (settings.grafana.track_label) that must be on the series
+The track comes from a pod label (settings.metrics.track_label) that must be on the series
 themselves: the ServiceMonitors copy it with `podTargetLabels`. The recorded series aggregate
 it away, so this dashboard reads the raw application metrics. (A join on kube-state-metrics'
 kube_pod_labels would also work, but needs the label allow-listed there and a join per query.)
@@ -33,7 +33,7 @@ UID = "webhook-ab"
 
 
 def ab(settings: Settings) -> Dashboard:
-    track = prometheus_label(settings.grafana.track_label)
+    track = prometheus_label(settings.metrics.track_label)
     t = settings.alerting.thresholds
     failed = failed_statuses(settings)
 
@@ -83,7 +83,7 @@ def ab(settings: Settings) -> Dashboard:
     ))
     return build(
         UID, "Webhook A/B (canary vs stable)", "webhook-delivery",
-        f"Delivery success and latency side by side by the `{settings.grafana.track_label}` pod label.",
+        f"Delivery success and latency side by side by the `{settings.metrics.track_label}` pod label.",
         metric_variables(settings),
         [summary, over_time],
         tags=["webhook-delivery", "canary"],
