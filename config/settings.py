@@ -233,6 +233,12 @@ class FederationSource:
         "Base URL of the source Prometheus (its /federate is scraped).",
         example="https://prometheus.euw1.example.com",
     )
+    credentials_secret: Optional[DnsLabel] = setting(
+        "Secret in the monitoring namespace with `username` and `password` keys for the source's "
+        "basic auth (unset: no auth, only for a source reached over a private network).",
+        default=None,
+        example="federation-euw1",
+    )
 
 
 @dataclass(frozen=True)
@@ -536,6 +542,9 @@ def cross_field_problems(s: Settings) -> list[str]:
     probe_names = [t.name for t in s.metrics.probes]
     for i, t in enumerate(s.metrics.probes):
         need(probe_names.count(t.name) == 1, f"metrics.probes[{i}].name", t.name, "a name no other probe has")
+    for i, f in enumerate(s.metrics.federation):
+        need(f.credentials_secret is None or f.url.startswith("https://"), f"metrics.federation[{i}].url", f.url,
+             "an https:// URL when credentials are sent")
     clusters = [f.cluster for f in s.metrics.federation]
     for i, f in enumerate(s.metrics.federation):
         need(f.cluster != c.name and clusters.count(f.cluster) == 1, f"metrics.federation[{i}].cluster",

@@ -107,14 +107,26 @@ def federation_scrape_configs(settings: Settings, match: Sequence[str]) -> list[
     jobs = []
     for source in settings.metrics.federation:
         url = urlsplit(source.url)
-        jobs.append(
-            {
-                "job_name": f"federate-{source.cluster}",
-                "metrics_path": url.path.rstrip("/") + "/federate",
-                "scheme": url.scheme,
-                "honor_labels": True,
-                "params": {"match[]": list(match)},
-                "static_configs": [{"targets": [url.netloc], "labels": {"cluster": str(source.cluster)}}],
-            }
-        )
+        job = {
+            "job_name": f"federate-{source.cluster}",
+            "metrics_path": url.path.rstrip("/") + "/federate",
+            "scheme": url.scheme,
+            "honor_labels": True,
+            "params": {"match[]": list(match)},
+            "static_configs": [{"targets": [url.netloc], "labels": {"cluster": str(source.cluster)}}],
+        }
+        if source.credentials_secret:
+            # Read from the Secret the Prometheus custom resource mounts (federation_secrets).
+            mounted = f"{MOUNTED_SECRETS}/{source.credentials_secret}"
+            job["basic_auth"] = {"username_file": f"{mounted}/username", "password_file": f"{mounted}/password"}
+        jobs.append(job)
     return jobs
+
+
+# Where the Prometheus Operator mounts the Secrets listed in the Prometheus spec's `secrets`.
+MOUNTED_SECRETS = "/etc/prometheus/secrets"
+
+
+def federation_secrets(settings: Settings) -> list[str]:
+    """The Secrets Prometheus must mount for the federation jobs' credentials."""
+    return sorted({str(s.credentials_secret) for s in settings.metrics.federation if s.credentials_secret})

@@ -423,6 +423,26 @@ def test_federation_jobs_pull_only_recorded_series():
     assert spec_of(kps_values(settings, federation_match=RECORDED))["additionalScrapeConfigs"] == jobs
 
 
+def test_federation_sends_credentials_from_a_mounted_secret():
+    sources = [{**FEDERATION[0], "credentialsSecret": "federation-euw1"}, FEDERATION[1]]
+    settings = minimal_settings("prod", metrics={"federation": sources})
+    with_auth, without_auth = scrape.federation_scrape_configs(settings, list(RECORDED))
+    assert with_auth["basic_auth"] == {
+        "username_file": "/etc/prometheus/secrets/federation-euw1/username",
+        "password_file": "/etc/prometheus/secrets/federation-euw1/password",
+    }
+    assert "basic_auth" not in without_auth
+    # The operator mounts exactly the Secrets the jobs read; without credentials, none.
+    assert spec_of(kps_values(settings, federation_match=RECORDED))["secrets"] == ["federation-euw1"]
+    plain = minimal_settings("prod", metrics={"federation": FEDERATION})
+    assert spec_of(kps_values(plain, federation_match=RECORDED))["secrets"] == []
+
+
+def test_federation_credentials_over_plain_http_are_refused():
+    with pytest.raises(ConfigError, match=r"metrics.federation\[0\].url: got 'http://prometheus.apse1.internal:9090'"):
+        minimal_settings("prod", metrics={"federation": [{**FEDERATION[1], "credentialsSecret": "apse1"}]})
+
+
 def test_federation_without_match_selectors_is_refused():
     settings = minimal_settings("prod", metrics={"federation": FEDERATION})
     with pytest.raises(ValueError, match="match"):

@@ -11,7 +11,7 @@ from typing import Sequence
 from config.settings import Settings
 from monitoring import versions
 from monitoring.helm import container_resources, deep_merge, kubernetes_quantity
-from monitoring.scrape import federation_scrape_configs, team_labels
+from monitoring.scrape import federation_scrape_configs, federation_secrets, team_labels
 
 # Set as the chart's fullnameOverride so the in-cluster service names are known in advance.
 FULLNAME = "kube-prometheus-stack"
@@ -138,6 +138,7 @@ def prometheus_values(
         },
         "remoteWrite": [remote_write(settings, remote_write_url)],
         "additionalScrapeConfigs": federation_scrape_configs(settings, federation_match),
+        "secrets": federation_secrets(settings),
     }
     own = {
         "fullnameOverride": FULLNAME,
