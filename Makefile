@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 STACKS := dev prod
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-blackbox-exporter
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-blackbox-exporter victoria-metrics
 
 .PHONY: help venv debian-packages node-packages render render-all test e2e bench clean
 
@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 debian-packages:
-	@missing=""; for tool in prometheus promtool alertmanager amtool prometheus-blackbox-exporter; do command -v $$tool >/dev/null || missing=1; done; \
+	@missing=""; for tool in prometheus promtool prometheus-alertmanager amtool prometheus-blackbox-exporter victoria-metrics; do command -v $$tool >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
@@ -55,8 +55,9 @@ test: venv debian-packages node-packages
 e2e: venv debian-packages
 	$(PY) -m pytest -q -m live tests
 
-bench: venv
+bench: venv debian-packages
 	$(PY) -m tools.bench $(STACKS)
+	$(PY) -m tests.e2e.bench
 
 clean:
 	rm -rf build

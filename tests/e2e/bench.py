@@ -1,0 +1,42 @@
+"""`python -m tests.e2e.bench`: one run of the live alert pipeline, measured.
+
+Prints, per alert, the detection latency from fault onset to the PagerDuty/Slack POST over the
+theoretical bound (scrape interval + evaluation interval + `for` + group_wait, all scaled by the
+harness FACTOR), and the harness wall time (render, start, scenarios, checks, teardown).
+Budgets on the 2-core reference machine: ratio <= 1.2 per alert, wall time <= 180 s.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.e2e.harness import run_once
+from tools.bench import verdict
+
+RATIO_TARGET, WALL_SECONDS = 1.2, 180.0
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="webhook-e2e-") as workdir:
+        report = run_once(Path(workdir))
+    over = bool(report.errors)
+    for name, error in sorted(report.errors.items()):
+        print(f"scenario {name} failed: {error}")
+    print(f"live alert pipeline, time scaled 1/{report.factor}")
+    for key, detection in sorted(report.detections.items()):
+        if detection.ratio is None:
+            over = True
+            print(f"  {key:32s} no notification")
+            continue
+        over |= detection.ratio > RATIO_TARGET
+        print(f"  {key:32s} -> {detection.receiver.strip('/'):9s} {detection.latency:6.2f} s / bound {detection.bound:6.2f} s"
+              f" = {detection.ratio:4.2f} ({verdict(detection.ratio, RATIO_TARGET)}, target {RATIO_TARGET})")
+    over |= report.wall_seconds > WALL_SECONDS
+    print(f"harness wall time {report.wall_seconds:6.1f} s ({verdict(report.wall_seconds, WALL_SECONDS)}, budget {WALL_SECONDS:.0f} s)")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

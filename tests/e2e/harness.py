@@ -1,0 +1,557 @@
+"""Live alert pipeline: real Prometheus, two clustered Alertmanagers, VictoriaMetrics, a synthetic
+webhook delivery service and capture servers for PagerDuty, Slack and the heartbeat, on loopback.
+
+The rules, Alertmanager config, remote-write section and dashboards are the ones `make render`
+produces (rendered here into a temporary directory), changed only by pointing receivers at the
+capture servers and the remote write at the local receiver, and by dividing every duration by
+FACTOR (tests/e2e/timescale.py). `Harness.run()` plays every scenario concurrently, each on its own
+`service` label value, and returns a `Report` of what the capture servers and the live APIs showed;
+the tests (test_pipeline.py) and the benchmark (`python -m tests.e2e.bench`) read that report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import time
+import urllib.error
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+
+from tests.e2e.synthetic import SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
+from tests.e2e.timescale import duration_ms, scale_alertmanager, scale_duration, scale_promql, scale_rule_groups
+from tests.live import (
+    CaptureServer,
+    Process,
+    free_port,
+    http_json,
+    prometheus_file_format,
+    responds,
+    wait_until,
+)
+from tools.render import render
+
+FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
+STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path
+ENDPOINTS = ("api_example_com", "hooks_acme_io", "events_shop_io")
+FAILING_ENDPOINT = "partner_flaky_net"
+REPLICA_LABEL = "prometheus_replica"
+REPLICA_0 = "prometheus-kube-prometheus-stack-prometheus-0"  # what the Operator calls the first replica
+# Alertmanager's cluster peer timeout is a flag, not part of the rendered config: its default, scaled.
+PEER_TIMEOUT = "15s"
+# Prometheus re-sends firing alerts this often (flag default), scaled like everything else.
+RESEND_DELAY = "1m"
+
+HEALTHY = Phase()
+ERROR_SPIKE = Phase(error_ratio={e: 0.5 for e in ENDPOINTS})
+# 3 endpoints at 20/s succeed, one at 2.8/s always fails: 2.8 / 62.8 = 4.46 % of the service fails.
+NEAR_MISS_BEFORE = Phase(rate={FAILING_ENDPOINT: 2.8})
+NEAR_MISS = Phase(error_ratio={FAILING_ENDPOINT: 1.0}, rate={FAILING_ENDPOINT: 2.8})
+SLOW = Phase(latencies=SLOW_LATENCIES)
+SLOW_AND_FAILING = Phase(error_ratio={e: 0.5 for e in ENDPOINTS}, latencies=SLOW_LATENCIES)
+QUEUE_BEFORE = Phase(queue_depth=(1000, 1000, 1000))
+QUEUE_BACKLOG = Phase(queue_depth=(4000, 4000, 4000))  # 12000 in all; every replica under 10000
+
+PAGERDUTY, SLACK, HEARTBEAT = "/pagerduty", "/slack", "/heartbeat"
+BINARIES = ("prometheus", "prometheus-alertmanager", "victoria-metrics")  # Debian: prometheus, prometheus-alertmanager, victoria-metrics
+LOKI = "loki"
+
+
+def render_stacks(out_root: Path, stacks: tuple[str, ...] = ("dev", "prod")) -> Path:
+    """`make render` for each stack into out_root/<stack>/ (its summary output swallowed)."""
+    for stack in stacks:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert render(stack, out_root=out_root) == 0, f"render {stack} failed"
+    return out_root
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The files of one rendered stack that the live pipeline loads."""
+
+    rule_groups: list[dict[str, Any]]
+    alertmanager: dict[str, Any]
+    prometheus_spec: dict[str, Any]
+    service_monitor_endpoint: dict[str, Any]
+    dashboards: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, directory: Path) -> "Rendered":
+        resources = json.loads((directory / "resources.json").read_text())
+        monitors = sorted((r for r in resources if r["type"].endswith(":ServiceMonitor")), key=lambda r: r["name"])
+        return cls(
+            rule_groups=yaml.safe_load((directory / "prometheus-rules.yaml").read_text())["groups"],
+            alertmanager=yaml.safe_load((directory / "alertmanager.yaml").read_text()),
+            prometheus_spec=yaml.safe_load((directory / "helm" / "kube-prometheus-stack.yaml").read_text())
+            ["prometheus"]["prometheusSpec"],
+            # The application's own ServiceMonitor (webhook-api): its interval and timeout are what an alert waits for.
+            service_monitor_endpoint=monitors[0]["inputs"]["spec"]["endpoints"][0],
+            dashboards={p.stem: json.loads(p.read_text()) for p in sorted((directory / "dashboards").glob("*.json"))},
+        )
+
+
+def alertmanager_for_test(config: dict[str, Any], capture_url: str, factor: int) -> dict[str, Any]:
+    """The rendered config with receivers pointed at the capture servers and time scaled."""
+    scaled = scale_alertmanager(config, factor)
+    for receiver in scaled["receivers"]:
+        for pagerduty in receiver.get("pagerduty_configs", []):
+            pagerduty["url"] = capture_url + PAGERDUTY
+        for slack in receiver.get("slack_configs", []):
+            slack["api_url"] = capture_url + SLACK
+        for webhook in receiver.get("webhook_configs", []):
+            webhook["url"] = capture_url + HEARTBEAT
+    return scaled
+
+
+def route_for(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The first matching child route (with inherited timings) an alert with `labels` takes."""
+    root = config["route"]
+    for child in root.get("routes", []):
+        # The rendered child routes use equality matchers only; anything else is refused, not guessed.
+        equalities = [re.fullmatch(r'(\w+)="([^"]*)"', m).groups() for m in child.get("matchers", [])]
+        if all(labels.get(name) == value for name, value in equalities):
+            return {**{k: root[k] for k in ("group_wait", "group_interval", "repeat_interval") if k in root}, **child}
+    return root
+
+
+@dataclass
+class Detection:
+    """One alert's way from fault onset to a notification, against the theoretical bound."""
+
+    alert: str
+    service: str
+    receiver: str
+    bound: float  # seconds: scrape interval + evaluation interval + for + group_wait, scaled
+    onset: float = 0.0
+    arrived: Optional[float] = None
+
+    @property
+    def latency(self) -> Optional[float]:
+        return None if self.arrived is None else self.arrived - self.onset
+
+    @property
+    def ratio(self) -> Optional[float]:
+        return None if self.latency is None else self.latency / self.bound
+
+
+@dataclass
+class Report:
+    """What one run showed; the tests assert on it."""
+
+    factor: int
+    capture: CaptureServer
+    routing_key: str
+    alertmanager: dict[str, Any]
+    detections: dict[str, Detection] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+    dashboard_queries: list[dict[str, Any]] = field(default_factory=list)
+    remote_write: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def pages(self, alert: str, service: str, action: Optional[str] = None) -> list[dict[str, Any]]:
+        return self.capture.received(PAGERDUTY, lambda b: b["payload"]["class"] == alert
+                                     and b["payload"]["component"] == service
+                                     and (action is None or b["event_action"] == action))
+
+    def slack_texts(self, service: str) -> list[str]:
+        return [a["text"] for message in self.capture.received(SLACK) for a in message["attachments"]
+                if f", {service}):" in a["text"]]
+
+
+class Harness:
+    """Start everything on loopback; `close()` tears it down (call it in a finally)."""
+
+    def __init__(self, workdir: Path, rendered_root: Path, factor: int = FACTOR) -> None:
+        self.started = time.monotonic()
+        self.workdir = workdir
+        self.factor = factor
+        self.rendered = Rendered.load(rendered_root / STACK)
+        self.dashboard_sets = {stack: Rendered.load(rendered_root / stack).dashboards for stack in ("dev", "prod")}
+        self.processes: list[Process] = []
+        self.capture = CaptureServer()
+        self.services = {
+            "errors": Service("errors", 2, ENDPOINTS, HEALTHY),
+            "nearmiss": Service("nearmiss", 2, ENDPOINTS + (FAILING_ENDPOINT,), NEAR_MISS_BEFORE),
+            "latency": Service("latency", 2, ENDPOINTS, HEALTHY),
+            "queue": Service("queue", 3, ENDPOINTS, QUEUE_BEFORE),
+            "inhibit": Service("inhibit", 2, ENDPOINTS, HEALTHY),
+            "ha": Service("ha", 2, ENDPOINTS, HEALTHY),
+        }
+        self.cluster_series = ClusterSeries(list(self.services.values()))
+        self.load = LoadGenerator(list(self.services.values()), self.cluster_series)
+        self.rules = scale_rule_groups(self.rendered.rule_groups, factor)
+        self.alertmanager_config = alertmanager_for_test(self.rendered.alertmanager, self.capture.url, factor)
+        self.scrape_interval = self.scaled(self.rendered.service_monitor_endpoint["interval"])
+        self.evaluation_interval = self.scaled(self.rendered.prometheus_spec["evaluationInterval"])
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def scaled(self, duration: str) -> str:
+        return scale_duration(duration, self.factor)
+
+    def seconds(self, duration: str) -> float:
+        return duration_ms(duration) / 1000
+
+    # ------------------------------------------------------------------------------ processes
+
+    def _start(self) -> None:
+        missing = [b for b in BINARIES if shutil.which(b) is None]
+        assert not missing, f"missing {', '.join(missing)}: apt-get install {' '.join(BINARIES)} (Debian packages)"
+        self.load.start()
+        self.victoria_port = free_port()
+        self.processes.append(Process(
+            ["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.victoria_port}",
+             f"-storageDataPath={self.workdir / 'victoria-metrics'}", "-search.latencyOffset=0s"],
+            self.workdir / "victoria-metrics.log"))
+        self.alertmanager_urls = self._start_alertmanagers()
+        self.prometheus_port = free_port()
+        self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
+        (self.workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": self.rules}, sort_keys=False))
+        (self.workdir / "prometheus.yaml").write_text(yaml.safe_dump(self._prometheus_config(), sort_keys=False))
+        self.processes.append(Process(
+            ["prometheus", f"--config.file={self.workdir / 'prometheus.yaml'}",
+             f"--storage.tsdb.path={self.workdir / 'prometheus'}", f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
+             f"--rules.alert.resend-delay={self.scaled(RESEND_DELAY)}"],
+            self.workdir / "prometheus.log"))
+        for url in (f"{self.prometheus_url}/-/ready", f"http://127.0.0.1:{self.victoria_port}/health",
+                    *(f"{u}/-/ready" for u in self.alertmanager_urls)):
+            wait_until(lambda: responds(url), timeout=30, what=url)
+
+    def _start_alertmanagers(self) -> list[str]:
+        config = self.workdir / "alertmanager.yaml"
+        config.write_text(yaml.safe_dump(self.alertmanager_config, sort_keys=False))
+        web = [free_port(), free_port()]
+        gossip = [free_port(), free_port()]
+        for i in (0, 1):
+            self.processes.append(Process(
+                ["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={self.workdir / f'am{i}'}",
+                 f"--web.listen-address=127.0.0.1:{web[i]}", f"--cluster.listen-address=127.0.0.1:{gossip[i]}",
+                 f"--cluster.peer=127.0.0.1:{gossip[1 - i]}", f"--cluster.peer-timeout={self.scaled(PEER_TIMEOUT)}"],
+                self.workdir / f"alertmanager-{i}.log"))
+        self.alertmanager_processes = dict(zip((f"http://127.0.0.1:{p}" for p in web), self.processes[-2:]))
+        return list(self.alertmanager_processes)
+
+    def _prometheus_config(self) -> dict[str, Any]:
+        spec = self.rendered.prometheus_spec
+        monitor = self.rendered.service_monitor_endpoint
+        service_jobs = [{
+            "job_name": service.name,
+            "honor_labels": monitor["honorLabels"],
+            "metrics_path": monitor["path"],
+            "scrape_interval": self.scaled(monitor["interval"]),
+            "scrape_timeout": self.scaled(monitor["scrapeTimeout"]),
+            "static_configs": [{"targets": [target], "labels": labels} for target, labels in service.targets()],
+        } for service in self.services.values()]
+        support_jobs = [
+            {"job_name": "kube-state-metrics", "honor_labels": True,
+             "static_configs": [{"targets": [self.cluster_series.target]}]},
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{self.prometheus_port}"]}]},
+            {"job_name": "alertmanager", "static_configs": [{"targets": [u.removeprefix("http://") for u in self.alertmanager_urls]}]},
+        ]
+        remote_write = [{
+            **prometheus_file_format({k: v for k, v in rw.items() if k in ("name", "queueConfig", "writeRelabelConfigs")}),
+            "url": f"http://127.0.0.1:{self.victoria_port}/api/v1/write",
+        } for rw in spec["remoteWrite"]]
+        return {
+            "global": {
+                "scrape_interval": self.scaled(spec["scrapeInterval"]),
+                "evaluation_interval": self.evaluation_interval,
+                # The Operator adds the replica label to the external labels, and drops it from alerts.
+                "external_labels": {**spec["externalLabels"], REPLICA_LABEL: REPLICA_0},
+            },
+            "alerting": {
+                "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
+                "alertmanagers": [{"api_version": "v2", "static_configs": [
+                    {"targets": [u.removeprefix("http://") for u in self.alertmanager_urls]}]}],
+            },
+            "rule_files": [str(self.workdir / "rules.yaml")],
+            "scrape_configs": service_jobs + support_jobs,
+            "remote_write": remote_write,
+        }
+
+    def close(self) -> None:
+        self.load.stop()
+        # Prometheus first: a sender whose receivers are gone waits out its flush deadline.
+        for process in reversed(self.processes):
+            process.stop()
+        for service in self.services.values():
+            for replica in service.replicas:
+                replica.close()
+        self.cluster_series.close()
+        self.capture.shutdown()
+
+    # ------------------------------------------------------------------------------ queries
+
+    def query(self, promql: str) -> dict[str, Any]:
+        return http_json(f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+
+    def values(self, promql: str) -> dict[str, float]:
+        """Instant query result as {service label (or ""): value}."""
+        return {r["metric"].get("service", ""): float(r["value"][1]) for r in self.query(promql)["data"]["result"]}
+
+    def live_alertmanagers(self) -> list[str]:
+        return [url for url, process in self.alertmanager_processes.items() if process.running()]
+
+    def alert_bound(self, alert: str) -> float:
+        """Scrape interval + evaluation interval + `for` + group_wait of the alert's route, seconds."""
+        (rule,) = [r for g in self.rules for r in g["rules"] if r.get("alert") == alert]
+        route = route_for(self.alertmanager_config, {"alertname": alert, **rule["labels"]})
+        return sum(self.seconds(d) for d in (self.scrape_interval, self.evaluation_interval,
+                                               rule.get("for", "0s"), route["group_wait"]))
+
+    # ------------------------------------------------------------------------------ the run
+
+    def run(self) -> Report:
+        (pagerduty,) = [r for r in self.alertmanager_config["receivers"] if r["name"] == "pagerduty"]
+        report = Report(self.factor, self.capture, routing_key=pagerduty["pagerduty_configs"][0]["routing_key"],
+                        alertmanager=self.alertmanager_config)
+        self._wait_for_steady_state()
+        scenarios = {
+            "errors": lambda: self._error_spike(report, "errors"),
+            "nearmiss": lambda: self._near_miss(report),
+            "latency": lambda: self._latency(report),
+            "queue": lambda: self._queue(report),
+            "inhibit": lambda: self._inhibit(report),
+            "ha": lambda: self._error_spike(report, "ha", kill_alertmanager=True),
+        }
+        with ThreadPoolExecutor(len(scenarios)) as pool:
+            futures = {name: pool.submit(scenario) for name, scenario in scenarios.items()}
+        for name, future in futures.items():
+            if future.exception() is not None:
+                report.errors[name] = future.exception()
+        report.dashboard_queries = self._query_dashboards()
+        report.remote_write = self._remote_write_facts()
+        return report
+
+    def _wait_for_steady_state(self) -> None:
+        """Every service has a full rate window of healthy history; both Alertmanagers have settled."""
+        window = duration_ms(self.scaled("5m")) // duration_ms(self.evaluation_interval)
+
+        def history_full() -> bool:
+            counts = self.values(f"count_over_time(service:webhook_deliveries:rate5m[{self.scaled('5m')}])")
+            return set(counts) >= set(self.services) and min(counts[s] for s in self.services) >= window - 1
+
+        def cluster_ready() -> bool:
+            statuses = [http_json(f"{url}/api/v2/status")["cluster"] for url in self.alertmanager_urls]
+            return all(s["status"] == "ready" and len(s["peers"]) == 2 for s in statuses)
+
+        wait_until(cluster_ready, timeout=60, interval=0.2, what="Alertmanager cluster settled")
+        wait_until(history_full, timeout=60, interval=0.2, what="a full window of healthy history")
+
+    def _detect(self, report: Report, key: str, alert: str, service: str, receiver: str,
+                onset: float, match: Callable[[Any], bool]) -> Any:
+        """Wait for the first notification `match` accepts; record its latency; return its body."""
+        detection = report.detections[key] = Detection(alert, service, receiver, self.alert_bound(alert), onset)
+        body, detection.arrived = self._first_post(receiver, match, 4 * detection.bound + 10, f"{alert} for {service}")
+        return body
+
+    def _first_post(self, receiver: str, match: Callable[[Any], bool], timeout: float, what: str) -> tuple[Any, float]:
+        """(body, arrival time) of the first POST to `receiver` that `match` accepts, waiting up to `timeout` s."""
+
+        def arrived():
+            posts = self.capture.timed(receiver, match)
+            return posts[0] if posts else None
+
+        return wait_until(arrived, timeout=timeout, interval=0.05, what=what)
+
+    def _page(self, alert: str, service: str, action: str) -> Callable[[Any], bool]:
+        return lambda b: (b["payload"]["class"], b["payload"]["component"], b["event_action"]) == (alert, service, action)
+
+    def _error_spike(self, report: Report, service: str, kill_alertmanager: bool = False) -> None:
+        onset = self.services[service].set_phase(ERROR_SPIKE)
+        self._detect(report, f"WebhookHighErrorRate/{service}", "WebhookHighErrorRate", service, PAGERDUTY, onset,
+                     self._page("WebhookHighErrorRate", service, "trigger"))
+        if kill_alertmanager:
+            self._kill_notifying_alertmanager(report)
+        recovered = self.services[service].set_phase(HEALTHY)
+        # The errors leave the rate window, then the next group flush sends the resolve.
+        deadline = 2 * (self.seconds(self.scaled("5m")) + self.seconds(self.alertmanager_config["route"]["group_interval"])) + 10
+        _, arrived = self._first_post(PAGERDUTY, self._page("WebhookHighErrorRate", service, "resolve"), deadline,
+                                      f"resolve for {service}")
+        report.facts[f"resolve_after_recovery/{service}"] = arrived - recovered
+
+    def _kill_notifying_alertmanager(self, report: Report) -> None:
+        """SIGKILL the Alertmanager at cluster position 0, the one that sends; its peer must take over."""
+        statuses = {url: http_json(f"{url}/api/v2/status")["cluster"] for url in self.alertmanager_urls}
+        report.facts["ha_alert_on_each_alertmanager"] = [
+            len(http_json(f"{url}/api/v2/alerts?" + urllib.parse.urlencode(
+                {"filter": ['alertname="WebhookHighErrorRate"', 'service="ha"']}, doseq=True)))
+            for url in self.alertmanager_urls]
+        first = min(statuses, key=lambda url: statuses[url]["name"])
+        # Give the notification log entry of the page just sent time to reach the peer (gossip: 200 ms).
+        time.sleep(1)
+        self.alertmanager_processes[first].kill()
+        report.facts["killed_at"] = time.monotonic()
+
+    def _near_miss(self, report: Report) -> None:
+        """One endpoint fails hard, the service as a whole stays under 5 %: hold it past every bound."""
+        onset = self.services["nearmiss"].set_phase(NEAR_MISS)
+        window = self.seconds(self.scaled("5m"))
+        hold_until = onset + window + 3 * self.alert_bound("WebhookHighErrorRate")
+        # Watch from when the rate window holds only near-miss traffic (and its ratio was recorded).
+        time.sleep(max(0.0, onset + window + 2 * self.seconds(self.evaluation_interval) - time.monotonic()))
+        service_ratios, endpoint_ratios = [], []
+        while time.monotonic() < hold_until:
+            service_ratios.append(self.values('service:webhook_delivery_errors:ratio_rate5m{service="nearmiss"}')["nearmiss"])
+            endpoint_ratios.append(float(self.query(
+                f'service_endpoint:webhook_delivery_errors:rate5m{{service="nearmiss", endpoint="{FAILING_ENDPOINT}"}}'
+                f' / service_endpoint:webhook_deliveries:rate5m{{service="nearmiss", endpoint="{FAILING_ENDPOINT}"}}'
+            )["data"]["result"][0]["value"][1]))
+            time.sleep(self.seconds(self.evaluation_interval))
+        report.facts["nearmiss_service_ratio"] = (min(service_ratios), max(service_ratios))
+        report.facts["nearmiss_endpoint_ratio"] = (min(endpoint_ratios), max(endpoint_ratios))
+        report.facts["nearmiss_watched_seconds"] = hold_until - onset
+
+    def _latency(self, report: Report) -> None:
+        onset = self.services["latency"].set_phase(SLOW)
+        self._detect(report, "HighLatency/latency", "HighLatency", "latency", SLACK, onset,
+                     lambda b: any("*HighLatency*" in a["text"] and ", latency):" in a["text"] for a in b["attachments"]))
+        # A page would come with the same group_wait: wait one more before the tests look for it.
+        time.sleep(self.seconds(route_for(self.alertmanager_config, {"severity": "critical"})["group_wait"]) * 2)
+
+    def _queue(self, report: Report) -> None:
+        report.facts["queue_before"] = self.values('service:webhook_queue_depth:sum{service="queue"}')["queue"]
+        onset = self.services["queue"].set_phase(QUEUE_BACKLOG)
+        self._detect(report, "WebhookQueueBacklog/queue", "WebhookQueueBacklog", "queue", PAGERDUTY, onset,
+                     self._page("WebhookQueueBacklog", "queue", "trigger"))
+        report.facts["queue_per_replica_max"] = max(self.values(
+            'max by (service) (webhook_queue_depth{service="queue"})').values())
+
+    def _inhibit(self, report: Report) -> None:
+        """A critical and a warning for one service: the warning must stay in Alertmanager, suppressed."""
+        onset = self.services["inhibit"].set_phase(SLOW_AND_FAILING)
+        self._detect(report, "WebhookHighErrorRate/inhibit", "WebhookHighErrorRate", "inhibit", PAGERDUTY, onset,
+                     self._page("WebhookHighErrorRate", "inhibit", "trigger"))
+
+        def suppressed_warning():
+            for url in self.live_alertmanagers():
+                try:
+                    alerts = http_json(f"{url}/api/v2/alerts?" + urllib.parse.urlencode(
+                        {"filter": ['alertname="HighLatency"', 'service="inhibit"']}, doseq=True))
+                except OSError:  # the HA scenario may be killing this one right now
+                    continue
+                if alerts:
+                    return alerts[0]["status"]
+            return None
+
+        status = wait_until(suppressed_warning, timeout=4 * self.alert_bound("HighLatency") + 10, interval=0.2,
+                            what="HighLatency of the inhibit service in Alertmanager")
+        report.facts["inhibited_status"] = status
+        warning_route = route_for(self.alertmanager_config, {"severity": "warning"})
+        # Past the warning's group_wait (and a group_interval, for a late flush): a post would be here by now.
+        time.sleep(self.seconds(warning_route["group_wait"]) + self.seconds(warning_route["group_interval"]))
+        report.facts["inhibited_status_after"] = suppressed_warning()
+
+    # ------------------------------------------------------------------------------ dashboards
+
+    def _query_dashboards(self) -> list[dict[str, Any]]:
+        """Every Prometheus target of every rendered dashboard, variables substituted, run once."""
+        results = []
+        elapsed = int(time.monotonic() - self.started) * self.factor  # $__range in unscaled seconds
+        # Grafana: $__rate_interval = max(4 x scrape interval, ...); the data source's scrape interval is the global one.
+        rate_interval = f"{4 * duration_ms(self.rendered.prometheus_spec['scrapeInterval']) // 1000}s"
+        for stack, dashboards in self.dashboard_sets.items():
+            for uid, dashboard in dashboards.items():
+                variables = self._variables(dashboard)
+                for panel in _panels(dashboard.get("panels", [])):
+                    for target in panel.get("targets", []):
+                        source = (target.get("datasource") or panel.get("datasource") or {}).get("type", "prometheus")
+                        entry = {"stack": stack, "dashboard": uid, "panel": panel.get("title", ""),
+                                 "expr": target.get("expr", ""), "datasource": source}
+                        if source != LOKI:
+                            expr = _substitute(entry["expr"], {**variables, "__range": f"{elapsed}s",
+                                                               "__rate_interval": rate_interval})
+                            entry["query"] = scale_promql(expr, self.factor)
+                            try:
+                                response = self.query(entry["query"])
+                                entry["status"], entry["series"] = response["status"], len(response["data"]["result"])
+                            except urllib.error.HTTPError as error:
+                                entry["status"], entry["error"] = "error", error.read().decode()
+                        results.append(entry)
+        return results
+
+    def _variables(self, dashboard: dict[str, Any]) -> dict[str, str]:
+        """Template variable values as Grafana would send them with the defaults selected."""
+        values: dict[str, str] = {}
+        for variable in dashboard.get("templating", {}).get("list", []):
+            if (variable.get("datasource") or {}).get("type") == LOKI:
+                continue
+            current = variable.get("current", {}).get("value", "")
+            if variable["type"] == "query" and current == "$__all":
+                if "allValue" in variable:
+                    current = variable["allValue"]
+                else:
+                    metric, label = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", variable["query"]).groups()
+                    series = http_json(f"{self.prometheus_url}/api/v1/series?" + urllib.parse.urlencode(
+                        {"match[]": _substitute(metric, values)}))["data"]
+                    found = sorted({s[label] for s in series if label in s})
+                    current = "(" + "|".join(_regex_escape(v) for v in found) + ")"
+            values[variable["name"]] = current
+        return values
+
+    # ------------------------------------------------------------------------------ remote write
+
+    def _remote_write_facts(self) -> dict[str, Any]:
+        """Metric names the receiver holds, and the labels of one webhook series there."""
+        receiver = f"http://127.0.0.1:{self.victoria_port}"
+        drop = next(c for rw in self.rendered.prometheus_spec["remoteWrite"] for c in rw["writeRelabelConfigs"]
+                    if c["action"] == "drop")
+
+        def names() -> list[str]:
+            return http_json(f"{receiver}/api/v1/label/__name__/values")["data"]
+
+        wait_until(lambda: "service:webhook_delivery_errors:ratio_rate5m" in names(), timeout=30, interval=0.5,
+                   what="recorded series at the remote-write receiver")
+        local = http_json(f"{self.prometheus_url}/api/v1/label/__name__/values")["data"]
+        series = http_json(f"{receiver}/api/v1/series?" + urllib.parse.urlencode(
+            {"match[]": 'webhook_deliveries_total{service="errors"}'}))["data"]
+        return {"received_names": sorted(names()), "local_names": sorted(local), "drop_regex": drop["regex"],
+                "webhook_series": series,
+                "sent": self.values("sum(prometheus_remote_storage_samples_total)")[""],
+                "failed": self.values("sum(prometheus_remote_storage_samples_failed_total)")[""]}
+
+
+
+def _panels(panels: list[dict[str, Any]]):
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def _regex_escape(value: str) -> str:
+    """Grafana's escaping of a multi-value for a Prometheus regex: the backslash doubled for the string literal."""
+    return re.sub(r"[\\$^*{}\[\]+?.()|]", lambda m: "\\\\" + m.group(0), value)
+
+
+def _substitute(expr: str, variables: dict[str, str]) -> str:
+    """Grafana's $name / ${name} expansion, longest names first so $__range_s is not half-replaced."""
+    for name in sorted(variables, key=len, reverse=True):
+        expr = expr.replace("${" + name + "}", variables[name]).replace("$" + name, variables[name])
+    return expr
+
+
+def run_once(workdir: Path, rendered_root: Optional[Path] = None) -> Report:
+    """Render, start, play every scenario, tear down; the Report outlives the processes.
+    Its wall_seconds counts all of it, render and teardown included."""
+    started = time.monotonic()
+    if rendered_root is None:
+        rendered_root = render_stacks(workdir / "rendered")
+    harness = Harness(workdir, rendered_root)
+    try:
+        report = harness.run()
+    finally:
+        harness.close()
+    report.wall_seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,108 @@
+"""Compress time in rendered Prometheus rules and Alertmanager config by one factor.
+
+Every duration is divided by the same factor: rule group intervals, `for`, range windows and
+subquery steps (`[5m]`, `[1d:1h]`), `offset`s, and Alertmanager's group_wait / group_interval /
+repeat_interval / resolve_timeout. A duration that does not divide into whole milliseconds is
+refused rather than rounded, so the scaled pipeline keeps every ratio between its timings.
+
+Not scaled, on purpose: numeric seconds inside expressions (`rate5m * 300 >= 20`, the horizon of
+`predict_linear`) convert per-second rates to counts or set a forecast horizon; they are plain
+numbers to PromQL, and the rates they multiply are per real second whatever the window.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+UNIT_MS = {"y": 365 * 86400_000, "w": 7 * 86400_000, "d": 86400_000, "h": 3600_000, "m": 60_000, "s": 1000, "ms": 1}
+# Longest unit first so "ms" is not read as minutes followed by seconds.
+_PART = re.compile(r"(\d+)(ms|[ywdhms])")
+_DURATION = r"(?:\d+(?:ms|[ywdhms]))+"
+_RANGE = re.compile(rf"\[\s*({_DURATION})\s*(?::\s*({_DURATION})?\s*)?\]")
+_OFFSET = re.compile(rf"\boffset\s+(-?)({_DURATION})\b")
+# PromQL string literals: durations are never rewritten inside them (label regexes, for one).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+
+
+def duration_ms(text: str) -> int:
+    """Milliseconds of a Prometheus duration such as "90s", "1h30m", "500ms"."""
+    if text in ("0", "0s"):
+        return 0
+    parts = _PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return sum(int(n) * UNIT_MS[u] for n, u in parts)
+
+
+def format_ms(ms: int) -> str:
+    """A duration in the largest single unit that divides it (d at most: a "1w" reads as "7d")."""
+    if ms == 0:
+        return "0s"
+    for unit in ("d", "h", "m", "s", "ms"):
+        if ms % UNIT_MS[unit] == 0:
+            return f"{ms // UNIT_MS[unit]}{unit}"
+    raise AssertionError("unreachable: every integer is whole milliseconds")
+
+
+def scale_duration(text: str, factor: int) -> str:
+    ms = duration_ms(text)
+    if ms % factor:
+        raise ValueError(f"{text} / {factor} is not a whole number of milliseconds")
+    return format_ms(ms // factor)
+
+
+def scale_promql(expr: str, factor: int) -> str:
+    """`expr` with every range window, subquery step and offset divided by `factor`."""
+
+    def scale_range(match: re.Match) -> str:
+        window, step = match.group(1), match.group(2)
+        if ":" not in match.group(0):
+            return f"[{scale_duration(window, factor)}]"
+        return f"[{scale_duration(window, factor)}:{scale_duration(step, factor) if step else ''}]"
+
+    def scale_offset(match: re.Match) -> str:
+        return f"offset {match.group(1)}{scale_duration(match.group(2), factor)}"
+
+    pieces, last = [], 0
+    for literal in _STRING.finditer(expr):
+        code = expr[last:literal.start()]
+        pieces.append(_OFFSET.sub(scale_offset, _RANGE.sub(scale_range, code)))
+        pieces.append(literal.group(0))
+        last = literal.end()
+    pieces.append(_OFFSET.sub(scale_offset, _RANGE.sub(scale_range, expr[last:])))
+    return "".join(pieces)
+
+
+def scale_rule_groups(groups: list[dict[str, Any]], factor: int) -> list[dict[str, Any]]:
+    """Rule groups (as in a rule file) with interval, `for` and every expression scaled."""
+    scaled = copy.deepcopy(groups)
+    for group in scaled:
+        if "interval" in group:
+            group["interval"] = scale_duration(group["interval"], factor)
+        for rule in group["rules"]:
+            rule["expr"] = scale_promql(rule["expr"], factor)
+            if "for" in rule:
+                rule["for"] = scale_duration(rule["for"], factor)
+    return scaled
+
+
+ROUTE_TIMINGS = ("group_wait", "group_interval", "repeat_interval")
+
+
+def scale_alertmanager(config: dict[str, Any], factor: int) -> dict[str, Any]:
+    """An Alertmanager config with resolve_timeout and every route's group timings scaled."""
+    scaled = copy.deepcopy(config)
+    if "resolve_timeout" in scaled.get("global", {}):
+        scaled["global"]["resolve_timeout"] = scale_duration(scaled["global"]["resolve_timeout"], factor)
+
+    def scale_route(route: dict[str, Any]) -> None:
+        for key in ROUTE_TIMINGS:
+            if key in route:
+                route[key] = scale_duration(route[key], factor)
+        for child in route.get("routes", []):
+            scale_route(child)
+
+    scale_route(scaled["route"])
+    return scaled
