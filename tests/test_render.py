@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.support import ROOT, SECRET_VALUES, run_stack
+from tools.mock_runtime import plain
 from tools import render
 
 
@@ -106,3 +107,14 @@ def test_rendered_rules_and_alertmanager_config_pass_the_real_checkers(rendered)
     # Dev sets no heartbeat URL (optional there): its Watchdog goes to `null`, which info alerts use too.
     assert receivers == (["heartbeat", "null", "pagerduty", "slack"] if stack == "prod" else ["null", "slack"])
     assert f" - {len(receivers)} receivers" in config.stdout
+
+
+def test_helm_files_hold_exactly_the_release_values_with_readable_multi_line_strings(rendered):
+    stack, out = rendered
+    releases = [r for r in run_stack(stack).resources if r.type == render.RELEASE]
+    assert len(releases) >= 4
+    for release in releases:
+        text = (out / "helm" / f"{release.inputs['chart']}.yaml").read_text()
+        assert yaml.safe_load(text) == render.unwrap(plain(release.inputs["values"])), release.inputs["chart"]
+    # Embedded configuration reads (and diffs) line by line, not as one escaped string.
+    assert "    content: |\n      // Rendered by monitoring/logging/alloy.py" in (out / "helm" / "alloy.yaml").read_text()

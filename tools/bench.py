@@ -10,6 +10,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from tools.mock_runtime import ROOT
@@ -20,12 +21,15 @@ RENDER_SECONDS, RENDER_MB, SUITE_SECONDS = 2.0, 300, 30.0
 
 def timed(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak resident MB of one command (run to completion, output discarded)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()}")
+    with tempfile.TemporaryFile() as output:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            output.seek(0)
+            tail = output.read().decode()[-3000:]
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{tail}")
     return elapsed, usage.ru_maxrss / 1024
 
 

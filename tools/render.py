@@ -8,6 +8,14 @@ own configuration and the Loki ruler's rules). Secrets are placeholders.
 
 from __future__ import annotations
 
+import gc
+
+if __name__ == "__main__":
+    # A short-lived process that allocates heavily while importing the provider SDKs: the cyclic
+    # collector would walk the heap again and again for garbage that the exit frees anyway
+    # (measured: 2.3 s -> 2.0 s per render). Tests importing this module keep their collector.
+    gc.disable()
+
 import json
 import shutil
 import sys
@@ -81,8 +89,20 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+class _ReviewDumper(yaml.CSafeDumper):
+    """libyaml's safe dumper (several times faster than PyYAML's), with multi-line strings (agent
+    configs, embedded files) as literal blocks a reviewer can read and diff line by line."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_ReviewDumper.add_representer(str, _represent_str)
+
+
 def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, width=120)
+    return yaml.dump(data, Dumper=_ReviewDumper, sort_keys=True, default_flow_style=False, width=120)
 
 
 def write_files(run: Run, out: Path) -> dict[str, int]:
