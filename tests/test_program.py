@@ -168,9 +168,16 @@ def test_grafana_data_sources_are_ours_with_the_uids_dashboards_use(stack):
     sources = {d["uid"]: d for d in grafana["additionalDataSources"]}
     assert set(sources) == set(DATASOURCES)
     assert sources["prometheus"]["isDefault"] is True
-    assert sources["mimir"]["url"] == "http://mimir-distributed-gateway.monitoring.svc.cluster.local:80/prometheus" or \
-        sources["mimir"]["url"].endswith("/prometheus")
-    assert sources["loki"]["url"].startswith("http://loki-gateway.monitoring.svc")
+    # The in-cluster services the releases create, named after the fixed release names.
+    assert {uid: source["url"] for uid, source in sources.items()} == {
+        "prometheus": "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090",
+        "mimir": "http://mimir-distributed-gateway.monitoring.svc.cluster.local:80/prometheus",
+        "loki": "http://loki-gateway.monitoring.svc.cluster.local:80",
+        "alertmanager": "http://kube-prometheus-stack-alertmanager.monitoring.svc.cluster.local:9093",
+    }
+    exports = run_stack(stack).exports
+    assert (exports["prometheusUrl"], exports["lokiQueryUrl"]) == (sources["prometheus"]["url"], sources["loki"]["url"])
+    assert exports["mimirQueryUrl"] == sources["mimir"]["url"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -211,13 +218,20 @@ def test_rules_are_deployed_where_prometheus_selects_them(stack):
         assert labels["role"] == "alert-rules" and labels["app"] == "webhook-delivery"
 
 
-def test_logging_waits_for_the_chart_that_brings_the_servicemonitor_crds():
+def test_logging_and_dashboards_wait_for_the_chart_that_brings_crds_and_grafana():
     run = run_stack("dev")
-    loki = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "loki"]
-    kps = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "kube-prometheus-stack"]
-    assert loki and kps
+    (kps,) = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "kube-prometheus-stack"]
+    namespace = one(run, "kubernetes:core/v1:Namespace")
+    # Loki and the agents ship ServiceMonitors: the CRDs come with kube-prometheus-stack.
     logging = one(run, "webhook-monitoring:logging:Logging")
-    assert loki[0].parent == logging.urn
+    assert set(logging.depends_on) == {kps.urn, namespace.urn}
+    (loki,) = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "loki"]
+    assert loki.parent == logging.urn
+    # Grafana's API only answers once the release running Grafana is up.
+    assert one(run, "webhook-monitoring:grafana_dashboards:GrafanaDashboards").depends_on == (kps.urn,)
+    # Custom resources wait for their CRDs too.
+    monitors = [r for r in run.resources if r.type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"]
+    assert monitors and all(kps.urn in m.depends_on for m in monitors)
 
 
 def test_every_component_type_token_names_its_file():

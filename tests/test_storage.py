@@ -9,7 +9,6 @@ import pytest
 
 from tests.support import run_stack, stack_settings
 from tools.mock_runtime import plain
-from tools.render import unwrap
 
 STACKS = ["dev", "prod"]
 COMPONENT_PREFIX = "webhook-monitoring:"
@@ -181,7 +180,7 @@ def test_trust_policy_refuses_other_subjects():
 
 
 def kubernetes_manifest(resource) -> dict:
-    inputs = unwrap(plain(resource.inputs))
+    inputs = plain(resource.inputs, reveal_secrets=True)
     return {k: v for k, v in inputs.items() if k in {
         "apiVersion", "kind", "metadata", "spec", "data", "stringData", "type", "provisioner",
         "parameters", "reclaimPolicy", "volumeBindingMode", "allowVolumeExpansion", "immutable",

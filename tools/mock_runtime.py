@@ -34,6 +34,8 @@ class Registered:
     inputs: dict
     protect: bool = False
     retain_on_delete: bool = False
+    depends_on: tuple[str, ...] = ()
+    """URNs of the resources this one was declared to wait for (`depends_on`)."""
 
     def as_json(self) -> dict:
         entry = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": plain(self.inputs)}
@@ -42,14 +44,17 @@ class Registered:
         return entry
 
 
-def plain(value: Any) -> Any:
-    """Inputs as JSON: secrets become {"__secret__": value}; unknowns a placeholder."""
+def plain(value: Any, reveal_secrets: bool = False) -> Any:
+    """Inputs as JSON; unknowns a placeholder. Secrets become {"__secret__": value}, or with
+    `reveal_secrets` their value in place, as rendered files show them (here they only ever
+    hold placeholders)."""
     if rpc.is_rpc_secret(value):
-        return {"__secret__": plain(rpc.unwrap_rpc_secret(value))}
+        inner = plain(rpc.unwrap_rpc_secret(value), reveal_secrets)
+        return inner if reveal_secrets else {"__secret__": inner}
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in sorted(value.items())}
+        return {k: plain(v, reveal_secrets) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [plain(v, reveal_secrets) for v in value]
     if value is rpc.UNKNOWN or value == rpc.UNKNOWN:
         return "<unknown until deployed>"
     if isinstance(value, float) and value.is_integer():
@@ -101,6 +106,7 @@ class RecordingMonitor(mocks.MockMonitor):
             self._record(
                 request, response.urn, request.object, custom=bool(request.custom),
                 protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
+                depends_on=tuple(sorted(request.dependencies)),
             )
         return response
 
@@ -110,17 +116,15 @@ class RecordingMonitor(mocks.MockMonitor):
         self._record(request, response.urn, request.properties, custom=True)
         return response
 
-    def _record(self, request, urn: str, properties, custom: bool, protect=False, retain_on_delete=False) -> None:
+    def _record(self, request, urn: str, properties, **options: Any) -> None:
         self.registered.append(
             Registered(
                 type=request.type,
                 name=request.name,
                 urn=urn,
                 parent=request.parent or None,
-                custom=custom,
                 inputs=rpc.deserialize_properties(properties, keep_unknowns=True),
-                protect=protect,
-                retain_on_delete=retain_on_delete,
+                **options,
             )
         )
 

@@ -78,17 +78,6 @@ def stacks() -> list[str]:
     return [p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml")]
 
 
-def unwrap(value: Any) -> Any:
-    """Rendered files show secret placeholders in place: they hold no real value here."""
-    if isinstance(value, dict):
-        if set(value) == {"__secret__"}:
-            return unwrap(value["__secret__"])
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
 class _ReviewDumper(yaml.CSafeDumper):
     """libyaml's safe dumper (several times faster than PyYAML's), with multi-line strings (agent
     configs, embedded files) as literal blocks a reviewer can read and diff line by line."""
@@ -115,18 +104,18 @@ def write_files(run: Run, out: Path) -> dict[str, int]:
     written["resources.json"] += 1
 
     for release in run.of_type(RELEASE):
-        values = unwrap(plain(release.inputs.get("values", {})))
+        values = plain(release.inputs.get("values", {}), reveal_secrets=True)
         (out / "helm").mkdir(exist_ok=True)
         (out / "helm" / f"{release.inputs['chart']}.yaml").write_text(dump_yaml(values))
         written["helm"] += 1
 
-    groups = [g for rule in run.of_type(PROMETHEUS_RULE) for g in unwrap(plain(rule.inputs))["spec"]["groups"]]
+    groups = [g for rule in run.of_type(PROMETHEUS_RULE) for g in plain(rule.inputs, reveal_secrets=True)["spec"]["groups"]]
     if groups:
         (out / "prometheus-rules.yaml").write_text(dump_yaml({"groups": groups}))
         written["prometheus-rules.yaml"] += 1
 
     for secret in run.of_type(SECRET):
-        data = unwrap(plain(secret.inputs.get("stringData") or {}))
+        data = plain(secret.inputs.get("stringData") or {}, reveal_secrets=True)
         if "alertmanager.yaml" in data:
             (out / "alertmanager.yaml").write_text(data["alertmanager.yaml"])
             written["alertmanager.yaml"] += 1
@@ -137,7 +126,7 @@ def write_files(run: Run, out: Path) -> dict[str, int]:
         written["logging"] += 1
 
     for dashboard in run.of_type(DASHBOARD):
-        model = json.loads(unwrap(plain(dashboard.inputs["configJson"])))
+        model = json.loads(plain(dashboard.inputs["configJson"], reveal_secrets=True))
         (out / "dashboards").mkdir(exist_ok=True)
         (out / "dashboards" / f"{model['uid']}.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
         written["dashboards"] += 1
@@ -148,7 +137,7 @@ def logging_configs(run: Run) -> dict[str, str]:
     """The log agent's configuration in its own format, and the Loki ruler's rules."""
     configs = {}
     for release in run.of_type(RELEASE):
-        values = unwrap(plain(release.inputs.get("values", {})))
+        values = plain(release.inputs.get("values", {}), reveal_secrets=True)
         if release.inputs["chart"] == ALLOY.name:
             configs["config.alloy"] = values["alloy"]["configMap"]["content"]
         elif release.inputs["chart"] == PROMTAIL.name:
