@@ -1,5 +1,6 @@
-# Every target does its own setup: a virtualenv with the pinned requirements and, for tests,
-# the Debian packages they use (installed when running as root, as CI does).
+# Every target does its own setup: a virtualenv with the pinned requirements and, for tests, the
+# Go-built servers at the deployed versions (`tools`) and the Debian packages they use (installed
+# when running as root, as CI does).
 SHELL := /bin/bash
 PYTHON ?= python3
 NPM ?= npm
@@ -7,15 +8,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 STACKS := dev prod
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-blackbox-exporter victoria-metrics
+# VictoriaMetrics stands in for Mimir as the remote-write receiver of the live tests.
+DEBIAN_PACKAGES := victoria-metrics
 
-.PHONY: help venv debian-packages node-packages render render-all test e2e bench clean
+.PHONY: help venv tools debian-packages node-packages render render-all test e2e bench clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
 	@echo "make test                 the whole test suite"
 	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
 	@echo "make bench                render and unit-suite timings"
+	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +27,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# Prometheus, promtool, Alertmanager, amtool and the blackbox exporter of the versions the charts
+# deploy (monitoring/versions.py), and Helm 3, built from source once into .tools/.
+tools: venv
+	@$(PY) -m tools.go_tools build
+
 debian-packages:
-	@missing=""; for tool in prometheus promtool prometheus-alertmanager amtool prometheus-blackbox-exporter victoria-metrics; do command -v $$tool >/dev/null || missing=1; done; \
+	@missing=""; for tool in $(DEBIAN_PACKAGES); do command -v $$tool >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
@@ -48,14 +56,14 @@ render: venv
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
 
-test: venv debian-packages node-packages
+test: venv tools debian-packages node-packages
 	$(PY) -m pytest -q tests
 
 # The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
-e2e: venv debian-packages
+e2e: venv tools debian-packages
 	$(PY) -m pytest -q -m live tests
 
-bench: venv debian-packages
+bench: venv tools debian-packages
 	$(PY) -m tools.bench $(STACKS)
 	$(PY) -m tests.e2e.bench
 

@@ -10,8 +10,9 @@ Routing (first match wins):
   severity=critical   -> pagerduty  (slack when PagerDuty is off)
   severity=warning    -> slack      (muted during `warningMuteIntervals`)
   anything else       -> slack      (info and unlabelled alerts)
-Syntax stays within Alertmanager 0.25 (the amtool the tests run): `matchers`, `source_matchers`,
-`target_matchers`, top-level `time_intervals`.
+Syntax: `matchers`, `source_matchers`, `target_matchers`, top-level `time_intervals`, as the
+Alertmanager the chart deploys (0.34, pinned in monitoring/versions.py) and the amtool of the same
+version the tests run accept them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Optional
 import yaml
 
 from config.settings import Settings, TimeInterval
+from monitoring import versions
 from monitoring.helm import container_resources, kubernetes_quantity
 
 PAGERDUTY = "pagerduty"
@@ -212,6 +214,8 @@ def helm_values(
     am = settings.alerting.alertmanager
     clustered = am.replicas > 1
     spec: dict[str, Any] = {
+        # What the tests run (tools/go_tools.py builds the same version), not whatever the chart picks.
+        "image": {"tag": versions.ALERTMANAGER_IMAGE_TAG},
         "replicas": am.replicas,
         "retention": am.retention.hours,
         "configSecret": config_secret_name,

@@ -10,6 +10,7 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from config.settings import ProbeTarget, ScrapeTarget, Settings
+from monitoring import versions
 
 MONITORING_API = "monitoring.coreos.com/v1"
 BLACKBOX_PORT = 9115
@@ -67,6 +68,8 @@ BLACKBOX_MODULES = {
 def blackbox_values(settings: Settings) -> dict:
     """Values of prometheus-blackbox-exporter 11.17.2: the probe modules and modest resources."""
     return {
+        # The version whose `--config.check` the tests run on these modules (tools/go_tools.py).
+        "image": {"tag": versions.BLACKBOX_EXPORTER_IMAGE_TAG},
         "config": {"modules": BLACKBOX_MODULES},
         "resources": {"requests": {"cpu": "25m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
     }

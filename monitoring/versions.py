@@ -1,4 +1,10 @@
-"""Every Helm chart and image version the program deploys, pinned in this one place."""
+"""Every Helm chart and image version the program deploys, pinned in this one place.
+
+The servers whose behaviour the tests depend on (Prometheus, Alertmanager, the blackbox exporter)
+are pinned here by version: the chart values set their image tags from these constants, and
+`make tools` builds the same versions from source for the tests (tools/go_tools.py). A chart
+bump therefore cannot change what runs without changing what is tested.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,16 @@ BLACKBOX_EXPORTER = Chart("prometheus-blackbox-exporter", "11.17.2", PROMETHEUS_
 LOKI = Chart("loki", "18.11.0", GRAFANA_COMMUNITY)
 ALLOY = Chart("alloy", "1.11.1", GRAFANA)
 PROMTAIL = Chart("promtail", "6.17.1", GRAFANA)
+
+# The default image tags of the charts above (kube-prometheus-stack 88.5.3, blackbox exporter
+# 11.17.2), pinned explicitly.
+PROMETHEUS_VERSION = "3.14.0"
+ALERTMANAGER_VERSION = "0.34.0"
+BLACKBOX_EXPORTER_VERSION = "0.28.0"
+# The chart's default flavour of the Prometheus image: the same binary on a distroless base.
+PROMETHEUS_IMAGE_TAG = f"v{PROMETHEUS_VERSION}-distroless"
+ALERTMANAGER_IMAGE_TAG = f"v{ALERTMANAGER_VERSION}"
+BLACKBOX_EXPORTER_IMAGE_TAG = f"v{BLACKBOX_EXPORTER_VERSION}"
 
 GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
 # Init image of kube-prometheus-stack's CRD upgrade job (the chart defaults to `latest`).

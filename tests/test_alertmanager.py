@@ -27,6 +27,7 @@ from tests.mocks_alerting import (
     secret_value,
     user_id,
 )
+from tools.go_tools import binary
 
 NS = "webhook-monitoring:"
 
@@ -59,7 +60,7 @@ def write_config(directory: Path, config: dict[str, Any]) -> Path:
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["amtool", *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run([binary("amtool"), *args], capture_output=True, text=True, timeout=30)
 
 
 def routed_receivers(config_file: Path, labels: dict[str, str]) -> list[str]:
@@ -564,7 +565,7 @@ def alert(labels: dict[str, str], summary: str = "", description: str = "") -> d
 
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
-    """Alertmanager 0.25 running the prod config, fed one of each kind of alert."""
+    """The deployed Alertmanager version running the prod config, fed one of each kind of alert."""
     capture = CaptureServer()
     settings = settings_for("prod", {"pagerduty": {"escalationUsers": ONCALL}, "alertmanager": {"groupWait": "1s"}})
     config = alertmanager_config(
@@ -576,7 +577,7 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
     port = free_port()
     process = Process(
         [
-            "prometheus-alertmanager",
+            binary("alertmanager"),
             f"--config.file={write_config(directory, config)}",
             f"--storage.path={directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

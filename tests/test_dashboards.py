@@ -22,6 +22,7 @@ from tests.support import minimal_settings
 from monitoring.dashboards import DATASOURCES, FOLDERS, DatasourceUrls, dashboards, datasources
 from monitoring.dashboards.datasources import CORRELATION_ID_JSON_FIELD
 from monitoring.rules import rule_groups
+from tools.go_tools import binary
 
 NS = "webhook-monitoring:"
 SLACK = NS + "slackWebhookUrl"
@@ -203,7 +204,7 @@ def test_every_variable_a_query_uses_is_defined(built):
 
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["promtool", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run([binary("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def check_as_rules(expressions: list[tuple[str, str]], tmp_path: Path) -> subprocess.CompletedProcess:

@@ -24,6 +24,7 @@ from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, s
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
 from tests.live import Process, counter_value, free_port, http_json, prometheus_file_format, wait_until
+from tools.go_tools import binary
 
 NS = "webhook-monitoring:"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
@@ -393,7 +394,7 @@ def test_blackbox_modules_pass_the_exporters_own_check(tmp_path: Path):
     good, bad = tmp_path / "good.yml", tmp_path / "bad.yml"
     good.write_text(yaml.safe_dump(modules))
     bad.write_text(yaml.safe_dump({"modules": {"broken": {"prober": "http", "http": {"no_such_option": 1}}}}))
-    check = ["prometheus-blackbox-exporter", "--config.check"]
+    check = [binary("blackbox_exporter"), "--config.check"]
     assert subprocess.run([*check, f"--config.file={good}"], capture_output=True).returncode == 0
     assert subprocess.run([*check, f"--config.file={bad}"], capture_output=True).returncode != 0
 
@@ -462,11 +463,11 @@ def test_federation_and_remote_write_pass_promtool(tmp_path: Path):
     }
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
-    result = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
+    result = subprocess.run([binary("promtool"), "check", "config", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     config["remote_write"][0]["write_relabel_configs"][0]["regex"] = "(unclosed"
     path.write_text(yaml.safe_dump(config))
-    assert subprocess.run(["promtool", "check", "config", str(path)], capture_output=True).returncode != 0
+    assert subprocess.run([binary("promtool"), "check", "config", str(path)], capture_output=True).returncode != 0
 
 
 # ------------------------------------------------------------------------------ graphite
@@ -708,7 +709,7 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
     try:
         (tmp / "receiver.yml").write_text("global: {}\n")
         processes.append(Process(
-            ["prometheus", f"--config.file={tmp / 'receiver.yml'}", f"--storage.tsdb.path={tmp / 'receiver'}",
+            [binary("prometheus"), f"--config.file={tmp / 'receiver.yml'}", f"--storage.tsdb.path={tmp / 'receiver'}",
              f"--web.listen-address=127.0.0.1:{receiver_port}", "--web.enable-remote-write-receiver"],
             tmp / "receiver.log"))
         for ordinal in (0, 1):
@@ -724,7 +725,7 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
             }
             (tmp / f"replica-{ordinal}.yml").write_text(yaml.safe_dump(config))
             processes.append(Process(
-                ["prometheus", f"--config.file={tmp / f'replica-{ordinal}.yml'}",
+                [binary("prometheus"), f"--config.file={tmp / f'replica-{ordinal}.yml'}",
                  f"--storage.tsdb.path={tmp / f'replica-{ordinal}'}", f"--web.listen-address=127.0.0.1:{port}"],
                 tmp / f"replica-{ordinal}.log"))
             senders.append(f"http://127.0.0.1:{port}")

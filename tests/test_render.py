@@ -12,6 +12,7 @@ import yaml
 from tests.support import ROOT, SECRET_VALUES, run_stack
 from tools.mock_runtime import plain
 from tools import render
+from tools.go_tools import binary, reported_version
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -98,10 +99,10 @@ def test_render_writes_the_promtail_config_when_promtail_is_the_agent(tmp_path):
 
 def test_rendered_rules_and_alertmanager_config_pass_the_real_checkers(rendered):
     stack, out = rendered
-    rules = subprocess.run(["promtool", "check", "rules", str(out / "prometheus-rules.yaml")], capture_output=True, text=True)
+    rules = subprocess.run([binary("promtool"), "check", "rules", str(out / "prometheus-rules.yaml")], capture_output=True, text=True)
     assert rules.returncode == 0, rules.stdout + rules.stderr
     assert "SUCCESS" in rules.stdout
-    config = subprocess.run(["amtool", "check-config", str(out / "alertmanager.yaml")], capture_output=True, text=True)
+    config = subprocess.run([binary("amtool"), "check-config", str(out / "alertmanager.yaml")], capture_output=True, text=True)
     assert config.returncode == 0, config.stdout + config.stderr
     receivers = sorted(r["name"] for r in yaml.safe_load((out / "alertmanager.yaml").read_text())["receivers"])
     # Dev sets no heartbeat URL (optional there): its Watchdog goes to `null`, which info alerts use too.
@@ -118,3 +119,22 @@ def test_helm_files_hold_exactly_the_release_values_with_readable_multi_line_str
         assert yaml.safe_load(text) == plain(release.inputs["values"], reveal_secrets=True), release.inputs["chart"]
     # Embedded configuration reads (and diffs) line by line, not as one escaped string.
     assert "    content: |\n      // Rendered by monitoring/logging/alloy.py" in (out / "helm" / "alloy.yaml").read_text()
+
+
+def test_rendered_image_tags_are_the_versions_the_tests_run(rendered):
+    """What is tested is what is deployed: the image tags in the Helm values are those of the
+    binaries every rule test, routing test and live scenario runs (built by `make tools`)."""
+    stack, out = rendered
+    kube_prometheus_stack = yaml.safe_load((out / "helm" / "kube-prometheus-stack.yaml").read_text())
+    tags = {
+        "prometheus": kube_prometheus_stack["prometheus"]["prometheusSpec"]["image"]["tag"],
+        "alertmanager": kube_prometheus_stack["alertmanager"]["alertmanagerSpec"]["image"]["tag"],
+    }
+    if stack == "prod":  # the probes run the blackbox exporter
+        tags["blackbox_exporter"] = yaml.safe_load((out / "helm" / "prometheus-blackbox-exporter.yaml").read_text())["image"]["tag"]
+    for command, tag in tags.items():
+        # `v3.14.0-distroless` is Prometheus 3.14.0 on a distroless base.
+        assert tag.removeprefix("v").removesuffix("-distroless") == reported_version(command), command
+    for command in ("promtool", "amtool"):
+        assert reported_version(command) == reported_version({"promtool": "prometheus", "amtool": "alertmanager"}[command])
+

@@ -119,6 +119,8 @@ def prometheus_values(
     """
     p = settings.prometheus
     spec = {
+        # What the tests run (tools/go_tools.py builds the same version), not whatever the chart picks.
+        "image": {"tag": versions.PROMETHEUS_IMAGE_TAG},
         "retention": p.retention.text,
         "retentionSize": retention_size(settings),
         "replicas": p.replicas,

@@ -17,6 +17,7 @@ from tests.e2e.timescale import (
     scale_rule_groups,
 )
 from tests.support import stack_settings
+from tools.go_tools import binary
 
 
 @pytest.mark.parametrize("text, ms", [("0s", 0), ("500ms", 500), ("90s", 90_000), ("1h30m", 5_400_000),
@@ -88,6 +89,6 @@ def test_every_stack_rule_scales_and_stays_valid_for_promtool(tmp_path, stack):
     groups = rule_groups(stack_settings(stack))
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": scale_rule_groups(groups, FACTOR)}))
-    result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+    result = subprocess.run([binary("promtool"), "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {sum(len(g['rules']) for g in groups)} rules found" in result.stdout

@@ -1,0 +1,194 @@
+"""`make tools`: build the Go programs the tests run, from source, at the versions we deploy.
+
+Prometheus and promtool, Alertmanager and amtool and the blackbox exporter are built at the
+versions the charts run (monitoring/versions.py), so every rule test, routing test and live
+scenario exercises what is deployed. Helm (v3, as pulumi-kubernetes embeds it) renders the charts
+for the chart check. Each tool is built once into `.tools/<name>-<version>/` (gitignored) and
+reused until its version changes; Go's module and build caches make a rebuild in a fresh clone
+quick.
+
+`go install <module>/cmd/<tool>@<version>` cannot build these two: Prometheus' go.mod has
+replace directives (refused by `go install pkg@version`) and Alertmanager embeds a web UI that is
+built by npm and absent from the module. So the module is downloaded with `go mod download`, and
+built as the main module with `go build`; where the module lacks embedded UI files, a writable copy
+gets a placeholder page (no test uses the web UIs).
+
+    python -m tools.go_tools build [tool ...]   build what is missing (all tools by default)
+    python -m tools.go_tools versions           print each built command's version line
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitoring import versions
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS_DIR = Path(os.environ.get("WEBHOOK_MONITORING_TOOLS", ROOT / ".tools"))
+GO_MINIMUM = (1, 26)
+PROMETHEUS_COMMON_VERSION = "github.com/prometheus/common/version.Version"
+
+
+def prometheus_module_version(version: str) -> str:
+    """Prometheus 3.x publishes its Go module as v0.<major><minor:02>.<patch>: 3.14.0 is v0.314.0."""
+    major, minor, patch = (int(part) for part in version.split("."))
+    return f"v0.{major}{minor:02d}.{patch}"
+
+
+@dataclass(frozen=True)
+class GoTool:
+    name: str
+    """Folder name under .tools/ (with the version appended)."""
+    module: str
+    module_version: str
+    version: str
+    """What the commands report with --version."""
+    commands: dict[str, str]
+    """Command name -> package path inside the module."""
+    version_variable: str
+    """The linker variable that carries the version (what `--version` prints)."""
+    version_value: str = ""
+    """The value given to it; the version when empty."""
+    placeholder_embeds: tuple[str, ...] = ()
+    """Directories the source embeds that the module does not ship (built web UIs)."""
+
+    @property
+    def directory(self) -> Path:
+        return TOOLS_DIR / f"{self.name}-{self.version}"
+
+
+TOOLS = (
+    GoTool(
+        "prometheus", "github.com/prometheus/prometheus", prometheus_module_version(versions.PROMETHEUS_VERSION),
+        versions.PROMETHEUS_VERSION, {"prometheus": "./cmd/prometheus", "promtool": "./cmd/promtool"},
+        PROMETHEUS_COMMON_VERSION,
+    ),
+    GoTool(
+        "alertmanager", "github.com/prometheus/alertmanager", f"v{versions.ALERTMANAGER_VERSION}",
+        versions.ALERTMANAGER_VERSION, {"alertmanager": "./cmd/alertmanager", "amtool": "./cmd/amtool"},
+        PROMETHEUS_COMMON_VERSION, placeholder_embeds=("ui/app/dist",),
+    ),
+    GoTool(
+        "blackbox-exporter", "github.com/prometheus/blackbox_exporter", f"v{versions.BLACKBOX_EXPORTER_VERSION}",
+        versions.BLACKBOX_EXPORTER_VERSION, {"blackbox_exporter": "."}, PROMETHEUS_COMMON_VERSION,
+    ),
+    # Helm 3, as pulumi-kubernetes' helm.v3.Release embeds it (its provider's go.mod names v3.20).
+    GoTool(
+        "helm", "helm.sh/helm/v3", "v3.20.2", "3.20.2", {"helm": "./cmd/helm"},
+        "helm.sh/helm/v3/internal/version.version", version_value="v3.20.2",
+    ),
+)
+
+
+def tool_of(command: str) -> GoTool:
+    for tool in TOOLS:
+        if command in tool.commands:
+            return tool
+    raise KeyError(f"no Go tool provides {command!r}")
+
+
+def binary(command: str) -> str:
+    """Path of a built command; a clear error when `make tools` has not built it."""
+    tool = tool_of(command)
+    path = tool.directory / command
+    if not path.exists():
+        raise FileNotFoundError(f"{command} {tool.version} is not built: run `make tools` (needs Go 1.26+)")
+    return str(path)
+
+
+def _go(*args: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"}
+    result = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"go {' '.join(args)} failed:\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def check_go() -> str | None:
+    """None when a Go toolchain new enough is on PATH; else the one line saying what to install."""
+    if shutil.which("go") is None:
+        return ("go: not found. Install Go 1.26 or newer (https://go.dev/dl/): `make test` builds Prometheus, "
+                "Alertmanager, the blackbox exporter and Helm from source with it.")
+    installed = _go("env", "GOVERSION").strip()
+    found = re.match(r"go(\d+)\.(\d+)", installed)
+    if not found or (int(found[1]), int(found[2])) < GO_MINIMUM:
+        return f"go: {installed} is too old; install Go 1.26 or newer (https://go.dev/dl/)."
+    return None
+
+
+def is_built(tool: GoTool) -> bool:
+    return (tool.directory / ".built").exists() and all((tool.directory / c).exists() for c in tool.commands)
+
+
+def build(tool: GoTool) -> float:
+    """Build every command of `tool` into its directory; seconds taken."""
+    started = time.monotonic()
+    source = Path(json.loads(_go("mod", "download", "-json", f"{tool.module}@{tool.module_version}"))["Dir"])
+    if tool.placeholder_embeds:
+        # The module cache is read-only: build from a writable copy holding the placeholder pages.
+        copy = TOOLS_DIR / "src" / f"{tool.name}-{tool.version}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(source, copy, copy_function=shutil.copy)
+        for embed in tool.placeholder_embeds:
+            (copy / embed).mkdir(parents=True, exist_ok=True)
+            (copy / embed / "index.html").write_text("<!doctype html><title>UI not built</title>\n")
+        source = copy
+    tool.directory.mkdir(parents=True, exist_ok=True)
+    ldflags = f"-s -w -X {tool.version_variable}={tool.version_value or tool.version}"
+    for command, package in tool.commands.items():
+        _go("build", "-trimpath", "-ldflags", ldflags, "-o", str(tool.directory / command), package, cwd=source)
+    if tool.placeholder_embeds:
+        shutil.rmtree(source)
+    (tool.directory / ".built").write_text(f"{tool.module}@{tool.module_version}\n")
+    return time.monotonic() - started
+
+
+def version_line(command: str) -> str:
+    """The first line a built command prints about its version."""
+    flag = "version" if command == "helm" else "--version"
+    result = subprocess.run([binary(command), flag], capture_output=True, text=True, timeout=30)
+    return (result.stdout or result.stderr).splitlines()[0]
+
+
+def reported_version(command: str) -> str:
+    """The bare version a built command reports: `promtool, version 3.14.0 (...)` -> 3.14.0."""
+    found = re.search(r"[Vv]ersion[: ]+\"?v?(\d+\.\d+\.\d+)", version_line(command))
+    if not found:
+        raise ValueError(f"{command}: no version in {version_line(command)!r}")
+    return found[1]
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["versions"]:
+        for tool in TOOLS:
+            for command in tool.commands:
+                print(version_line(command))
+        return 0
+    if argv[:1] != ["build"]:
+        print(__doc__, file=sys.stderr)
+        return 2
+    wanted = [t for t in TOOLS if not argv[1:] or t.name in argv[1:]]
+    missing = [t for t in wanted if not is_built(t)]
+    if missing:
+        problem = check_go()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+    for tool in missing:
+        print(f"building {tool.name} {tool.version} ({tool.module}@{tool.module_version}) ...", flush=True)
+        print(f"built {', '.join(tool.commands)} {tool.version} in {build(tool):.0f} s", flush=True)
+    for tool in wanted:
+        print(f"{tool.name} {tool.version}: {', '.join(str(tool.directory / c) for c in tool.commands)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
