@@ -33,6 +33,7 @@ from monitoring.rules import (
     rule_groups,
 )
 from tests.support import stack_settings
+from tools.go_tools import binary
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT_TESTS = sorted((ROOT / "tests" / "rules").glob("*.yaml"))
@@ -80,7 +81,7 @@ def promtool_test(groups: list[dict], directory: Path, tests: list[Path]) -> dic
         (directory / test.name).write_text(yaml.safe_dump(spec, sort_keys=False))
 
     def run(test: Path) -> subprocess.CompletedProcess:
-        return subprocess.run(["promtool", "test", "rules", test.name],
+        return subprocess.run([binary("promtool"), "test", "rules", test.name],
                               cwd=directory, capture_output=True, text=True, timeout=300)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
@@ -98,7 +99,7 @@ def alerts_of(settings) -> list[dict]:
 def test_promtool_checks_the_rendered_rules(stack, tmp_path):
     settings = stack_settings(stack)
     path, _ = write_rules(rule_groups(settings), tmp_path)
-    result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+    result = subprocess.run([binary("promtool"), "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     count = sum(len(g["rules"]) for g in rule_groups(settings))
     assert f"SUCCESS: {count} rules found" in result.stdout
@@ -131,6 +132,21 @@ def test_promtool_unit_tests_fail_when_a_threshold_moves(tmp_path):
     result, = promtool_test(rule_groups(settings), tmp_path, [ROOT / "tests" / "rules" / "service_alerts.yaml"]).values()
     assert result.returncode != 0
     assert "alertname: WebhookHighErrorRate, time: 30m" in result.stdout + result.stderr
+
+
+def test_lag_unit_test_fails_when_lag_is_read_against_the_storage_wide_timestamp(tmp_path):
+    """The lag test has teeth: measured from the storage-wide highest timestamp (the Prometheus 2
+    habit), the replica that writes nothing by design is "behind" and the test fails on it."""
+    groups = rule_groups(stack_settings("prod"))
+    (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == "LongTermStoreRemoteWriteBehind"]
+    assert "prometheus_remote_storage_queue_highest_timestamp_seconds" in rule["expr"]
+    rule["expr"] = rule["expr"].replace(
+        "max by (namespace, pod, remote_name, url) (max_over_time(prometheus_remote_storage_queue_highest_timestamp_seconds[5m]))\n-",
+        "max by (namespace, pod) (max_over_time(prometheus_remote_storage_highest_timestamp_in_seconds[5m]))\n"
+        "- on (namespace, pod) group_right")
+    result, = promtool_test(groups, tmp_path, [ROOT / "tests" / "rules" / "pipeline_alerts.yaml"]).values()
+    assert result.returncode != 0
+    assert 'pod="prometheus-kube-prometheus-stack-prometheus-1"' in result.stdout + result.stderr
 
 
 # What tests/rules/federation.yaml reports when the rules read every cluster's recorded series.

@@ -223,8 +223,12 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
         ),
         Alert(
             "LongTermStoreRemoteWriteBehind",
-            "max by (namespace, pod) (max_over_time(prometheus_remote_storage_highest_timestamp_in_seconds[5m]))\n"
-            "- on (namespace, pod) group_right\n"
+            # Per queue, what it enqueued against what it sent. Not the storage-wide highest timestamp:
+            # a replica whose write relabelling drops every series (all but the writer) enqueues
+            # nothing, and Prometheus 3 exports its queue timestamps as 0, which would read as
+            # "behind since 1970". Its queue's two timestamps are both 0: never behind.
+            f"max by ({by_queue}) (max_over_time(prometheus_remote_storage_queue_highest_timestamp_seconds[5m]))\n"
+            "-\n"
             f"max by ({by_queue}) (max_over_time(prometheus_remote_storage_queue_highest_sent_timestamp_seconds[5m]))\n"
             f"> {config.remote_write_max_lag_seconds}",
             "warning",
