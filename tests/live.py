@@ -71,6 +71,7 @@ class Process:
     def __init__(self, args: Sequence[str], log: Path) -> None:
         self.args = list(args)
         self.log = log
+        self.killed = False
         with open(log, "wb") as out:
             self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -79,6 +80,7 @@ class Process:
 
     def kill(self) -> None:
         """SIGKILL the whole group at once: a crash, not a shutdown (no goodbye to cluster peers)."""
+        self.killed = True
         self._signal(signal.SIGKILL)
         self.popen.wait(timeout=10)
 
@@ -98,6 +100,10 @@ class Process:
             os.killpg(self.popen.pid, sig)
         except ProcessLookupError:
             pass
+
+    def listen_addresses(self) -> list[str]:
+        """host:port of every `--*listen-address=` flag the process was started with."""
+        return [arg.split("=", 1)[1] for arg in self.args if re.match(r"--[\w.-]*listen-address=.", arg)]
 
     def tail(self, lines: int = 20) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

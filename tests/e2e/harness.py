@@ -37,6 +37,9 @@ from tests.live import (
     responds,
     wait_until,
 )
+from monitoring.helm.kube_prometheus_stack import FULLNAME
+from monitoring.rules.alerts import PROMETHEUS_JOB, PROMETHEUS_PORT_NAME
+from tools.go_tools import binary
 from tools.render import render
 
 FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
@@ -44,7 +47,6 @@ STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path
 ENDPOINTS = ("api_example_com", "hooks_acme_io", "events_shop_io")
 FAILING_ENDPOINT = "partner_flaky_net"
 REPLICA_LABEL = "prometheus_replica"
-REPLICA_0 = "prometheus-kube-prometheus-stack-prometheus-0"  # what the Operator calls the first replica
 # Alertmanager's cluster peer timeout is a flag, not part of the rendered config: its default, scaled.
 PEER_TIMEOUT = "15s"
 # Prometheus re-sends firing alerts this often (flag default), scaled like everything else.
@@ -61,7 +63,11 @@ QUEUE_BEFORE = Phase(queue_depth=(1000, 1000, 1000))
 QUEUE_BACKLOG = Phase(queue_depth=(4000, 4000, 4000))  # 12000 in all; every replica under 10000
 
 PAGERDUTY, SLACK, HEARTBEAT = "/pagerduty", "/slack", "/heartbeat"
-BINARIES = ("prometheus", "prometheus-alertmanager", "victoria-metrics")  # Debian: prometheus, prometheus-alertmanager, victoria-metrics
+# Log lines of Prometheus and Alertmanager that the harness causes on purpose (see Harness.log_problems).
+EXPECTED_LOG_LINES = ('msg="Received an OS signal, exiting gracefully..."', 'msg="failed to join cluster"',
+                      'msg="unable to join gossip mesh"')
+# The stand-in for Mimir comes from Debian's victoria-metrics package; the rest is built by `make tools`.
+REMOTE_WRITE_RECEIVER = "victoria-metrics"
 LOKI = "loki"
 
 
@@ -82,6 +88,8 @@ class Rendered:
     prometheus_spec: dict[str, Any]
     service_monitor_endpoint: dict[str, Any]
     dashboards: dict[str, dict[str, Any]]
+    namespace: str
+    """Where the charts run: the namespace label of Prometheus' own targets."""
 
     @classmethod
     def load(cls, directory: Path) -> "Rendered":
@@ -95,6 +103,8 @@ class Rendered:
             # The application's own ServiceMonitor (webhook-api): its interval and timeout are what an alert waits for.
             service_monitor_endpoint=monitors[0]["inputs"]["spec"]["endpoints"][0],
             dashboards={p.stem: json.loads(p.read_text()) for p in sorted((directory / "dashboards").glob("*.json"))},
+            namespace=next(r["inputs"]["namespace"] for r in resources
+                           if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "kube-prometheus-stack"),
         )
 
 
@@ -155,6 +165,8 @@ class Report:
     errors: dict[str, BaseException] = field(default_factory=dict)
     dashboard_queries: list[dict[str, Any]] = field(default_factory=list)
     remote_write: dict[str, Any] = field(default_factory=dict)
+    log_problems: list[str] = field(default_factory=list)
+    """Warnings and errors the servers logged that no scenario explains."""
     wall_seconds: float = 0.0
 
     def pages(self, alert: str, service: str, action: Optional[str] = None) -> list[dict[str, Any]]:
@@ -207,25 +219,32 @@ class Harness:
     # ------------------------------------------------------------------------------ processes
 
     def _start(self) -> None:
-        missing = [b for b in BINARIES if shutil.which(b) is None]
-        assert not missing, f"missing {', '.join(missing)}: apt-get install {' '.join(BINARIES)} (Debian packages)"
+        receiver = shutil.which(REMOTE_WRITE_RECEIVER)
+        assert receiver, f"missing {REMOTE_WRITE_RECEIVER}: apt-get install {REMOTE_WRITE_RECEIVER} (Debian package)"
         self.load.start()
         self.victoria_port = free_port()
         self.processes.append(Process(
-            ["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.victoria_port}",
+            [receiver, f"-httpListenAddr=127.0.0.1:{self.victoria_port}",
              f"-storageDataPath={self.workdir / 'victoria-metrics'}", "-search.latencyOffset=0s"],
             self.workdir / "victoria-metrics.log"))
         self.alertmanager_urls = self._start_alertmanagers()
-        self.prometheus_port = free_port()
-        self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
+        # As many replicas as prod renders, named as the Operator names their pods; replica 0 is the
+        # one whose remote write keeps its series (the rendered write relabelling drops the others').
+        self.prometheus_urls = {f"prometheus-{FULLNAME}-prometheus-{i}": f"http://127.0.0.1:{free_port()}"
+                                for i in range(self.rendered.prometheus_spec["replicas"])}
+        self.prometheus_url = next(iter(self.prometheus_urls.values()))
         (self.workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": self.rules}, sort_keys=False))
-        (self.workdir / "prometheus.yaml").write_text(yaml.safe_dump(self._prometheus_config(), sort_keys=False))
-        self.processes.append(Process(
-            ["prometheus", f"--config.file={self.workdir / 'prometheus.yaml'}",
-             f"--storage.tsdb.path={self.workdir / 'prometheus'}", f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
-             f"--rules.alert.resend-delay={self.scaled(RESEND_DELAY)}"],
-            self.workdir / "prometheus.log"))
-        for url in (f"{self.prometheus_url}/-/ready", f"http://127.0.0.1:{self.victoria_port}/health",
+        self.prometheus_processes = {}
+        for pod, url in self.prometheus_urls.items():
+            (self.workdir / f"{pod}.yaml").write_text(yaml.safe_dump(self._prometheus_config(pod), sort_keys=False))
+            self.prometheus_processes[pod] = Process(
+                [binary("prometheus"), f"--config.file={self.workdir / f'{pod}.yaml'}",
+                 f"--storage.tsdb.path={self.workdir / pod}", f"--web.listen-address={url.removeprefix('http://')}",
+                 f"--rules.alert.resend-delay={self.scaled(RESEND_DELAY)}"],
+                self.workdir / f"{pod}.log")
+            self.processes.append(self.prometheus_processes[pod])
+        for url in (*(f"{u}/-/ready" for u in self.prometheus_urls.values()),
+                    f"http://127.0.0.1:{self.victoria_port}/health",
                     *(f"{u}/-/ready" for u in self.alertmanager_urls)):
             wait_until(lambda: responds(url), timeout=30, what=url)
 
@@ -236,14 +255,15 @@ class Harness:
         gossip = [free_port(), free_port()]
         for i in (0, 1):
             self.processes.append(Process(
-                ["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={self.workdir / f'am{i}'}",
+                [binary("alertmanager"), f"--config.file={config}", f"--storage.path={self.workdir / f'am{i}'}",
                  f"--web.listen-address=127.0.0.1:{web[i]}", f"--cluster.listen-address=127.0.0.1:{gossip[i]}",
                  f"--cluster.peer=127.0.0.1:{gossip[1 - i]}", f"--cluster.peer-timeout={self.scaled(PEER_TIMEOUT)}"],
                 self.workdir / f"alertmanager-{i}.log"))
         self.alertmanager_processes = dict(zip((f"http://127.0.0.1:{p}" for p in web), self.processes[-2:]))
         return list(self.alertmanager_processes)
 
-    def _prometheus_config(self) -> dict[str, Any]:
+    def _prometheus_config(self, pod: str) -> dict[str, Any]:
+        """One replica's configuration, as the Operator would generate it from the rendered spec."""
         spec = self.rendered.prometheus_spec
         monitor = self.rendered.service_monitor_endpoint
         service_jobs = [{
@@ -257,7 +277,12 @@ class Harness:
         support_jobs = [
             {"job_name": "kube-state-metrics", "honor_labels": True,
              "static_configs": [{"targets": [self.cluster_series.target]}]},
-            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{self.prometheus_port}"]}]},
+            # Every replica scrapes every replica, labelled as the chart's Prometheus ServiceMonitor labels them.
+            {"job_name": PROMETHEUS_JOB, "static_configs": [
+                {"targets": [url.removeprefix("http://")],
+                 "labels": {"namespace": self.rendered.namespace, "service": PROMETHEUS_JOB, "pod": replica,
+                            "container": "prometheus", "endpoint": PROMETHEUS_PORT_NAME}}
+                for replica, url in self.prometheus_urls.items()]},
             {"job_name": "alertmanager", "static_configs": [{"targets": [u.removeprefix("http://") for u in self.alertmanager_urls]}]},
         ]
         remote_write = [{
@@ -269,7 +294,7 @@ class Harness:
                 "scrape_interval": self.scaled(spec["scrapeInterval"]),
                 "evaluation_interval": self.evaluation_interval,
                 # The Operator adds the replica label to the external labels, and drops it from alerts.
-                "external_labels": {**spec["externalLabels"], REPLICA_LABEL: REPLICA_0},
+                "external_labels": {**spec["externalLabels"], REPLICA_LABEL: pod},
             },
             "alerting": {
                 "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
@@ -292,14 +317,40 @@ class Harness:
         self.cluster_series.close()
         self.capture.shutdown()
 
+    def log_problems(self) -> list[str]:
+        """Every warning or error Prometheus and Alertmanager logged, but those a scenario causes on purpose:
+        failing to reach a process the HA scenario killed, a peer not yet listening when the first
+        Alertmanager starts, and the signal of the teardown. A deprecated or misread setting of the
+        deployed versions shows up here."""
+        killed = [address for p in self.processes if p.killed for address in p.listen_addresses()]
+        problems = []
+        for process in self.processes:
+            if process.args[0] not in (binary("prometheus"), binary("alertmanager")):
+                continue
+            for line in process.log.read_text(errors="replace").splitlines():
+                if re.search(r"level=(WARN|ERROR)", line) and not any(a in line for a in killed) \
+                        and not any(expected in line for expected in EXPECTED_LOG_LINES):
+                    problems.append(f"{process.log.name}: {line}")
+        return problems
+
     # ------------------------------------------------------------------------------ queries
 
-    def query(self, promql: str) -> dict[str, Any]:
-        return http_json(f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    def query(self, promql: str, at: Optional[float] = None) -> dict[str, Any]:
+        """Instant query, now or at the Unix time `at`."""
+        params = {"query": promql, **({} if at is None else {"time": f"{at:.3f}"})}
+        return http_json(f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode(params))
 
-    def values(self, promql: str) -> dict[str, float]:
+    def values(self, promql: str, at: Optional[float] = None) -> dict[str, float]:
         """Instant query result as {service label (or ""): value}."""
-        return {r["metric"].get("service", ""): float(r["value"][1]) for r in self.query(promql)["data"]["result"]}
+        return {r["metric"].get("service", ""): float(r["value"][1]) for r in self.query(promql, at)["data"]["result"]}
+
+    def settled(self) -> float:
+        """One evaluation interval ago: every rule evaluation up to then has written all its series.
+
+        A query "now" can land while a group is being evaluated, after one recorded series of that
+        evaluation was written and before the next: a ratio of the two then mixes evaluations.
+        """
+        return time.time() - self.seconds(self.evaluation_interval)
 
     def live_alertmanagers(self) -> list[str]:
         return [url for url, process in self.alertmanager_processes.items() if process.running()]
@@ -404,10 +455,11 @@ class Harness:
         time.sleep(max(0.0, onset + window + 2 * self.seconds(self.evaluation_interval) - time.monotonic()))
         service_ratios, endpoint_ratios = [], []
         while time.monotonic() < hold_until:
-            service_ratios.append(self.values('service:webhook_delivery_errors:ratio_rate5m{service="nearmiss"}')["nearmiss"])
+            at = self.settled()
+            service_ratios.append(self.values('service:webhook_delivery_errors:ratio_rate5m{service="nearmiss"}', at)["nearmiss"])
             endpoint_ratios.append(float(self.query(
                 f'service_endpoint:webhook_delivery_errors:rate5m{{service="nearmiss", endpoint="{FAILING_ENDPOINT}"}}'
-                f' / service_endpoint:webhook_deliveries:rate5m{{service="nearmiss", endpoint="{FAILING_ENDPOINT}"}}'
+                f' / service_endpoint:webhook_deliveries:rate5m{{service="nearmiss", endpoint="{FAILING_ENDPOINT}"}}', at
             )["data"]["result"][0]["value"][1]))
             time.sleep(self.seconds(self.evaluation_interval))
         report.facts["nearmiss_service_ratio"] = (min(service_ratios), max(service_ratios))
@@ -517,8 +569,18 @@ class Harness:
         local = http_json(f"{self.prometheus_url}/api/v1/label/__name__/values")["data"]
         series = http_json(f"{receiver}/api/v1/series?" + urllib.parse.urlencode(
             {"match[]": 'webhook_deliveries_total{service="errors"}'}))["data"]
+        # Each replica's queue, as Prometheus exports it about itself (every replica scrapes every replica).
+        queues = {pod: {metric: self.values(f'max(prometheus_remote_storage_{metric}{{pod="{pod}"}})')[""]
+                        for metric in ("queue_highest_timestamp_seconds", "queue_highest_sent_timestamp_seconds",
+                                       "highest_timestamp_in_seconds")}
+                  for pod in self.prometheus_urls}
+        # Every pipeline alert that was pending or firing on any replica at any time of the run.
+        run = f"{int(time.monotonic() - self.started) + 1}s"
+        pipeline_alerts = [r["metric"] for url in self.prometheus_urls.values() for r in http_json(
+            f"{url}/api/v1/query?" + urllib.parse.urlencode(
+                {"query": f'max_over_time(ALERTS{{alertname=~"LongTermStore.*"}}[{run}])'}))["data"]["result"]]
         return {"received_names": sorted(names()), "local_names": sorted(local), "drop_regex": drop["regex"],
-                "webhook_series": series,
+                "webhook_series": series, "queues": queues, "pipeline_alerts": pipeline_alerts,
                 "sent": self.values("sum(prometheus_remote_storage_samples_total)")[""],
                 "failed": self.values("sum(prometheus_remote_storage_samples_failed_total)")[""]}
 
@@ -553,5 +615,6 @@ def run_once(workdir: Path, rendered_root: Optional[Path] = None) -> Report:
         report = harness.run()
     finally:
         harness.close()
+    report.log_problems = harness.log_problems()
     report.wall_seconds = time.monotonic() - started
     return report

@@ -248,3 +248,27 @@ def test_remote_write_relabelling_drops_what_it_claims_to_drop(report):
     # ... and none of them reached the receiver, while the rest of the same targets' series did.
     assert [n for n in facts["received_names"] if drop.match(n)] == []
     assert "go_goroutines" in facts["received_names"]
+
+
+def test_only_the_writing_replica_sends_and_the_other_is_never_called_behind(report):
+    """Prometheus 3 exports the queue timestamps of a replica that relabels every series away as 0.
+    The lag alert compares each queue's enqueued and sent timestamps, so that replica stays quiet;
+    against the storage-wide highest timestamp it would be "behind" since 1970 and page forever."""
+    writer, other = report.remote_write["queues"].values()
+    assert other["queue_highest_timestamp_seconds"] == other["queue_highest_sent_timestamp_seconds"] == 0
+    assert other["highest_timestamp_in_seconds"] > 1.7e9  # what the old rule subtracted 0 from
+    assert 0 <= writer["queue_highest_timestamp_seconds"] - writer["queue_highest_sent_timestamp_seconds"] < 60
+    assert writer["queue_highest_sent_timestamp_seconds"] > 1.7e9
+    alerts = report.remote_write["pipeline_alerts"]
+    # The lag alert never even went pending on either replica during the whole run, and no pipeline
+    # alert fired. (LongTermStoreWriterDown is pending for an evaluation or two at start, before the
+    # first scrape of the writer: its `for` is there for that.)
+    assert [a for a in alerts if a["alertname"] == "LongTermStoreRemoteWriteBehind"] == []
+    assert [a for a in alerts if a["alertstate"] == "firing"] == []
+
+
+def test_the_deployed_versions_log_no_warning_the_scenarios_do_not_explain(report):
+    """A setting the deployed Prometheus or Alertmanager reads differently, deprecates or refuses
+    (matchers under the UTF-8 parser, rule or remote-write errors) is logged as a warning or error."""
+    assert report.log_problems == []
+
