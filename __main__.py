@@ -105,6 +105,7 @@ chart_contributions = pulumi.Output.all(
     alertmanager_config_secret=alerting.config_secret_name,
     grafana_admin_secret=grafana_access.admin_secret_name,
     grafana_oauth_secret=grafana_access.oauth_secret_name,
+    grafana_sidecar_role=grafana_access.sidecar_role_name,
 ).apply(lambda names: alertmanager_and_grafana_values(settings, **names))
 
 metrics = MetricsStack(

@@ -1,4 +1,5 @@
-"""Grafana's credentials: a generated admin password and the SSO client secret, as Secrets."""
+"""Grafana's credentials and access: a generated admin password and the SSO client secret, as
+Secrets, and the Role its sidecars read ConfigMaps through."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, OAUTH_CLIENT_SECRET_KEY
+from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, OAUTH_CLIENT_SECRET_KEY, SIDECAR_RULES
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class GrafanaAccessArgs:
 
 
 class GrafanaAccess(pulumi.ComponentResource):
+    sidecar_role_name: pulumi.Output[str]
+    """Role (in the namespace) that lets Grafana's sidecars read ConfigMaps, and nothing else."""
     admin_secret_name: pulumi.Output[str]
     oauth_secret_name: Optional[pulumi.Output[str]]
     admin_password: pulumi.Output[str]
@@ -49,7 +52,19 @@ class GrafanaAccess(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
             )
             self.oauth_secret_name = oauth_secret.metadata.name
+        sidecar_role = k8s.rbac.v1.Role(
+            f"{name}-sidecar",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace, name=f"{name}-sidecar"),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                   for r in SIDECAR_RULES],
+            opts=child,
+        )
+        self.sidecar_role_name = sidecar_role.metadata.name
         self.admin_secret_name = admin_secret.metadata.name
         self.admin_password = pulumi.Output.secret(password.result)
         self.admin_user = args.admin_user
-        self.register_outputs({"admin_secret_name": self.admin_secret_name, "oauth_secret_name": self.oauth_secret_name})
+        self.register_outputs({
+            "sidecar_role_name": self.sidecar_role_name,
+            "admin_secret_name": self.admin_secret_name,
+            "oauth_secret_name": self.oauth_secret_name,
+        })

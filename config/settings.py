@@ -419,6 +419,11 @@ class GrafanaSettings:
     host: Hostname = setting("Host name Grafana is served on (ingress with TLS).", example="grafana.example.com")
     ingress_class: str = setting("Ingress class.", default="nginx")
     tls_secret: DnsLabel = setting("Secret holding the TLS certificate for the host.", default="grafana-tls")
+    cluster_issuer: Optional[DnsLabel] = setting(
+        "cert-manager ClusterIssuer that issues the host's certificate into `tlsSecret` (through the "
+        "ingress annotation); null when the Secret is made by other means.",
+        default="letsencrypt-prod",
+    )
     volume_size: Size = setting("Grafana volume.", default="10Gi")
     sso: Optional[SsoSettings] = setting(
         "Generic OAuth SSO (unset: SSO off).", default=None, example={"clientId": "...", "allowedDomains": ["example.com"]}

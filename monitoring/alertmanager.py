@@ -69,6 +69,11 @@ PAGERDUTY_DETAILS = {
 }
 
 
+# A label selector that matches no object.
+NOTHING = {"matchExpressions": [{"key": "webhook-monitoring/none", "operator": "Exists"},
+                                {"key": "webhook-monitoring/none", "operator": "DoesNotExist"}]}
+
+
 @dataclass(frozen=True)
 class Receivers:
     """Secret values of the receivers, as plain strings (real ones only inside an Output.apply)."""
@@ -230,11 +235,16 @@ def helm_values(
             }
         },
         "resources": container_resources(am.resources),
-        # Replicas gossip notifications and silences; two on one node would fail together.
-        "podAntiAffinity": "hard" if clustered else "",
-        "podAntiAffinityTopologyKey": "kubernetes.io/hostname",
+        # The routing is the program's Secret alone: no AlertmanagerConfig object, whoever creates it
+        # and wherever, is merged in. The chart turns an empty selector into "select all", so the
+        # selector is one no object can satisfy (a key both present and absent).
+        "alertmanagerConfigSelector": NOTHING,
+        "alertmanagerConfigNamespaceSelector": NOTHING,
     }
     if clustered:
+        # Replicas gossip notifications and silences; two on one node would fail together.
+        spec["podAntiAffinity"] = "hard"
+        spec["podAntiAffinityTopologyKey"] = "kubernetes.io/hostname"
         spec["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
@@ -249,5 +259,5 @@ def helm_values(
         "enabled": True,
         "alertmanagerSpec": spec,
         # Drains take one replica at a time; a single replica gets no budget so nodes can drain.
-        "podDisruptionBudget": {"enabled": clustered, "minAvailable": max(am.replicas - 1, 1)},
+        "podDisruptionBudget": {"enabled": True, "minAvailable": am.replicas - 1} if clustered else {"enabled": False},
     }

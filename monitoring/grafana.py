@@ -8,6 +8,9 @@ from monitoring.scrape import team_labels
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
 OAUTH_CLIENT_SECRET_KEY = "client-secret"
+CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+# What Grafana's sidecars read: the ConfigMaps holding data sources and the chart's dashboards.
+SIDECAR_RULES = ({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},)
 
 
 def grafana_ini(settings: Settings) -> dict:
@@ -46,19 +49,29 @@ def grafana_values(
     storage_class: str,
     admin_secret: str,
     oauth_secret: str | None,
+    sidecar_role: str,
     datasources: list[dict],
 ) -> dict:
     """The `grafana:` section of the kube-prometheus-stack values.
 
     Secrets are referenced by name, never inlined: the admin credentials from `admin_secret`,
     the OAuth client secret from `oauth_secret`. Data sources are ours alone, with stable UIDs
-    that the dashboards reference, so the chart's defaults are switched off.
+    that the dashboards reference, so the chart's defaults are switched off. The sidecars that load
+    data sources and the chart's dashboards read ConfigMaps of Grafana's namespace only, through
+    `sidecar_role` (a Role granting exactly that): the chart's own role would let Grafana read
+    every Secret (a ClusterRole, as kube-prometheus-stack has the dashboard sidecar watch all
+    namespaces).
     """
     g = settings.grafana
+    ingress_annotations = {CLUSTER_ISSUER_ANNOTATION: g.cluster_issuer} if g.cluster_issuer else {}
     values = {
         "admin": {"existingSecret": admin_secret, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
         # SQLite on a ReadWriteOnce gp3 volume: one replica, and the volume keeps users and preferences.
         "replicas": 1,
+        # The chart's RollingUpdate starts the new pod before stopping the old: it cannot attach the
+        # volume the old pod holds (on another node), never becomes ready, and the release times out.
+        "deploymentStrategy": {"type": "Recreate"},
+        "rbac": {"namespaced": True, "useExistingRole": sidecar_role},
         "persistence": {
             "enabled": True,
             "type": "pvc",
@@ -68,6 +81,8 @@ def grafana_values(
         },
         "ingress": {
             "enabled": True,
+            # cert-manager issues the host's certificate into the TLS Secret and renews it.
+            **({"annotations": ingress_annotations} if ingress_annotations else {}),
             "ingressClassName": g.ingress_class,
             "hosts": [g.host],
             "path": "/",
@@ -75,7 +90,11 @@ def grafana_values(
             "tls": [{"secretName": g.tls_secret, "hosts": [g.host]}],
         },
         "grafana.ini": grafana_ini(settings),
-        "sidecar": {"datasources": {"defaultDatasourceEnabled": False, "alertmanager": {"enabled": False}}},
+        "sidecar": {
+            "datasources": {"defaultDatasourceEnabled": False, "resource": "configmap"},
+            # Grafana's own namespace, where the chart's dashboards are (kube-prometheus-stack says ALL).
+            "dashboards": {"searchNamespace": settings.namespace, "resource": "configmap"},
+        },
         "additionalDataSources": datasources,
         # The subchart's monitor does not get the parent chart's common labels: without the
         # team label Prometheus would not select it.

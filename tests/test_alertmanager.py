@@ -368,7 +368,7 @@ def test_helm_values_spread_a_clustered_alertmanager():
 def test_helm_values_of_a_single_alertmanager_have_no_disruption_budget():
     values = helm_values(settings_for("dev"), "cfg", "gp3")
     assert values["podDisruptionBudget"]["enabled"] is False
-    assert values["alertmanagerSpec"]["podAntiAffinity"] == ""
+    assert "podAntiAffinity" not in values["alertmanagerSpec"]
     assert "topologySpreadConstraints" not in values["alertmanagerSpec"]
 
 

@@ -211,7 +211,7 @@ def test_loki_stores_in_the_logs_bucket_through_irsa(environment):
     values = loki_for(minimal_settings(environment))
     storage = values["loki"]["storage"]
     assert storage["type"] == "s3"
-    assert storage["bucketNames"] == {"chunks": BUCKET, "ruler": BUCKET}
+    assert storage["bucketNames"] == {"chunks": BUCKET}
     assert storage["s3"] == {"region": REGION}
     assert values["minio"] == {"enabled": False}
     assert values["serviceAccount"] == {
@@ -258,23 +258,28 @@ def test_dev_runs_a_single_binary_and_no_scalable_targets():
     assert [values[t]["replicas"] for t in ("read", "write", "backend")] == [0, 0, 0]
     assert values["loki"]["commonConfig"]["replication_factor"] == 1
     # The chart defaults to an 8 GiB memcached chunks cache; dev runs none.
-    assert values["chunksCache"]["enabled"] is False and values["resultsCache"]["enabled"] is False
-    assert values["lokiCanary"]["enabled"] is False
+    assert values["chunksCache"] == values["resultsCache"] == values["lokiCanary"] == {"enabled": False}
+    # The chart's Helm test needs the canary.
+    assert values["test"] == {"enabled": False}
 
 
 def test_prod_runs_simple_scalable_with_replicas():
     values = loki_for(minimal_settings("prod"))
     assert values["deploymentMode"] == "SimpleScalable"
-    assert values["singleBinary"]["replicas"] == 0
+    # The single binary stays at the chart's zero replicas: none of its settings are given.
+    assert "singleBinary" not in values and "test" not in values
     assert [values[t]["replicas"] for t in ("read", "write", "backend")] == [3, 3, 3]
+    # The backend's volumes outlive its StatefulSet and scale-downs in a protected stack.
+    assert values["backend"]["persistence"]["whenScaled"] == values["backend"]["persistence"]["whenDeleted"] == "Retain"
     assert values["loki"]["commonConfig"]["replication_factor"] == 3
     assert values["chunksCache"] == {"enabled": True, "allocatedMemory": 1024}
     assert values["gateway"]["enabled"] is True and values["gateway"]["replicas"] == 2
 
 
-def test_volumes_are_on_the_gp3_class_with_the_configured_size():
-    values = loki_for(minimal_settings("prod", logging={"volumeSize": "25Gi"}))
-    for target in ("singleBinary", "write", "backend"):
+@pytest.mark.parametrize("mode, targets", [("Monolithic", ("singleBinary",)), ("SimpleScalable", ("write", "backend"))])
+def test_volumes_are_on_the_gp3_class_with_the_configured_size(mode, targets):
+    values = loki_for(minimal_settings("prod", logging={"volumeSize": "25Gi", "mode": mode}))
+    for target in targets:
         assert values[target]["persistence"]["storageClass"] == "gp3"
         assert values[target]["persistence"]["size"] == "25Gi"
         assert values[target]["resources"]["limits"]["memory"] == "2Gi"

@@ -171,8 +171,8 @@ def prometheus_values(
         },
         "prometheus": {
             "prometheusSpec": spec,
-            # A node drain takes the replicas one at a time.
-            "podDisruptionBudget": {"enabled": p.replicas > 1, "minAvailable": 1},
+            # A node drain takes the replicas one at a time; a single replica gets no budget so nodes can drain.
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if p.replicas > 1 else {"enabled": False},
         },
     }
     return deep_merge(own, selection_values(settings))

@@ -36,6 +36,7 @@ def alertmanager_and_grafana_values(
     alertmanager_config_secret: str,
     grafana_admin_secret: str,
     grafana_oauth_secret: Optional[str],
+    grafana_sidecar_role: str,
 ) -> dict:
     """The `alertmanager:` and `grafana:` sections of the kube-prometheus-stack values."""
     return deep_merge(
@@ -45,6 +46,7 @@ def alertmanager_and_grafana_values(
             storage_class=storage_class,
             admin_secret=grafana_admin_secret,
             oauth_secret=grafana_oauth_secret,
+            sidecar_role=grafana_sidecar_role,
             datasources=datasources(settings, datasource_urls(settings)),
         ),
     )

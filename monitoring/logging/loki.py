@@ -66,15 +66,8 @@ def loki_values(
     """
     logging = settings.logging
     monolithic = logging.mode == "Monolithic"
-    replicas = logging.replicas
-    retention = logging.retention.hours
     pod_resources = container_resources(logging.resources)
     persistence = {"size": logging.volume_size.text, "storageClass": storage_class}
-    # Monolithic runs the single binary; SimpleScalable runs read, write and backend. Every
-    # other mode's replica count is zero, or the chart refuses the mix.
-    scalable_replicas = 0 if monolithic else replicas
-    caches_enabled = settings.is_prod
-
     return {
         "fullnameOverride": LOKI_FULLNAME,
         # The chart's own name for single binary mode ("SingleBinary" is its deprecated alias).
@@ -82,16 +75,17 @@ def loki_values(
         "loki": {
             # One tenant: the gateway is cluster-internal and the agents push without credentials.
             "auth_enabled": False,
-            "commonConfig": {"replication_factor": min(replicas, 3)},
+            "commonConfig": {"replication_factor": min(logging.replicas, 3)},
             "schemaConfig": {"configs": [SCHEMA]},
             "storage": {
                 "type": "s3",
-                "bucketNames": {"chunks": bucket_name, "ruler": bucket_name},
+                # Chunks and index; the ruler reads its rules from local files (the sidecar's).
+                "bucketNames": {"chunks": bucket_name},
                 "s3": {"region": region},
             },
             "limits_config": {
                 "allow_structured_metadata": True,
-                "retention_period": retention,
+                "retention_period": logging.retention.hours,
             },
             "compactor": {
                 "retention_enabled": True,
@@ -128,30 +122,63 @@ def loki_values(
             "replicas": 2 if settings.is_prod else 1,
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         },
-        # The ruler runs in the single binary or in the backend: both need the rules sidecar.
-        "singleBinary": {
-            "replicas": replicas if monolithic else 0,
-            "sidecar": True,
-            "persistence": {"enabled": True, **persistence},
-            "resources": pod_resources,
-        },
-        "write": {"replicas": scalable_replicas, "persistence": persistence, "resources": pod_resources},
-        "read": {"replicas": scalable_replicas, "resources": pod_resources},
-        "backend": {
-            "replicas": scalable_replicas,
-            "sidecar": True,
-            "persistence": {"enabled": True, **persistence},
-            "resources": pod_resources,
-        },
-        "chunksCache": {"enabled": caches_enabled, "allocatedMemory": _CHUNKS_CACHE_MB},
-        "resultsCache": {"enabled": caches_enabled, "allocatedMemory": _RESULTS_CACHE_MB},
+        **(_monolithic(settings, persistence, pod_resources) if monolithic
+           else _simple_scalable(settings, persistence, pod_resources)),
+        **_extras(settings),
         # Object storage is S3; the bundled MinIO is for demos.
         "minio": {"enabled": False},
-        # Helm tests never run under Pulumi; the canary checks the write and read path
-        # continuously (loki_canary_* metrics) from a single pod rather than one per node.
-        "test": {"enabled": False},
-        "lokiCanary": {"enabled": settings.is_prod, "kind": "Deployment", "replicas": 1},
         "monitoring": {
             "serviceMonitor": {"enabled": True, "labels": {"team": settings.team_label}},
         },
+    }
+
+
+# The chart runs SimpleScalable's read, write and backend with 3 replicas each unless told
+# otherwise, and refuses them next to the single binary.
+_NO_SCALABLE_TARGETS = {"read": {"replicas": 0}, "write": {"replicas": 0}, "backend": {"replicas": 0}}
+
+
+def _monolithic(settings: Settings, persistence: dict, resources: dict) -> dict[str, Any]:
+    """The single binary (it runs the ruler: with the rules sidecar); no SimpleScalable target."""
+    return {
+        "singleBinary": {
+            "replicas": settings.logging.replicas,
+            "sidecar": True,
+            "persistence": persistence,
+            "resources": resources,
+        },
+        **_NO_SCALABLE_TARGETS,
+    }
+
+
+def _simple_scalable(settings: Settings, persistence: dict, resources: dict) -> dict[str, Any]:
+    """Read, write and backend (which runs the ruler: with the rules sidecar); the single binary
+    stays at the chart's zero replicas.
+
+    The chart deletes the backend's volumes with its StatefulSet or when it scales down; a protected
+    stack keeps them, as the storage class keeps every volume.
+    """
+    replicas = settings.logging.replicas
+    kept = {"whenScaled": "Retain", "whenDeleted": "Retain"} if settings.protect else {}
+    return {
+        "write": {"replicas": replicas, "persistence": persistence, "resources": resources},
+        "read": {"replicas": replicas, "resources": resources},
+        "backend": {"replicas": replicas, "sidecar": True, "persistence": {**persistence, **kept}, "resources": resources},
+    }
+
+
+def _extras(settings: Settings) -> dict[str, Any]:
+    """Caches and the canary in prod; dev runs neither (and so no Helm test, which needs the canary).
+
+    Memcached: the chart defaults to 8 GiB of chunks cache; a small cache suits this volume. The
+    canary checks the write and read path continuously (loki_canary_* metrics) from a single pod
+    rather than one per node; Helm tests never run under Pulumi.
+    """
+    if not settings.is_prod:
+        return {"chunksCache": {"enabled": False}, "resultsCache": {"enabled": False},
+                "lokiCanary": {"enabled": False}, "test": {"enabled": False}}
+    return {
+        "chunksCache": {"enabled": True, "allocatedMemory": _CHUNKS_CACHE_MB},
+        "resultsCache": {"enabled": True, "allocatedMemory": _RESULTS_CACHE_MB},
+        "lokiCanary": {"enabled": True, "kind": "Deployment", "replicas": 1},
     }
