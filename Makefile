@@ -11,7 +11,7 @@ STACKS := dev prod
 # VictoriaMetrics stands in for Mimir as the remote-write receiver of the live tests.
 DEBIAN_PACKAGES := victoria-metrics
 
-.PHONY: help venv tools debian-packages node-packages render render-all test e2e bench clean
+.PHONY: help venv tools charts chart-check debian-packages node-packages render render-all test e2e bench clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -19,6 +19,7 @@ help:
 	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
 	@echo "make bench                render and unit-suite timings"
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
+	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,15 @@ venv: $(VENV)/.installed
 # deploy (monitoring/versions.py), and Helm 3, built from source once into .tools/.
 tools: venv
 	@$(PY) -m tools.go_tools build
+
+# The pinned charts for the chart check (tools/charts.py): $CHART_SOURCES as it is, or helm pull
+# into .charts/, or git clones of the chart repositories in $CHART_GIT_MIRRORS. What none of these
+# provides is reported, and its releases are skipped by the check.
+charts: tools
+	@$(PY) -m tools.charts fetch
+
+chart-check: charts
+	$(PY) -m tools.chart_check --keys
 
 debian-packages:
 	@missing=""; for tool in $(DEBIAN_PACKAGES); do command -v $$tool >/dev/null || missing=1; done; \
@@ -56,8 +66,8 @@ render: venv
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
 
-test: venv tools debian-packages node-packages
-	$(PY) -m pytest -q tests
+test: venv tools charts debian-packages node-packages
+	$(PY) -m pytest -q -rs tests
 
 # The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
 e2e: venv tools debian-packages
@@ -68,4 +78,4 @@ bench: venv tools debian-packages
 	$(PY) -m tests.e2e.bench
 
 clean:
-	rm -rf build
+	rm -rf build .charts

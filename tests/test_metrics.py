@@ -25,6 +25,7 @@ from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_value
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
 from tests.live import Process, counter_value, free_port, http_json, prometheus_file_format, wait_until
 from tools.go_tools import binary
+from tools.k8s import label_selector_matches
 
 NS = "webhook-monitoring:"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
@@ -72,7 +73,7 @@ def test_prometheus_hot_tier(environment, replicas):
     assert spec["retention"] == "15d"  # the chart default is 10d
     assert spec["retentionSize"] == "50GB"
     assert spec["replicas"] == replicas
-    assert values["prometheus"]["podDisruptionBudget"] == {"enabled": replicas > 1, "minAvailable": 1}
+    assert values["prometheus"]["podDisruptionBudget"] == ({"enabled": True, "minAvailable": 1} if replicas > 1 else {"enabled": False})
     assert spec["scrapeInterval"] == "30s" and spec["evaluationInterval"] == "30s"
     assert spec["externalLabels"] == {"cluster": "webhook-test-use1", "environment": environment}
     assert spec["resources"] == {
@@ -122,23 +123,6 @@ def test_service_urls_follow_fullname_override():
 
 
 # ------------------------------------------------------------------------------- selection
-
-
-def label_selector_matches(selector: dict, labels: dict[str, str]) -> bool:
-    """Kubernetes LabelSelector semantics: every matchLabels pair and every expression holds; {} matches all."""
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expr in selector.get("matchExpressions", []):
-        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
-        ok = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }[op]
-        if not ok:
-            return False
-    return True
 
 
 def test_label_selector_matcher():

@@ -127,6 +127,7 @@ def test_pr_workflow_renders_and_previews_every_stack(pr_workflow) -> None:
     assert sorted(jobs["render"]["strategy"]["matrix"]["stack"]) == sorted(stacks())
     assert sorted(jobs["preview"]["strategy"]["matrix"]["stack"]) == sorted(stacks())
     assert "make test" in [step.get("run") for step in jobs["test"]["steps"]]
+    assert "make chart-check" in [step.get("run") for step in jobs["chart-check"]["steps"]]
     assert "make render STACK=${{ matrix.stack }}" in [step.get("run") for step in jobs["render"]["steps"]]
     uploads = [s["with"]["path"] for s in jobs["render"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert uploads == ["build/${{ matrix.stack }}"]
@@ -141,6 +142,7 @@ def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
     granted = {name: job["permissions"] for name, job in pr_workflow["jobs"].items()}
     assert granted == {
         "test": {"contents": "read"},
+        "chart-check": {"contents": "read"},
         "render": {"contents": "read"},
         "preview": {"contents": "read", "id-token": "write", "pull-requests": "write"},
     }

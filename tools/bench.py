@@ -1,4 +1,4 @@
-"""`make bench`: render time and memory per stack, and the offline unit suite's wall time.
+"""`make bench`: render time and memory per stack, the offline unit suite's and the chart check's wall time.
 
 Budgets on the 2-core reference machine: render <= 2 s and <= 300 MB per stack; offline unit
 suite <= 30 s. This prints measurements against them; it is not a timed test.
@@ -46,9 +46,11 @@ def main(stacks: list[str]) -> int:
         over |= seconds > RENDER_SECONDS or peak > RENDER_MB
         print(f"render {stack:5s} median {seconds:5.2f} s ({verdict(seconds, RENDER_SECONDS)}, budget {RENDER_SECONDS} s)"
               f"  peak {peak:4.0f} MB ({verdict(peak, RENDER_MB)}, budget {RENDER_MB} MB)")
-    seconds, _ = timed([sys.executable, "-m", "pytest", "-q", "-m", "not live", "tests"])
+    seconds, _ = timed([sys.executable, "-m", "pytest", "-q", "-m", "not live and not charts", "tests"])
     over |= seconds > SUITE_SECONDS
     print(f"offline unit suite {seconds:5.2f} s ({verdict(seconds, SUITE_SECONDS)}, budget {SUITE_SECONDS} s)")
+    seconds, _ = timed([sys.executable, "-m", "pytest", "-q", "-m", "charts", "tests"])
+    print(f"chart check (every release templated, validated, asserted, values keys probed) {seconds:5.2f} s")
     return 1 if over else 0
 
 

@@ -1,0 +1,118 @@
+"""The chart check (tools/chart_check.py) in the suite: every release of every stack through the
+pinned charts, validated, its intent asserted, and no values key left unread.
+
+Without a chart's source (tools/charts.py says where they come from), the releases that need it
+are skipped with the reason, never passed.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from tools import chart_check, k8s
+from tools.chart_intent import CHECKS
+from tools.render import stack_file, stacks
+
+pytestmark = pytest.mark.charts
+
+STACKS = sorted(stacks())
+
+
+def output_of(stack: str) -> chart_check.StackOutput:
+    return chart_check.template_stack(stack)
+
+
+def release_or_skip(output: chart_check.StackOutput, chart: str) -> chart_check.Release:
+    release = output.releases.get(chart)
+    if release is None:
+        pytest.skip(f"stack {output.stack} installs no {chart}")
+    if release.skipped:
+        pytest.skip(release.skipped)
+    return release
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_object_is_valid(stack):
+    output = output_of(stack)
+    templated = [r for r in output.releases.values() if not r.skipped]
+    if not templated:
+        pytest.skip("no chart is available: " + "; ".join(r.skipped for r in output.releases.values()))
+    assert chart_check.validation_problems(output) == []
+    # Custom resources were checked against the stack's CRDs, not waved through.
+    validators = k8s.crd_validators(output.crds())
+    assert ("monitoring.coreos.com/v1", "ServiceMonitor") in validators or not output.crds()
+
+
+def test_validation_refuses_an_unknown_field_and_a_wrong_type():
+    output = output_of("prod")
+    release_or_skip(output, "kube-prometheus-stack")
+    monitor = copy.deepcopy(output.objects("kube-prometheus-stack", "ServiceMonitor")[0])
+    monitor["spec"]["endpoints"][0]["intervall"] = "30s"
+    deployment = copy.deepcopy(output.objects("kube-prometheus-stack", "Deployment")[0])
+    deployment["spec"]["replicas"] = "two"
+    stranger = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    problems = list(k8s.validation_problems([monitor, deployment, stranger], k8s.crd_validators(output.crds())))
+    assert len(problems) == 3, problems
+    assert "'intervall' was unexpected" in problems[0]
+    assert "spec.replicas: 'two' is not of type" in problems[1]
+    assert "no schema for example.com/v1 Widget" in problems[2]
+
+
+@pytest.mark.parametrize("stack, check", [(s, c) for s in STACKS for c in CHECKS], ids=lambda v: getattr(v, "name", v))
+def test_intent(stack, check):
+    output = output_of(stack)
+    release_or_skip(output, check.chart)
+    check.run(output)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_values_key_is_ignored_by_the_chart(stack):
+    output = output_of(stack)
+    checked = 0
+    for release in output.releases.values():
+        if release.skipped:
+            continue
+        assert chart_check.ignored_keys(output, release) == [], release.name
+        checked += 1
+    if not checked:
+        pytest.skip("no chart is available")
+
+
+def test_an_ignored_key_is_found():
+    output = output_of("prod")
+    release = copy.deepcopy(release_or_skip(output, "prometheus-blackbox-exporter"))
+    # Misspelled keys, as Helm takes them without a word.
+    release.values["image"]["tagg"] = "v0.27.0"
+    release.values["replicaz"] = 2
+    assert chart_check.ignored_keys(output, release) == ["image.tagg", "replicaz"]
+
+
+@pytest.mark.parametrize("stack, chart", [(s, c.name) for s in STACKS for c in chart_check.charts.CHARTS])
+def test_every_release_is_templated_or_skipped_with_the_reason(stack, chart):
+    """A release whose chart source is not available (mimir-distributed where only the chart
+    repositories' git clones are) is skipped with the reason, here and in every check needing it."""
+    release = release_or_skip(output_of(stack), chart)
+    assert release.objects, f"{chart} produced no object"
+
+
+@pytest.fixture(scope="module")
+def promtail_output(tmp_path_factory) -> chart_check.StackOutput:
+    """The dev stack with Promtail, the log agent teams can still choose, as the agent."""
+    path = tmp_path_factory.mktemp("promtail") / "Pulumi.promtail.yaml"
+    config = yaml.safe_load(stack_file("dev").read_text())
+    config["config"]["webhook-monitoring:logging"] = {"agent": "promtail"}
+    path.write_text(yaml.safe_dump(config))
+    return chart_check.template_stack("promtail", path)
+
+
+def test_promtail_as_the_agent_is_valid_and_as_intended(promtail_output):
+    release = release_or_skip(promtail_output, "promtail")
+    assert "alloy" not in promtail_output.releases
+    assert chart_check.validation_problems(promtail_output) == []
+    (promtail_check,) = [c for c in CHECKS if c.chart == "promtail"]
+    promtail_check.run(promtail_output)
+    assert chart_check.ignored_keys(promtail_output, release) == []
+

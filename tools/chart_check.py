@@ -1,0 +1,286 @@
+"""`make chart-check`: every Helm release of every stack through the real chart templates.
+
+For each stack and each Helm release the program registers, `helm template` (Helm 3, as
+pulumi-kubernetes embeds it) with the exact chart version, values, release name and namespace,
+CRDs and hooks included. Then:
+
+1. every object produced is validated: built-in kinds strictly against Kubernetes' schemas,
+   custom resources against the CRDs the stack installs (the program's own objects too);
+2. the program's intent is asserted on the objects (tools/chart_intent.py);
+3. with `--keys`, every values leaf the program sets is changed and the chart templated again:
+   a leaf whose change changes nothing is a key no template reads.
+
+A release whose chart is not available (tools/charts.py) is reported as skipped, with the reason;
+nothing unavailable passes silently.
+
+    python -m tools.chart_check [--keys] [stack ...]     (default: every Pulumi.<stack>.yaml)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from config import Settings, load
+from monitoring import versions
+from monitoring.versions import Chart
+from tools import charts, k8s
+from tools.go_tools import binary
+from tools.mock_runtime import plain, run_program
+from tools.render import RELEASE, stack_config, stack_file, stacks
+
+CHARTS_BY_NAME = {c.name: c for c in charts.CHARTS}
+
+
+@dataclass
+class Release:
+    """One Helm release of a stack, and what its chart makes of its values."""
+
+    name: str
+    chart: Chart
+    namespace: str
+    values: dict[str, Any]
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    skipped: Optional[str] = None
+    """Why the chart was not templated (its source is unavailable)."""
+
+
+@dataclass
+class StackOutput:
+    stack: str
+    settings: Settings
+    releases: dict[str, Release]
+    """By chart name."""
+    program: list[dict[str, Any]]
+    """The Kubernetes objects the program registers itself."""
+
+    def objects(self, chart: Optional[str] = None, kind: Optional[str] = None) -> list[dict[str, Any]]:
+        """The objects of one release (or all, the program's included), of one kind (or all)."""
+        pools = [self.releases[chart].objects] if chart else [r.objects for r in self.releases.values()] + [self.program]
+        return [o for pool in pools for o in pool if kind is None or o.get("kind") == kind]
+
+    def one(self, chart: str, kind: str, name: Optional[str] = None) -> dict[str, Any]:
+        """The only object of that kind (and name) in a release's output."""
+        found = [o for o in self.objects(chart, kind) if name is None or o["metadata"]["name"] == name]
+        assert len(found) == 1, f"{chart}: expected one {kind} {name or ''}, found {len(found)}"
+        return found[0]
+
+    def crds(self) -> list[dict[str, Any]]:
+        return self.objects(kind="CustomResourceDefinition")
+
+
+# ------------------------------------------------------------------------------ templating
+
+
+def api_versions(crds: list[dict[str, Any]]) -> list[str]:
+    """What the cluster serves once the stack's CRDs are installed, as Helm's --api-versions takes
+    it: `group/version` and `group/version/Kind` (charts test either before rendering monitors)."""
+    served = set()
+    for crd in crds:
+        for version in crd["spec"]["versions"]:
+            served.add(f"{crd['spec']['group']}/{version['name']}")
+            served.add(f"{crd['spec']['group']}/{version['name']}/{crd['spec']['names']['kind']}")
+    return sorted(served)
+
+
+def helm_template(release: Release, values: dict[str, Any], chart_dir: Path, apis: list[str]) -> str:
+    """`helm template` of the release with `values`; raises RuntimeError with Helm's message on failure."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
+        json.dump(values, values_file)  # JSON is YAML: no YAML 1.1 surprises on the way in
+        values_file.flush()
+        args = [binary("helm"), "template", release.name, str(chart_dir), "--namespace", release.namespace,
+                "--values", values_file.name, "--include-crds", "--kube-version", f"{k8s.KUBERNETES_VERSION}.0",
+                *(f"--api-versions={api}" for api in apis)]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"helm template {release.name} ({release.chart.name} {release.chart.version}) failed: "
+                           f"{result.stderr.strip()}")
+    return result.stdout
+
+
+def stack_releases(stack: str, path: Optional[Path] = None) -> tuple[Settings, list[Release], list[dict[str, Any]]]:
+    """Run the program for `stack` (its stack file, or `path`) under mocks: its settings, Helm
+    releases and own Kubernetes objects."""
+    config, secret_keys = stack_config(path or stack_file(stack))
+    settings, _ = load(config, secret_keys, lambda name: config[f"webhook-monitoring:{name}"])
+    run = run_program(stack, config, secret_keys)
+    if run.error is not None:
+        raise RuntimeError(f"{stack}: {run.error}")
+    releases = [
+        Release(name=r.inputs["name"], chart=CHARTS_BY_NAME[r.inputs["chart"]], namespace=r.inputs["namespace"],
+                values=plain(r.inputs.get("values", {}), reveal_secrets=True))
+        for r in run.of_type(RELEASE)
+    ]
+    for release in releases:
+        assert release.chart.version == next(r.inputs["version"] for r in run.of_type(RELEASE)
+                                             if r.inputs["name"] == release.name)
+    return settings, releases, k8s.program_manifests(run.resources)
+
+
+@lru_cache(maxsize=None)
+def template_stack(stack: str, path: Optional[Path] = None) -> StackOutput:
+    """Every release of the stack templated; kube-prometheus-stack first, as it brings the CRDs the
+    others' monitors need (the program installs it first for the same reason)."""
+    settings, releases, program = stack_releases(stack, path)
+    releases.sort(key=lambda r: r.chart != versions.KUBE_PROMETHEUS_STACK)
+    apis: list[str] = []
+    for release in releases:
+        chart_dir = charts.chart_dir(release.chart)
+        if chart_dir is None:
+            release.skipped = charts.unavailable_reason(release.chart)
+            continue
+        release.objects = k8s.load_all(helm_template(release, release.values, chart_dir, apis))
+        apis = api_versions([o for r in releases for o in r.objects if o["kind"] == "CustomResourceDefinition"])
+    return StackOutput(stack, settings, {r.chart.name: r for r in releases}, program)
+
+
+def validation_problems(output: StackOutput) -> list[str]:
+    validators = k8s.crd_validators(output.crds())
+    return list(k8s.validation_problems(output.objects(), validators))
+
+
+# ------------------------------------------------------------------------------ ignored keys
+
+
+Path_ = tuple[Any, ...]
+
+
+def leaves(value: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+    """(path, value) of every leaf: scalars, None, and empty maps and lists."""
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            yield from leaves(inner, path + (key,))
+    elif isinstance(value, list) and value:
+        for index, inner in enumerate(value):
+            yield from leaves(inner, path + (index,))
+    else:
+        yield path, value
+
+
+def replaced(values: dict[str, Any], changes: dict[Path_, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(values)
+    for path, new in changes.items():
+        target = out
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = new
+    return out
+
+
+def marker(index: int, old: Any) -> Optional[tuple[Any, str]]:
+    """(new value, text that shows up verbatim in the output if the chart uses the leaf); None for a
+    boolean, which has no such value."""
+    if isinstance(old, bool):
+        return None
+    token = f"zqmark{index}x"
+    if isinstance(old, (int, float)):
+        return 7_000_000 + index, str(7_000_000 + index)
+    if isinstance(old, dict):
+        return {"zqmark": token}, token
+    if isinstance(old, list):
+        return [token], token
+    return token, token
+
+
+def mutation(old: Any) -> Any:
+    """A different value of the same type, for a leaf whose marker did not show up."""
+    if isinstance(old, bool):
+        return not old
+    if isinstance(old, (int, float)):
+        return old + 1 if old != 0 else 1
+    if isinstance(old, str):
+        return old + "x" if old else "x"
+    if isinstance(old, dict):
+        return {"zqmutated": "x"}
+    if isinstance(old, list):
+        return ["x"]
+    return "x"
+
+
+def key_text(path: Path_) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+
+
+def ignored_keys(output: StackOutput, release: Release) -> list[str]:
+    """The values leaves of `release` that no template reads: changing them changes no object."""
+    chart_dir = charts.chart_dir(release.chart)
+    apis = api_versions(output.crds())
+
+    def render(values: dict[str, Any]) -> Optional[str]:
+        try:
+            return helm_template(release, values, chart_dir, apis)
+        except RuntimeError:
+            return None  # the chart refused the value: it reads it
+
+    baseline = render(release.values)
+    all_leaves = list(leaves(release.values))
+    # One run with a marker in every leaf finds most of the leaves in use; the rest are changed one
+    # by one (booleans, values only compared, and everything when the marked values are refused).
+    markers = {path: m for i, (path, old) in enumerate(all_leaves) if (m := marker(i, old)) is not None}
+    marked = render(replaced(release.values, {path: value for path, (value, _) in markers.items()}))
+    found = {path for path, (_, token) in markers.items() if marked is not None and token in marked}
+    rest = [(path, old) for path, old in all_leaves if path not in found]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outputs = list(pool.map(lambda leaf: render(replaced(release.values, {leaf[0]: mutation(leaf[1])})), rest))
+    return [key_text(path) for (path, _), out in zip(rest, outputs) if out == baseline]
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def main(argv: list[str]) -> int:
+    from tools.chart_intent import CHECKS
+
+    keys = "--keys" in argv
+    names = [a for a in argv if not a.startswith("--")] or sorted(stacks())
+    failed = False
+    for stack in names:
+        started = time.monotonic()
+        output = template_stack(stack)
+        print(f"== stack {stack}")
+        for release in output.releases.values():
+            what = f"SKIPPED: {release.skipped}" if release.skipped else f"{len(release.objects)} objects"
+            print(f"  release {release.name:30s} {release.chart.name} {release.chart.version}: {what}")
+        problems = validation_problems(output)
+        print(f"  validated {len(output.objects())} objects ({len(output.program)} of the program's own): "
+              f"{len(problems)} problems")
+        for problem in problems:
+            print(f"    {problem}")
+        failed |= bool(problems)
+        passed = skipped = 0
+        for check in CHECKS:
+            if output.releases.get(check.chart) is None:
+                continue
+            if output.releases[check.chart].skipped:
+                skipped += 1
+                continue
+            try:
+                check.run(output)
+                passed += 1
+            except AssertionError as error:
+                failed = True
+                print(f"    FAILED {check.name}: {error}")
+        print(f"  intent assertions: {passed} passed, {skipped} skipped")
+        if keys:
+            for release in output.releases.values():
+                if release.skipped:
+                    continue
+                ignored = ignored_keys(output, release)
+                failed |= bool(ignored)
+                print(f"  ignored values keys of {release.name}: {len(ignored)} of {len(list(leaves(release.values)))} leaves"
+                      + "".join(f"\n    {key}" for key in ignored))
+        print(f"  ({time.monotonic() - started:.1f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

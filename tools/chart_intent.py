@@ -1,0 +1,327 @@
+"""What the program intends, asserted on what the charts make of its values (tools/chart_check.py).
+
+Each check reads the objects `helm template` produced for one stack and fails with a message
+naming the object and the value. Expected values come from the settings and the program's own
+constants, never from the chart output itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import yaml
+
+from components.alerting import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
+from monitoring import versions
+from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUER_ANNOTATION, SIDECAR_RULES
+from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retention_size
+from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
+from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
+from monitoring.scrape import BLACKBOX_MODULES
+from tools.chart_check import StackOutput
+from tools.k8s import granted_rules, label_selector_matches
+
+KPS = versions.KUBE_PROMETHEUS_STACK.name
+MIMIR = versions.MIMIR.name
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    chart: str
+    """The release whose output it reads (skipped with it)."""
+    run: Callable[[StackOutput], None]
+
+
+CHECKS: list[Check] = []
+
+
+def check(chart: str) -> Callable[[Callable[[StackOutput], None]], Callable[[StackOutput], None]]:
+    def register(function: Callable[[StackOutput], None]) -> Callable[[StackOutput], None]:
+        CHECKS.append(Check(function.__name__, chart, function))
+        return function
+    return register
+
+
+def equal(what: str, actual: Any, expected: Any) -> None:
+    assert actual == expected, f"{what}: {actual!r}, expected {expected!r}"
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def container(workload: dict, name: str) -> dict:
+    found = [c for c in pod_spec(workload)["containers"] if c["name"] == name]
+    assert found, f"{workload['kind']} {workload['metadata']['name']} has no container {name}"
+    return found[0]
+
+
+def program_object(output: StackOutput, kind: str, name: str) -> dict:
+    found = [o for o in output.program if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"the program registers no {kind} {name}"
+    return found[0]
+
+
+# ------------------------------------------------------------------------------ Prometheus
+
+
+@check(KPS)
+def prometheus_keeps_the_hot_tier_as_configured(output: StackOutput) -> None:
+    p = output.settings.prometheus
+    spec = output.one(KPS, "Prometheus")["spec"]
+    equal("Prometheus retention", spec["retention"], p.retention.text)
+    equal("Prometheus retentionSize", spec["retentionSize"], retention_size(output.settings))
+    equal("Prometheus replicas", spec["replicas"], p.replicas)
+    claim = spec["storage"]["volumeClaimTemplate"]["spec"]
+    equal("Prometheus volume class", claim["storageClassName"], output.settings.storage.class_name)
+    equal("Prometheus volume size", claim["resources"]["requests"]["storage"], p.volume_size.text)
+    equal("Prometheus external labels", spec["externalLabels"],
+          {"cluster": output.settings.cluster.name, "environment": output.settings.environment})
+    equal("Prometheus image", spec["image"], f"quay.io/prometheus/prometheus:{versions.PROMETHEUS_IMAGE_TAG}")
+
+
+@check(KPS)
+def prometheus_remote_writes_to_the_long_term_store_from_one_replica(output: StackOutput) -> None:
+    push_url = mimir_urls(MIMIR, output.settings.namespace)[0]
+    (queue,) = output.one(KPS, "Prometheus")["spec"]["remoteWrite"]
+    expected = remote_write(output.settings, push_url)
+    equal("remote write URL", queue["url"], push_url)
+    equal("remote write relabelling", queue["writeRelabelConfigs"], expected["writeRelabelConfigs"])
+    equal("remote write queue", queue["queueConfig"], expected["queueConfig"])
+
+
+def _selected(selector: dict, namespace_selector: dict, obj: dict) -> bool:
+    namespace = obj["metadata"].get("namespace", "")
+    return (label_selector_matches(namespace_selector, {"kubernetes.io/metadata.name": namespace})
+            and label_selector_matches(selector, obj["metadata"].get("labels") or {}))
+
+
+@check(KPS)
+def prometheus_selects_every_monitor_and_rule_of_the_stack_and_no_other_teams(output: StackOutput) -> None:
+    spec = output.one(KPS, "Prometheus")["spec"]
+    for kind, field in (("ServiceMonitor", "serviceMonitor"), ("PodMonitor", "podMonitor"),
+                        ("PrometheusRule", "rule"), ("Probe", "probe")):
+        objects = output.objects(kind=kind)
+        for obj in objects:
+            owner = "the program" if obj in output.program else "a chart"
+            assert _selected(spec[f"{field}Selector"], spec[f"{field}NamespaceSelector"], obj), \
+                f"{kind} {obj['metadata']['name']} (from {owner}) is not selected by the Prometheus {field}Selector"
+        other_team = {"metadata": {"namespace": "payments", "labels": {"team": "payments", "release": KPS}}}
+        assert not _selected(spec[f"{field}Selector"], spec[f"{field}NamespaceSelector"], other_team), \
+            f"another team's {kind} would be selected"
+    assert output.objects(kind="ServiceMonitor") and output.objects(kind="PrometheusRule")
+
+
+# ------------------------------------------------------------------------------ Alertmanager
+
+
+@check(KPS)
+def alertmanager_runs_the_programs_configuration_and_nothing_else(output: StackOutput) -> None:
+    am = output.settings.alerting.alertmanager
+    spec = output.one(KPS, "Alertmanager")["spec"]
+    equal("Alertmanager retention", spec["retention"], am.retention.hours)
+    equal("Alertmanager replicas", spec["replicas"], am.replicas)
+    equal("Alertmanager image", spec["image"], f"quay.io/prometheus/alertmanager:{versions.ALERTMANAGER_IMAGE_TAG}")
+    secret = program_object(output, "Secret", spec["configSecret"])
+    assert ALERTMANAGER_CONFIG_KEY in secret["stringData"], f"Secret {spec['configSecret']} holds no {ALERTMANAGER_CONFIG_KEY}"
+    # The chart renders no configuration of its own beside the program's Secret.
+    chart_secrets = [s["metadata"]["name"] for s in output.objects(KPS, "Secret") if "alertmanager" in s["metadata"]["name"]]
+    equal("Alertmanager Secrets of the chart", chart_secrets, [])
+    # No AlertmanagerConfig, of any labels, in any namespace (its own included), changes the routing.
+    for namespace in (output.settings.namespace, "webhook-delivery", "kube-system"):
+        for labels in ({}, {"team": output.settings.team_label}, {"release": KPS}):
+            candidate = {"metadata": {"namespace": namespace, "labels": labels}}
+            assert not _selected(spec["alertmanagerConfigSelector"], spec["alertmanagerConfigNamespaceSelector"] or {
+                "matchLabels": {"kubernetes.io/metadata.name": output.settings.namespace}}, candidate), \
+                f"an AlertmanagerConfig labelled {labels} in {namespace} would be merged into the routing"
+
+
+# ------------------------------------------------------------------------------ Grafana
+
+
+def _grafana(output: StackOutput) -> dict:
+    return output.one(KPS, "Deployment", f"{FULLNAME}-grafana")
+
+
+@check(KPS)
+def grafana_takes_its_admin_and_sso_secrets_by_reference(output: StackOutput) -> None:
+    env = {e["name"]: e for e in container(_grafana(output), "grafana").get("env", [])}
+    admin = program_object(output, "Secret", env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"])
+    equal("admin password key", env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"], ADMIN_PASSWORD_KEY)
+    equal("admin user key", env["GF_SECURITY_ADMIN_USER"]["valueFrom"]["secretKeyRef"]["key"], ADMIN_USER_KEY)
+    assert set(admin["stringData"]) == {ADMIN_USER_KEY, ADMIN_PASSWORD_KEY}
+    ini = output.one(KPS, "ConfigMap", f"{FULLNAME}-grafana")["data"]["grafana.ini"]
+    sso = output.settings.grafana.sso
+    assert "[auth.anonymous]\nenabled = false" in ini, "anonymous access is not off"
+    if sso is None:
+        assert "[auth.generic_oauth]" not in ini and "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET" not in env
+        return
+    for line in (f"client_id = {sso.client_id}", f"auth_url = {sso.auth_url}", f"token_url = {sso.token_url}",
+                 "role_attribute_strict = true", "use_pkce = true"):
+        assert line in ini, f"grafana.ini lacks `{line}`"
+    secret_ref = env["GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
+    program_object(output, "Secret", secret_ref["name"])
+
+
+@check(KPS)
+def grafana_ingress_serves_tls_with_a_certificate_cert_manager_issues(output: StackOutput) -> None:
+    g = output.settings.grafana
+    ingress = output.one(KPS, "Ingress", f"{FULLNAME}-grafana")
+    equal("Grafana ingress TLS", ingress["spec"]["tls"], [{"hosts": [g.host], "secretName": g.tls_secret}])
+    equal("Grafana ingress hosts", [r["host"] for r in ingress["spec"]["rules"]], [g.host])
+    annotations = ingress["metadata"].get("annotations") or {}
+    equal("Grafana ingress issuer", annotations.get(CLUSTER_ISSUER_ANNOTATION), g.cluster_issuer)
+
+
+@check(KPS)
+def grafana_is_replaced_not_surged_on_its_single_volume(output: StackOutput) -> None:
+    deployment = _grafana(output)
+    equal("Grafana replicas", deployment["spec"]["replicas"], 1)
+    equal("Grafana update strategy", deployment["spec"]["strategy"], {"type": "Recreate"})
+    claim = output.one(KPS, "PersistentVolumeClaim", f"{FULLNAME}-grafana")
+    equal("Grafana volume access", claim["spec"]["accessModes"], ["ReadWriteOnce"])
+
+
+@check(KPS)
+def grafana_reads_configmaps_of_its_namespace_and_no_secret(output: StackOutput) -> None:
+    namespace = output.settings.namespace
+    deployment = _grafana(output)
+    account = pod_spec(deployment)["serviceAccountName"]
+    rules = granted_rules(output.objects(), namespace, account)
+    equal(f"RBAC of Grafana's service account {account}", rules, [(namespace, rule) for rule in SIDECAR_RULES])
+    for sidecar in ("grafana-sc-dashboard", "grafana-sc-datasources"):
+        env = {e["name"]: e.get("value") for e in container(deployment, sidecar).get("env", [])}
+        # Unset, it is the pod's own namespace.
+        assert env.get("NAMESPACE") in (None, namespace), f"{sidecar} watches namespace {env['NAMESPACE']}"
+        equal(f"{sidecar} resource", env.get("RESOURCE"), "configmap")
+
+
+# ------------------------------------------------------------------------------ Loki
+
+
+def _loki_config(output: StackOutput) -> dict:
+    return yaml.safe_load(output.one("loki", "ConfigMap", "loki")["data"]["config.yaml"])
+
+
+@check("loki")
+def loki_keeps_logs_for_the_retention_in_the_logs_bucket(output: StackOutput) -> None:
+    config = _loki_config(output)
+    logging = output.settings.logging
+    equal("Loki retention", config["limits_config"]["retention_period"], logging.retention.hours)
+    equal("Loki compactor", {k: config["compactor"][k] for k in ("retention_enabled", "delete_request_store")},
+          {"retention_enabled": True, "delete_request_store": "s3"})
+    assert "table_manager" not in config, "the deprecated table manager is configured"
+    s3 = config["common"]["storage"]["s3"]
+    equal("Loki S3 bucket", s3["bucketnames"], output.releases["loki"].values["loki"]["storage"]["bucketNames"]["chunks"])
+    equal("Loki S3 region", s3["region"], output.settings.cluster.region)
+    assert "access_key_id" not in s3 and "secret_access_key" not in s3, "Loki reaches S3 with static keys, not IRSA"
+    equal("Loki schema", config["schema_config"]["configs"], [SCHEMA])
+
+
+@check("loki")
+def loki_ruler_sends_to_alertmanager_from_the_sidecar_rules(output: StackOutput) -> None:
+    ruler = _loki_config(output)["ruler"]
+    equal("Loki ruler Alertmanager", ruler["alertmanager_url"], f"http://{FULLNAME}-alertmanager."
+          f"{output.settings.namespace}.svc.cluster.local:9093")
+    equal("Loki ruler storage", ruler["storage"], {"type": "local", "local": {"directory": "/rules"}})
+
+
+@check("loki")
+def loki_runs_the_deployment_mode_of_the_environment(output: StackOutput) -> None:
+    logging = output.settings.logging
+    sets = {o["metadata"]["name"]: o for o in output.objects("loki", "StatefulSet") + output.objects("loki", "Deployment")}
+    if logging.mode == "Monolithic":
+        equal("Loki single binary replicas", sets["loki"]["spec"]["replicas"], logging.replicas)
+        assert not {"loki-read", "loki-write", "loki-backend"} & set(sets), "SimpleScalable targets run beside the single binary"
+        return
+    for target in ("loki-read", "loki-write", "loki-backend"):
+        equal(f"{target} replicas", sets[target]["spec"]["replicas"], logging.replicas)
+    assert "loki" not in sets, "the single binary runs beside the SimpleScalable targets"
+    policy = sets["loki-backend"]["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
+    if output.settings.protect:
+        # Absent: Kubernetes' default, Retain.
+        equal("loki-backend volume retention", {k: policy.get(k, "Retain") for k in ("whenScaled", "whenDeleted")},
+              {"whenScaled": "Retain", "whenDeleted": "Retain"})
+
+
+@check("loki")
+def loki_reaches_s3_through_its_irsa_role(output: StackOutput) -> None:
+    account = output.one("loki", "ServiceAccount", LOKI_SERVICE_ACCOUNT)
+    assert account["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn", "").startswith("arn:aws:iam::"), \
+        "the loki service account carries no IRSA role"
+    for workload in output.objects("loki", "StatefulSet") + output.objects("loki", "Deployment"):
+        if workload["metadata"]["name"].startswith(("loki-read", "loki-write", "loki-backend")) or workload["metadata"]["name"] == "loki":
+            equal(f"{workload['metadata']['name']} service account", pod_spec(workload)["serviceAccountName"], LOKI_SERVICE_ACCOUNT)
+
+
+# ------------------------------------------------------------------------------ log agent and probes
+
+
+@check("alloy")
+def alloy_runs_on_every_node_with_the_rendered_pipeline(output: StackOutput) -> None:
+    daemonset = output.one("alloy", "DaemonSet")
+    spec = pod_spec(daemonset)
+    assert {"operator": "Exists"} in spec.get("tolerations", []), "Alloy does not tolerate every taint"
+    assert any(v.get("hostPath", {}).get("path") == "/var/log" for v in spec["volumes"]), "Alloy does not mount /var/log"
+    content = output.releases["alloy"].values["alloy"]["configMap"]["content"]
+    # The chart trims the trailing newline.
+    equal("Alloy configuration", output.one("alloy", "ConfigMap", "alloy")["data"]["config.alloy"], content.rstrip("\n"))
+
+
+@check("promtail")
+def promtail_runs_on_every_node_with_the_rendered_pipeline(output: StackOutput) -> None:
+    daemonset = output.one("promtail", "DaemonSet")
+    assert {"operator": "Exists"} in pod_spec(daemonset).get("tolerations", []), "Promtail does not tolerate every taint"
+    secret = output.one("promtail", "Secret")
+    equal("Promtail configuration", secret["stringData"]["promtail.yaml"],
+          output.releases["promtail"].values["config"]["file"])
+
+
+@check(versions.BLACKBOX_EXPORTER.name)
+def blackbox_exporter_offers_the_probe_modules(output: StackOutput) -> None:
+    chart = versions.BLACKBOX_EXPORTER.name
+    config = yaml.safe_load(output.one(chart, "ConfigMap")["data"]["blackbox.yaml"])
+    equal("blackbox modules", config["modules"], BLACKBOX_MODULES)
+    image = container(output.one(chart, "Deployment"), "blackbox-exporter")["image"]
+    equal("blackbox exporter image", image, f"quay.io/prometheus/blackbox-exporter:{versions.BLACKBOX_EXPORTER_IMAGE_TAG}")
+    for probe in output.objects(kind="Probe"):
+        assert probe["spec"]["module"] in config["modules"], f"Probe {probe['metadata']['name']} uses an unknown module"
+
+
+# ------------------------------------------------------------------------------ Mimir
+
+
+def _mimir_config(output: StackOutput) -> dict:
+    """Mimir's configuration file, wherever the chart keeps it (ConfigMap or Secret)."""
+    for holder in output.objects(MIMIR, "ConfigMap") + output.objects(MIMIR, "Secret"):
+        for text in (holder.get("data") or {}).values() if holder["kind"] == "ConfigMap" else (holder.get("stringData") or {}).values():
+            try:
+                config = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(config, dict) and "blocks_storage" in config:
+                return config
+    raise AssertionError("no Mimir configuration (a file with blocks_storage) in the chart's output")
+
+
+@check(MIMIR)
+def mimir_keeps_blocks_in_the_metrics_bucket_for_the_cold_retention(output: StackOutput) -> None:
+    config = _mimir_config(output)
+    lts = output.settings.long_term_storage
+    s3 = config["blocks_storage"]["s3"]
+    equal("Mimir bucket", s3["bucket_name"], output.releases[MIMIR].values["mimir"]["structuredConfig"]["blocks_storage"]["s3"]["bucket_name"])
+    equal("Mimir region", s3["region"], output.settings.cluster.region)
+    equal("Mimir retention", config["limits"]["compactor_blocks_retention_period"], lts.retention.hours)
+    assert not (config.get("ingest_storage") or {}).get("enabled"), "Mimir runs Kafka-based ingest storage"
+    account = output.one(MIMIR, "ServiceAccount", MIMIR_SERVICE_ACCOUNT)
+    assert "eks.amazonaws.com/role-arn" in account["metadata"].get("annotations", {}), "Mimir's service account has no IRSA role"
+
+
+@check(MIMIR)
+def mimir_gateway_answers_where_prometheus_and_grafana_look(output: StackOutput) -> None:
+    push_url, query_url = mimir_urls(MIMIR, output.settings.namespace)
+    host, port = push_url.split("//")[1].split("/")[0].split(":")
+    service = output.one(MIMIR, "Service", host.split(".")[0])
+    assert int(port) in [p["port"] for p in service["spec"]["ports"]], f"Service {host} does not serve port {port}"
