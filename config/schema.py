@@ -12,8 +12,11 @@ Pure Python: no Pulumi imports, so it is tested directly.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import difflib
+import functools
 import json
+import math
 import re
 import types
 import typing
@@ -63,10 +66,24 @@ class ConfigError(Exception):
 
 
 # ---------------------------------------------------------------------------- value types
+#
+# Every pattern is matched whole with `re.fullmatch` and spells its digits `[0-9]`: `$` would
+# accept a trailing newline and `\d` any Unicode digit, both of which the tools downstream refuse.
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_DURATION_RE = re.compile(r"^(?:(\d+)(ms|s|m|h|d|w|y))+$")
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+# Prometheus' duration grammar: units in this order, each at most once (`1h30m`, not `30m1h`).
+_DURATION_UNITS_MS = {"y": 31536000000, "w": 604800000, "d": 86400000, "h": 3600000, "m": 60000, "s": 1000, "ms": 1}
+_DURATION_RE = re.compile("".join(f"(?:([0-9]+){unit})?" for unit in _DURATION_UNITS_MS))
+# Prometheus keeps a duration in an int64 of nanoseconds: about 292 years.
+_DURATION_MAX_MS = (2**63 - 1) // 10**6
+_DURATION_EXPECTED = "a duration such as 30s, 5m, 12h, 15d or 1h30m (units y w d h m s ms, in that order, each at most once)"
+
+
+def _duration_ms(text: str) -> Optional[int]:
+    """Milliseconds of a duration in Prometheus' grammar, or None when it is not one."""
+    m = _DURATION_RE.fullmatch(text) if text else None
+    if m is None:
+        return None
+    return sum(int(n) * ms for n, ms in zip(m.groups(), _DURATION_UNITS_MS.values()) if n is not None)
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,8 @@ class Duration:
 
     @property
     def seconds(self) -> float:
-        return sum(int(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(self.text))
+        ms = _duration_ms(self.text)
+        return ms // 1000 if ms % 1000 == 0 else ms / 1000
 
     @property
     def hours(self) -> str:
@@ -93,8 +111,11 @@ class Duration:
 
     @classmethod
     def parse(cls, raw: Any) -> "Duration":
-        if not isinstance(raw, str) or not _DURATION_RE.match(raw) or cls(raw).seconds <= 0:
-            raise ValueError("a duration such as 30s, 5m, 12h, 15d or 720h")
+        ms = _duration_ms(raw) if isinstance(raw, str) else None
+        if ms is None or ms <= 0:
+            raise ValueError(_DURATION_EXPECTED)
+        if ms > _DURATION_MAX_MS:
+            raise ValueError("a duration of at most 292y (Prometheus' limit)")
         return cls(raw)
 
 
@@ -102,7 +123,9 @@ _SIZE_UNITS = {
     "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
 }
-_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)(B|KB|MB|GB|TB|Ki|Mi|Gi|Ti)$")
+_SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|Ki|Mi|Gi|Ti)")
+# The largest gp3 volume; every size is a volume or a part of one.
+_SIZE_MAX = 16 * 2**40
 
 
 @dataclass(frozen=True)
@@ -113,21 +136,23 @@ class Size:
 
     @property
     def bytes(self) -> int:
-        number, unit = _SIZE_RE.match(self.text).groups()
-        return int(float(number) * _SIZE_UNITS[unit])
+        number, unit = _SIZE_RE.fullmatch(self.text).groups()
+        return int(decimal.Decimal(number) * _SIZE_UNITS[unit])
 
     def __str__(self) -> str:
         return self.text
 
     @classmethod
     def parse(cls, raw: Any) -> "Size":
-        if not isinstance(raw, str) or not _SIZE_RE.match(raw) or cls(raw).bytes <= 0:
+        if not isinstance(raw, str) or not _SIZE_RE.fullmatch(raw) or cls(raw).bytes <= 0:
             raise ValueError("a size such as 50GB or 100Gi (units B, KB, MB, GB, TB, Ki, Mi, Gi, Ti)")
+        if cls(raw).bytes > _SIZE_MAX:
+            raise ValueError("a size of at most 16Ti (the largest gp3 volume)")
         return cls(raw)
 
 
-_CPU_RE = re.compile(r"^(\d+m|\d+(\.\d+)?)$")
-_MEMORY_RE = re.compile(r"^\d+(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_CPU_RE = re.compile(r"([0-9]+)m|[0-9]+(?:\.[0-9]+)?")
+_CPU_MAX_CORES = 1000
 
 
 class Cpu(str):
@@ -137,9 +162,19 @@ class Cpu(str):
     def parse(cls, raw: Any) -> "Cpu":
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             raw = str(raw)
-        if not isinstance(raw, str) or not _CPU_RE.match(raw):
+        m = _CPU_RE.fullmatch(raw) if isinstance(raw, str) else None
+        if m is None:
             raise ValueError("a CPU quantity such as 200m or 1")
+        cores = decimal.Decimal(m[1]) / 1000 if m[1] is not None else decimal.Decimal(raw)
+        if cores > _CPU_MAX_CORES:
+            raise ValueError(f"a CPU quantity of at most {_CPU_MAX_CORES} cores")
         return cls(raw)
+
+
+# Kubernetes spells the decimal kilo `k`; `K` is not a quantity suffix.
+_MEMORY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_MEMORY_RE = re.compile(r"([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?")
+_MEMORY_MAX = 16 * 2**40
 
 
 class Memory(str):
@@ -147,25 +182,63 @@ class Memory(str):
 
     @classmethod
     def parse(cls, raw: Any) -> "Memory":
-        if not isinstance(raw, str) or not _MEMORY_RE.match(raw):
-            raise ValueError("a memory quantity such as 512Mi or 4Gi")
+        m = _MEMORY_RE.fullmatch(raw) if isinstance(raw, str) else None
+        if m is None:
+            raise ValueError("a memory quantity such as 512Mi or 4Gi (units k, M, G, T, Ki, Mi, Gi, Ti)")
+        if int(m[1]) * _MEMORY_UNITS[m[2] or ""] > _MEMORY_MAX:
+            raise ValueError("a memory quantity of at most 16Ti")
         return cls(raw)
 
 
-_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?$")
+_HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?")
+_URL_RE = re.compile(r"(https?)://([^/?#:@\s]*)(?::([0-9]{1,5}))?(?:[/?#][!-~]*)?")
+
+
+def _is_url_host(host: str) -> bool:
+    """A DNS name (one label or more) or an IPv4 address: `example.com`, `prometheus`, `10.0.0.1`."""
+    labels = host.split(".")
+    if all(label.isascii() and label.isdigit() for label in labels):
+        return len(labels) == 4 and all(int(label) <= 255 for label in labels)
+    return (
+        len(host) <= 253
+        and all(_HOST_LABEL_RE.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()  # `1.2.3` is neither a name nor an address
+    )
+
+
+def _url_parts(raw: Any) -> Optional[tuple[str, str, Optional[str]]]:
+    """(scheme, host, port) of an http(s) URL with a valid host and port, else None."""
+    m = _URL_RE.fullmatch(raw) if isinstance(raw, str) else None
+    if m is None or not _is_url_host(m[2]) or (m[3] is not None and not 1 <= int(m[3]) <= 65535):
+        return None
+    return m[1], m[2], m[3]
+
+
+_URL_EXPECTED = "a host name or IPv4 address, an optional port from 1 to 65535, then an optional path"
 
 
 class Url(str):
-    """An http(s) URL."""
+    """An http(s) URL: a host name or IPv4 address, an optional port, an optional path; no user info."""
 
     @classmethod
     def parse(cls, raw: Any) -> "Url":
-        if not isinstance(raw, str) or not _URL_RE.match(raw):
-            raise ValueError("an http:// or https:// URL")
+        if _url_parts(raw) is None:
+            raise ValueError(f"an http:// or https:// URL: {_URL_EXPECTED}")
         return cls(raw)
 
 
-_EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+class HttpsUrl(Url):
+    """An https URL: credentials or tokens travel over it."""
+
+    @classmethod
+    def parse(cls, raw: Any) -> "HttpsUrl":
+        parts = _url_parts(raw)
+        if parts is None or parts[0] != "https":
+            raise ValueError(f"an https:// URL (credentials travel over it): {_URL_EXPECTED}")
+        return cls(raw)
+
+
+_EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 class Email(str):
@@ -173,12 +246,12 @@ class Email(str):
 
     @classmethod
     def parse(cls, raw: Any) -> "Email":
-        if not isinstance(raw, str) or not _EMAIL_RE.match(raw):
+        if not isinstance(raw, str) or not _EMAIL_RE.fullmatch(raw):
             raise ValueError("an e-mail address such as oncall@example.com")
         return cls(raw)
 
 
-_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_LABEL_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class DnsLabel(str):
@@ -186,12 +259,9 @@ class DnsLabel(str):
 
     @classmethod
     def parse(cls, raw: Any) -> "DnsLabel":
-        if not isinstance(raw, str) or not _DNS_LABEL_RE.match(raw):
+        if not isinstance(raw, str) or not _DNS_LABEL_RE.fullmatch(raw):
             raise ValueError("a Kubernetes name: lower-case letters, digits and '-', 1 to 63 characters")
         return cls(raw)
-
-
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$")
 
 
 class Hostname(str):
@@ -199,20 +269,90 @@ class Hostname(str):
 
     @classmethod
     def parse(cls, raw: Any) -> "Hostname":
-        if not isinstance(raw, str) or not _HOSTNAME_RE.match(raw):
+        labels = raw.split(".") if isinstance(raw, str) else []
+        if not (
+            len(labels) >= 2
+            and len(raw) <= 253
+            and all(_DNS_LABEL_RE.fullmatch(label) for label in labels)
+            and not labels[-1].isdigit()
+        ):
             raise ValueError("a host name such as grafana.example.com (no scheme, port or path)")
         return cls(raw)
 
 
-_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+# Region names: us-east-1, eu-west-2, ap-southeast-1, us-gov-west-1, us-isob-east-1, cn-north-1.
+_REGION = r"[a-z]{2,4}(?:-[a-z]{2,4})?-(?:central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?"
+_REGION_RE = re.compile(_REGION)
+_PARTITION = r"aws(?:-[a-z]+)*"
+_ACCOUNT = r"[0-9]{12}"
+
+
+class AwsRegion(str):
+    """An AWS region name: `us-east-1`."""
+
+    @classmethod
+    def parse(cls, raw: Any) -> "AwsRegion":
+        if not isinstance(raw, str) or not _REGION_RE.fullmatch(raw):
+            raise ValueError("an AWS region such as us-east-1, eu-west-2, ap-southeast-1 or us-gov-west-1")
+        return cls(raw)
+
+
+_KMS_KEY_ARN_RE = re.compile(
+    rf"arn:{_PARTITION}:kms:{_REGION}:{_ACCOUNT}:key/"
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+)
+
+
+class KmsKeyArn(str):
+    """The ARN of one KMS key: the roles are granted that key, so no wildcard and no alias."""
+
+    @classmethod
+    def parse(cls, raw: Any) -> "KmsKeyArn":
+        if not isinstance(raw, str) or not _KMS_KEY_ARN_RE.fullmatch(raw):
+            raise ValueError(
+                "the ARN of one KMS key, arn:aws:kms:<region>:<12-digit account>:key/<key id>, such as "
+                "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555 "
+                "(no wildcard, no alias)"
+            )
+        return cls(raw)
+
+
+_OIDC_PROVIDER_ARN_RE = re.compile(
+    rf"arn:{_PARTITION}:iam::{_ACCOUNT}:oidc-provider/"
+    r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)+(?:/[A-Za-z0-9._~-]+)*"
+)
+
+
+class OidcProviderArn(str):
+    """The ARN of an IAM OIDC identity provider (the EKS cluster's)."""
+
+    @classmethod
+    def parse(cls, raw: Any) -> "OidcProviderArn":
+        if not isinstance(raw, str) or not _OIDC_PROVIDER_ARN_RE.fullmatch(raw):
+            raise ValueError(
+                "an IAM OIDC provider ARN, arn:aws:iam::<12-digit account>:oidc-provider/<issuer host and path>, "
+                "such as arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
+            )
+        return cls(raw)
+
+
+_LABEL_VALUE_RE = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 def label_value(v: Any) -> Optional[str]:
     """A Kubernetes label value: at most 63 characters, alphanumeric at both ends."""
-    return None if _LABEL_VALUE_RE.match(v) else "a Kubernetes label value (letters, digits, '-', '_', '.'; 63 at most)"
+    return None if _LABEL_VALUE_RE.fullmatch(v) else "a Kubernetes label value (letters, digits, '-', '_', '.'; 63 at most)"
 
 
-_VALUE_TYPES = (Duration, Size, Cpu, Memory, Url, Email, DnsLabel, Hostname)
+_VALUE_TYPES = (
+    Duration, Size, Cpu, Memory, Url, HttpsUrl, Email, DnsLabel, Hostname, AwsRegion, KmsKeyArn, OidcProviderArn,
+)
+# How the configuration reference names each value type.
+_VALUE_TYPE_NAMES = {
+    Duration: "duration", Size: "size", Cpu: "cpu", Memory: "memory", Url: "url", HttpsUrl: "https url",
+    Email: "email", DnsLabel: "name", Hostname: "hostname", AwsRegion: "AWS region", KmsKeyArn: "KMS key ARN",
+    OidcProviderArn: "IAM OIDC provider ARN",
+}
 
 
 def _optional_inner(tp: Any) -> Any:
@@ -220,6 +360,12 @@ def _optional_inner(tp: Any) -> Any:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return [a for a in typing.get_args(tp) if a is not type(None)][0]
     return tp
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A settings class's field types (resolving them is most of a parse's time otherwise)."""
+    return typing.get_type_hints(cls)
 
 
 def _is_section(tp: Any) -> bool:
@@ -257,7 +403,13 @@ def camel(name: str) -> str:
 
 
 def _show(raw: Any) -> str:
-    text = json.dumps(raw) if not isinstance(raw, str) else repr(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() > 256:
+        # Python turns no more than 4300 digits into text; count them instead.
+        digits = int(math.log10(abs(raw))) + 1
+        digits += (abs(raw) >= 10**digits) - (abs(raw) < 10 ** (digits - 1))
+        return f"a {digits}-digit number"
+    # Values that are not JSON (a date or a set from a YAML file read elsewhere) show as text.
+    text = json.dumps(raw, default=str) if not isinstance(raw, str) else repr(raw)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -272,7 +424,7 @@ def _type_name(tp: Any) -> str:
     if tp is float:
         return "number"
     if tp in _VALUE_TYPES:
-        return tp.__name__.lower().replace("dnslabel", "name")
+        return _VALUE_TYPE_NAMES[tp]
     if origin is Literal:
         return " | ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
@@ -284,6 +436,14 @@ def _type_name(tp: Any) -> str:
     if _is_section(tp):
         return "object"
     return str(tp)
+
+
+# Whole numbers: a 32-bit signed integer at most, which every consumer (Kubernetes int32 fields,
+# Prometheus and Alertmanager settings, the Pulumi wire format's doubles) carries exactly.
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_INT_RE = re.compile(r"-?[0-9]+")
+# Numbers as text: ASCII digits only (Python's float() also takes Unicode digits, `inf`, `1_0`).
+_FLOAT_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 
 
 class _Parser:
@@ -329,22 +489,28 @@ class _Parser:
                 return None
             return raw
         if tp is int:
-            if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw):
-                return int(raw)
-            if not isinstance(raw, int) or isinstance(raw, bool):
+            number = raw
+            if isinstance(raw, str) and _INT_RE.fullmatch(raw):
+                # A string of thousands of digits is out of range before Python is asked to read it.
+                number = int(raw) if len(raw) <= 20 else _INT_MAX + 1
+            if not isinstance(number, int) or isinstance(number, bool):
                 self.problem(key, raw, "a whole number")
                 return None
-            return raw
+            if not _INT_MIN <= number <= _INT_MAX:
+                self.problem(key, raw, f"a whole number from {_INT_MIN} to {_INT_MAX}")
+                return None
+            return number
         if tp is float:
-            if isinstance(raw, str):
-                try:
-                    return float(raw)
-                except ValueError:
-                    pass
-            if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+            number = float(raw) if isinstance(raw, str) and _FLOAT_RE.fullmatch(raw) else raw
+            if not isinstance(number, (int, float)) or isinstance(number, bool):
                 self.problem(key, raw, "a number")
                 return None
-            return float(raw)
+            # float() of an integer past 1e308 raises instead of giving infinity.
+            number = float(number) if isinstance(number, float) or abs(number) < 10**300 else math.inf
+            if not math.isfinite(number):
+                self.problem(key, raw, "a finite number")
+                return None
+            return number
         if tp is str:
             if not isinstance(raw, str) or not raw:
                 self.problem(key, raw, "a non-empty string")
@@ -359,15 +525,13 @@ class _Parser:
         raise TypeError(f"settings type {tp!r} of {key} is not supported")
 
     def section(self, cls: type, raw: Any, key: str) -> Any:
-        if raw is None:
-            raw = {}
         if not isinstance(raw, dict):
             self.problem(key, raw, "an object")
             return None
         fields = {camel(f.name): f for f in dataclasses.fields(cls)}
-        for unknown in sorted(set(raw) - set(fields)):
-            self.unknown_key(join_key(key, unknown), unknown, fields)
-        hints = typing.get_type_hints(cls)
+        for unknown in sorted(set(raw) - set(fields), key=str):
+            self.unknown_key(join_key(key, str(unknown)), str(unknown), fields)
+        hints = _type_hints(cls)
         before = len(self.problems)
         values = {
             f.name: self.field(f, hints[f.name], raw, name, join_key(key, name))
@@ -377,6 +541,17 @@ class _Parser:
 
     def field(self, f: dataclasses.Field, tp: Any, raw: Mapping, name: str, full: str) -> Any:
         meta = f.metadata
+        if name in raw and raw[name] is None and _optional_inner(tp) is tp:
+            # null is no value: it neither unsets a key that cannot be unset nor takes its default.
+            self.value(tp, None, full)
+            if _is_section(tp):
+                hint = "leave the key out to take the defaults"
+            elif meta.get("default", _REQUIRED) is _REQUIRED:
+                hint = "the key is required"
+            else:
+                hint = "leave the key out to take the default"
+            self.problems[-1] += f" ({hint})"
+            return None
         if _is_section(tp):
             # A section's default (a partial object) sits under what the stack sets; a section
             # left out takes the defaults of all its keys.

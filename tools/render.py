@@ -29,7 +29,7 @@ from config import ConfigError, load
 from config.secrets import SECRET_KEYS
 from monitoring.logging.loki import RULES_CONFIGMAP_LABEL, RULES_CONFIGMAP_LABEL_VALUE
 from monitoring.versions import ALLOY, PROMTAIL
-from tools.mock_runtime import ROOT, Run, encode_config, plain, run_program
+from tools.mock_runtime import ROOT, Run, plain, run_program
 
 NAMESPACE = "webhook-monitoring"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -48,8 +48,138 @@ def secret_placeholder(key: str) -> str:
     return f"<secret {key}>"
 
 
-def stack_file(stack: str) -> Path:
-    return ROOT / f"Pulumi.{stack}.yaml"
+def stack_file(stack: str, root: Path = ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+class StackFileError(Exception):
+    """A stack file that cannot be read as one: one line naming the file and the line."""
+
+
+class _StackFileLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads a stack file (Go's yaml.v2 into untyped values): a date or a
+    time stays the text written, a key is its text, a whole number too long to read stays text.
+    A key given twice is an error: YAML keys are unique, and a second block of a section would
+    silently replace the first."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(None, None, f"expected a mapping, found {node.id}", node.start_mark)
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a plain value, found a {key_node.id}", key_node.start_mark
+                )
+            if key_node.value in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key_node.value}' given twice (first on line {first_line[key_node.value] + 1})",
+                    key_node.start_mark,
+                )
+            first_line[key_node.value] = key_node.start_mark.line
+        self.flatten_mapping(node)  # `<<: *anchor` merges; the keys written win
+        mapping = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a plain value, found a {key_node.id}", key_node.start_mark
+                )
+            mapping[key_node.value] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def construct_yaml_int(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # more digits than Python reads
+            return node.value
+
+    def construct_yaml_binary(self, node: yaml.Node) -> str:
+        return super().construct_yaml_binary(node).decode("utf-8", "replace")
+
+    def construct_yaml_set(self, node: yaml.Node):
+        data: dict = {}
+        yield data
+        data.update(dict.fromkeys(self.construct_mapping(node)))
+
+
+_StackFileLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
+_StackFileLoader.add_constructor("tag:yaml.org,2002:int", _StackFileLoader.construct_yaml_int)
+_StackFileLoader.add_constructor("tag:yaml.org,2002:binary", _StackFileLoader.construct_yaml_binary)
+_StackFileLoader.add_constructor("tag:yaml.org,2002:set", _StackFileLoader.construct_yaml_set)
+
+_NODE_KINDS = {"scalar": "a single value", "sequence": "a list", "mapping": "a mapping"}
+
+
+def _at(path: Path, mark: Any, message: str) -> StackFileError:
+    where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path.name
+    return StackFileError(f"{where}: {' '.join(message.split())}")
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, str], set[str]]:
+    """The `config:` map of a stack file as the engine hands it to the program: full key -> text
+    (a single value as written, an object or a list as JSON); and the keys holding a `secure:`
+    value. Raises StackFileError for a file that is not a stack file."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise StackFileError(f"{path.name}: cannot be read: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise StackFileError(f"{path.name}:{line}: not UTF-8 text (byte {data[err.start]:#04x})") from None
+    loader = None
+    try:
+        loader = _StackFileLoader(text)
+        root = loader.get_single_node()
+        if root is None:
+            return {}, set()
+        if not isinstance(root, yaml.MappingNode):
+            raise _at(path, root.start_mark, f"expected a mapping holding `config:`, found {_NODE_KINDS[root.id]}")
+        document = loader.construct_document(root)
+        config_node = next((v for k, v in root.value if k.value == "config"), None)
+        if config_node is None or document["config"] is None:
+            return {}, set()
+        if not isinstance(config_node, yaml.MappingNode):
+            raise _at(path, config_node.start_mark,
+                      f"`config:` must be a mapping of keys to values, found {_NODE_KINDS[config_node.id]}")
+        config: dict[str, str] = {}
+        declared: set[str] = set()
+        written: dict[str, str] = {}
+        for key_node, value_node in config_node.value:
+            key = key_node.value if ":" in key_node.value else f"{NAMESPACE}:{key_node.value}"
+            if written.setdefault(key, key_node.value) != key_node.value:
+                raise _at(path, key_node.start_mark, f"'{key_node.value}' and '{written[key]}' are the same key")
+            value = document["config"][key_node.value]
+            config.pop(key, None)
+            declared.discard(key)
+            if isinstance(value, dict) and list(value) == ["secure"] and isinstance(value["secure"], str):
+                declared.add(key)
+            elif isinstance(value_node, yaml.ScalarNode):
+                config[key] = "null" if value is None else value_node.value
+            else:
+                try:
+                    config[key] = json.dumps(value)
+                except (ValueError, RecursionError):  # an anchor holding an alias of itself
+                    raise _at(path, value_node.start_mark, f"the value of '{key_node.value}' contains itself") from None
+        return config, declared
+    except yaml.MarkedYAMLError as err:
+        message = err.problem or err.context or "not YAML"
+        if err.context and err.problem and err.problem.startswith("but "):
+            message = f"{err.context}, {err.problem}"  # the composer's "expected a single document ..."
+        elif err.context and err.problem and err.context_mark is not None:
+            message += f" ({err.context} on line {err.context_mark.line + 1})"
+        raise _at(path, err.problem_mark or err.context_mark, message) from None
+    except yaml.reader.ReaderError as err:
+        line = text[: err.position].count("\n") + 1
+        raise StackFileError(f"{path.name}:{line}: character #x{err.character:04x} is not allowed in YAML") from None
+    except RecursionError:
+        raise StackFileError(f"{path.name}: nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
@@ -57,13 +187,12 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
 
     A secret gets a placeholder when the stack file holds it (a `secure:` value) or when the
     stack's settings require it, as `pulumi up` would insist; an optional secret the stack does
-    not set stays unset, so the render shows what happens without it.
+    not set stays unset, so the render shows what happens without it. A secret key set in plain
+    text stays as written and not secret: the program refuses it, as `pulumi preview` does.
+    Raises StackFileError for a file that is not a stack file.
     """
-    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    declared = {key if ":" in key else f"{NAMESPACE}:{key}"
-                for key, value in values.items() if isinstance(value, dict) and set(value) == {"secure"}}
-    config = encode_config(NAMESPACE, {k: v for k, v in values.items() if k not in declared})
-    every = {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} | declared
+    config, declared = read_stack_file(path)
+    every = ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
     try:
         settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name)
     except ConfigError:
@@ -74,8 +203,10 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     return config, sorted(secrets)
 
 
-def stacks() -> list[str]:
-    return [p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml")]
+def stacks(root: Path = ROOT) -> list[str]:
+    """Every stack with a stack file in `root`, sorted."""
+    names = (p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return sorted(name for name in names if name)
 
 
 class _ReviewDumper(yaml.CSafeDumper):
@@ -158,12 +289,24 @@ def summary(run: Run) -> str:
     return "\n".join(lines)
 
 
-def render(stack: str, path: Path | None = None, out_root: Path = ROOT / "build") -> int:
-    path = path or stack_file(stack)
+def render(stack: str, path: Path | None = None, out_root: Path | None = None, root: Path = ROOT) -> int:
+    """Render Pulumi.<stack>.yaml of `root` (or the stack file `path`) into <out_root>/<stack>/
+    (default: <root>/build/<stack>/). A configuration mistake prints one line per problem, the
+    lines `pulumi preview` prints, and returns 2 before the program runs."""
+    path = path or stack_file(stack, root)
+    out_root = out_root or root / "build"
     if not path.exists():
-        print(f"no stack file {path.name}: stacks are {', '.join(sorted(stacks()))}", file=sys.stderr)
+        print(f"no stack file {path.name}: stacks are {', '.join(stacks(root))}", file=sys.stderr)
         return 2
-    config, secret_keys = stack_config(path)
+    try:
+        config, secret_keys = stack_config(path)
+        load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"])
+    except StackFileError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except ConfigError as err:
+        print("\n".join(err.problems), file=sys.stderr)
+        return 2
     run = run_program(stack, config, secret_keys)
     if run.error is not None:
         print(f"{stack}: {run.error}", file=sys.stderr)
