@@ -8,10 +8,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 STACKS := dev prod
-# VictoriaMetrics stands in for Mimir as the remote-write receiver of the live tests.
-DEBIAN_PACKAGES := victoria-metrics
+# VictoriaMetrics stands in for Mimir as the remote-write receiver of the live tests; nginx runs the
+# rendered configuration of the authenticating proxies in front of Prometheus and Alertmanager.
+DEBIAN_PACKAGES := victoria-metrics nginx-light
+DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check debian-packages node-packages render render-all test e2e bench clean
+.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all test e2e bench clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -20,6 +22,7 @@ help:
 	@echo "make bench                render and unit-suite timings"
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
+	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +45,18 @@ charts: tools
 chart-check: charts
 	$(PY) -m tools.chart_check --keys
 
+# checkov pins its own dependencies, which clash with the program's: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+security-scan: charts $(CHECKOV_VENV)/.installed
+	$(PY) -m tools.security_scan $(CHECKOV_VENV)/bin/checkov
+
 debian-packages:
-	@missing=""; for tool in $(DEBIAN_PACKAGES); do command -v $$tool >/dev/null || missing=1; done; \
+	@missing=""; for tool in $(DEBIAN_COMMANDS); do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \

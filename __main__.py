@@ -9,14 +9,18 @@ from components.grafana_access import GrafanaAccess, GrafanaAccessArgs
 from components.grafana_dashboards import GrafanaDashboards, GrafanaDashboardsArgs
 from components.logging import Logging, LoggingArgs
 from components.metrics import MetricsStack, MetricsStackArgs
+from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.storage_class import Gp3StorageClass, Gp3StorageClassArgs
+from components.web_auth import WebAuth, WebAuthArgs
 from config import ConfigError
 from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
 from monitoring.helm.shared_chart import alertmanager_and_grafana_values
+from monitoring.network import network_policies
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
+from monitoring.security import PRIVILEGED, RESTRICTED, pod_security_labels
 
 try:
     settings, secrets = load_stack_config()
@@ -26,20 +30,20 @@ except ConfigError as err:
 conn = connect(settings)
 tags = tuple(sorted(settings.tags.items()))
 
-namespace = k8s.core.v1.Namespace(
-    "monitoring-namespace",
-    metadata=k8s.meta.v1.ObjectMetaArgs(
-        name=settings.namespace,
-        labels={
-            "team": settings.team_label,
-            # node-exporter needs the host's network and PID namespaces.
-            "pod-security.kubernetes.io/enforce": "privileged",
-        },
-    ),
-    opts=pulumi.ResourceOptions(provider=conn.kubernetes, protect=settings.protect),
+namespace, agents_namespace = (
+    k8s.core.v1.Namespace(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={"team": settings.team_label, **pod_security_labels(level)}),
+        opts=pulumi.ResourceOptions(provider=conn.kubernetes, protect=settings.protect),
+    )
+    for resource_name, name, level in (
+        ("monitoring-namespace", settings.namespace, RESTRICTED),
+        # node-exporter and the log agent need the host: its network, processes and paths.
+        ("agents-namespace", settings.agents_namespace, PRIVILEGED),
+    )
 )
 # Children register after their component, and a component after what it depends on.
-in_namespace = pulumi.ResourceOptions(providers=[conn.kubernetes], depends_on=[namespace])
+in_namespace = pulumi.ResourceOptions(providers=[conn.kubernetes], depends_on=[namespace, agents_namespace])
 on_aws = pulumi.ResourceOptions(providers=[conn.aws])
 
 storage_class = Gp3StorageClass(
@@ -91,6 +95,12 @@ alerting = Alerting(
     opts=in_namespace,
 )
 
+NetworkPolicies("network", NetworkPoliciesArgs(policies=tuple(network_policies(settings))), opts=in_namespace)
+
+web_auth = WebAuth(
+    "web-auth", WebAuthArgs(namespace=namespace.metadata.name, labels={"team": settings.team_label}), opts=in_namespace
+)
+
 grafana_access = GrafanaAccess(
     "grafana",
     GrafanaAccessArgs(
@@ -120,7 +130,8 @@ metrics = MetricsStack(
         rule_groups=tuple(rules.rule_groups(settings)),
         federation_match=tuple(rules.federation_match(settings)),
     ),
-    opts=in_namespace,
+    # The pods mount the proxies' Secrets and ConfigMaps.
+    opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[web_auth])),
 )
 
 logs = Logging(
@@ -128,6 +139,7 @@ logs = Logging(
     LoggingArgs(
         settings=settings,
         namespace=settings.namespace,
+        agent_namespace=settings.agents_namespace,
         storage_class=storage_class.class_name,
         bucket_name=logs_bucket.bucket_name,
         bucket_region=settings.cluster.region,
@@ -135,7 +147,8 @@ logs = Logging(
         alertmanager_url=metrics.alertmanager_url,
     ),
     # Loki and the agents ship ServiceMonitors, whose CRDs come with kube-prometheus-stack.
-    opts=pulumi.ResourceOptions(providers=[conn.kubernetes], depends_on=[namespace, metrics.kube_prometheus_stack]),
+    opts=pulumi.ResourceOptions(providers=[conn.kubernetes],
+                                depends_on=[namespace, agents_namespace, metrics.kube_prometheus_stack]),
 )
 
 grafana_url = f"https://{settings.grafana.host}"
@@ -154,6 +167,7 @@ GrafanaDashboards(
 )
 
 pulumi.export("namespace", namespace.metadata.name)
+pulumi.export("agentsNamespace", agents_namespace.metadata.name)
 pulumi.export("storageClass", storage_class.class_name)
 pulumi.export("metricsBucket", metrics_bucket.bucket_name)
 pulumi.export("logsBucket", logs_bucket.bucket_name)

@@ -3,7 +3,7 @@
 Loki (grafana-community chart) keeps chunks and index in the logs bucket through the IRSA role
 bound to its service account (`monitoring.logging.loki.LOKI_SERVICE_ACCOUNT`); the agent (Alloy by
 default, Promtail when `logging.agent` says so) pushes to Loki's gateway. The LogQL alert rules
-go into a ConfigMap that the chart's rules sidecar loads into the ruler.
+go into a ConfigMap mounted where the ruler runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 
 from components.helm_release import helm_release
 from config import Settings
-from monitoring.logging.agent import alloy_values, promtail_values
+from monitoring.logging.agent import ALLOY_RULES, ALLOY_SERVICE_ACCOUNT, alloy_values, promtail_values
 from monitoring.logging.alloy import alloy_config
 from monitoring.logging.logql import loki_rule_groups
 from monitoring.logging.loki import (
@@ -41,7 +41,9 @@ class LoggingArgs:
     `metrics.services` (namespaces the log alerts watch), `alerting.runbook_base_url`,
     `cluster.name`, `environment` and `team_label` are read."""
     namespace: str
-    """Namespace of Loki and the agent; the rule ConfigMap goes here too."""
+    """Namespace of Loki; the rule ConfigMap goes here too."""
+    agent_namespace: str
+    """Namespace of the log agent (it reads the host's log files, which `restricted` forbids)."""
     storage_class: pulumi.Input[str]
     """Name of the gp3 StorageClass for Loki's volumes."""
     bucket_name: pulumi.Input[str]
@@ -70,8 +72,8 @@ class Logging(pulumi.ComponentResource):
         namespace = args.namespace
         loki_push = push_url(namespace)
 
-        # The rules sidecar watches for this ConfigMap whenever it appears: no ordering needed.
-        k8s.core.v1.ConfigMap(
+        # Mounted into the ruler's pods: it must exist first.
+        rules = k8s.core.v1.ConfigMap(
             f"{name}-loki-rules",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{name}-loki-rules",
@@ -88,14 +90,16 @@ class Logging(pulumi.ComponentResource):
             role_arn=args.role_arn,
             storage_class=args.storage_class,
             alertmanager_url=args.alertmanager_url,
+            rules_config_map=rules.metadata.name,
         ).apply(lambda inputs: loki_values(settings, service_account=LOKI_SERVICE_ACCOUNT, **inputs))
         self.loki = helm_release(f"{name}-loki", LOKI, namespace, values, self)
 
         if settings.logging.agent == "alloy":
             agent_chart, agent_values = ALLOY, alloy_values(settings, alloy_config(settings, loki_push))
+            self._alloy_rbac(name, args.agent_namespace)
         else:
             agent_chart, agent_values = PROMTAIL, promtail_values(settings, promtail_config(settings, loki_push))
-        self.agent = helm_release(f"{name}-agent", agent_chart, namespace, agent_values, self)
+        self.agent = helm_release(f"{name}-agent", agent_chart, args.agent_namespace, agent_values, self)
 
         self.loki_push_url = pulumi.Output.from_input(loki_push)
         self.loki_query_url = pulumi.Output.from_input(gateway_url(namespace))
@@ -106,4 +110,22 @@ class Logging(pulumi.ComponentResource):
                 "agent": self.agent,
                 "loki": self.loki,
             }
+        )
+
+    def _alloy_rbac(self, name: str, namespace: str) -> None:
+        """Pod discovery across the cluster for Alloy's service account, and nothing else."""
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-alloy-pod-discovery",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-alloy-pod-discovery"),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                   for r in ALLOY_RULES],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-alloy-pod-discovery",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-alloy-pod-discovery"),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                             name=role.metadata.name),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=ALLOY_SERVICE_ACCOUNT, namespace=namespace)],
+            opts=pulumi.ResourceOptions(parent=self),
         )

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.helm_release import helm_release
 from config.settings import Settings
-from monitoring import graphite, scrape
+from monitoring import graphite, scrape, web_auth
 from monitoring.helm import deep_merge
 from monitoring.helm.kube_prometheus_stack import prometheus_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
@@ -124,7 +124,7 @@ class MetricsStack(pulumi.ComponentResource):
         objects: list[tuple[str, dict]] = [
             (f"{name}-monitor-{target.name}", scrape.service_monitor(settings, target))
             for target in settings.metrics.services
-        ]
+        ] + [(f"{name}-self-monitor-{server.name}", scrape.self_monitor(settings, server)) for server in web_auth.SERVERS]
         if settings.metrics.probes:
             helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, scrape.blackbox_values(settings), self)
             prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, namespace)

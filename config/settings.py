@@ -8,17 +8,22 @@ here: they are top-level secret keys listed in `config/secrets.py`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
 from config.schema import (
+    AwsRegion,
     Cpu,
     DnsLabel,
     Duration,
     Email,
     Hostname,
+    HttpsUrl,
+    KmsKeyArn,
     Memory,
+    OidcProviderArn,
     PerEnvironment,
     Size,
     Url,
@@ -38,7 +43,7 @@ class ClusterSettings:
         "Cluster name: the `cluster` label on every series and alert, and the prefix of AWS names.",
         example="webhook-prod-use1",
     )
-    region: str = setting("AWS region of the cluster and the buckets.", default="us-east-1")
+    region: AwsRegion = setting("AWS region of the cluster and the buckets.", default="us-east-1")
     infra_stack: Optional[str] = setting(
         "Fully qualified name of the Task 1.1 infrastructure stack to read the kubeconfig and "
         "OIDC provider from. Leave unset to give them explicitly below.",
@@ -52,12 +57,12 @@ class ClusterSettings:
     oidc_issuer_url_output: str = setting(
         "Output of the infrastructure stack holding the EKS OIDC issuer URL.", default="oidcIssuerUrl"
     )
-    oidc_provider_arn: Optional[str] = setting(
+    oidc_provider_arn: Optional[OidcProviderArn] = setting(
         "EKS OIDC provider ARN, when there is no infrastructure stack.",
         default=None,
         example="arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
     )
-    oidc_issuer_url: Optional[Url] = setting(
+    oidc_issuer_url: Optional[HttpsUrl] = setting(
         "EKS OIDC issuer URL, when there is no infrastructure stack.",
         default=None,
         example="https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
@@ -73,7 +78,7 @@ class ClusterSettings:
 @dataclass(frozen=True)
 class StorageSettings:
     class_name: DnsLabel = setting("Name of the gp3 StorageClass every volume uses.", default="gp3")
-    kms_key_id: Optional[str] = setting(
+    kms_key_id: Optional[KmsKeyArn] = setting(
         "KMS key ARN for EBS encryption (unset: the account's default EBS key).",
         default=None,
         example="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
@@ -93,7 +98,7 @@ class StorageSettings:
 
 @dataclass(frozen=True)
 class BucketSettings:
-    kms_key_arn: Optional[str] = setting(
+    kms_key_arn: Optional[KmsKeyArn] = setting(
         "KMS key ARN for SSE-KMS on both buckets (unset: SSE-S3).",
         default=None,
         example="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
@@ -103,7 +108,8 @@ class BucketSettings:
         default=PerEnvironment(False, True),
     )
     noncurrent_expiration: Duration = setting(
-        "How long a noncurrent object version is kept when versioning is on.", default="7d", unit="days"
+        "How long a noncurrent object version is kept when versioning is on.", default="7d", unit="days",
+        check=lambda d: None if d.seconds >= 86400 else "at least 1d (S3 counts whole days)",
     )
     force_destroy: bool = setting(
         "Let `pulumi destroy` delete non-empty buckets.", default=PerEnvironment(True, False)
@@ -381,20 +387,41 @@ class AlertingSettings:
     )
 
 
+def _group_name(name: str) -> Optional[str]:
+    """Group and claim names go into Grafana's JMESPath role mapping as quoted literals."""
+    return "a name without quotes or backslashes" if any(ch in name for ch in "'\\\"") else None
+
+
+def _group_names(names: tuple[str, ...]) -> Optional[str]:
+    return next((problem for problem in map(_group_name, names) if problem), None)
+
+
 @dataclass(frozen=True)
 class SsoSettings:
     name: str = setting("Login button label.", default="SSO")
     client_id: str = setting("OAuth client ID.", example="0oa1exampleclientid")
-    auth_url: Url = setting("OAuth authorize URL.", example="https://example.okta.com/oauth2/v1/authorize")
-    token_url: Url = setting("OAuth token URL.", example="https://example.okta.com/oauth2/v1/token")
-    api_url: Url = setting("OAuth user-info URL.", example="https://example.okta.com/oauth2/v1/userinfo")
-    scopes: tuple[str, ...] = setting("OAuth scopes.", default=["openid", "email", "profile"])
+    auth_url: HttpsUrl = setting("OAuth authorize URL.", example="https://example.okta.com/oauth2/v1/authorize")
+    token_url: HttpsUrl = setting("OAuth token URL.", example="https://example.okta.com/oauth2/v1/token")
+    api_url: HttpsUrl = setting("OAuth user-info URL.", example="https://example.okta.com/oauth2/v1/userinfo")
+    scopes: tuple[str, ...] = setting(
+        "OAuth scopes; `groups` asks the provider for the groups claim the roles are mapped from.",
+        default=["openid", "email", "profile", "groups"],
+    )
     allowed_domains: tuple[str, ...] = setting(
         "E-mail domains allowed to log in.", check=non_empty, example=["example.com"]
     )
-    role_attribute_path: str = setting(
-        "JMESPath mapping the user's claims to a Grafana role.",
-        default="contains(groups[*], 'sre') && 'Admin' || contains(groups[*], 'engineering') && 'Editor' || 'Viewer'",
+    groups_claim: str = setting(
+        "Claim of the ID token or user info that lists the user's groups.", default="groups", check=_group_name
+    )
+    admin_groups: tuple[str, ...] = setting("Groups whose members are Grafana Admins.", default=["sre"],
+                                            check=_group_names)
+    editor_groups: tuple[str, ...] = setting("Groups whose members are Editors.", default=["engineering"],
+                                             check=_group_names)
+    viewer_groups: tuple[str, ...] = setting(
+        "Groups whose members are Viewers.", default=[], example=["support"], check=_group_names
+    )
+    strict_role_mapping: bool = setting(
+        "Refuse the login of a user in none of the groups above (off: such a user becomes a Viewer).", default=True
     )
 
 
@@ -409,9 +436,15 @@ class FolderPermission:
 
 @dataclass(frozen=True)
 class UnitCosts:
-    cpu_core_hour: float = setting("Price of one CPU core for an hour.", default=0.0416, unit="USD")
-    memory_gib_hour: float = setting("Price of one GiB of memory for an hour.", default=0.0052, unit="USD")
-    storage_gib_month: float = setting("Price of one GiB of gp3 for a month.", default=0.08, unit="USD")
+    cpu_core_hour: float = setting(
+        "Price of one CPU core for an hour.", default=0.0416, unit="USD", check=at_least(0)
+    )
+    memory_gib_hour: float = setting(
+        "Price of one GiB of memory for an hour.", default=0.0052, unit="USD", check=at_least(0)
+    )
+    storage_gib_month: float = setting(
+        "Price of one GiB of gp3 for a month.", default=0.08, unit="USD", check=at_least(0)
+    )
 
 
 @dataclass(frozen=True)
@@ -433,7 +466,8 @@ class GrafanaSettings:
         default=[{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
     )
     revenue_per_delivery: float = setting(
-        "Revenue attributed to one successful delivery, for the business dashboard.", default=0.002, unit="USD"
+        "Revenue attributed to one successful delivery, for the business dashboard.", default=0.002, unit="USD",
+        check=at_least(0),
     )
     unit_costs: UnitCosts = setting("Unit prices for the cost dashboard.")
 
@@ -473,10 +507,46 @@ class LoggingSettings:
     )
 
 
+def _cidrs(values: tuple[str, ...]) -> Optional[str]:
+    """IPv4 or IPv6 CIDR blocks, host bits clear (what a NetworkPolicy ipBlock takes)."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            return f"CIDR blocks such as 10.0.0.0/16 (host bits clear); {value!r} is not one"
+        if "/" not in value:
+            return f"CIDR blocks with a prefix length, such as {value}/32"
+    return None
+
+
+@dataclass(frozen=True)
+class NetworkPolicySettings:
+    ingress_controller_namespace: DnsLabel = setting(
+        "Namespace of the ingress controller that serves Grafana (the only way to Grafana).", default="ingress-nginx"
+    )
+    api_server_cidrs: tuple[str, ...] = setting(
+        "Where the API server calls admission webhooks from (the Operator's): on EKS the control plane's "
+        "network interfaces in the cluster's VPC; the VPC's CIDR narrows the default.",
+        default=["0.0.0.0/0"], check=_cidrs, example=["10.0.0.0/16"],
+    )
+    federation_client_cidrs: tuple[str, ...] = setting(
+        "Addresses of other clusters' Prometheus that federate from this one (through the "
+        "authenticating proxy, as the `federation` client).",
+        default=[], check=_cidrs, example=["10.20.0.0/16"],
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: Environment = setting("Environment; picks per-environment defaults.", example="prod")
-    namespace: DnsLabel = setting("Namespace of the monitoring stack.", default="monitoring")
+    namespace: DnsLabel = setting(
+        "Namespace of the monitoring stack; Pod Security `restricted` is enforced in it.", default="monitoring"
+    )
+    agents_namespace: DnsLabel = setting(
+        "Namespace of the agents on every node (node-exporter, the log agent): they need the host's "
+        "network, processes and paths, which `restricted` forbids, so they run apart at `privileged`.",
+        default="monitoring-agents",
+    )
     team_label: str = setting(
         "Value of the `team` label that selects the webhook delivery team's monitors and rules.",
         default="webhook-delivery",
@@ -495,6 +565,7 @@ class Settings:
     alerting: AlertingSettings = setting("Alert rules, Alertmanager, PagerDuty and Slack.")
     grafana: GrafanaSettings = setting("Grafana.")
     logging: LoggingSettings = setting("Loki and the log agent.")
+    network_policy: NetworkPolicySettings = setting("Who may reach the stack's pods (network policies).")
 
     @property
     def is_prod(self) -> bool:
@@ -518,9 +589,6 @@ def cross_field_problems(s: Settings) -> list[str]:
     else:
         need(not any(explicit), "cluster.infraStack", c.infra_stack,
              "either cluster.infraStack or cluster.oidcProviderArn/oidcIssuerUrl, not both")
-    if c.oidc_provider_arn is not None:
-        need(c.oidc_provider_arn.startswith("arn:aws:iam::") and ":oidc-provider/" in c.oidc_provider_arn,
-             "cluster.oidcProviderArn", c.oidc_provider_arn, "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/...)")
 
     p = s.prometheus
     baseline_weeks = s.alerting.thresholds.anomaly_baseline_weeks
@@ -586,7 +654,7 @@ def cross_field_problems(s: Settings) -> list[str]:
 
 def _is_time_range(span: str) -> bool:
     """`HH:MM-HH:MM` with the start before the end, as Alertmanager accepts it."""
-    m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", span)
+    m = re.fullmatch(r"([0-9][0-9]):([0-9][0-9])-([0-9][0-9]):([0-9][0-9])", span)
     if not m or int(m[2]) >= 60 or int(m[4]) >= 60:
         return False
     start, end = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
@@ -597,6 +665,6 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 
 
 def _is_weekday_range(span: str) -> bool:
-    first, _, last = span.partition(":")
-    last = last or first
+    first, colon, last = span.partition(":")
+    last = last if colon else first
     return first in WEEKDAYS and last in WEEKDAYS and WEEKDAYS.index(first) <= WEEKDAYS.index(last)

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import yaml
 
 from config.settings import Settings, TimeInterval
-from monitoring import versions
+from monitoring import versions, web_auth
 from monitoring.helm import container_resources, kubernetes_quantity
 
 PAGERDUTY = "pagerduty"
@@ -241,6 +241,15 @@ def helm_values(
         "alertmanagerConfigSelector": NOTHING,
         "alertmanagerConfigNamespaceSelector": NOTHING,
     }
+    # Reached from the network only through the authenticating proxy (monitoring/web_auth.py); the
+    # Operator probes no Alertmanager that listens locally, so the probes come with it.
+    spec["listenLocal"] = True
+    spec["containers"] = [
+        web_auth.sidecar(web_auth.ALERTMANAGER),
+        {"name": "alertmanager", "livenessProbe": web_auth.local_probe(web_auth.ALERTMANAGER, "/-/healthy"),
+         "readinessProbe": web_auth.local_probe(web_auth.ALERTMANAGER, "/-/ready")},
+    ]
+    spec["volumes"] = web_auth.sidecar_volumes(web_auth.ALERTMANAGER)
     if clustered:
         # Replicas gossip notifications and silences; two on one node would fail together.
         spec["podAntiAffinity"] = "hard"
@@ -258,6 +267,8 @@ def helm_values(
     return {
         "enabled": True,
         "alertmanagerSpec": spec,
+        "service": {"targetPort": web_auth.ALERTMANAGER.proxy_port},
+        "serviceMonitor": {"selfMonitor": False},
         # Drains take one replica at a time; a single replica gets no budget so nodes can drain.
         "podDisruptionBudget": {"enabled": True, "minAvailable": am.replicas - 1} if clustered else {"enabled": False},
     }

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from config import Settings
+from config.settings import SsoSettings
+from monitoring.helm import small_resources
+from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, SECRETS_MOUNT, client_mount
 from monitoring.scrape import team_labels
 
 ADMIN_USER_KEY = "admin-user"
@@ -13,22 +16,56 @@ CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 SIDECAR_RULES = ({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},)
 
 
-def grafana_ini(settings: Settings) -> dict:
+def role_attribute_path(sso: SsoSettings) -> str:
+    """The JMESPath Grafana evaluates on the user's claims: the first role whose groups the user is
+    in, Admin before Editor before Viewer; with strict mapping, nothing for a user in none (refused)."""
+    claim = sso.groups_claim
+
+    def member(groups: tuple[str, ...]) -> str:
+        return " || ".join(f"contains({claim}[*], {_jmespath_literal(g)})" for g in groups)
+
+    branches = [f"({member(groups)}) && '{role}'" for role, groups in
+                (("Admin", sso.admin_groups), ("Editor", sso.editor_groups), ("Viewer", sso.viewer_groups)) if groups]
+    if not sso.strict_role_mapping:
+        branches.append("'Viewer'")
+    return " || ".join(branches)
+
+
+def _jmespath_literal(text: str) -> str:
+    """A JMESPath raw string literal (group names hold no quote or backslash: the settings refuse them)."""
+    return f"'{text}'"
+
+
+def file_reference(path: str) -> str:
+    """Grafana's syntax for a value read from a file at start (a mounted Secret)."""
+    return f"$__file{{{path}}}"
+
+
+def oauth_mount(oauth_secret: str) -> dict:
+    return {"name": oauth_secret, "secretName": oauth_secret, "mountPath": f"{SECRETS_MOUNT}/{oauth_secret}", "readOnly": True}
+
+
+def grafana_ini(settings: Settings, oauth_secret: str | None = None) -> dict:
+    """grafana.ini; the SSO client secret is read from the mounted `oauth_secret`."""
     g = settings.grafana
     ini = {
-        "server": {"domain": g.host, "root_url": f"https://{g.host}"},
+        # Every request is logged with its user: logins and admin actions reach Loki (the audit trail).
+        "server": {"domain": g.host, "root_url": f"https://{g.host}", "router_logging": True},
+        "log": {"mode": "console", "level": "info"},
         "auth.anonymous": {"enabled": False},
         "users": {"allow_sign_up": False},
         "security": {"cookie_secure": True, "disable_gravatar": True, "strict_transport_security": True},
         "analytics": {"reporting_enabled": False, "check_for_updates": False},
     }
     if g.sso is not None:
+        if oauth_secret is None:
+            raise ValueError("grafana.sso is set but no OAuth client secret was given")
         sso = g.sso
         ini["auth.generic_oauth"] = {
             "enabled": True,
             "name": sso.name,
             "client_id": sso.client_id,
-            # The client secret arrives as GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET from a Secret.
+            "client_secret": file_reference(f"{oauth_mount(oauth_secret)['mountPath']}/{OAUTH_CLIENT_SECRET_KEY}"),
             "scopes": " ".join(sso.scopes),
             "auth_url": sso.auth_url,
             "token_url": sso.token_url,
@@ -36,9 +73,11 @@ def grafana_ini(settings: Settings) -> dict:
             "allowed_domains": " ".join(sso.allowed_domains),
             "allow_sign_up": True,
             "use_pkce": True,
-            "role_attribute_path": sso.role_attribute_path,
+            "role_attribute_path": role_attribute_path(sso),
             # A user the mapping gives no role is refused rather than made a Viewer by default.
-            "role_attribute_strict": True,
+            "role_attribute_strict": sso.strict_role_mapping,
+            # Roles follow the provider's groups at every login; nobody edits them in Grafana.
+            "skip_org_role_sync": False,
         }
     return ini
 
@@ -72,6 +111,10 @@ def grafana_values(
         # volume the old pod holds (on another node), never becomes ready, and the release times out.
         "deploymentStrategy": {"type": "Recreate"},
         "rbac": {"namespaced": True, "useExistingRole": sidecar_role},
+        # Pod Security `restricted`: the pod's fsGroup gives the volume to Grafana's user, so the
+        # chart's root init container that chowns it is not needed; Helm tests never run under Pulumi.
+        "initChownData": {"enabled": False},
+        "testFramework": {"enabled": False},
         "persistence": {
             "enabled": True,
             "type": "pvc",
@@ -89,8 +132,12 @@ def grafana_values(
             "pathType": "Prefix",
             "tls": [{"secretName": g.tls_secret, "hosts": [g.host]}],
         },
-        "grafana.ini": grafana_ini(settings),
+        "grafana.ini": grafana_ini(settings, oauth_secret),
+        # Secrets as files, read by `$__file{}` references (data source passwords, the SSO client secret).
+        "extraSecretMounts": [client_mount(server, "grafana") for server in (PROMETHEUS, ALERTMANAGER)]
+        + ([oauth_mount(oauth_secret)] if oauth_secret else []),
         "sidecar": {
+            "resources": small_resources("10m", "64Mi", "128Mi"),
             "datasources": {"defaultDatasourceEnabled": False, "resource": "configmap"},
             # Grafana's own namespace, where the chart's dashboards are (kube-prometheus-stack says ALL).
             "dashboards": {"searchNamespace": settings.namespace, "resource": "configmap"},
@@ -101,10 +148,4 @@ def grafana_values(
         "serviceMonitor": {"labels": team_labels(settings)},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     }
-    if oauth_secret is not None:
-        values["envValueFrom"] = {
-            "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET": {
-                "secretKeyRef": {"name": oauth_secret, "key": OAUTH_CLIENT_SECRET_KEY}
-            }
-        }
     return {"grafana": values}

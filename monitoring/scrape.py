@@ -10,9 +10,12 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from config.settings import ProbeTarget, ScrapeTarget, Settings
-from monitoring import versions
+from monitoring import versions, web_auth
+from monitoring.helm import RESTRICTED_CONTAINER, restricted_pod, small_resources
 
 MONITORING_API = "monitoring.coreos.com/v1"
+# kube-prometheus-stack's fullname (its release name, fixed): the names of its Services.
+KUBE_PROMETHEUS_STACK_FULLNAME = "kube-prometheus-stack"
 BLACKBOX_PORT = 9115
 
 
@@ -53,6 +56,31 @@ def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
     }
 
 
+def self_monitor(settings: Settings, server: web_auth.ProtectedServer) -> dict:
+    """The ServiceMonitor of Prometheus' or Alertmanager's own metrics, through the authenticating
+    proxy with Prometheus' credentials (the chart's cannot authenticate, and is off).
+
+    It selects the chart's Service of the server and its `http-web` port, as the chart's would: the
+    series keep job="<fullname>-<server>" and endpoint="http-web", which the pipeline alerts read.
+    """
+    service = f"{KUBE_PROMETHEUS_STACK_FULLNAME}-{server.name}"
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "ServiceMonitor",
+        "metadata": {"name": service, "namespace": str(settings.namespace), "labels": team_labels(settings)},
+        "spec": {
+            "selector": {"matchLabels": {"app": service, "release": KUBE_PROMETHEUS_STACK_FULLNAME}},
+            "namespaceSelector": {"matchNames": [str(settings.namespace)]},
+            "endpoints": [{
+                "port": "http-web",
+                "path": "/metrics",
+                "interval": settings.prometheus.scrape_interval.text,
+                "basicAuth": web_auth.basic_auth_refs(server, "prometheus"),
+            }],
+        },
+    }
+
+
 # Modules offered by the blackbox exporter; config/settings.py ProbeTarget.module names them.
 def _http(**extra: str) -> dict:
     return {"valid_http_versions": ["HTTP/1.1", "HTTP/2.0"], "follow_redirects": True, "preferred_ip_protocol": "ip4", **extra}
@@ -71,7 +99,10 @@ def blackbox_values(settings: Settings) -> dict:
         # The version whose `--config.check` the tests run on these modules (tools/go_tools.py).
         "image": {"tag": versions.BLACKBOX_EXPORTER_IMAGE_TAG},
         "config": {"modules": BLACKBOX_MODULES},
-        "resources": {"requests": {"cpu": "25m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        "resources": small_resources("25m", "32Mi", "64Mi"),
+        # The chart's container context, on a pod that `restricted` admits.
+        "podSecurityContext": restricted_pod(65534),
+        "securityContext": {**RESTRICTED_CONTAINER, "runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534},
     }
 
 

@@ -36,11 +36,16 @@ PROMTAIL = Chart("promtail", "6.17.1", GRAFANA)
 PROMETHEUS_VERSION = "3.14.0"
 ALERTMANAGER_VERSION = "0.34.0"
 BLACKBOX_EXPORTER_VERSION = "0.28.0"
-# The chart's default flavour of the Prometheus image: the same binary on a distroless base.
-PROMETHEUS_IMAGE_TAG = f"v{PROMETHEUS_VERSION}-distroless"
+# The busybox-based flavour of the Prometheus image (the chart defaults to the distroless one): it
+# listens on localhost only, behind the authenticating proxy, and the Operator then probes it with
+# sh and wget inside the container.
+PROMETHEUS_IMAGE_TAG = f"v{PROMETHEUS_VERSION}"
 ALERTMANAGER_IMAGE_TAG = f"v{ALERTMANAGER_VERSION}"
 BLACKBOX_EXPORTER_IMAGE_TAG = f"v{BLACKBOX_EXPORTER_VERSION}"
 
 GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
+# The authenticating proxy in front of Prometheus and Alertmanager (monitoring/web_auth.py): the image
+# the Loki chart's gateway runs too, pinned by digest, as every image the program defines itself.
+AUTH_PROXY_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.29.4-alpine@sha256:a6c4f61f456b85b8fdf7ec7ab28cc3e299440e6fb4a9dea520e5fd8fd440025e"
 # Init image of kube-prometheus-stack's CRD upgrade job (the chart defaults to `latest`).
 CRD_UPGRADE_BUSYBOX_TAG = "1.37.0"

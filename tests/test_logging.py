@@ -48,7 +48,7 @@ PUSH = push_url("monitoring")
 def loki_for(settings) -> dict[str, Any]:
     return loki_values(
         settings, bucket_name=BUCKET, region=REGION, role_arn=ROLE_ARN, storage_class="gp3",
-        service_account=LOKI_SERVICE_ACCOUNT, alertmanager_url=ALERTMANAGER,
+        service_account=LOKI_SERVICE_ACCOUNT, alertmanager_url=ALERTMANAGER, rules_config_map="logging-loki-rules",
     )
 
 
@@ -218,6 +218,7 @@ def test_loki_stores_in_the_logs_bucket_through_irsa(environment):
         "create": True,
         "name": "loki",
         "annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN},
+        "automountServiceAccountToken": False,
     }
     # No static credentials at any depth.
     keys = {key.lower() for _, key, _ in walk(values)}
@@ -285,19 +286,21 @@ def test_volumes_are_on_the_gp3_class_with_the_configured_size(mode, targets):
         assert values[target]["resources"]["limits"]["memory"] == "2Gi"
 
 
-def test_ruler_reads_the_sidecar_rules_and_sends_to_alertmanager():
-    values = loki_for(minimal_settings())
+@pytest.mark.parametrize("environment, target", [("dev", "singleBinary"), ("prod", "backend")])
+def test_ruler_reads_the_mounted_rules_and_sends_to_alertmanager(environment, target):
+    values = loki_for(minimal_settings(environment))
     ruler = values["loki"]["rulerConfig"]
     assert ruler["alertmanager_url"] == ALERTMANAGER
-    assert ruler["external_labels"] == {"cluster": "webhook-test-use1", "environment": "dev"}
-    # Single tenant (`fake`): local rule storage reads <directory>/fake, where the sidecar writes.
+    assert ruler["external_labels"] == {"cluster": "webhook-test-use1", "environment": environment}
+    # Single tenant (`fake`): local rule storage reads <directory>/fake, where the ConfigMap is mounted.
     assert values["loki"]["auth_enabled"] is False
-    assert values["sidecar"]["rules"]["folder"] == ruler["storage"]["local"]["directory"] + "/fake"
-    assert ruler["storage"]["type"] == "local"
+    assert ruler["storage"] == {"type": "local", "local": {"directory": "/rules"}}
+    assert {"name": "ruler-rules", "mountPath": "/rules/fake", "readOnly": True} in values[target]["extraVolumeMounts"]
+    assert {"name": "ruler-rules", "configMap": {"name": "logging-loki-rules"}} in values[target]["extraVolumes"]
     assert not ruler["rule_path"].startswith(ruler["storage"]["local"]["directory"] + "/")
-    assert values["sidecar"]["rules"]["label"] == RULES_CONFIGMAP_LABEL
-    assert values["sidecar"]["rules"]["labelValue"] == RULES_CONFIGMAP_LABEL_VALUE
-    assert values["test"] == {"enabled": False}
+    # No sidecar, so no role reading the namespace's Secrets, and no API token in any Loki pod.
+    assert values["sidecar"] == {"rules": {"enabled": False}}
+    assert values["serviceAccount"]["automountServiceAccountToken"] is False
 
 
 # ------------------------------------------------------------------ agents
@@ -474,7 +477,7 @@ def _run_component(settings, check):
         logging = Logging(
             "logging",
             LoggingArgs(
-                settings=settings, namespace="monitoring", storage_class="gp3", bucket_name=BUCKET,
+                settings=settings, namespace="monitoring", agent_namespace="monitoring-agents", storage_class="gp3", bucket_name=BUCKET,
                 bucket_region=REGION, role_arn=role_arn, alertmanager_url=ALERTMANAGER,
             ),
         )
@@ -496,10 +499,16 @@ def test_component_registers_loki_and_alloy_with_pinned_charts_and_the_role_arn(
         assert set(releases) == {"loki", "alloy"}
         assert sorted(r.name for r in resources if r.typ == "kubernetes:helm.sh/v3:Release") == [
             "logging-agent", "logging-loki"]
-        for chart in (LOKI, ALLOY):
+        for chart, namespace in ((LOKI, "monitoring"), (ALLOY, "monitoring-agents")):
             assert releases[chart.name]["version"] == chart.version
             assert releases[chart.name]["repositoryOpts"]["repo"] == chart.repo
-            assert releases[chart.name]["namespace"] == "monitoring"
+            assert releases[chart.name]["namespace"] == namespace
+        # Alloy's service account may discover pods, and nothing else (the chart's role would read Secrets).
+        (role,) = [r for r in resources if r.typ == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"]
+        assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+        (binding,) = [r for r in resources if r.typ == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"]
+        assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "alloy", "namespace": "monitoring-agents"}]
+        assert releases["alloy"]["values"]["rbac"] == {"create": False}
         loki = releases["loki"]["values"]
         assert loki["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == ROLE_ARN
         assert loki["loki"]["storage"]["bucketNames"]["chunks"] == BUCKET

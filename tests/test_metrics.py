@@ -626,7 +626,9 @@ def test_component_creates_one_prometheus_rule_per_group_and_a_monitor_per_servi
     assert all(inputs["metadata"]["labels"] == {"team": "webhook-delivery", "role": "alert-rules", "app": "webhook-delivery"}
                for _, inputs in rules)
     monitors = mocks.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
-    assert [inputs["metadata"]["name"] for _, inputs in monitors] == ["webhook-delivery"]
+    # The team's service, and Prometheus and Alertmanager themselves, through their authenticating proxies.
+    assert [inputs["metadata"]["name"] for _, inputs in monitors] == [
+        "webhook-delivery", "kube-prometheus-stack-prometheus", "kube-prometheus-stack-alertmanager"]
     # Off by default: no blackbox exporter, no probes, no graphite exporter.
     assert not mocks.of_type("kubernetes:monitoring.coreos.com/v1:Probe")
     assert not mocks.of_type("kubernetes:apps/v1:Deployment")
@@ -647,7 +649,8 @@ def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
     assert [i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:core/v1:Service")] == ["graphite-exporter"]
     assert [i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:core/v1:ConfigMap")] == ["graphite-exporter"]
     monitors = sorted(i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
-    assert monitors == ["graphite-exporter", "webhook-delivery"]
+    assert monitors == ["graphite-exporter", "kube-prometheus-stack-alertmanager", "kube-prometheus-stack-prometheus",
+                        "webhook-delivery"]
 
 
 def test_every_recorded_series_reaches_the_long_term_store_and_each_group_gets_a_valid_object_name():

@@ -148,16 +148,19 @@ def test_grafana_is_hardened_and_takes_credentials_by_reference(stack):
         oauth = ini["auth.generic_oauth"]
         assert oauth["enabled"] is True and oauth["client_id"] == settings.grafana.sso.client_id
         assert oauth["allowed_domains"] == "example.com" and oauth["role_attribute_strict"] is True
-        assert "client_secret" not in oauth
-        assert grafana["envValueFrom"] == {
-            "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET": {"secretKeyRef": {"name": "grafana-oauth", "key": "client-secret"}}
-        }
+        # Read from the mounted Secret: no secret value in the values, none in the environment.
+        assert oauth["client_secret"] == "$__file{/etc/secrets/grafana-oauth/client-secret}"
+        assert {"name": "grafana-oauth", "secretName": "grafana-oauth", "mountPath": "/etc/secrets/grafana-oauth",
+                "readOnly": True} in grafana["extraSecretMounts"]
+        assert "envValueFrom" not in grafana
         oauth_secret = one(run, "kubernetes:core/v1:Secret", "grafana-oauth")
         assert plain(oauth_secret.inputs["stringData"]) == {
             "__secret__": {"client-secret": SECRET_VALUES["grafanaOauthClientSecret"]}
         }
     else:
         assert "auth.generic_oauth" not in ini and "envValueFrom" not in grafana
+        assert [m["secretName"] for m in grafana["extraSecretMounts"]] == [
+            "prometheus-client-grafana", "alertmanager-client-grafana"]
         assert not [r for r in run.resources if r.name == "grafana-oauth"]
 
 
@@ -221,10 +224,10 @@ def test_rules_are_deployed_where_prometheus_selects_them(stack):
 def test_logging_and_dashboards_wait_for_the_chart_that_brings_crds_and_grafana():
     run = run_stack("dev")
     (kps,) = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "kube-prometheus-stack"]
-    namespace = one(run, "kubernetes:core/v1:Namespace")
+    namespaces = {one(run, "kubernetes:core/v1:Namespace", name).urn for name in ("monitoring-namespace", "agents-namespace")}
     # Loki and the agents ship ServiceMonitors: the CRDs come with kube-prometheus-stack.
     logging = one(run, "webhook-monitoring:logging:Logging")
-    assert set(logging.depends_on) == {kps.urn, namespace.urn}
+    assert set(logging.depends_on) == {kps.urn, *namespaces}
     (loki,) = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "loki"]
     assert loki.parent == logging.urn
     # Grafana's API only answers once the release running Grafana is up.
@@ -237,7 +240,7 @@ def test_logging_and_dashboards_wait_for_the_chart_that_brings_crds_and_grafana(
 def test_every_component_type_token_names_its_file():
     """`webhook-monitoring:<module>:<Type>`: the module is the file in components/ that defines it."""
     tokens = {r.type for r in run_stack("prod").resources if r.type.startswith("webhook-monitoring:")}
-    assert len(tokens) == 7
+    assert len(tokens) == 9
     for token in tokens:
         _, module, type_name = token.split(":")
         assert (ROOT / "components" / f"{module}.py").is_file(), token

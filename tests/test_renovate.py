@@ -174,9 +174,10 @@ def test_every_literal_version_in_the_pinned_files_is_seen_by_renovate(config) -
 
 
 def bumped(value: str) -> str:
-    """A later version of the same shape: its last number plus one (3.20.2 -> 3.20.3, v0.16.0 -> v0.16.1)."""
-    head, number = re.fullmatch(r"(.*?)(\d+)", value).groups()
-    return f"{head}{int(number) + 1}"
+    """A later version of the same shape: its last number plus one (3.20.2 -> 3.20.3, v0.16.0 -> v0.16.1,
+    1.29.4-alpine -> 1.29.5-alpine)."""
+    head, number, tail = re.fullmatch(r"(.*?)(\d+)(\D*)", value).groups()
+    return f"{head}{int(number) + 1}{tail}"
 
 
 def helm_tool_strings(source: str) -> tuple[str, str, str]:

@@ -8,19 +8,20 @@ constants, never from the chart output itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import yaml
 
 from components.alerting import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
-from monitoring import versions
+from monitoring import versions, web_auth
 from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUER_ANNOTATION, SIDECAR_RULES
 from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retention_size
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
 from monitoring.scrape import BLACKBOX_MODULES
 from tools.chart_check import StackOutput
-from tools.k8s import granted_rules, label_selector_matches
+from monitoring.security import PROBE_EXCEPTIONS
+from tools.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
 
 KPS = versions.KUBE_PROMETHEUS_STACK.name
 MIMIR = versions.MIMIR.name
@@ -29,15 +30,27 @@ MIMIR = versions.MIMIR.name
 @dataclass(frozen=True)
 class Check:
     name: str
-    chart: str
-    """The release whose output it reads (skipped with it)."""
+    chart: Optional[str]
+    """The release whose output it reads (skipped with it); None: every release templated."""
     run: Callable[[StackOutput], None]
+
+    def applies(self, output: StackOutput) -> bool:
+        return self.chart is None or self.chart in output.releases
+
+    def skip_reason(self, output: StackOutput) -> Optional[str]:
+        """Why the check cannot run on this stack's output (None when it can)."""
+        if self.chart is None:
+            templated = [r for r in output.releases.values() if not r.skipped]
+            return None if templated else "no chart is available"
+        if self.chart not in output.releases:
+            return f"stack {output.stack} installs no {self.chart}"
+        return output.releases[self.chart].skipped
 
 
 CHECKS: list[Check] = []
 
 
-def check(chart: str) -> Callable[[Callable[[StackOutput], None]], Callable[[StackOutput], None]]:
+def check(chart: Optional[str]) -> Callable[[Callable[[StackOutput], None]], Callable[[StackOutput], None]]:
     def register(function: Callable[[StackOutput], None]) -> Callable[[StackOutput], None]:
         CHECKS.append(Check(function.__name__, chart, function))
         return function
@@ -145,24 +158,55 @@ def _grafana(output: StackOutput) -> dict:
     return output.one(KPS, "Deployment", f"{FULLNAME}-grafana")
 
 
+def _mounted_files(workload: dict, container_name: str, output: StackOutput) -> dict[str, str]:
+    """path -> `secret/key` of every key of every Secret volume mounted in the workload's container,
+    the Secret being one the program makes."""
+    volumes = {v["name"]: v["secret"]["secretName"] for v in pod_spec(workload).get("volumes") or [] if "secret" in v}
+    files = {}
+    for mount in container(workload, container_name).get("volumeMounts", []):
+        if mount["name"] in volumes:
+            secret = program_object(output, "Secret", volumes[mount["name"]])
+            for key in secret.get("stringData") or {}:
+                files[f"{mount['mountPath']}/{key}"] = f"{volumes[mount['name']]}/{key}"
+    return files
+
+
 @check(KPS)
 def grafana_takes_its_admin_and_sso_secrets_by_reference(output: StackOutput) -> None:
-    env = {e["name"]: e for e in container(_grafana(output), "grafana").get("env", [])}
+    deployment = _grafana(output)
+    env = {e["name"]: e for e in container(deployment, "grafana").get("env", [])}
     admin = program_object(output, "Secret", env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"])
     equal("admin password key", env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"], ADMIN_PASSWORD_KEY)
     equal("admin user key", env["GF_SECURITY_ADMIN_USER"]["valueFrom"]["secretKeyRef"]["key"], ADMIN_USER_KEY)
     assert set(admin["stringData"]) == {ADMIN_USER_KEY, ADMIN_PASSWORD_KEY}
     ini = output.one(KPS, "ConfigMap", f"{FULLNAME}-grafana")["data"]["grafana.ini"]
+    files = _mounted_files(deployment, "grafana", output)
     sso = output.settings.grafana.sso
     assert "[auth.anonymous]\nenabled = false" in ini, "anonymous access is not off"
     if sso is None:
-        assert "[auth.generic_oauth]" not in ini and "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET" not in env
+        assert "[auth.generic_oauth]" not in ini
         return
     for line in (f"client_id = {sso.client_id}", f"auth_url = {sso.auth_url}", f"token_url = {sso.token_url}",
-                 "role_attribute_strict = true", "use_pkce = true"):
+                 f"role_attribute_strict = {str(sso.strict_role_mapping).lower()}", "use_pkce = true"):
         assert line in ini, f"grafana.ini lacks `{line}`"
-    secret_ref = env["GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
-    program_object(output, "Secret", secret_ref["name"])
+    secret_line = next(line for line in ini.splitlines() if line.startswith("client_secret = "))
+    path = secret_line.removeprefix("client_secret = $__file{").removesuffix("}")
+    assert path in files and files[path].endswith("/client-secret"), f"the SSO client secret file {path} is not mounted"
+    assert not any("CLIENT_SECRET" in name for name in env), "the SSO client secret is in an environment variable"
+
+
+@check(KPS)
+def grafana_data_sources_authenticate_with_mounted_credentials(output: StackOutput) -> None:
+    files = _mounted_files(_grafana(output), "grafana", output)
+    provisioning = yaml.safe_load(output.one(KPS, "ConfigMap", f"{FULLNAME}-grafana-datasource")["data"]["datasource.yaml"])
+    for entry in provisioning["datasources"]:
+        if entry["uid"] not in ("prometheus", "alertmanager"):
+            continue
+        server = {"prometheus": web_auth.PROMETHEUS, "alertmanager": web_auth.ALERTMANAGER}[entry["uid"]]
+        assert entry.get("basicAuth") is True and entry["basicAuthUser"] == "grafana", f"{entry['uid']} without basic auth"
+        path = entry["secureJsonData"]["basicAuthPassword"].removeprefix("$__file{").removesuffix("}")
+        equal(f"{entry['uid']} password file", files.get(path),
+              f"{server.resource_name('client', 'grafana')}/{web_auth.PASSWORD_KEY}")
 
 
 @check(KPS)
@@ -221,11 +265,23 @@ def loki_keeps_logs_for_the_retention_in_the_logs_bucket(output: StackOutput) ->
 
 
 @check("loki")
-def loki_ruler_sends_to_alertmanager_from_the_sidecar_rules(output: StackOutput) -> None:
+def loki_ruler_reads_the_programs_rules_and_calls_the_api_of_no_one(output: StackOutput) -> None:
     ruler = _loki_config(output)["ruler"]
     equal("Loki ruler Alertmanager", ruler["alertmanager_url"], f"http://{FULLNAME}-alertmanager."
           f"{output.settings.namespace}.svc.cluster.local:9093")
     equal("Loki ruler storage", ruler["storage"], {"type": "local", "local": {"directory": "/rules"}})
+    workload = next(o for o in output.objects("loki", "StatefulSet") if o["metadata"]["name"] in ("loki", "loki-backend"))
+    volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
+    mount = next(m for m in container(workload, pod_spec(workload)["containers"][0]["name"])["volumeMounts"]
+                 if m["mountPath"] == "/rules/fake")
+    rules = program_object(output, "ConfigMap", volumes[mount["name"]]["configMap"]["name"])
+    assert rules["data"], "the ruler's rules ConfigMap is empty"
+    # No Loki pod holds an API token, and no role grants Loki's service account anything.
+    for pod in output.objects("loki", "StatefulSet") + output.objects("loki", "Deployment"):
+        assert pod_spec(pod).get("automountServiceAccountToken") is False or \
+            pod_spec(pod).get("serviceAccountName") != LOKI_SERVICE_ACCOUNT, f"{pod['metadata']['name']} mounts an API token"
+    equal("Loki's RBAC", granted_rules(output.objects(), output.settings.namespace, LOKI_SERVICE_ACCOUNT), [])
+    equal("Loki's RBAC objects", [o["kind"] for o in output.objects("loki") if "Role" in o["kind"]], [])
 
 
 @check("loki")
@@ -325,3 +381,115 @@ def mimir_gateway_answers_where_prometheus_and_grafana_look(output: StackOutput)
     host, port = push_url.split("//")[1].split("/")[0].split(":")
     service = output.one(MIMIR, "Service", host.split(".")[0])
     assert int(port) in [p["port"] for p in service["spec"]["ports"]], f"Service {host} does not serve port {port}"
+
+
+# ------------------------------------------------------------------------------ pod security
+
+
+def _workloads(output: StackOutput) -> list[tuple[str, dict, dict]]:
+    """(namespace, workload, pod spec) of every workload templated or registered by the program."""
+    found = []
+    for release in [*output.releases.values(), None]:
+        objects = output.program if release is None else release.objects
+        for obj in objects:
+            spec = pod_template(obj)
+            if spec is not None:
+                namespace = obj["metadata"].get("namespace") or (release.namespace if release else "default")
+                found.append((namespace, obj, spec))
+    return found
+
+
+# What the agents on every node need beyond `restricted`, and nothing else.
+_HOST_ACCESS = ("hostNetwork=true", "hostPID=true", "hostPath volume ")
+# The log agent reads the node's log files, which root owns, as root (with no capability).
+_ROOT = (": runAsNonRoot != true", ": runAsUser=0")
+
+
+@check(None)
+def every_pod_is_admitted_by_the_pod_security_of_its_namespace(output: StackOutput) -> None:
+    settings = output.settings
+    levels = {ns["metadata"]["name"]: ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+              for ns in output.program if ns["kind"] == "Namespace"}
+    equal("namespace Pod Security levels", levels,
+          {settings.namespace: "restricted", settings.agents_namespace: "privileged"})
+    for namespace, workload, spec in _workloads(output):
+        where = f"{workload['kind']} {namespace}/{workload['metadata']['name']}"
+        assert namespace in levels, f"{where} runs outside the stack's namespaces"
+        problems = pod_security_violations(spec, levels[namespace])
+        assert not problems, f"{where} is refused by Pod Security {levels[namespace]}: {problems}"
+        if levels[namespace] != "restricted":
+            # Hardened as far as the host access it needs allows: only that is beyond `restricted`.
+            beyond = [p for p in pod_security_violations(spec, "restricted")
+                      if not p.startswith(_HOST_ACCESS) and not p.endswith(_ROOT)]
+            assert not beyond, f"{where} goes beyond `restricted` more than its host access needs: {beyond}"
+    # The pods the Operator makes from the Prometheus and Alertmanager resources.
+    for kind in ("Prometheus", "Alertmanager"):
+        context = output.one(KPS, kind)["spec"]["securityContext"]
+        assert context.get("runAsNonRoot") is True and context.get("seccompProfile") == {"type": "RuntimeDefault"}, \
+            f"{kind} pods are not restricted: {context}"
+
+
+@check(None)
+def every_container_has_requests_a_memory_limit_and_probes(output: StackOutput) -> None:
+    for namespace, workload, spec in _workloads(output):
+        long_running = workload["kind"] not in ("Job", "CronJob", "Pod")
+        for container in [*(spec.get("initContainers") or []), *spec["containers"]]:
+            where = f"{workload['kind']} {namespace}/{workload['metadata']['name']} container {container['name']}"
+            resources = container.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            assert requests.get("cpu") and requests.get("memory") and limits.get("memory"), \
+                f"{where} lacks a CPU or memory request or a memory limit: {resources}"
+            if long_running and container in spec["containers"] and container["name"] not in PROBE_EXCEPTIONS:
+                assert container.get("livenessProbe") and container.get("readinessProbe"), f"{where} has no probes"
+
+
+# ------------------------------------------------------------------------------ authentication
+
+
+def _proxied(output: StackOutput, kind: str, server: web_auth.ProtectedServer) -> None:
+    spec = output.one(KPS, kind)["spec"]
+    assert spec.get("listenLocal") is True, f"{kind} listens on the pod's address, bypassing its proxy"
+    (proxy,) = [c for c in spec["containers"] if c["name"] == server.container]
+    equal(f"{kind} proxy image", proxy["image"], versions.AUTH_PROXY_IMAGE)
+    equal(f"{kind} proxy port", [p["containerPort"] for p in proxy["ports"]], [server.proxy_port])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    config = program_object(output, "ConfigMap", volumes[f"{server.name}-auth-config"]["configMap"]["name"])
+    assert f"proxy_pass http://127.0.0.1:{server.upstream_port};" in config["data"][web_auth.CONFIG_FILE]
+    users = program_object(output, "Secret", volumes[f"{server.name}-auth-users"]["secret"]["secretName"])
+    assert web_auth.USERS_FILE in users["stringData"]
+    service = output.one(KPS, "Service", f"{FULLNAME}-{server.name}")
+    web = next(p for p in service["spec"]["ports"] if p["name"] == "http-web")
+    equal(f"{kind} Service target port", web["targetPort"], server.proxy_port)
+    # Its metrics are scraped through the proxy, with Prometheus' credentials, by the program's monitor.
+    (monitor,) = [m for m in output.program if m["kind"] == "ServiceMonitor"
+                  and m["spec"]["selector"]["matchLabels"] == {"app": service["metadata"]["name"], "release": KPS}]
+    refs = monitor["spec"]["endpoints"][0]["basicAuth"]
+    program_object(output, "Secret", refs["password"]["name"])
+    assert label_selector_matches(monitor["spec"]["selector"], service["metadata"]["labels"])
+    assert not [m for m in output.objects(KPS, "ServiceMonitor") if m["metadata"]["name"] == service["metadata"]["name"]], \
+        f"the chart still scrapes {kind} without credentials"
+
+
+@check(KPS)
+def prometheus_is_reached_only_through_its_authenticating_proxy(output: StackOutput) -> None:
+    _proxied(output, "Prometheus", web_auth.PROMETHEUS)
+    (endpoint,) = output.one(KPS, "Prometheus")["spec"]["alerting"]["alertmanagers"]
+    program_object(output, "Secret", endpoint["basicAuth"]["password"]["name"])
+    equal("alerting credentials", endpoint["basicAuth"], web_auth.basic_auth_refs(web_auth.ALERTMANAGER, "prometheus"))
+
+
+@check(KPS)
+def alertmanager_is_reached_only_through_its_authenticating_proxy(output: StackOutput) -> None:
+    _proxied(output, "Alertmanager", web_auth.ALERTMANAGER)
+    (server,) = [c for c in output.one(KPS, "Alertmanager")["spec"]["containers"] if c["name"] == "alertmanager"]
+    assert server["livenessProbe"] and server["readinessProbe"], "Alertmanager is not probed on localhost"
+
+
+@check("loki")
+def loki_ruler_authenticates_to_alertmanager(output: StackOutput) -> None:
+    client = _loki_config(output)["ruler"]["alertmanager_client"]
+    ruler = next(o for o in output.objects("loki", "StatefulSet") if o["metadata"]["name"] in ("loki", "loki-backend"))
+    files = _mounted_files(ruler, pod_spec(ruler)["containers"][0]["name"], output)
+    equal("Loki ruler credentials", (client["type"], files.get(client["credentials_file"])),
+          ("Basic", f"{web_auth.ALERTMANAGER.resource_name('client', 'loki')}/{web_auth.BASIC_CREDENTIALS_KEY}"))
+

@@ -9,7 +9,9 @@ validation of built-in kinds (kubernetes-validate) and of custom resources again
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
@@ -188,3 +190,161 @@ def granted_rules(objects: Iterable[Mapping[str, Any]], namespace: str, service_
             raise AssertionError(f"{binding['kind']} {binding['metadata']['name']} refers to a missing {ref['kind']} {ref['name']}")
         granted += [(scope, rule) for rule in roles[(ref["kind"], role_namespace, ref["name"])]]
     return granted
+
+
+# ------------------------------------------------------------------------------ Pod Security Standards
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
+_BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                          "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                       "projected", "secret"}
+_SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                 "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+                 "net.ipv4.tcp_keepalive_probes"}
+
+
+def pod_template(workload: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The pod spec a workload object runs (None for other kinds)."""
+    kind = workload.get("kind")
+    if kind == "Pod":
+        return workload.get("spec")
+    if kind == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    if kind in WORKLOAD_KINDS:
+        return workload["spec"]["template"]["spec"]
+    return None
+
+
+def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []), *(spec.get("ephemeralContainers") or [])]
+
+
+def pod_security_violations(spec: Mapping[str, Any], level: str) -> list[str]:
+    """What keeps a pod spec out of a Pod Security Standard level (`privileged`, `baseline` or
+    `restricted`), as the admission controller's checks go; empty when the pod is admitted."""
+    if level == "privileged":
+        return []
+    problems = []
+    pod_context = spec.get("securityContext") or {}
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(host):
+            problems.append(f"{host}=true")
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if "hostPath" in kinds:
+            problems.append(f"hostPath volume {volume['name']}")
+        elif level == "restricted" and not kinds <= _RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']} of type {', '.join(sorted(kinds))}")
+    for sysctl in pod_context.get("sysctls") or []:
+        if sysctl["name"] not in _SAFE_SYSCTLS:
+            problems.append(f"unsafe sysctl {sysctl['name']}")
+    if (pod_context.get("seccompProfile") or {}).get("type") == "Unconfined":
+        problems.append("seccompProfile Unconfined")
+    for container in _containers(spec):
+        name = container["name"]
+        context = container.get("securityContext") or {}
+        capabilities = context.get("capabilities") or {}
+        if context.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if (context.get("seccompProfile") or {}).get("type") == "Unconfined":
+            problems.append(f"{name}: seccompProfile Unconfined")
+        allowed = {"NET_BIND_SERVICE"} if level == "restricted" else _BASELINE_CAPABILITIES
+        added = set(capabilities.get("add") or [])
+        if added - allowed:
+            problems.append(f"{name}: adds capabilities {sorted(added - allowed)}")
+        if any(p.get("hostPort") for p in container.get("ports") or []):
+            problems.append(f"{name}: hostPort")
+        if level != "restricted":
+            continue
+        if context.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation != false")
+        if "ALL" not in (capabilities.get("drop") or []):
+            problems.append(f"{name}: capabilities do not drop ALL")
+        run_as_non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        if run_as_non_root is not True:
+            problems.append(f"{name}: runAsNonRoot != true")
+        if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
+            problems.append(f"{name}: runAsUser=0")
+        seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{name}: seccompProfile not RuntimeDefault or Localhost")
+    return problems
+
+
+# ------------------------------------------------------------------------------ network policies
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One end of a network flow: a pod (its namespace and labels) or an address outside the cluster."""
+
+    name: str
+    namespace: Optional[str] = None
+    """None: outside the cluster, matched by ipBlocks only."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ip: str = ""
+    ports: Mapping[str, int] = field(default_factory=dict)
+    """Named container ports (a policy may name a port instead of numbering it)."""
+    host_network: bool = False
+    """On the node's network: no network policy selects it."""
+
+
+def flow_allowed(policies: Iterable[Mapping[str, Any]], src: Peer, dst: Peer, port: int, protocol: str = "TCP") -> bool:
+    """Whether the NetworkPolicies let `src` open `port`/`protocol` on `dst`: the source's egress and
+    the destination's ingress must both allow it (Kubernetes NetworkPolicy semantics)."""
+    policies = list(policies)
+    return (_direction_allows(policies, "Egress", src, dst, port, protocol)
+            and _direction_allows(policies, "Ingress", dst, src, port, protocol))
+
+
+def _policy_types(spec: Mapping[str, Any]) -> list[str]:
+    return spec.get("policyTypes") or ["Ingress", *(["Egress"] if "egress" in spec else [])]
+
+
+def _direction_allows(policies: list, direction: str, subject: Peer, other: Peer, port: int, protocol: str) -> bool:
+    if subject.namespace is None or subject.host_network:
+        return True
+    applicable = [p for p in policies if p["metadata"]["namespace"] == subject.namespace
+                  and direction in _policy_types(p["spec"]) and label_selector_matches(p["spec"]["podSelector"], subject.labels)]
+    if not applicable:
+        return True
+    destination = subject if direction == "Ingress" else other
+    for policy in applicable:
+        for rule in policy["spec"].get(direction.lower()) or []:
+            peers = rule.get("from" if direction == "Ingress" else "to")
+            if peers and not any(_peer_matches(peer, policy["metadata"]["namespace"], other) for peer in peers):
+                continue
+            if not rule.get("ports") or any(_port_matches(p, destination, port, protocol) for p in rule["ports"]):
+                return True
+    return False
+
+
+def _peer_matches(peer: Mapping[str, Any], policy_namespace: str, other: Peer) -> bool:
+    if "ipBlock" in peer:
+        if other.namespace is not None:
+            return False  # pod addresses are the policies' selectors' business, not CIDRs'
+        address = ipaddress.ip_address(other.ip)
+        block = peer["ipBlock"]
+        return (address in ipaddress.ip_network(block["cidr"])
+                and not any(address in ipaddress.ip_network(e) for e in block.get("except") or []))
+    if other.namespace is None:
+        return False
+    if "namespaceSelector" in peer:
+        namespace_labels = {"kubernetes.io/metadata.name": other.namespace}
+        if not label_selector_matches(peer["namespaceSelector"], namespace_labels):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return "podSelector" not in peer or label_selector_matches(peer["podSelector"], other.labels)
+
+
+def _port_matches(entry: Mapping[str, Any], destination: Peer, port: int, protocol: str) -> bool:
+    if entry.get("protocol", "TCP") != protocol:
+        return False
+    if "port" not in entry:
+        return True
+    wanted = entry["port"]
+    number = destination.ports.get(wanted) if isinstance(wanted, str) else wanted
+    return number is not None and number <= port <= entry.get("endPort", number)

@@ -80,7 +80,7 @@ def _outputs(typ: str, name: str, inputs: dict) -> dict:
     elif typ.startswith("aws:"):
         out.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}::{ACCOUNT}:{name}")
     elif typ == "random:index/randomPassword:RandomPassword":
-        out.update(result=f"<generated password: {name}>")
+        out.update(result=f"<generated password: {name}>", bcryptHash=f"<bcrypt of {name}>")
     elif typ == "pagerduty:index/serviceIntegration:ServiceIntegration":
         out.update(integrationKey=_after_deploy(f"PagerDuty integration key of {name}"))
     elif typ.startswith("kubernetes:") and "metadata" in inputs:

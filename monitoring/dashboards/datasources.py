@@ -7,6 +7,7 @@ from typing import Any
 
 from config import Settings
 from monitoring.logging.logql import correlation_id_lookup
+from monitoring.web_auth import ALERTMANAGER, PASSWORD_KEY, PROMETHEUS, ProtectedServer, client_file
 
 PROMETHEUS_UID = "prometheus"
 MIMIR_UID = "mimir"
@@ -59,8 +60,28 @@ def _literal(value: Any) -> Any:
     return value
 
 
+def _basic_auth(server: ProtectedServer) -> dict:
+    """Grafana's own credentials for an authenticating proxy: the password read from the mounted
+    Secret (`$__file{}`, left unescaped: Grafana must expand it)."""
+    return {
+        "basicAuth": True,
+        "basicAuthUser": "grafana",
+        "secureJsonData": {"basicAuthPassword": f"$__file{{{client_file(server, 'grafana', PASSWORD_KEY)}}}"},
+    }
+
+
 def datasources(settings: Settings, urls: DatasourceUrls) -> list[dict]:
-    """Provisioning entries (Grafana `datasources:` list items) in a stable order, `$` escaped."""
+    """Provisioning entries (Grafana `datasources:` list items) in a stable order, `$` escaped
+    but in the file references of the proxies' credentials."""
+    entries = _datasources(settings, urls)
+    for entry in entries:
+        server = {PROMETHEUS_UID: PROMETHEUS, ALERTMANAGER_UID: ALERTMANAGER}.get(entry["uid"])
+        if server is not None:
+            entry.update(_basic_auth(server))
+    return entries
+
+
+def _datasources(settings: Settings, urls: DatasourceUrls) -> list[dict]:
     scrape_interval = settings.prometheus.scrape_interval.text
     mimir_json: dict = {"httpMethod": "POST", "prometheusType": "Mimir", "timeInterval": scrape_interval}
     mimir: dict = {

@@ -46,3 +46,24 @@ def kubernetes_quantity(size: Size) -> str:
     """A setting size as a Kubernetes quantity (`100Gi` stays, `50GB` becomes `50G`)."""
     number, unit = re.fullmatch(r"([\d.]+)(\w+)", size.text).groups()
     return number + _KUBERNETES_DECIMAL.get(unit, unit)
+
+
+# What Pod Security `restricted` asks of every container, and a read-only root file system.
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def restricted_pod(uid: int) -> dict:
+    """A pod security context `restricted` admits: a non-root user (and group, and volume group)."""
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def small_resources(cpu: str, memory: str, memory_limit: str) -> dict:
+    """Requests and a memory limit for a helper container (sidecar, exporter, job): no CPU limit,
+    as for every container here (throttling a scrape or a reload hurts more than it protects)."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}

@@ -9,12 +9,19 @@ from __future__ import annotations
 from typing import Sequence
 
 from config.settings import Settings
-from monitoring import versions
-from monitoring.helm import container_resources, deep_merge, kubernetes_quantity
-from monitoring.scrape import federation_scrape_configs, federation_secrets, team_labels
+from monitoring import versions, web_auth
+from monitoring.helm import (
+    RESTRICTED_CONTAINER,
+    container_resources,
+    deep_merge,
+    kubernetes_quantity,
+    restricted_pod,
+    small_resources,
+)
+from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, federation_scrape_configs, federation_secrets, team_labels
 
 # Set as the chart's fullnameOverride so the in-cluster service names are known in advance.
-FULLNAME = "kube-prometheus-stack"
+FULLNAME = KUBE_PROMETHEUS_STACK_FULLNAME
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
 
@@ -121,6 +128,19 @@ def prometheus_values(
     spec = {
         # What the tests run (tools/go_tools.py builds the same version), not whatever the chart picks.
         "image": {"tag": versions.PROMETHEUS_IMAGE_TAG},
+        # Reached from the network only through the authenticating proxy (monitoring/web_auth.py).
+        "listenLocal": True,
+        "containers": [web_auth.sidecar(web_auth.PROMETHEUS)],
+        "volumes": web_auth.sidecar_volumes(web_auth.PROMETHEUS),
+        # Alerts go to Alertmanager's proxy with Prometheus' own credentials.
+        "alertingEndpoints": [{
+            "namespace": str(settings.namespace),
+            "name": f"{FULLNAME}-alertmanager",
+            "port": "http-web",
+            "pathPrefix": "/",
+            "apiVersion": "v2",
+            "basicAuth": web_auth.basic_auth_refs(web_auth.ALERTMANAGER, "prometheus"),
+        }],
         "retention": p.retention.text,
         "retentionSize": retention_size(settings),
         "replicas": p.replicas,
@@ -152,6 +172,7 @@ def prometheus_values(
                 "enabled": True,
                 "forceConflicts": True,
                 "image": {"busybox": {"tag": versions.CRD_UPGRADE_BUSYBOX_TAG}},
+                "resources": small_resources("50m", "64Mi", "256Mi"),
             },
         },
         # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
@@ -165,12 +186,27 @@ def prometheus_values(
         "kubeProxy": {"enabled": False},
         "prometheusOperator": {
             "resources": OPERATOR_RESOURCES,
-            # The webhook cannot answer while the release that deploys it is being installed;
-            # afterwards invalid PrometheusRules are refused instead of silently ignored.
-            "admissionWebhooks": {"failurePolicy": "IgnoreOnInstallOnly"},
+            "admissionWebhooks": {
+                # The webhook cannot answer while the release that deploys it is being installed;
+                # afterwards invalid PrometheusRules are refused instead of silently ignored.
+                "failurePolicy": "IgnoreOnInstallOnly",
+                # The jobs that make and install the webhook's certificate.
+                "patch": {"resources": small_resources("10m", "32Mi", "128Mi"), "securityContext": restricted_pod(65534)},
+            },
+        },
+        "kube-state-metrics": {"resources": small_resources("50m", "128Mi", "512Mi")},
+        "prometheus-node-exporter": {
+            # It needs the host's network and process namespaces, which `restricted` forbids.
+            "namespaceOverride": str(settings.agents_namespace),
+            "resources": small_resources("50m", "32Mi", "128Mi"),
+            "containerSecurityContext": RESTRICTED_CONTAINER,
         },
         "prometheus": {
             "prometheusSpec": spec,
+            # The Service sends its clients to the proxy; the chart's self-monitor cannot authenticate,
+            # the program's does (monitoring/scrape.py, self_monitor).
+            "service": {"targetPort": web_auth.PROMETHEUS.proxy_port},
+            "serviceMonitor": {"selfMonitor": False},
             # A node drain takes the replicas one at a time; a single replica gets no budget so nodes can drain.
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if p.replicas > 1 else {"enabled": False},
         },

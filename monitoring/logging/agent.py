@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from config import Settings
-from monitoring.helm import container_resources
+from monitoring.helm import container_resources, small_resources
 from monitoring.logging.promtail import PROMTAIL_PORT
 
 # One toleration with no key and operator Exists tolerates every taint.
@@ -24,8 +24,26 @@ ALLOY_DATA_VOLUME = "alloy-data"
 ALLOY_DATA_PATH = "/var/lib/alloy"
 
 
+# Alloy reads /var/log/pods (files root owns, mode 0640) as root, but with no capability at all:
+# the owner's read bit is all it needs, and nothing lets it escalate.
+AGENT_CONTAINER = {
+    "runAsUser": 0,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+# What the pipeline uses of the Kubernetes API: pod discovery (on its own node). The chart's role
+# also reads every ConfigMap and Secret of the cluster, for components this pipeline never runs, and
+# its template cannot render a shorter list: the Logging component grants this instead.
+ALLOY_RULES = ({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},)
+ALLOY_SERVICE_ACCOUNT = "alloy"
+
+
 def alloy_values(settings: Settings, config_text: str) -> dict[str, Any]:
     return {
+        "rbac": {"create": False},
+        "serviceAccount": {"create": True, "name": ALLOY_SERVICE_ACCOUNT},
+        "configReloader": {"resources": small_resources("10m", "50Mi", "128Mi")},
         "controller": {
             "type": "daemonset",
             "tolerations": TOLERATE_EVERY_TAINT,
@@ -39,6 +57,8 @@ def alloy_values(settings: Settings, config_text: str) -> dict[str, Any]:
             "storagePath": ALLOY_DATA_PATH,
             "enableReporting": False,
             "resources": container_resources(settings.logging.agent_resources),
+            "securityContext": AGENT_CONTAINER,
+            "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": 12345}, "initialDelaySeconds": 10},
         },
         "serviceMonitor": {"enabled": True, "additionalLabels": {"team": settings.team_label}},
     }
@@ -55,5 +75,6 @@ def promtail_values(settings: Settings, config: dict[str, Any]) -> dict[str, Any
         },
         "tolerations": TOLERATE_EVERY_TAINT,
         "resources": container_resources(settings.logging.agent_resources),
+        "containerSecurityContext": {**AGENT_CONTAINER, "readOnlyRootFilesystem": True},
         "serviceMonitor": {"enabled": True, "labels": {"team": settings.team_label}},
     }

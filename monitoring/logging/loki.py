@@ -3,8 +3,10 @@
 Chunks, index and ruler data live in the logs bucket, reached through the IRSA role bound to the
 `loki` service account (no static credentials). Retention is the compactor's job
 (`retention_period` + `retention_enabled`); the deprecated table manager is never configured.
-Log-based alert rules reach the ruler through the chart's rules sidecar, which loads ConfigMaps
-labelled `loki_rule: "true"` into the single tenant's rule directory.
+Log-based alert rules reach the ruler as a ConfigMap mounted into the single tenant's rule
+directory (the kubelet refreshes the files when it changes; the ruler reads them every minute). The
+chart's rules sidecar would need a Role reading every Secret of the namespace: without it, no Loki
+pod talks to the Kubernetes API at all.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from config import Settings
-from monitoring.helm import container_resources
+from monitoring.helm import container_resources, small_resources
+from monitoring.web_auth import ALERTMANAGER, BASIC_CREDENTIALS_KEY, client_file, client_mount
 
 LOKI_SERVICE_ACCOUNT = "loki"
 """The service account every Loki pod runs as; the logs bucket's IRSA role must trust exactly it."""
@@ -22,7 +25,7 @@ LOKI_FULLNAME = "loki"
 GATEWAY_SERVICE = f"{LOKI_FULLNAME}-gateway"
 GATEWAY_PORT = 80
 
-# Label (and value) of ConfigMaps holding ruler rule files, picked up by the rules sidecar.
+# Label (and value) of the ConfigMap holding the ruler's rule files.
 RULES_CONFIGMAP_LABEL = "loki_rule"
 RULES_CONFIGMAP_LABEL_VALUE = "true"
 # With auth disabled every request is the tenant `fake`; local rule storage is <directory>/<tenant>.
@@ -57,12 +60,14 @@ def loki_values(
     storage_class: str,
     service_account: str = LOKI_SERVICE_ACCOUNT,
     alertmanager_url: str,
+    rules_config_map: str,
 ) -> dict[str, Any]:
     """Values of the Loki release.
 
     `bucket_name`/`region`: the logs bucket; `role_arn`: its IRSA role, annotated on
     `service_account` (which that role must trust); `storage_class`: class of every Loki volume;
-    `alertmanager_url`: where the ruler sends log-based alerts.
+    `alertmanager_url`: where the ruler sends log-based alerts; `rules_config_map`: the ConfigMap
+    holding the ruler's rule files.
     """
     logging = settings.logging
     monolithic = logging.mode == "Monolithic"
@@ -79,7 +84,7 @@ def loki_values(
             "schemaConfig": {"configs": [SCHEMA]},
             "storage": {
                 "type": "s3",
-                # Chunks and index; the ruler reads its rules from local files (the sidecar's).
+                # Chunks and index; the ruler reads its rules from local files (the mounted ConfigMap).
                 "bucketNames": {"chunks": bucket_name},
                 "s3": {"region": region},
             },
@@ -94,10 +99,12 @@ def loki_values(
             },
             "rulerConfig": {
                 "alertmanager_url": alertmanager_url,
+                # Through Alertmanager's authenticating proxy, with the ruler's own credentials.
+                "alertmanager_client": {"type": "Basic", "credentials_file": RULER_CREDENTIALS},
                 "enable_api": True,
                 "external_labels": {"cluster": settings.cluster.name, "environment": settings.environment},
                 "storage": {"type": "local", "local": {"directory": _RULES_DIRECTORY}},
-                # Scratch space on the data volume, apart from the sidecar's read-only rule files.
+                # Scratch space on the data volume, apart from the read-only rule files.
                 "rule_path": "/var/loki/rules-temp",
             },
         },
@@ -105,25 +112,22 @@ def loki_values(
             "create": True,
             "name": service_account,
             "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+            "automountServiceAccountToken": False,
         },
-        # The rules sidecar reads ConfigMaps of this namespace only: a Role, not a ClusterRole.
+        # No Loki pod calls the Kubernetes API (the IRSA token is a volume of its own): none mounts an API token.
+        "defaults": {"automountServiceAccountToken": False},
+        "sidecar": {"rules": {"enabled": False}},
+        # Without the sidecar Loki needs no role: namespaced, the chart makes none (not even an empty ClusterRole).
         "rbac": {"namespaced": True},
-        "sidecar": {
-            "rules": {
-                "enabled": True,
-                "label": RULES_CONFIGMAP_LABEL,
-                "labelValue": RULES_CONFIGMAP_LABEL_VALUE,
-                "folder": f"{_RULES_DIRECTORY}/{_TENANT}",
-                "resource": "configmap",
-            }
-        },
         "gateway": {
             "enabled": True,
             "replicas": 2 if settings.is_prod else 1,
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            "resources": small_resources("50m", "64Mi", "256Mi"),
+            "livenessProbe": {"httpGet": {"path": "/", "port": "http"}, "initialDelaySeconds": 15, "timeoutSeconds": 1},
+            "metrics": {"resources": small_resources("10m", "32Mi", "64Mi")},
         },
-        **(_monolithic(settings, persistence, pod_resources) if monolithic
-           else _simple_scalable(settings, persistence, pod_resources)),
+        **(_monolithic(settings, persistence, pod_resources, rules_config_map) if monolithic
+           else _simple_scalable(settings, persistence, pod_resources, rules_config_map)),
         **_extras(settings),
         # Object storage is S3; the bundled MinIO is for demos.
         "minio": {"enabled": False},
@@ -133,17 +137,36 @@ def loki_values(
     }
 
 
+# The ruler's credentials for Alertmanager's proxy, mounted where the ruler runs.
+_RULER_SECRET = client_mount(ALERTMANAGER, "loki")
+RULER_CREDENTIALS = client_file(ALERTMANAGER, "loki", BASIC_CREDENTIALS_KEY)
+
+
+def ruler_mounts(rules_config_map: str) -> dict[str, Any]:
+    """Where the ruler runs: its rule files (the ConfigMap, in the tenant's directory) and its
+    credentials for Alertmanager's proxy."""
+    return {
+        "extraVolumes": [
+            {"name": "ruler-rules", "configMap": {"name": rules_config_map}},
+            {"name": "alertmanager-credentials", "secret": {"secretName": _RULER_SECRET["secretName"]}},
+        ],
+        "extraVolumeMounts": [
+            {"name": "ruler-rules", "mountPath": f"{_RULES_DIRECTORY}/{_TENANT}", "readOnly": True},
+            {"name": "alertmanager-credentials", "mountPath": _RULER_SECRET["mountPath"], "readOnly": True},
+        ],
+    }
+
 # The chart runs SimpleScalable's read, write and backend with 3 replicas each unless told
 # otherwise, and refuses them next to the single binary.
 _NO_SCALABLE_TARGETS = {"read": {"replicas": 0}, "write": {"replicas": 0}, "backend": {"replicas": 0}}
 
 
-def _monolithic(settings: Settings, persistence: dict, resources: dict) -> dict[str, Any]:
-    """The single binary (it runs the ruler: with the rules sidecar); no SimpleScalable target."""
+def _monolithic(settings: Settings, persistence: dict, resources: dict, rules_config_map: str) -> dict[str, Any]:
+    """The single binary (it runs the ruler: with its rules and credentials); no SimpleScalable target."""
     return {
         "singleBinary": {
             "replicas": settings.logging.replicas,
-            "sidecar": True,
+            **ruler_mounts(rules_config_map),
             "persistence": persistence,
             "resources": resources,
         },
@@ -151,9 +174,9 @@ def _monolithic(settings: Settings, persistence: dict, resources: dict) -> dict[
     }
 
 
-def _simple_scalable(settings: Settings, persistence: dict, resources: dict) -> dict[str, Any]:
-    """Read, write and backend (which runs the ruler: with the rules sidecar); the single binary
-    stays at the chart's zero replicas.
+def _simple_scalable(settings: Settings, persistence: dict, resources: dict, rules_config_map: str) -> dict[str, Any]:
+    """Read, write and backend (which runs the ruler: with its rules and credentials); the single
+    binary stays at the chart's zero replicas.
 
     The chart deletes the backend's volumes with its StatefulSet or when it scales down; a protected
     stack keeps them, as the storage class keeps every volume.
@@ -163,7 +186,9 @@ def _simple_scalable(settings: Settings, persistence: dict, resources: dict) -> 
     return {
         "write": {"replicas": replicas, "persistence": persistence, "resources": resources},
         "read": {"replicas": replicas, "resources": resources},
-        "backend": {"replicas": replicas, "sidecar": True, "persistence": {**persistence, **kept}, "resources": resources},
+        "backend": {"replicas": replicas, "persistence": {**persistence, **kept}, "resources": resources,
+                    # The chart mounts one for the rules sidecar, which does not run.
+                    "automountServiceAccountToken": False, **ruler_mounts(rules_config_map)},
     }
 
 
@@ -180,5 +205,7 @@ def _extras(settings: Settings) -> dict[str, Any]:
     return {
         "chunksCache": {"enabled": True, "allocatedMemory": _CHUNKS_CACHE_MB},
         "resultsCache": {"enabled": True, "allocatedMemory": _RESULTS_CACHE_MB},
-        "lokiCanary": {"enabled": True, "kind": "Deployment", "replicas": 1},
+        "memcachedExporter": {"resources": small_resources("10m", "32Mi", "64Mi")},
+        "lokiCanary": {"enabled": True, "kind": "Deployment", "replicas": 1,
+                       "resources": small_resources("10m", "32Mi", "64Mi")},
     }
