@@ -91,6 +91,8 @@ alerting = Alerting(
         heartbeat_url=secrets.heartbeat_url,
         pagerduty_token=secrets.pagerduty_token,
         pagerduty_user_token=secrets.pagerduty_user_token,
+        platform_slack_webhook_url=secrets.platform_slack_webhook_url,
+        platform_pagerduty_routing_key=secrets.platform_pagerduty_routing_key,
     ),
     opts=in_namespace,
 )

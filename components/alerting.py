@@ -47,6 +47,10 @@ class AlertingArgs:
     """PagerDuty REST API token (a secret output); required when PagerDuty is on."""
     pagerduty_user_token: Optional[pulumi.Input[str]] = None
     """PagerDuty user-level token (a secret output); the Slack connection needs it."""
+    platform_slack_webhook_url: Optional[pulumi.Input[str]] = None
+    """Slack webhook of the platform channel (a secret output); None: the team's webhook, channel named."""
+    platform_pagerduty_routing_key: Optional[pulumi.Input[str]] = None
+    """Routing key of the platform's PagerDuty service (a secret output); None: no platform paging."""
 
 
 def pagerduty_timeout(timeout: Optional[Duration]) -> str:
@@ -114,6 +118,8 @@ class Alerting(pulumi.ComponentResource):
             slack_webhook_url=args.slack_webhook_url,
             pagerduty_routing_key=self.pagerduty_integration_key,
             heartbeat_url=args.heartbeat_url,
+            platform_slack_webhook_url=args.platform_slack_webhook_url,
+            platform_pagerduty_routing_key=args.platform_pagerduty_routing_key,
         ).apply(lambda values: render_yaml(alertmanager_config(settings, Receivers(**values))))
         secret_name = f"{name}-alertmanager-config"
         config_secret = k8s.core.v1.Secret(

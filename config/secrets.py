@@ -50,6 +50,22 @@ SECRET_KEYS = (
         "https://hc-ping.com/00000000-0000-0000-0000-000000000000",
     ),
     SecretKey(
+        "platformSlackWebhookUrl",
+        "Slack incoming-webhook URL of the platform channel (`alerting.platform.slackChannel`); unset: "
+        "the team's webhook URL, with the channel named.",
+        lambda s: False,
+        "optional",
+        "https://hooks.slack.com/services/T000/B111/YYYY",
+    ),
+    SecretKey(
+        "platformPagerdutyRoutingKey",
+        "Events API v2 routing key of the platform team's PagerDuty service; when set, the cluster's "
+        "critical alerts page it (unset: they go to the platform Slack channel).",
+        lambda s: False,
+        "optional",
+        "R0UT1NGKEYOFTHEPLATFORMSERVICE",
+    ),
+    SecretKey(
         "grafanaOauthClientSecret",
         "OAuth client secret for Grafana SSO.",
         lambda s: s.grafana.sso is not None,
@@ -67,6 +83,8 @@ class Secrets:
     pagerduty_token: Any
     pagerduty_user_token: Any
     heartbeat_url: Any
+    platform_slack_webhook_url: Any
+    platform_pagerduty_routing_key: Any
     grafana_oauth_client_secret: Any
 
 

@@ -339,6 +339,10 @@ class AlertmanagerSettings:
     warning_mute_intervals: tuple[TimeInterval, ...] = setting(
         "Times when warnings are not sent to Slack (critical alerts always page).", default=[]
     )
+    copy_pages_to_slack: bool = setting(
+        "Post every page to the team's Slack channel too, so the team sees what on-call is handling.",
+        default=PerEnvironment(False, True),
+    )
 
 
 @dataclass(frozen=True)
@@ -377,10 +381,21 @@ class PagerDutySettings:
 
 
 @dataclass(frozen=True)
+class PlatformSettings:
+    slack_channel: str = setting(
+        "Slack channel of the cluster's own alerts (the charts' Kubernetes, node and storage alerts), "
+        "which the webhook team does not handle; with the `platformPagerdutyRoutingKey` secret set, "
+        "the critical ones page that service instead.",
+        default="#platform-alerts",
+    )
+
+
+@dataclass(frozen=True)
 class AlertingSettings:
     thresholds: AlertThresholds = setting("Alert thresholds and `for` durations.")
     alertmanager: AlertmanagerSettings = setting("Alertmanager.")
     pagerduty: PagerDutySettings = setting("PagerDuty.")
+    platform: PlatformSettings = setting("Where the alerts that are not the webhook team's go.")
     runbook_base_url: Url = setting(
         "Where `docs/runbooks/` is browsable; each alert's runbook_url is this plus `<alert>.md`.",
         default="https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/",

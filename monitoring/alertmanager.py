@@ -1,18 +1,25 @@
 """Alertmanager configuration and the `alertmanager:` values of kube-prometheus-stack.
 
-The configuration is plain data. Its secret values (Slack webhook URL, PagerDuty routing key,
+The configuration is plain data. Its secret values (Slack webhook URLs, PagerDuty routing keys,
 heartbeat URL) come in as `Receivers`: the Alerting component fills them inside an
 `Output.apply` and stores the YAML in a Kubernetes Secret; the render and the tests pass
 placeholders. The Helm values only name that Secret, so no secret is ever in Helm values.
 
 Routing (first match wins):
-  alertname=Watchdog  -> heartbeat  (dead-man's switch; "null" when no heartbeat URL is set)
-  severity=critical   -> pagerduty  (slack when PagerDuty is off)
-  severity=warning    -> slack      (muted during `warningMuteIntervals`)
-  anything else       -> slack      (info and unlabelled alerts)
-Syntax: `matchers`, `source_matchers`, `target_matchers`, top-level `time_intervals`, as the
-Alertmanager the chart deploys (0.34, pinned in monitoring/versions.py) and the amtool of the same
-version the tests run accept them.
+  alertname=Watchdog                 -> heartbeat  (dead-man's switch; "null" when no heartbeat URL is set)
+  severity=none, alertname=InfoInhibitor -> null   (the chart's InfoInhibitor exists to be routed nowhere)
+  team=<team>  (the team's rules, and the charts' Prometheus and Alertmanager alerts, which guard
+               the team's alerting pipeline)
+      Alertmanager failing to notify through PagerDuty -> slack; through Slack -> pagerduty
+      severity=critical -> pagerduty (slack when PagerDuty is off; copied to Slack in prod)
+      severity=warning  -> slack     (muted during `warningMuteIntervals`)
+      severity=info     -> null
+      anything else     -> slack
+  anything else (the cluster's alerts: nodes, kubelet, storage, ...) -> platform
+      severity=critical -> platform-pagerduty when its routing key is set
+      severity=info     -> null
+      anything else     -> platform (its Slack channel)
+Notification content: monitoring/notifications.py.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any, Optional
 import yaml
 
 from config.settings import Settings, TimeInterval
-from monitoring import versions, web_auth
+from monitoring import notifications, versions, web_auth
 from monitoring.helm import container_resources, kubernetes_quantity
 
 PAGERDUTY = "pagerduty"
@@ -37,36 +44,16 @@ TARGET_DOWN = "WebhookTargetDown"
 HIGH_ERROR_RATE = "WebhookHighErrorRate"
 BUDGET_BURN = "WebhookErrorBudgetBurn"
 GROUP_BY = ("alertname", "cluster", "service")
-SLACK_TITLE = "Webhook Delivery Alert"
+INFO_INHIBITOR = "InfoInhibitor"
+# The chart's alerts on Alertmanager failing to deliver, labelled with the failing `integration`.
+NOTIFIER_FAILURES = "AlertmanagerFailedToSendAlerts|AlertmanagerClusterFailedToSendAlerts"
+PLATFORM = "platform"
+PLATFORM_PAGERDUTY = "platform-pagerduty"
 
 # The heartbeat service expects a ping at least every HEARTBEAT_REPEAT: set its check period to
 # that plus a grace of a few minutes. Watchdog never changes, so only repeat_interval re-sends it.
 HEARTBEAT_GROUP_INTERVAL = "1m"
 HEARTBEAT_REPEAT = "5m"
-
-# One line per alert of the group, resolved ones included: what, how bad, where to look.
-SLACK_TEXT = (
-    "{{ range .Alerts }}"
-    "[{{ .Status | toUpper }}] *{{ .Labels.alertname }}*"
-    " ({{ .Labels.severity }}, {{ .Labels.service }}):"
-    " {{ with .Annotations.description }}{{ . }}{{ else }}{{ .Annotations.summary }}{{ end }}\n"
-    "{{ with .Annotations.runbook_url }}Runbook: {{ . }}\n{{ end }}"
-    "{{ end }}"
-)
-
-# Events API v2. Alertmanager sends the group key's hash as dedup_key, so one incident per
-# (alertname, cluster, service) group, resolved when the group resolves.
-PAGERDUTY_DESCRIPTION = (
-    "{{ (index .Alerts 0).Annotations.summary }}"
-    "{{ if gt (len .Alerts) 1 }} ({{ len .Alerts }} alerts){{ end }}"
-)
-PAGERDUTY_DETAILS = {
-    "cluster": "{{ .CommonLabels.cluster }}",
-    "environment": "{{ .CommonLabels.environment }}",
-    "namespace": "{{ .CommonLabels.namespace }}",
-    "descriptions": "{{ range .Alerts }}{{ .Annotations.description }}\n{{ end }}",
-    "runbook_url": "{{ (index .Alerts 0).Annotations.runbook_url }}",
-}
 
 
 # A label selector that matches no object.
@@ -79,11 +66,15 @@ class Receivers:
     """Secret values of the receivers, as plain strings (real ones only inside an Output.apply)."""
 
     slack_webhook_url: str
-    """Slack incoming-webhook URL."""
+    """Slack incoming-webhook URL of the team's channel."""
     pagerduty_routing_key: Optional[str]
     """Events API v2 integration key; None when PagerDuty is off."""
     heartbeat_url: Optional[str]
     """Dead-man's-switch URL Watchdog is posted to; None: Watchdog goes to the "null" receiver."""
+    platform_slack_webhook_url: Optional[str] = None
+    """Slack incoming-webhook URL of the platform channel; None: the team's, with the channel named."""
+    platform_pagerduty_routing_key: Optional[str] = None
+    """Routing key of the platform's PagerDuty service; None: the cluster's critical alerts go to Slack."""
 
 
 def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, Any]:
@@ -95,32 +86,53 @@ def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, A
             f"alerting.pagerduty.enabled is {pagerduty_on} but the PagerDuty routing key is "
             f"{'missing' if pagerduty_on else 'set'}"
         )
-    heartbeat = HEARTBEAT if receivers.heartbeat_url is not None else NULL
-
     warning_route: dict[str, Any] = {"receiver": SLACK, "matchers": ['severity="warning"']}
     if am.warning_mute_intervals:
         warning_route["mute_time_intervals"] = [str(t.name) for t in am.warning_mute_intervals]
+    platform_critical = [{"receiver": PLATFORM_PAGERDUTY, "matchers": ['severity="critical"']}] \
+        if receivers.platform_pagerduty_routing_key is not None else []
 
     config: dict[str, Any] = {
         "global": {"resolve_timeout": am.resolve_timeout.text},
         "route": {
-            "receiver": SLACK,
+            "receiver": PLATFORM,
             "group_by": list(GROUP_BY),
             "group_wait": am.group_wait.text,
             "group_interval": am.group_interval.text,
             "repeat_interval": am.repeat_interval.text,
             "routes": [
                 {
-                    "receiver": heartbeat,
+                    "receiver": HEARTBEAT if receivers.heartbeat_url is not None else NULL,
                     "matchers": [f'alertname="{WATCHDOG}"'],
                     "group_wait": "0s",
                     "group_interval": HEARTBEAT_GROUP_INTERVAL,
                     "repeat_interval": HEARTBEAT_REPEAT,
                 },
-                {"receiver": PAGERDUTY if pagerduty_on else SLACK, "matchers": ['severity="critical"']},
-                warning_route,
-                # Info alerts are for dashboards; the chart's InfoInhibitor relies on them staying quiet.
-                {"receiver": NULL, "matchers": ['severity="info"']},
+                # The chart's InfoInhibitor (severity none) fires whenever an info alert does, to
+                # inhibit it: it is routed nowhere, as anything else of severity none.
+                {"receiver": NULL, "matchers": ['severity="none"']},
+                {"receiver": NULL, "matchers": [f'alertname="{INFO_INHIBITOR}"']},
+                {
+                    "receiver": SLACK,
+                    "matchers": [f'team="{settings.team_label}"'],
+                    "routes": [
+                        # A failing notifier cannot report its own failure: PagerDuty's go to Slack,
+                        # Slack's page (the heartbeat covers Alertmanager failing altogether).
+                        {"receiver": SLACK, "matchers": [f'alertname=~"{NOTIFIER_FAILURES}"', 'integration="pagerduty"']},
+                        *([{"receiver": PAGERDUTY, "matchers": [f'alertname=~"{NOTIFIER_FAILURES}"', 'integration="slack"']}]
+                          if pagerduty_on else []),
+                        {"receiver": PAGERDUTY if pagerduty_on else SLACK, "matchers": ['severity="critical"']},
+                        warning_route,
+                        # Info alerts are for dashboards; the chart's InfoInhibitor relies on them staying quiet.
+                        {"receiver": NULL, "matchers": ['severity="info"']},
+                    ],
+                },
+                # What is left is the cluster's: the platform's receivers, never the team's.
+                {
+                    "receiver": PLATFORM,
+                    "matchers": [f'team!="{settings.team_label}"'],
+                    "routes": [*platform_critical, {"receiver": NULL, "matchers": ['severity="info"']}],
+                },
             ],
         },
         "inhibit_rules": inhibit_rules(settings),
@@ -163,31 +175,27 @@ def inhibit_rules(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _receivers(settings: Settings, receivers: Receivers) -> list[dict[str, Any]]:
-    slack = {
-        "api_url": receivers.slack_webhook_url,
-        "channel": str(settings.alerting.alertmanager.slack_channel),
-        "title": SLACK_TITLE,
-        "text": SLACK_TEXT,
-        "send_resolved": True,
-    }
-    result: list[dict[str, Any]] = [{"name": SLACK, "slack_configs": [slack]}]
+    am, platform = settings.alerting.alertmanager, settings.alerting.platform
+    team_slack = notifications.slack_config(settings, receivers.slack_webhook_url, str(am.slack_channel))
+    platform_slack = notifications.slack_config(
+        settings, receivers.platform_slack_webhook_url or receivers.slack_webhook_url, str(platform.slack_channel),
+        service_links=False)
+    result = [
+        notifications.receiver(SLACK, slack=team_slack),
+        notifications.receiver(PLATFORM, slack=platform_slack),
+        # Sends nothing: info alerts, InfoInhibitor, and the Watchdog of a stack without a heartbeat URL.
+        notifications.receiver(NULL),
+    ]
     if receivers.pagerduty_routing_key is not None:
-        pagerduty = {
-            "routing_key": receivers.pagerduty_routing_key,
-            "severity": "critical",
-            "class": "{{ .CommonLabels.alertname }}",
-            "group": "{{ .CommonLabels.cluster }}",
-            "component": "{{ .CommonLabels.service }}",
-            "description": PAGERDUTY_DESCRIPTION,
-            "details": dict(PAGERDUTY_DETAILS),
-            "send_resolved": True,
-        }
-        result.append({"name": PAGERDUTY, "pagerduty_configs": [pagerduty]})
+        result.append(notifications.receiver(
+            PAGERDUTY, pagerduty=notifications.pagerduty_config(settings, receivers.pagerduty_routing_key),
+            slack=team_slack if am.copy_pages_to_slack else None))
+    if receivers.platform_pagerduty_routing_key is not None:
+        result.append(notifications.receiver(
+            PLATFORM_PAGERDUTY,
+            pagerduty=notifications.pagerduty_config(settings, receivers.platform_pagerduty_routing_key, service_links=False)))
     if receivers.heartbeat_url is not None:
-        heartbeat = {"url": receivers.heartbeat_url, "send_resolved": False}
-        result.append({"name": HEARTBEAT, "webhook_configs": [heartbeat]})
-    # Sends nothing: info alerts, and the Watchdog of a stack without a heartbeat URL.
-    result.append({"name": NULL})
+        result.append(notifications.receiver(HEARTBEAT, webhook=notifications.heartbeat_config(receivers.heartbeat_url)))
     return sorted(result, key=lambda r: r["name"])
 
 
@@ -238,6 +246,8 @@ def helm_values(
         # The routing is the program's Secret alone: no AlertmanagerConfig object, whoever creates it
         # and wherever, is merged in. The chart turns an empty selector into "select all", so the
         # selector is one no object can satisfy (a key both present and absent).
+        # Links in notifications open the alert group in Grafana (Alertmanager itself is not exposed).
+        "externalUrl": notifications.alertmanager_external_url(settings),
         "alertmanagerConfigSelector": NOTHING,
         "alertmanagerConfigNamespaceSelector": NOTHING,
     }

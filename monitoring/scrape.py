@@ -14,6 +14,9 @@ from monitoring import versions, web_auth
 from monitoring.helm import RESTRICTED_CONTAINER, restricted_pod, small_resources
 
 MONITORING_API = "monitoring.coreos.com/v1"
+# The target label naming the ServiceMonitor a configured service is scraped by: what the absence
+# alerts select (the `job` is the Service's name, which the configuration does not know).
+MONITOR_LABEL = "monitor"
 # kube-prometheus-stack's fullname (its release name, fixed): the names of its Services.
 KUBE_PROMETHEUS_STACK_FULLNAME = "kube-prometheus-stack"
 BLACKBOX_PORT = 9115
@@ -47,6 +50,7 @@ def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
                     "interval": target.interval.text,
                     "scrapeTimeout": target.scrape_timeout.text,
                     "honorLabels": True,
+                    "relabelings": [{"action": "replace", "targetLabel": MONITOR_LABEL, "replacement": str(target.name)}],
                 }
             ],
             "podTargetLabels": [settings.metrics.track_label],

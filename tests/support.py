@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
@@ -101,3 +102,11 @@ def _run_cached(key: str) -> Run:
         # Guard against the vacuous pass: a program built outside the mocks registers nothing.
         assert run.resources, f"the program registered nothing for stack {stack}"
     return run
+
+
+def write_rules(groups: list[dict], directory: Path) -> tuple[Path, list[str]]:
+    """Rule groups as the `prometheus-rules.yaml` of a promtool test, and their names in order
+    (promtool's `group_eval_order`: otherwise it evaluates groups in a random order)."""
+    path = directory / "prometheus-rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    return path, [g["name"] for g in groups]

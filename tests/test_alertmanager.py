@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -34,7 +36,10 @@ NS = "webhook-monitoring:"
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/slack-placeholder"
 ROUTING_KEY = "pagerduty-routing-key-placeholder"
 HEARTBEAT_URL = "https://hc-ping.example.com/heartbeat-placeholder"
-PLACEHOLDERS = (SLACK_URL, ROUTING_KEY, HEARTBEAT_URL)
+PLATFORM_SLACK_URL = "https://hooks.slack.com/services/T000/B111/platform-placeholder"
+PLATFORM_ROUTING_KEY = "platform-routing-key-placeholder"
+PLACEHOLDERS = (SLACK_URL, ROUTING_KEY, HEARTBEAT_URL, PLATFORM_SLACK_URL, PLATFORM_ROUTING_KEY)
+TEAM = "webhook-delivery"
 
 MUTE_NIGHTS = {"name": "nights", "weekdays": ["monday:friday"], "times": ["00:00-07:00"]}
 MUTE_WEEKEND = {"name": "weekend", "weekdays": ["saturday", "sunday"]}
@@ -45,11 +50,13 @@ def settings_for(environment: str, alerting: Optional[dict[str, Any]] = None) ->
     return minimal_settings(environment, **({} if alerting is None else {"alerting": alerting}))
 
 
-def placeholder_receivers(settings: Settings, heartbeat: bool = True) -> Receivers:
+def placeholder_receivers(settings: Settings, heartbeat: bool = True, platform: bool = False) -> Receivers:
     return Receivers(
         slack_webhook_url=SLACK_URL,
         pagerduty_routing_key=ROUTING_KEY if settings.alerting.pagerduty.enabled else None,
         heartbeat_url=HEARTBEAT_URL if heartbeat else None,
+        platform_slack_webhook_url=PLATFORM_SLACK_URL if platform else None,
+        platform_pagerduty_routing_key=PLATFORM_ROUTING_KEY if platform else None,
     )
 
 
@@ -77,9 +84,15 @@ def verify_route(config_file: Path, receiver: str, labels: dict[str, str]) -> su
     )
 
 
+def team_route(config: dict[str, Any]) -> dict[str, Any]:
+    (route,) = [r for r in config["route"]["routes"] if r["matchers"] == [f'team="{TEAM}"']]
+    return route
+
+
 @pytest.fixture(scope="module")
 def config_files(tmp_path_factory) -> dict[str, Path]:
-    """Rendered configs: dev (PagerDuty off, no heartbeat URL) and prod (with mute intervals)."""
+    """Rendered configs: dev (PagerDuty off, no heartbeat URL), prod (with mute intervals), and prod
+    with the platform's own Slack webhook and PagerDuty service."""
     dev = settings_for("dev")
     prod = settings_for(
         "prod",
@@ -91,13 +104,15 @@ def config_files(tmp_path_factory) -> dict[str, Path]:
     return {
         "dev": write_config(tmp_path_factory.mktemp("dev"), alertmanager_config(dev, placeholder_receivers(dev, False))),
         "prod": write_config(tmp_path_factory.mktemp("prod"), alertmanager_config(prod, placeholder_receivers(prod))),
+        "prod-platform": write_config(tmp_path_factory.mktemp("platform"),
+                                      alertmanager_config(prod, placeholder_receivers(prod, platform=True))),
     }
 
 
 # ------------------------------------------------------------------------------ amtool
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "prod-platform"])
 def test_rendered_config_passes_amtool_check_config(config_files, stack):
     result = amtool("check-config", str(config_files[stack]))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -107,16 +122,27 @@ def test_rendered_config_passes_amtool_check_config(config_files, stack):
 def test_amtool_check_config_refuses_a_route_to_an_undefined_receiver(tmp_path):
     settings = settings_for("prod")
     config = alertmanager_config(settings, placeholder_receivers(settings))
-    config["route"]["routes"][1]["receiver"] = "nobody"
+    team_route(config)["routes"][-1]["receiver"] = "nobody"
     result = amtool("check-config", str(write_config(tmp_path, config)))
     assert result.returncode != 0
     assert 'undefined receiver "nobody"' in result.stdout + result.stderr
 
 
-CRITICAL = {"alertname": "WebhookHighErrorRate", "severity": "critical", "cluster": "c1", "service": "webhook-delivery"}
-WARNING = {"alertname": "HighLatency", "severity": "warning", "cluster": "c1", "service": "webhook-delivery"}
+# As the rules label them (the team label), and as the charts' alerts come (without it, except
+# their Prometheus and Alertmanager groups; tools/chart_intent.py routes every rendered one).
+CRITICAL = {"alertname": "WebhookHighErrorRate", "severity": "critical", "cluster": "c1", "service": "webhook-delivery", "team": TEAM}
+WARNING = {"alertname": "HighLatency", "severity": "warning", "cluster": "c1", "service": "webhook-delivery", "team": TEAM}
 INFO = {"alertname": "KubeQuotaAlmostFull", "severity": "info", "namespace": "webhook-delivery"}
-WATCHDOG = {"alertname": "Watchdog", "severity": "info"}
+TEAM_INFO = {**WARNING, "severity": "info"}
+TEAM_UNLABELLED = {"alertname": "WebhookSomethingNew", "team": TEAM}
+WATCHDOG = {"alertname": "Watchdog", "severity": "info", "team": TEAM}
+INFO_INHIBITOR = {"alertname": "InfoInhibitor", "severity": "none", "namespace": "webhook-delivery"}
+CLUSTER_CRITICAL = {"alertname": "KubePersistentVolumeErrors", "severity": "critical", "namespace": "kube-system"}
+CLUSTER_WARNING = {"alertname": "KubeNodeNotReady", "severity": "warning", "node": "ip-10-0-1-1"}
+CHART_PIPELINE_CRITICAL = {"alertname": "PrometheusRuleFailures", "severity": "critical", "team": TEAM}
+SLACK_FAILING = {"alertname": "AlertmanagerFailedToSendAlerts", "severity": "warning", "integration": "slack", "team": TEAM}
+PAGERDUTY_FAILING = {"alertname": "AlertmanagerClusterFailedToSendAlerts", "severity": "critical",
+                     "integration": "pagerduty", "team": TEAM}
 UNLABELLED = {"alertname": "SomethingFromAnotherTeam"}
 
 
@@ -125,18 +151,39 @@ UNLABELLED = {"alertname": "SomethingFromAnotherTeam"}
     [
         ("prod", CRITICAL, "pagerduty"),
         ("prod", WARNING, "slack"),
+        ("prod", TEAM_UNLABELLED, "slack"),
         ("prod", WATCHDOG, "heartbeat"),
-        ("prod", UNLABELLED, "slack"),
-        ("prod", {}, "slack"),
-        # Info alerts are for dashboards: they notify no one.
-        ("prod", INFO, "null"),
-        ("dev", INFO, "null"),
         # Watchdog is matched first whatever its severity: it must never page.
         ("prod", {**WATCHDOG, "severity": "critical"}, "heartbeat"),
+        # Info alerts are for dashboards, InfoInhibitor (severity none) exists only to inhibit them:
+        # neither notifies anyone, the team's or not.
+        ("prod", INFO, "null"),
+        ("prod", TEAM_INFO, "null"),
+        ("prod", INFO_INHIBITOR, "null"),
+        ("prod", {**INFO_INHIBITOR, "team": TEAM}, "null"),
+        ("prod", {"alertname": "Anything", "severity": "none"}, "null"),
+        # The charts' alerts on the alerting pipeline are the team's.
+        ("prod", CHART_PIPELINE_CRITICAL, "pagerduty"),
+        # A notifier failing is told through the other one.
+        ("prod", SLACK_FAILING, "pagerduty"),
+        ("prod", PAGERDUTY_FAILING, "slack"),
+        ("dev", SLACK_FAILING, "slack"),
+        # The cluster's alerts are the platform's: its channel, never the team's PagerDuty.
+        ("prod", CLUSTER_CRITICAL, "platform"),
+        ("prod", CLUSTER_WARNING, "platform"),
+        ("prod", UNLABELLED, "platform"),
+        ("prod", {}, "platform"),
+        ("prod", {**CLUSTER_CRITICAL, "team": "payments"}, "platform"),
+        ("prod-platform", CLUSTER_CRITICAL, "platform-pagerduty"),
+        ("prod-platform", CLUSTER_WARNING, "platform"),
+        ("prod-platform", INFO, "null"),
+        ("prod-platform", CRITICAL, "pagerduty"),
         ("dev", CRITICAL, "slack"),
         ("dev", WARNING, "slack"),
         ("dev", WATCHDOG, "null"),
-        ("dev", UNLABELLED, "slack"),
+        ("dev", INFO_INHIBITOR, "null"),
+        ("dev", CLUSTER_CRITICAL, "platform"),
+        ("dev", UNLABELLED, "platform"),
     ],
 )
 def test_amtool_routes_each_alert_to_exactly_one_receiver(config_files, stack, labels, receiver):
@@ -148,12 +195,16 @@ def test_amtool_routes_each_alert_to_exactly_one_receiver(config_files, stack, l
 @pytest.mark.parametrize(
     "labels, wrong_receiver",
     [
-        (CRITICAL, "slack"),  # PagerDuty on: a page is not also a Slack message
+        (CRITICAL, "slack"),  # PagerDuty on: a page is one receiver (its Slack copy is in it)
         (WARNING, "pagerduty"),
         (INFO, "pagerduty"),
-        (UNLABELLED, "pagerduty"),
+        (INFO_INHIBITOR, "slack"),
+        (INFO_INHIBITOR, "platform"),
+        (CLUSTER_CRITICAL, "pagerduty"),
+        (UNLABELLED, "slack"),
         (WATCHDOG, "slack"),
         (WATCHDOG, "pagerduty"),
+        (SLACK_FAILING, "slack"),
     ],
 )
 def test_amtool_refuses_the_wrong_receiver(config_files, labels, wrong_receiver):
@@ -223,7 +274,7 @@ def test_grouping_and_timings_come_from_settings():
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("45s", "10m", "4h")
     assert config["global"] == {"resolve_timeout": "15m"}
     assert route["group_by"] == ["alertname", "cluster", "service"]
-    assert route["receiver"] == "slack"
+    assert route["receiver"] == "platform"
 
 
 def test_task_document_timings_are_the_defaults():
@@ -256,10 +307,12 @@ def test_warning_mute_intervals_apply_to_warnings_only():
         },
         {"name": "weekend", "time_intervals": [{"weekdays": ["saturday", "sunday"]}]},
     ]
-    by_severity = {r["matchers"][0]: r for r in config["route"]["routes"]}
+    by_severity = {r["matchers"][0]: r for r in team_route(config)["routes"]}
     assert by_severity['severity="warning"']["mute_time_intervals"] == ["nights", "weekend"]
     assert "mute_time_intervals" not in by_severity['severity="critical"']
-    assert "mute_time_intervals" not in config["route"]
+    # A notifier failing is told at night too; the platform's alerts follow the platform's rules.
+    muted = [path for path, key, _ in walk(config) if key == "mute_time_intervals"]
+    assert muted == [".route.routes[3].routes[3].mute_time_intervals"]
 
 
 def test_no_time_intervals_without_mute_settings():
@@ -274,39 +327,54 @@ def receiver(config: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def test_pagerduty_receiver_uses_events_api_v2():
+def test_pagerduty_receiver_uses_events_api_v2_and_copies_pages_to_slack_in_prod():
     settings = settings_for("prod")
     config = alertmanager_config(settings, placeholder_receivers(settings))
-    (pagerduty,) = receiver(config, "pagerduty")["pagerduty_configs"]
+    pagerduty_receiver = receiver(config, "pagerduty")
+    (pagerduty,) = pagerduty_receiver["pagerduty_configs"]
     assert pagerduty["routing_key"] == ROUTING_KEY
-    assert pagerduty["severity"] == "critical"
-    assert pagerduty["class"] == "{{ .CommonLabels.alertname }}"
-    assert pagerduty["group"] == "{{ .CommonLabels.cluster }}"
-    assert pagerduty["component"] == "{{ .CommonLabels.service }}"
-    assert ".Annotations.summary" in pagerduty["description"]
-    assert pagerduty["details"]["runbook_url"] == "{{ (index .Alerts 0).Annotations.runbook_url }}"
+    assert "service_key" not in pagerduty and "url" not in pagerduty  # Events API v2, its default URL
     assert pagerduty["send_resolved"] is True
+    # What a page says is asserted on what the real Alertmanager sends (below, and tests/e2e).
+    (copy,) = pagerduty_receiver["slack_configs"]
+    assert (copy["api_url"], copy["channel"]) == (SLACK_URL, "#webhook-alerts")
+    assert copy == receiver(config, "slack")["slack_configs"][0]
 
 
-def test_slack_receiver_matches_the_task_document():
-    settings = settings_for("dev", {"alertmanager": {"slackChannel": "#webhook-alerts-dev"}})
+def test_pages_are_copied_to_slack_only_where_set():
+    dev_with_pagerduty = settings_for("dev", {"pagerduty": {"enabled": True, "escalationUsers": ONCALL}})
+    config = alertmanager_config(dev_with_pagerduty, placeholder_receivers(dev_with_pagerduty))
+    assert "slack_configs" not in receiver(config, "pagerduty")
+    off = settings_for("prod", {"pagerduty": {"escalationUsers": ONCALL}, "alertmanager": {"copyPagesToSlack": False}})
+    assert "slack_configs" not in receiver(alertmanager_config(off, placeholder_receivers(off)), "pagerduty")
+
+
+def test_slack_receivers_post_to_the_team_and_the_platform_channels():
+    settings = settings_for("dev", {"alertmanager": {"slackChannel": "#webhook-alerts-dev"},
+                                    "platform": {"slackChannel": "#k8s-alerts"}})
     config = alertmanager_config(settings, placeholder_receivers(settings))
-    (slack,) = receiver(config, "slack")["slack_configs"]
-    assert slack["api_url"] == SLACK_URL
-    assert slack["channel"] == "#webhook-alerts-dev"
-    assert slack["title"] == "Webhook Delivery Alert"
-    assert slack["text"].startswith("{{ range .Alerts }}")
-    assert "{{ . }}{{ else }}{{ .Annotations.summary }}" in slack["text"]
-    assert "{{ with .Annotations.description }}" in slack["text"]
-    assert "Runbook: {{ . }}" in slack["text"]
-    assert slack["send_resolved"] is True
+    (team,) = receiver(config, "slack")["slack_configs"]
+    (platform,) = receiver(config, "platform")["slack_configs"]
+    assert (team["api_url"], team["channel"]) == (SLACK_URL, "#webhook-alerts-dev")
+    # Without a webhook of its own, the platform channel is posted to through the team's.
+    assert (platform["api_url"], platform["channel"]) == (SLACK_URL, "#k8s-alerts")
+    assert team["send_resolved"] is True and platform["send_resolved"] is True
+    config = alertmanager_config(settings, placeholder_receivers(settings, platform=True))
+    assert receiver(config, "platform")["slack_configs"][0]["api_url"] == PLATFORM_SLACK_URL
+    assert receiver(config, "platform-pagerduty")["pagerduty_configs"][0]["routing_key"] == PLATFORM_ROUTING_KEY
 
 
 def test_pagerduty_off_means_no_pagerduty_receiver():
     settings = settings_for("dev")
     config = alertmanager_config(settings, placeholder_receivers(settings))
-    assert [r["name"] for r in config["receivers"]] == ["heartbeat", "null", "slack"]
-    assert config["route"]["routes"][1] == {"receiver": "slack", "matchers": ['severity="critical"']}
+    assert [r["name"] for r in config["receivers"]] == ["heartbeat", "null", "platform", "slack"]
+    assert {"receiver": "slack", "matchers": ['severity="critical"']} in team_route(config)["routes"]
+
+
+def test_alertmanager_links_open_in_grafana():
+    settings = settings_for("prod")
+    values = helm_values(settings, "alertmanager-config", "gp3")
+    assert values["alertmanagerSpec"]["externalUrl"] == "https://grafana.example.com/alerting/groups?alertmanager=alertmanager"
 
 
 def test_without_a_heartbeat_url_watchdog_goes_to_a_receiver_with_no_integrations():
@@ -330,7 +398,9 @@ def test_secret_values_appear_only_in_receiver_credentials():
     assert holding_secrets == [
         ".receivers[0].webhook_configs[0].url",
         ".receivers[2].pagerduty_configs[0].routing_key",
+        ".receivers[2].slack_configs[0].api_url",
         ".receivers[3].slack_configs[0].api_url",
+        ".receivers[4].slack_configs[0].api_url",
     ]
 
 
@@ -498,8 +568,8 @@ def test_component_with_pagerduty_off_registers_no_pagerduty_resource():
     assert [r.typ for r in mocks.resources if r.typ.startswith("pagerduty:")] == []
     assert mocks.calls == []
     config = secret_config(mocks)
-    assert [r["name"] for r in config["receivers"]] == ["null", "slack"]
-    assert config["route"]["routes"][1]["receiver"] == "slack"
+    assert [r["name"] for r in config["receivers"]] == ["null", "platform", "slack"]
+    assert config["route"]["routes"][0]["receiver"] == "null"  # Watchdog, without a heartbeat URL
     assert "integration_key" not in outputs
 
 
@@ -556,23 +626,39 @@ def test_pagerduty_timeouts_are_seconds_or_null(timeout, expected):
 
 
 RUNBOOKS = "https://runbooks.example.com/"
+GRAFANA = "https://grafana.example.com"
+# What the rules attach (team), and Prometheus (external labels).
+SERVICE_LABELS = {"cluster": "c1", "environment": "prod", "namespace": "webhook-delivery", "service": "webhook-delivery", "team": TEAM}
 
 
-def alert(labels: dict[str, str], summary: str = "", description: str = "") -> dict[str, Any]:
-    annotations = {"summary": summary, "description": description, "runbook_url": f"{RUNBOOKS}{labels['alertname']}.md"}
+def alert(labels: dict[str, str], summary: str = "", description: str = "", value: str = "") -> dict[str, Any]:
+    annotations = {"summary": summary, "description": description, "value": value,
+                   "runbook_url": f"{RUNBOOKS}{labels['alertname']}.md"}
     return {"labels": labels, "annotations": annotations}
+
+
+PAGE = alert({**SERVICE_LABELS, "alertname": "WebhookHighErrorRate", "severity": "critical"},
+             "High webhook error rate detected", "Webhook error rate is 7.5%", "0.075")
+BURNS = [alert({**SERVICE_LABELS, "service": "webhook-worker", "alertname": "WebhookErrorBudgetBurn", "severity": "critical",
+                "slo_window": window}, "Webhook delivery error budget burning", f"Burning over {window}", "0.02")
+         for window in ("1h", "6h")]
+
+
+delivered_while_firing: dict[int, list] = {}
 
 
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
-    """The deployed Alertmanager version running the prod config, fed one of each kind of alert."""
+    """The deployed Alertmanager version running the prod config, as the Operator starts it (its
+    external URL from the Helm values), fed one of each kind of alert, then the page resolved."""
     capture = CaptureServer()
-    settings = settings_for("prod", {"pagerduty": {"escalationUsers": ONCALL}, "alertmanager": {"groupWait": "1s"}})
-    config = alertmanager_config(
-        settings, Receivers(f"{capture.url}/slack", ROUTING_KEY, f"{capture.url}/heartbeat")
-    )
+    settings = settings_for("prod", {"pagerduty": {"escalationUsers": ONCALL},
+                                     "alertmanager": {"groupWait": "1s", "groupInterval": "1s"}})
+    config = alertmanager_config(settings, Receivers(
+        f"{capture.url}/slack", ROUTING_KEY, f"{capture.url}/heartbeat", platform_slack_webhook_url=f"{capture.url}/platform"))
     # Only the test redirects PagerDuty; production uses the Events API v2 default URL.
     receiver(config, "pagerduty")["pagerduty_configs"][0]["url"] = f"{capture.url}/pagerduty"
+    external_url = helm_values(settings, "alertmanager-config", "gp3")["alertmanagerSpec"]["externalUrl"]
     directory = tmp_path_factory.mktemp("alertmanager")
     port = free_port()
     process = Process(
@@ -581,6 +667,8 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
             f"--config.file={write_config(directory, config)}",
             f"--storage.path={directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.external-url={external_url}",
+            "--web.route-prefix=/",
             "--cluster.listen-address=",
         ],
         directory / "alertmanager.log",
@@ -588,22 +676,30 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
     try:
         api = f"http://127.0.0.1:{port}"
         wait_until(lambda: responds(f"{api}/-/ready"), what="Alertmanager ready")
-        # As the rules label them: inhibition applies to the team's own alerts.
-        service = {"cluster": "c1", "namespace": "webhook-delivery", "service": "webhook-delivery", "team": "webhook-delivery"}
-        other = {**service, "service": "webhook-api"}
         alerts = [
-            alert({**service, "alertname": "WebhookHighErrorRate", "severity": "critical"},
-                  "High webhook error rate detected", "Webhook error rate is 7.5%"),
+            PAGE,
             # Inhibited: the same service already pages.
-            alert({**service, "alertname": "HighLatency", "severity": "warning"},
-                  "High webhook delivery latency", "P95 latency is 0.9s"),
-            alert({**other, "alertname": "HighLatency", "severity": "warning"},
-                  "High webhook delivery latency", "P95 latency is 0.7s"),
-            alert({"cluster": "c1", "alertname": "Watchdog", "severity": "info"}),
+            alert({**SERVICE_LABELS, "alertname": "HighLatency", "severity": "warning"},
+                  "High webhook delivery latency", "P95 latency is 0.9s", "0.9"),
+            alert({**SERVICE_LABELS, "service": "webhook-api", "alertname": "HighLatency", "severity": "warning"},
+                  "High webhook delivery latency", "P95 latency is 0.7s", "0.7"),
+            *BURNS,
+            alert({"cluster": "c1", "environment": "prod", "alertname": "Watchdog", "severity": "info", "team": TEAM}),
+            # The chart's: InfoInhibitor notifies no one; a node alert goes to the platform channel.
+            alert({"cluster": "c1", "environment": "prod", "namespace": "webhook-delivery", "alertname": "InfoInhibitor",
+                   "severity": "none"}),
+            alert({"cluster": "c1", "environment": "prod", "alertname": "KubeNodeNotReady", "severity": "warning",
+                   "node": "ip-10-0-1-1"}, "Node is not ready.", "ip-10-0-1-1 has been unready for more than 15 minutes."),
         ]
         assert post_json(f"{api}/api/v2/alerts", alerts) == 200
-        wait_until(lambda: all(capture.received(p) for p in ("/pagerduty", "/slack", "/heartbeat")))
-        # Every group flushes after the same group_wait: give a late, wrong Slack post time to show.
+        wait_until(lambda: all(capture.received(p) for p in ("/pagerduty", "/slack", "/heartbeat", "/platform"))
+                   and len(capture.received("/pagerduty")) == 2)
+        time.sleep(1.5)  # a late, wrong post (an inhibited warning) would be here by now
+        delivered_while_firing[id(capture)] = list(capture.posts)
+        # The page resolves: the same incident closes, and its Slack copy says so.
+        resolved = {**PAGE, "endsAt": "2000-01-01T00:00:00Z"}
+        assert post_json(f"{api}/api/v2/alerts", [resolved]) == 200
+        wait_until(lambda: any(p["event_action"] == "resolve" for p in capture.received("/pagerduty")))
         time.sleep(1.5)
         yield capture
     finally:
@@ -611,41 +707,133 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
         capture.shutdown()
 
 
+def page_of(delivered: CaptureServer, alertname: str, action: str = "trigger") -> dict[str, Any]:
+    (page,) = [p for p in delivered.received("/pagerduty")
+               if p["payload"]["class"] == alertname and p["event_action"] == action]
+    return page
+
+
+def slack_of(delivered: CaptureServer, path: str, alertname: str, status: str = "FIRING", service: str = "") -> dict[str, Any]:
+    found = [(m, a) for m in delivered.received(path) for a in m["attachments"]
+             if {"title": "Alert", "value": alertname, "short": True} in a["fields"] and a["title"].startswith(f"[{status}")
+             and f"] {service}:" in a["title"]]
+    (message, attachment), = found
+    return {**message, "attachment": attachment}
+
+
 @pytest.mark.live
-def test_alertmanager_pages_pagerduty_with_the_routing_key_and_runbook(delivered):
-    (page,) = delivered.received("/pagerduty")
+def test_a_page_says_where_what_and_where_to_look(delivered):
+    page = page_of(delivered, "WebhookHighErrorRate")
     assert page["routing_key"] == ROUTING_KEY
-    assert page["event_action"] == "trigger"
     assert len(page["dedup_key"]) == 64  # hash of the group key: one incident per group
     payload = page["payload"]
-    assert payload["summary"] == "High webhook error rate detected"
-    assert payload["severity"] == "critical"
-    assert (payload["class"], payload["group"], payload["component"]) == ("WebhookHighErrorRate", "c1", "webhook-delivery")
-    assert payload["custom_details"]["runbook_url"] == f"{RUNBOOKS}WebhookHighErrorRate.md"
-    assert payload["custom_details"]["descriptions"] == "Webhook error rate is 7.5%\n"
+    assert payload["summary"] == "[prod/c1] webhook-delivery: High webhook error rate detected"
+    assert (payload["severity"], payload["class"], payload["group"], payload["component"]) == (
+        "critical", "WebhookHighErrorRate", "c1", "webhook-delivery")
+    details = payload["custom_details"]
+    assert details["descriptions"] == ["Webhook error rate is 7.5%"]
+    assert details["values"] == ["0.075"]
+    assert (details["cluster"], details["environment"], details["namespace"]) == ("c1", "prod", "webhook-delivery")
+    assert details["labels"] == {k: v for k, v in PAGE["labels"].items()}
+    # Alertmanager's own: every alert of the group, labels and annotations.
+    assert (details["num_firing"], details["num_resolved"]) == (1, 0)
+    (firing,) = details["firing"]
+    assert (firing["labels"], firing["annotations"]) == (PAGE["labels"], PAGE["annotations"])
+    dashboard = f"{GRAFANA}/d/webhook-overview?var-namespace=webhook-delivery&var-service=webhook-delivery"
+    assert details["runbook_url"] == f"{RUNBOOKS}WebhookHighErrorRate.md"
+    assert details["dashboard_url"] == dashboard
+    assert [(link["text"], link["href"]) for link in page["links"]] == [
+        ("Runbook", f"{RUNBOOKS}WebhookHighErrorRate.md"), ("Dashboard", dashboard), ("Logs", details["logs_url"])]
+    # The Explore link opens the service's logs in Loki for the last hour.
+    logs = urllib.parse.urlparse(details["logs_url"])
+    assert f"{logs.scheme}://{logs.netloc}{logs.path}" == f"{GRAFANA}/explore"
+    pane = json.loads(urllib.parse.parse_qs(logs.query)["panes"][0])["logs"]
+    assert pane["queries"][0]["expr"] == '{namespace="webhook-delivery", app="webhook-delivery"}'
+    assert pane["queries"][0]["datasource"] == {"type": "loki", "uid": "loki"}
+    # Where a person opens the alert group: Grafana's view of this Alertmanager, not a cluster address.
+    assert page["client_url"] == f"{GRAFANA}/alerting/groups?alertmanager=alertmanager"
 
 
 @pytest.mark.live
-def test_alertmanager_posts_warnings_to_slack_with_description_and_runbook(delivered):
-    (message,) = delivered.received("/slack")
+def test_one_incident_per_alert_group(delivered):
+    page = page_of(delivered, "WebhookErrorBudgetBurn")
+    assert page["payload"]["summary"] == "[prod/c1] webhook-worker: Webhook delivery error budget burning (2 alerts)"
+    assert page["payload"]["custom_details"]["num_firing"] == 2
+    assert page["payload"]["custom_details"]["descriptions"] == ["Burning over 1h", "Burning over 6h"]
+    assert page["payload"]["custom_details"]["labels"]["service"] == "webhook-worker"
+    assert "slo_window" not in page["payload"]["custom_details"]["labels"]  # not common to the group
+    assert page["dedup_key"] != page_of(delivered, "WebhookHighErrorRate")["dedup_key"]
+
+
+@pytest.mark.live
+def test_a_resolved_page_closes_the_same_incident_and_says_so_in_slack(delivered):
+    trigger, resolve = page_of(delivered, "WebhookHighErrorRate"), page_of(delivered, "WebhookHighErrorRate", "resolve")
+    assert resolve["dedup_key"] == trigger["dedup_key"]
+    copy = slack_of(delivered, "/slack", "WebhookHighErrorRate", "RESOLVED", "webhook-delivery")["attachment"]
+    assert copy["title"] == "[RESOLVED] [prod/c1] webhook-delivery: High webhook error rate detected"
+    assert copy["color"] == "good"
+    assert copy["text"].startswith("Resolved: Webhook error rate is 7.5%\n")
+
+
+@pytest.mark.live
+def test_prod_copies_each_page_to_the_team_channel(delivered):
+    message = slack_of(delivered, "/slack", "WebhookHighErrorRate", service="webhook-delivery")
     assert message["channel"] == "#webhook-alerts"
-    (attachment,) = message["attachments"]
-    assert attachment["title"] == "Webhook Delivery Alert"
-    assert attachment["text"] == (
-        "[FIRING] *HighLatency* (warning, webhook-api): P95 latency is 0.7s\n"
-        f"Runbook: {RUNBOOKS}HighLatency.md\n"
-    )
+    attachment = message["attachment"]
+    assert attachment["title"] == "[FIRING:1] [prod/c1] webhook-delivery: High webhook error rate detected"
+    assert attachment["color"] == "danger"
+    assert {"title": "Severity", "value": "critical", "short": True} in attachment["fields"]
+
+
+@pytest.mark.live
+def test_a_warning_posts_to_slack_with_description_and_links(delivered):
+    message = slack_of(delivered, "/slack", "HighLatency", service="webhook-api")
+    assert message["channel"] == "#webhook-alerts"
+    attachment = message["attachment"]
+    assert attachment["title"] == "[FIRING:1] [prod/c1] webhook-api: High webhook delivery latency"
+    assert attachment["fallback"] == attachment["title"]  # what a push notification shows
+    dashboard = f"{GRAFANA}/d/webhook-overview?var-namespace=webhook-delivery&var-service=webhook-api"
+    assert attachment["title_link"] == dashboard
+    assert attachment["color"] == "warning"
+    assert {"title": "Severity", "value": "warning", "short": True} in attachment["fields"]
+    description, links = attachment["text"].split("\n")
+    assert description == "P95 latency is 0.7s"
+    assert re.fullmatch(
+        re.escape(f"<{RUNBOOKS}HighLatency.md|Runbook> | <{dashboard}|Dashboard> | <{GRAFANA}/explore?") + r"[^|]+"
+        + re.escape(f"|Logs> | <{GRAFANA}/alerting/groups?alertmanager=alertmanager|Alertmanager>"), links), links
 
 
 @pytest.mark.live
 def test_alertmanager_inhibits_the_warning_of_a_service_that_pages(delivered):
-    texts = [attachment["text"] for message in delivered.received("/slack") for attachment in message["attachments"]]
-    assert not any("webhook-delivery" in text for text in texts)
-    assert not any("WebhookHighErrorRate" in text for text in texts)
+    def latency_warnings(posts):
+        return [a["title"] for path, body, _ in posts if path == "/slack" for a in body["attachments"]
+                if "webhook-delivery: High webhook delivery latency" in a["title"]]
+
+    assert latency_warnings(delivered_while_firing[id(delivered)]) == []
+    # Once the page resolved, nothing inhibits the warning any more: it is sent.
+    assert latency_warnings(delivered.posts) == ["[FIRING:1] [prod/c1] webhook-delivery: High webhook delivery latency"]
+
+
+@pytest.mark.live
+def test_the_clusters_alerts_reach_the_platform_channel_only(delivered):
+    message = slack_of(delivered, "/platform", "KubeNodeNotReady", service="")
+    assert message["channel"] == "#platform-alerts"
+    attachment = message["attachment"]
+    assert attachment["title"] == "[FIRING:1] [prod/c1] : Node is not ready."
+    # No webhook service to show: the runbook and the alert group only.
+    assert "Dashboard" not in attachment["text"] and "|Alertmanager>" in attachment["text"]
+    assert [a["title"] for m in delivered.received("/platform") for a in m["attachments"]] == [attachment["title"]]
+
+
+@pytest.mark.live
+def test_info_inhibitor_notifies_no_one(delivered):
+    everything = json.dumps([body for _, body, _ in delivered.posts])
+    assert "InfoInhibitor" not in everything
 
 
 @pytest.mark.live
 def test_alertmanager_sends_watchdog_to_the_heartbeat_only(delivered):
     (beat,) = delivered.received("/heartbeat")
     assert [a["labels"]["alertname"] for a in beat["alerts"]] == ["Watchdog"]
+    assert beat["externalURL"] == f"{GRAFANA}/alerting/groups?alertmanager=alertmanager"
     assert all(page["payload"]["class"] != "Watchdog" for page in delivered.received("/pagerduty"))

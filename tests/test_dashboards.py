@@ -52,6 +52,7 @@ SUBSTITUTIONS = {
     "$__auto": "1m",
     "$cluster": f"|{CLUSTER}",
     "$namespace": "(webhook-delivery|payments)",
+    "$service": ".*",
     "$endpoint": ".*",
     "$correlation_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
 }

@@ -106,7 +106,12 @@ def test_no_cpu_limit_when_unset():
 def test_chart_watchdog_off_and_crds_upgraded_server_side():
     values = kps_values(minimal_settings())
     # Only the chart's Watchdog goes (ours is the one); TargetDown and InfoInhibitor stay.
-    assert values["defaultRules"] == {"disabled": {"Watchdog": True}}
+    assert values["defaultRules"]["disabled"] == {"Watchdog": True}
+    # The chart's Prometheus and Alertmanager alerts are the team's; the guards have our runbooks.
+    assert values["defaultRules"]["additionalRuleGroupLabels"] == {
+        "prometheus": {"team": "webhook-delivery"}, "alertmanager": {"team": "webhook-delivery"}}
+    assert values["defaultRules"]["additionalRuleAnnotations"]["PrometheusRuleFailures"] == {
+        "runbook_url": "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/PrometheusRuleFailures.md"}
     assert values["crds"]["enabled"] is True
     assert values["crds"]["upgradeJob"]["enabled"] is True and values["crds"]["upgradeJob"]["forceConflicts"] is True
     assert values["crds"]["upgradeJob"]["image"]["busybox"]["tag"] != "latest"
@@ -339,7 +344,9 @@ def test_service_monitor_guards_and_endpoint_label():
         "selector": {"matchLabels": {"app": "api", "tier": "web"}},
         "namespaceSelector": {"matchNames": ["webhooks"]},
         "endpoints": [{"port": "http-metrics", "path": "/internal/metrics", "interval": "15s",
-                       "scrapeTimeout": "5s", "honorLabels": True}],
+                       "scrapeTimeout": "5s", "honorLabels": True,
+                       # What the absence alerts select the service's targets by.
+                       "relabelings": [{"action": "replace", "targetLabel": "monitor", "replacement": "webhook-api"}]}],
         "podTargetLabels": ["track"],
         "sampleLimit": 20000,
         "labelLimit": 20,

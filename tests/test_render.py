@@ -79,7 +79,7 @@ def test_render_writes_every_file_of_the_contract(rendered):
     rules = yaml.safe_load((out / "prometheus-rules.yaml").read_text())
     assert {g["name"] for g in rules["groups"]} >= {"webhook-delivery.recording", "webhook-delivery.alerts"}
     alertmanager = yaml.safe_load((out / "alertmanager.yaml").read_text())
-    assert alertmanager["route"]["receiver"] == "slack"
+    assert alertmanager["route"]["receiver"] == "platform"  # what is not the team's
     assert len(list((out / "dashboards").glob("*.json"))) == 7
     assert (out / "logging" / "config.alloy").read_text().startswith("// Rendered by monitoring/logging/alloy.py")
     loki_rules = yaml.safe_load((out / "logging" / "loki-rules.yaml").read_text())
@@ -107,7 +107,8 @@ def test_rendered_rules_and_alertmanager_config_pass_the_real_checkers(rendered)
     assert config.returncode == 0, config.stdout + config.stderr
     receivers = sorted(r["name"] for r in yaml.safe_load((out / "alertmanager.yaml").read_text())["receivers"])
     # Dev sets no heartbeat URL (optional there): its Watchdog goes to `null`, which info alerts use too.
-    assert receivers == (["heartbeat", "null", "pagerduty", "slack"] if stack == "prod" else ["null", "slack"])
+    assert receivers == (["heartbeat", "null", "pagerduty", "platform", "slack"] if stack == "prod"
+                         else ["null", "platform", "slack"])
     assert f" - {len(receivers)} receivers" in config.stdout
 
 

@@ -7,7 +7,10 @@ constants, never from the chart output itself.
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import yaml
@@ -18,9 +21,12 @@ from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUE
 from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retention_size
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
+from monitoring.rules.alerts import CHART_GUARD_ALERTS
+from monitoring.rules.recording import rule_config
 from monitoring.scrape import BLACKBOX_MODULES
-from tools.chart_check import StackOutput
 from monitoring.security import PROBE_EXCEPTIONS
+from tools.chart_check import StackOutput
+from tools.go_tools import binary
 from tools.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
 
 KPS = versions.KUBE_PROMETHEUS_STACK.name
@@ -149,6 +155,64 @@ def alertmanager_runs_the_programs_configuration_and_nothing_else(output: StackO
             assert not _selected(spec["alertmanagerConfigSelector"], spec["alertmanagerConfigNamespaceSelector"] or {
                 "matchLabels": {"kubernetes.io/metadata.name": output.settings.namespace}}, candidate), \
                 f"an AlertmanagerConfig labelled {labels} in {namespace} would be merged into the routing"
+
+
+def _chart_alerts(output: StackOutput) -> dict[str, list[dict]]:
+    """The alert rules of the chart's PrometheusRules, by rule group name."""
+    return {group["name"]: [r for r in group["rules"] if "alert" in r]
+            for rule in output.objects(KPS, "PrometheusRule") for group in rule["spec"]["groups"]}
+
+
+@check(KPS)
+def the_charts_pipeline_alerts_are_the_teams_with_our_runbooks(output: StackOutput) -> None:
+    team, config = output.settings.team_label, rule_config(output.settings)
+    groups = _chart_alerts(output)
+    by_name = {rule["alert"]: (group, rule) for group, rules in groups.items() for rule in rules}
+    for name in CHART_GUARD_ALERTS:
+        assert name in by_name, f"the chart renders no alert {name} (renamed or disabled?)"
+        equal(f"{name} runbook", by_name[name][1]["annotations"]["runbook_url"], config.runbook_url(name))
+    for group, rules in groups.items():
+        for rule in rules:
+            owned = group in ("prometheus", "alertmanager.rules")
+            equal(f"team label of the chart's {rule['alert']} ({group})", rule["labels"].get("team"), team if owned else None)
+
+
+def _expected_receiver(output: StackOutput, labels: dict[str, str], receivers: set[str]) -> str:
+    """Who an alert must reach, from its labels: the routing decision of docs/alerting.md, restated."""
+    severity = labels.get("severity", "")
+    if labels["alertname"] == "Watchdog":
+        return "heartbeat" if "heartbeat" in receivers else "null"
+    if labels["alertname"] == "InfoInhibitor" or severity in ("none", "info"):
+        return "null"
+    if labels.get("team") == output.settings.team_label:
+        return "pagerduty" if severity == "critical" and "pagerduty" in receivers else "slack"
+    return "platform-pagerduty" if severity == "critical" and "platform-pagerduty" in receivers else "platform"
+
+
+@check(KPS)
+def every_alert_of_the_stack_reaches_its_owner_through_amtool(output: StackOutput) -> None:
+    """Every alert rule the stack deploys (the chart's and ours), routed by the real amtool through the
+    program's Alertmanager configuration. Routing reads alertname, severity and team only (and a
+    notifier failure's `integration`, a label of the metric, not of the rule): one amtool run per
+    distinct combination."""
+    spec = output.one(KPS, "Alertmanager")["spec"]
+    config = yaml.safe_load(program_object(output, "Secret", spec["configSecret"])["stringData"][ALERTMANAGER_CONFIG_KEY])
+    receivers = {r["name"] for r in config["receivers"]}
+    rules = [r for rule in output.objects(kind="PrometheusRule") for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    special = {"Watchdog", "InfoInhibitor"}
+    combinations = {tuple(sorted({"alertname": r["alert"] if r["alert"] in special else "AnyAlert",
+                                  **{k: v for k, v in r.get("labels", {}).items() if k in ("severity", "team")}}.items()))
+                    for r in rules}
+    assert {"InfoInhibitor", "Watchdog"} <= {dict(c)["alertname"] for c in combinations}
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / ALERTMANAGER_CONFIG_KEY
+        path.write_text(yaml.safe_dump(config))
+        for combination in sorted(combinations):
+            labels = dict(combination)
+            result = subprocess.run([binary("amtool"), "config", "routes", "test", f"--config.file={path}",
+                                     *[f"{k}={v}" for k, v in labels.items()]], capture_output=True, text=True, timeout=30)
+            assert result.returncode == 0, result.stderr
+            equal(f"receiver of {labels}", result.stdout.strip(), _expected_receiver(output, labels, receivers))
 
 
 # ------------------------------------------------------------------------------ Grafana

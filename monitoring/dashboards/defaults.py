@@ -43,6 +43,10 @@ GRAFANA = dashboard_models.DataSourceRef(type_val="grafana", uid="-- Grafana --"
 CLUSTER = 'cluster=~"$cluster"'
 SCOPE = CLUSTER + ', namespace=~"$namespace"'
 ENDPOINT_SCOPE = SCOPE + ', endpoint=~"$endpoint"'
+# The webhook series of the services picked by the `service` variable (dashboards that offer it;
+# the Kubernetes series carry the `service` of their exporter, so they keep SCOPE).
+SERVICE_SCOPE = SCOPE + ', service=~"$service"'
+SERVICE_ENDPOINT_SCOPE = SERVICE_SCOPE + ', endpoint=~"$endpoint"'
 
 # Grafana unit ids.
 SECONDS = "s"
@@ -308,14 +312,21 @@ def namespace_variable() -> dashboard_builders.QueryVariable:
     return _label_variable("namespace", "Namespace", f"service:webhook_deliveries:rate5m{{{CLUSTER}}}", None)
 
 
+def service_variable() -> dashboard_builders.QueryVariable:
+    """The webhook delivery service(s); links from notifications select one (`var-service=`)."""
+    return _label_variable("service", "Service", f"service:webhook_deliveries:rate5m{{{SCOPE}}}", ".*")
+
+
 def endpoint_variable() -> dashboard_builders.QueryVariable:
     # Endpoints are many: "All" is `.*` rather than a regex of every value.
     return _label_variable("endpoint", "Endpoint", f"service_endpoint:webhook_deliveries:rate5m{{{SCOPE}}}", ".*")
 
 
-def metric_variables(settings: Settings, *, long_term: bool = False) -> list:
-    """The variables every metrics dashboard has, in display order (see `datasource_variable`)."""
-    return [datasource_variable(long_term), cluster_variable(settings), namespace_variable(), endpoint_variable()]
+def metric_variables(settings: Settings, *, long_term: bool = False, by_service: bool = False) -> list:
+    """The variables every metrics dashboard has, in display order (see `datasource_variable`);
+    `by_service` adds the service picker (SERVICE_SCOPE)."""
+    return [datasource_variable(long_term), cluster_variable(settings), namespace_variable(),
+            *([service_variable()] if by_service else []), endpoint_variable()]
 
 
 # ---------------------------------------------------------------------------- dashboard

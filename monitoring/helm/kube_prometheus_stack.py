@@ -18,10 +18,12 @@ from monitoring.helm import (
     restricted_pod,
     small_resources,
 )
+from monitoring.rules.alerts import chart_rule_overrides
 from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, federation_scrape_configs, federation_secrets, team_labels
 
 # Set as the chart's fullnameOverride so the in-cluster service names are known in advance.
 FULLNAME = KUBE_PROMETHEUS_STACK_FULLNAME
+CREATED_TIMESTAMP_ZERO_INGESTION = "created-timestamp-zero-ingestion"
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
 
@@ -141,6 +143,12 @@ def prometheus_values(
             "apiVersion": "v2",
             "basicAuth": web_auth.basic_auth_refs(web_auth.ALERTMANAGER, "prometheus"),
         }],
+        # A counter series born with its first increment (the first error of an endpoint) has no
+        # earlier sample, so rate() and increase() lose that increment. Ingesting the series' start
+        # time as a zero sample counts it, for clients that expose it (Go: protobuf; Python, Java:
+        # OpenMetrics `_created`, then no longer stored as series of their own). Measured in the live
+        # suite's "fresh" scenario (docs/alerting.md).
+        "enableFeatures": [CREATED_TIMESTAMP_ZERO_INGESTION],
         "retention": p.retention.text,
         "retentionSize": retention_size(settings),
         "replicas": p.replicas,
@@ -177,7 +185,7 @@ def prometheus_values(
         },
         # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
         # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
-        "defaultRules": {"disabled": {"Watchdog": True}},
+        "defaultRules": {"disabled": {"Watchdog": True}, **chart_rule_overrides(settings)},
         # EKS runs the control plane out of reach and binds kube-proxy metrics to localhost:
         # their ServiceMonitors would only produce targets that are always down (and their alerts).
         "kubeControllerManager": {"enabled": False},

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import Duration, Settings
-from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.rules.recording import RuleConfig, local, regex_alternation, rule_config
+from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME as FULLNAME, MONITOR_LABEL
 
 # Where an alert has no application service to aggregate by, it is about this one.
 STATIC_SERVICE = "webhook-delivery"
@@ -119,6 +119,7 @@ def service_alerts(config: RuleConfig) -> list[Alert]:
             for_=config.target_down_for,
         ),
     ]
+    alerts += absence_alerts(config)
     if config.probe_urls:
         alerts.append(Alert(
             "WebhookProbeFailed",
@@ -131,6 +132,48 @@ def service_alerts(config: RuleConfig) -> list[Alert]:
             labels={"service": STATIC_SERVICE},
         ))
     return alerts
+
+
+def absence_alerts(config: RuleConfig) -> list[Alert]:
+    """A service that vanishes silences every alert above: its targets gone from discovery (the
+    Service deleted, its labels or port changed), or its delivery metrics gone while it is scraped
+    (a metric renamed, instrumentation removed)."""
+    monitors = regex_alternation(tuple(name for _, name in config.monitors))
+    namespaces = regex_alternation(config.service_namespaces)
+    scraped = f'up{{namespace=~"{namespaces}", {MONITOR_LABEL}=~"{monitors}"}}'
+    deliveries = local("service:webhook_deliveries:rate5m")
+    queue = local("service:webhook_queue_depth:sum")
+    latency = local("service:webhook_delivery_duration_seconds:mean5m")
+    # absent() cannot group: one rule per configured service, its labels those of its matchers.
+    missing = [Alert(
+        "WebhookTargetsMissing",
+        f'absent(up{{namespace="{namespace}", {MONITOR_LABEL}="{name}"}})',
+        "critical",
+        "A webhook delivery service has no scrape target at all",
+        f"No target of the ServiceMonitor {name} in {namespace} has been discovered for "
+        f"{config.absence_for}: the Service is gone, its labels no longer match the monitor's selector, or "
+        "its metrics port was renamed. Every delivery alert of the service is blind.",
+        for_=config.absence_for,
+        labels={"service": name},
+    ) for namespace, name in config.monitors]
+    # The delivery counters exist only once a delivery happened (they are labelled by status and
+    # endpoint), so their absence alone is also an idle service. A service is accounted for when it
+    # counts deliveries, or when it is idle: its queue gauge (always exported) empty all along, and no
+    # latency observed either. Anything else scraped is blind: instrumentation gone (no queue gauge),
+    # work queued but nothing counted, or latencies observed but no counter (a renamed counter).
+    return missing + [Alert(
+        "WebhookDeliveryMetricsMissing",
+        f"count by (namespace, service) ({scraped} == 1)\nunless on (namespace, service) (\n"
+        f"  {deliveries}\n  or\n"
+        f"  (({queue} and on (namespace, service) max_over_time({queue}[{config.absence_for}]) == 0)\n"
+        f"    unless on (namespace, service) {latency})\n)",
+        "warning",
+        "A webhook delivery service is scraped but its delivery metrics are missing",
+        "{{ $labels.namespace }}/{{ $labels.service }} answers its scrapes but has counted no delivery for "
+        f"{config.absence_for} while not idle (webhooks queued, latencies observed, or no queue gauge at all): "
+        "a metric was renamed or its instrumentation removed, and the delivery alerts of the service are blind.",
+        for_=config.absence_for,
+    )]
 
 
 def slo_alerts(config: RuleConfig) -> list[Alert]:
@@ -261,13 +304,73 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
     ]
 
 
+def guard_alerts(config: RuleConfig) -> list[Alert]:
+    """What guards the alerting pipeline beyond the charts' own Prometheus and Alertmanager alerts
+    (which route to the team, see monitoring/helm/kube_prometheus_stack.py): the stack's own targets
+    down (the blackbox exporter, the agents, Loki, ...), and Loki's ruler not evaluating the log alerts."""
+    monitoring = f'{config.monitoring_namespace}|{config.agents_namespace}'
+    ruler = f'namespace="{config.monitoring_namespace}"'
+    evaluations = f"loki_prometheus_rule_evaluations_total{{{ruler}}}"
+    failures = f"loki_prometheus_rule_evaluation_failures_total{{{ruler}}}"
+    return [
+        Alert(
+            "MonitoringTargetDown",
+            'label_replace(\n  count by (namespace, job) (up{namespace=~"' + monitoring + '"} == 0),\n'
+            '  "service", "$1", "job", "(.*)"\n)',
+            "warning",
+            "A component of the monitoring stack cannot be scraped",
+            "{{ $value }} target(s) of {{ $labels.job }} in {{ $labels.namespace }} have been down for "
+            f"{config.target_down_for}: what it does for monitoring (probes, logs, node metrics, storage) is "
+            "missing or unseen.",
+            for_=config.target_down_for,
+        ),
+        Alert(
+            "LogRulerNotEvaluating",
+            f"sum by (namespace) (rate({evaluations}[10m])) == 0\n"
+            f"or\nsum by (namespace) (rate({failures}[10m])) > 0\n"
+            f"or\nabsent({evaluations})",
+            "warning",
+            "Loki's ruler is not evaluating the log-based alerts",
+            "Loki's ruler in {{ $labels.namespace }} has evaluated no log rule, or failed some, for "
+            f"{config.log_pipeline_for}: WebhookLogErrorBurst and WebhookServicePanicked cannot fire.",
+            for_=config.log_pipeline_for,
+            labels={"service": "loki"},
+        ),
+    ]
+
+
+# The charts' rule groups that watch this program's alerting pipeline (Prometheus evaluating and
+# sending, Alertmanager notifying): they carry the team label, so they reach the team's receivers,
+# not the platform's. The rest of the charts' alerts (nodes, kubelet, storage, ...) are the cluster's.
+CHART_GROUPS_OF_THE_TEAM = ("prometheus", "alertmanager")
+# The charts' alerts whose failure silences ours, with runbooks of ours (docs/runbooks/<alert>.md).
+# TargetDown stays the platform's; its runbook says which of its targets are the team's.
+CHART_GUARD_ALERTS = (
+    "PrometheusRuleFailures",
+    "PrometheusMissingRuleEvaluations",
+    "PrometheusNotConnectedToAlertmanagers",
+    "PrometheusErrorSendingAlertsToAnyAlertmanager",
+    "AlertmanagerFailedToSendAlerts",
+    "TargetDown",
+)
+
+
+def chart_rule_overrides(settings: Settings) -> dict[str, Any]:
+    """kube-prometheus-stack `defaultRules` keys: who owns the chart's guarding alerts and their runbooks."""
+    config = rule_config(settings)
+    return {
+        "additionalRuleGroupLabels": {group: {"team": config.team} for group in CHART_GROUPS_OF_THE_TEAM},
+        "additionalRuleAnnotations": {alert: {"runbook_url": config.runbook_url(alert)} for alert in CHART_GUARD_ALERTS},
+    }
+
+
 def all_alerts(config: RuleConfig) -> dict[str, list[Alert]]:
     """Alerts by rule group name."""
     return {
         "webhook-delivery.alerts": service_alerts(config),
         "webhook-delivery.slo": slo_alerts(config),
         "webhook-delivery.anomaly": anomaly_alerts(config),
-        "webhook-delivery.monitoring-pipeline": pipeline_alerts(config),
+        "webhook-delivery.monitoring-pipeline": pipeline_alerts(config) + guard_alerts(config),
     }
 
 
@@ -279,8 +382,11 @@ def _rule(alert: Alert, config: RuleConfig) -> dict[str, Any]:
     rule["labels"] = dict(sorted({**alert.labels, "severity": alert.severity, "team": config.team}.items()))
     rule["annotations"] = {
         "description": alert.description,
-        "runbook_url": f"{config.runbook_base_url}{alert.name}.md",
+        "runbook_url": config.runbook_url(alert.name),
         "summary": alert.summary,
+        # The number the alert fired on, for the notifications' details (not `humanize`: its SI
+        # prefixes turn a 0.02 ratio into "20m").
+        "value": '{{ printf "%.6g" $value }}',
     }
     return rule
 

@@ -55,8 +55,13 @@ class RuleConfig:
     runbook_base_url: str
     service_namespaces: tuple[str, ...]
     """Namespaces of the scraped webhook delivery services (WebhookTargetDown)."""
+    monitors: tuple[tuple[str, str], ...]
+    """(namespace, name) of each configured service's ServiceMonitor, whose name its targets carry
+    as the `monitor` label (WebhookTargetsMissing, WebhookDeliveryMetricsMissing)."""
     monitoring_namespace: str
     """Namespace of the monitoring stack (Prometheus' own targets)."""
+    agents_namespace: str
+    """Namespace of the agents on every node."""
     probe_urls: tuple[str, ...]
     log_agent: str
     error_ratio: float
@@ -84,6 +89,12 @@ class RuleConfig:
     log_pipeline_for: str = "15m"
     # A rollout restarts the writer for a few minutes (WAL replay): only longer outages alert.
     long_term_store_writer_for: str = "10m"
+    # A deploy briefly has no ready target, or a metric appears after the first request: only longer gaps page.
+    absence_for: str = "10m"
+
+    def runbook_url(self, alert: str) -> str:
+        """The one place an alert's runbook link is made: `docs/runbooks/<alert>.md`."""
+        return f"{self.runbook_base_url}{alert}.md"
 
     @property
     def error_budget(self) -> float:
@@ -105,7 +116,9 @@ def rule_config(settings: Settings) -> RuleConfig:
         team=settings.team_label,
         runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
         service_namespaces=tuple(sorted({str(s.namespace) for s in settings.metrics.services})),
+        monitors=tuple((str(s.namespace), str(s.name)) for s in settings.metrics.services),
         monitoring_namespace=str(settings.namespace),
+        agents_namespace=str(settings.agents_namespace),
         probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
         log_agent=settings.logging.agent,
         error_ratio=t.error_ratio,

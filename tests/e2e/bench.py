@@ -2,7 +2,8 @@
 
 Prints, per alert, the detection latency from fault onset to the PagerDuty/Slack POST over the
 theoretical bound (scrape interval + evaluation interval + `for` + group_wait, all scaled by the
-harness FACTOR), and the harness wall time (render, start, scenarios, checks, teardown).
+harness FACTOR), the errors that new error series would lose without created timestamps, and the
+harness wall time (render, start, scenarios, checks, teardown).
 Budgets on the 2-core reference machine: ratio <= 1.2 per alert, wall time <= 180 s.
 """
 
@@ -33,6 +34,10 @@ def main() -> int:
         over |= detection.ratio > RATIO_TARGET
         print(f"  {key:32s} -> {detection.receiver.strip('/'):9s} {detection.latency:6.2f} s / bound {detection.bound:6.2f} s"
               f" = {detection.ratio:4.2f} ({verdict(detection.ratio, RATIO_TARGET)}, target {RATIO_TARGET})")
+    if "fresh_first_window_errors" in report.facts:
+        counted, without = report.facts["fresh_first_window_errors"]
+        print(f"  new error series, first rate window: {counted:.0f} errors counted; {without:.0f} without "
+              f"created timestamps ({1 - without / counted:.0%} lost)")
     over |= report.wall_seconds > WALL_SECONDS
     print(f"harness wall time {report.wall_seconds:6.1f} s ({verdict(report.wall_seconds, WALL_SECONDS)}, budget {WALL_SECONDS:.0f} s)")
     return 1 if over else 0

@@ -55,8 +55,9 @@ class Replica:
                                  registry=self.registry)
         self.retries = Counter("webhook_retries", "Delivery retries by attempt number.",
                                ["attempt_number"], registry=self.registry)
-        # Every series exists from the first scrape (at 0), as a real exporter initialises them:
-        # otherwise the first error would only create a series, and rate() would miss it.
+        # The series of `statuses` exist from the first scrape (at 0), as a careful exporter initialises
+        # them; any other is born with its first increment (the "fresh" scenario: what Prometheus'
+        # created-timestamp ingestion is for).
         for endpoint in endpoints:
             self.duration.labels(endpoint)
             for status in statuses:
@@ -97,10 +98,11 @@ class Replica:
 class Service:
     """A Kubernetes service of the webhook delivery application: replicas behind one name."""
 
-    def __init__(self, name: str, replicas: int, endpoints: tuple[str, ...], phase: Phase) -> None:
+    def __init__(self, name: str, replicas: int, endpoints: tuple[str, ...], phase: Phase,
+                 statuses_up_front: tuple[str, ...] = ("success", "error")) -> None:
         self.name = name
         self.endpoints = endpoints
-        self.replicas = [Replica(f"{name}-{i}", endpoints, ("success", "error")) for i in range(replicas)]
+        self.replicas = [Replica(f"{name}-{i}", endpoints, statuses_up_front) for i in range(replicas)]
         self._phase = phase
         self._lock = threading.Lock()
 
@@ -145,13 +147,20 @@ EXPORTED_SERIES = (
     ("pg_stat_database_deadlocks", DATABASE, 0, 0.01),
     ("pg_stat_database_conflicts", DATABASE, 0, 0.01),
 )
+# Loki's ruler evaluating the log rules (LogRulerNotEvaluating reads it; there is no Loki here).
+LOKI_RULER = {"namespace": "monitoring", "pod": "loki-backend-0", "rule_group": "webhook-delivery", "user": "fake"}
+LOKI_RULER_SERIES = (
+    ("loki_prometheus_rule_evaluations_total", LOKI_RULER, 0, 0.2),
+    ("loki_prometheus_rule_evaluation_failures_total", LOKI_RULER, 0, 0),
+)
 # A monitoring pod with a volume, for the cost panels of the monitoring namespace.
 MONITORING_POD = ("monitoring", "prometheus-kube-prometheus-stack-prometheus-0", "prometheus")
 
 
 class ClusterSeries:
     """kube-state-metrics, cAdvisor, kubelet, node-exporter and postgres_exporter series for the pods
-    of the synthetic services (served with their own `job`/`instance`: scraped with honor_labels)."""
+    of the synthetic services, and Loki's ruler metrics (served with their own `job`/`instance`:
+    scraped with honor_labels)."""
 
     def __init__(self, services: list[Service]) -> None:
         self.registry = CollectorRegistry()
@@ -181,7 +190,7 @@ class ClusterSeries:
         self._pods.append(MONITORING_POD)
         self._growing: list[tuple[Gauge, float]] = []  # (series, increase per second)
         gauges: dict[str, Gauge] = {}
-        for name, labels, start, slope in EXPORTED_SERIES:
+        for name, labels, start, slope in EXPORTED_SERIES + LOKI_RULER_SERIES:
             if name not in gauges:
                 gauges[name] = Gauge(name, "", sorted(labels), registry=self.registry)
             series = gauges[name].labels(**labels) if labels else gauges[name]

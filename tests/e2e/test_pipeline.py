@@ -7,18 +7,24 @@ the live APIs showed during the run.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import FAILING_ENDPOINT, HEARTBEAT, PAGERDUTY, Report, run_once
+from tests.e2e.harness import FAILING_ENDPOINT, HEARTBEAT, PAGERDUTY, PLATFORM, SLACK, Report, run_once
 from tests.e2e.timescale import duration_ms
+from tools.mock_runtime import ROOT
 
 pytestmark = pytest.mark.live
 
 RUNBOOKS = "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/"
 CLUSTER = "webhook-prod-use1"
+WHERE = f"[prod/{CLUSTER}]"
+GRAFANA = "https://grafana.webhooks.example.com"  # Pulumi.prod.yaml, grafana.host
+# The notification preview: what each scenario sent, as sent (docs/alerting.md shows one of each).
+NOTIFICATIONS = ROOT / "build" / "notifications"
 
 # Dashboard targets that cannot return data here, by (dashboard uid, panel title, part of the expression).
 NO_DATA_HERE = {
@@ -33,7 +39,9 @@ NO_DATA_HERE = {
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Report:
-    return run_once(tmp_path_factory.mktemp("e2e"))
+    report = run_once(tmp_path_factory.mktemp("e2e"))
+    report.write_notifications(NOTIFICATIONS)
+    return report
 
 
 def scenario(report: Report, name: str) -> Report:
@@ -56,15 +64,26 @@ def test_error_spike_pages_pagerduty_once_with_summary_severity_and_dedup_key(re
     assert page["routing_key"] == report.routing_key
     assert re.fullmatch(r"[0-9a-f]{64}", page["dedup_key"])
     payload = page["payload"]
-    assert payload["summary"] == "High webhook error rate detected"
+    assert payload["summary"] == f"{WHERE} errors: High webhook error rate detected"
     assert payload["severity"] == "critical"
     assert (payload["class"], payload["component"], payload["group"]) == ("WebhookHighErrorRate", "errors", CLUSTER)
-    assert payload["custom_details"]["runbook_url"] == RUNBOOKS + "WebhookHighErrorRate.md"
-    assert payload["custom_details"]["environment"] == "prod"
-    # The spike fails half the deliveries: the 5m ratio is between 5 % and 50 % when the page goes out.
-    value = re.fullmatch(r"Webhook error rate of webhook-delivery/errors is ([\d.]+)% over 5m \(threshold 5%\)\.\n",
-                         payload["custom_details"]["descriptions"])
-    assert value and 5 < float(value.group(1)) <= 50
+    details = payload["custom_details"]
+    assert details["runbook_url"] == RUNBOOKS + "WebhookHighErrorRate.md"
+    assert (details["environment"], details["cluster"], details["namespace"]) == ("prod", CLUSTER, "webhook-delivery")
+    assert details["dashboard_url"] == f"{GRAFANA}/d/webhook-overview?var-namespace=webhook-delivery&var-service=errors"
+    assert details["logs_url"].startswith(f"{GRAFANA}/explore?") and "errors" in details["logs_url"]
+    assert [link["text"] for link in page["links"]] == ["Runbook", "Dashboard", "Logs"]
+    assert details["labels"] == {"alertname": "WebhookHighErrorRate", "cluster": CLUSTER, "environment": "prod",
+                                 "namespace": "webhook-delivery", "service": "errors", "severity": "critical",
+                                 "team": "webhook-delivery"}
+    # The spike fails half the deliveries: the 5m ratio is between 5 % and 50 % when the page goes out,
+    # in the description (a percentage) and in the value (a ratio).
+    (description,), (value,) = details["descriptions"], details["values"]
+    percent = re.fullmatch(r"Webhook error rate of webhook-delivery/errors is ([\d.]+)% over 5m \(threshold 5%\)\.",
+                           description)
+    assert percent and 5 < float(percent.group(1)) <= 50
+    assert 0.05 < float(value) <= 0.5
+    assert page["client_url"] == f"{GRAFANA}/alerting/groups?alertmanager=alertmanager"
 
 
 def test_recovery_resolves_the_same_dedup_key(report):
@@ -94,17 +113,20 @@ def test_near_miss_with_one_endpoint_failing_hard_does_not_page_for_the_error_ra
 # ------------------------------------------------------------------------------ latency
 
 
-def test_high_latency_posts_to_slack_in_the_task_document_format(report):
-    message = only([m for m in scenario(report, "latency").capture.received("/slack")
-                    if any(", latency):" in a["text"] for a in m["attachments"])])
+def test_high_latency_posts_to_slack_with_what_where_and_links(report):
+    message = only([m for m in scenario(report, "latency").capture.received(SLACK)
+                    if any("] latency: " in a["title"] for a in m["attachments"])])
     assert message["channel"] == "#webhook-alerts"
     attachment = only(message["attachments"])
-    assert attachment["title"] == "Webhook Delivery Alert"
-    value = re.fullmatch(
-        r"\[FIRING\] \*HighLatency\* \(warning, latency\): P95 latency of webhook-delivery/latency is ([\d.]+)s"
-        r" \(threshold 0\.5s\)\.\nRunbook: " + re.escape(RUNBOOKS + "HighLatency.md") + r"\n",
-        attachment["text"])
-    assert value and float(value.group(1)) > 0.5, attachment["text"]
+    assert attachment["title"] == f"[FIRING:1] {WHERE} latency: High webhook delivery latency"
+    assert attachment["fields"] == [{"title": "Alert", "value": "HighLatency", "short": True},
+                                    {"title": "Severity", "value": "warning", "short": True}]
+    assert attachment["color"] == "warning"
+    description, links = attachment["text"].split("\n")
+    value = re.fullmatch(r"P95 latency of webhook-delivery/latency is ([\d.]+)s \(threshold 0\.5s\)\.", description)
+    assert value and float(value.group(1)) > 0.5, description
+    assert links.startswith(f"<{RUNBOOKS}HighLatency.md|Runbook> | <{GRAFANA}/d/webhook-overview?var-namespace="
+                            "webhook-delivery&var-service=latency|Dashboard> | <")
 
 
 def test_high_latency_does_not_page(report):
@@ -118,10 +140,11 @@ def test_high_latency_does_not_page(report):
 def test_queue_backlog_summed_across_replicas_pages(report):
     page = only(scenario(report, "queue").pages("WebhookQueueBacklog", "queue", "trigger"))
     assert page["routing_key"] == report.routing_key
-    assert page["payload"]["summary"] == "Webhook queue backlog growing"
+    assert page["payload"]["summary"] == f"{WHERE} queue: Webhook queue backlog growing"
     assert page["payload"]["severity"] == "critical"
-    assert page["payload"]["custom_details"]["descriptions"] == (
-        "Queue depth of webhook-delivery/queue is 12000 messages across all replicas (threshold 10000).\n")
+    assert page["payload"]["custom_details"]["descriptions"] == [
+        "Queue depth of webhook-delivery/queue is 12000 messages across all replicas (threshold 10000)."]
+    assert page["payload"]["custom_details"]["values"] == ["12000"]
     # No replica alone crossed the threshold; before the fault the sum was under it.
     assert report.facts["queue_per_replica_max"] == 4000
     assert report.facts["queue_before"] == 3000
@@ -133,12 +156,95 @@ def test_queue_backlog_summed_across_replicas_pages(report):
 def test_warning_of_a_paging_service_is_inhibited(report):
     scenario(report, "inhibit")
     only(report.pages("WebhookHighErrorRate", "inhibit", "trigger"))
-    assert report.slack_texts("inhibit") == []
+    assert report.slack_posts("inhibit", "HighLatency") == []
+    # What reached Slack about the service is the page's copy (prod copies pages to the team's channel).
+    assert [a["title"] for a in report.slack_posts("inhibit")] == [
+        f"[FIRING:1] {WHERE} inhibit: High webhook error rate detected"]
     # The warning did fire: Alertmanager holds it, suppressed by an inhibition, until the end.
     for fact in ("inhibited_status", "inhibited_status_after"):
         status = report.facts[fact]
         assert status["state"] == "suppressed"
         assert len(status["inhibitedBy"]) == 1 and status["silencedBy"] == []
+
+
+# ------------------------------------------------------------------------------ absence
+
+
+def test_a_monitor_left_without_targets_pages_and_resolves_when_they_are_back(report):
+    scenario(report, "vanish")
+    trigger = only(report.pages("WebhookTargetsMissing", "webhook-worker", "trigger"))
+    payload = trigger["payload"]
+    assert payload["summary"] == f"{WHERE} webhook-worker: A webhook delivery service has no scrape target at all"
+    assert payload["custom_details"]["labels"]["monitor"] == "webhook-worker"
+    resolve = only(report.pages("WebhookTargetsMissing", "webhook-worker", "resolve"))
+    assert resolve["dedup_key"] == trigger["dedup_key"]
+    # The first monitor's Services stayed: no absence alert for it, nor any metrics-missing alert.
+    assert report.pages("WebhookTargetsMissing", "webhook-api") == []
+    assert [a for a in report.capture.received(SLACK) if "metrics are missing" in json.dumps(a)] == []
+
+
+# ------------------------------------------------------------------------------ the first error of a new series
+
+
+def test_the_first_errors_of_a_new_series_are_counted(report):
+    scenario(report, "fresh")
+    assert report.facts["fresh_error_series_before"] == 0
+    samples = report.facts["fresh_series_samples"]
+    assert len(samples) == 2 * 3  # replicas x endpoints, each born at the spike
+    for series in samples:
+        # Created-timestamp ingestion: a zero at the series' birth, before its first scrape.
+        (born, zero), (first_scrape, first_value) = series[:2]
+        assert zero == 0 and born < first_scrape and first_value > 0, series[:2]
+    with_zero, from_first_scrape = report.facts["fresh_first_window_errors"]
+    # Without the zero, rate() would have missed every error before each series' first scrape.
+    assert 0 < from_first_scrape < with_zero
+    only(report.pages("WebhookHighErrorRate", "fresh", "trigger"))
+
+
+def test_created_timestamps_are_not_stored_as_series_of_their_own(report):
+    assert [n for n in report.remote_write["local_names"] if n.endswith("_created")] == []
+
+
+# ------------------------------------------------------------------------------ notification preview
+
+
+def test_the_notification_preview_holds_what_each_scenario_sent(report):
+    errors = json.loads((NOTIFICATIONS / "errors.json").read_text())
+    assert errors["pagerduty"] == report.capture.received(PAGERDUTY, lambda b: b["payload"]["component"] == "errors")
+    error_rate = [p for p in errors["pagerduty"] if p["payload"]["class"] == "WebhookHighErrorRate"]
+    assert [p["event_action"] for p in error_rate] == ["trigger", "resolve"]
+    # The page's Slack copy: firing, then resolved.
+    copies = [a["title"].split("]")[0] for m in errors["slack"] for a in m["attachments"]
+              if {"title": "Alert", "value": "WebhookHighErrorRate", "short": True} in a["fields"]]
+    assert copies == ["[FIRING:1", "[RESOLVED"]
+    latency = json.loads((NOTIFICATIONS / "latency.json").read_text())
+    assert latency["pagerduty"] == [] and len(latency["slack"]) >= 1
+    vanish = json.loads((NOTIFICATIONS / "vanish.json").read_text())
+    assert {p["payload"]["class"] for p in vanish["pagerduty"]} == {"WebhookTargetsMissing"}
+    assert sorted(path.stem for path in NOTIFICATIONS.glob("*.json")) == sorted(report.scenario_services)
+    assert report.capture.received(PLATFORM) == []  # nothing of the cluster's fires here
+
+
+def shape(value: Any) -> Any:
+    """The keys and types of a JSON value, lists by their first item."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_the_documented_examples_are_what_is_sent(report):
+    documented = re.findall(r"```json\n(.*?)\n```", (ROOT / "docs" / "alerting.md").read_text(), re.S)
+    page_example, slack_example = (json.loads(block) for block in documented)
+    page = only(scenario(report, "errors").pages("WebhookHighErrorRate", "errors", "trigger"))
+    message = only([m for m in scenario(report, "latency").capture.received(SLACK)
+                    if any("] latency: " in a["title"] for a in m["attachments"])])
+    assert shape(page_example) == shape(page)
+    assert shape(slack_example) == shape(message)
+    assert page_example["payload"]["summary"] == page["payload"]["summary"]
+    assert page_example["links"][:2] == page["links"][:2]
+    assert slack_example["attachments"][0]["title"] == message["attachments"][0]["title"]
 
 
 # ------------------------------------------------------------------------------ Watchdog
@@ -176,7 +282,7 @@ def test_no_page_is_sent_twice_by_the_cluster(report):
     triggers = report.capture.received(PAGERDUTY, lambda b: b["event_action"] == "trigger"
                                        and b["payload"]["class"] != "WebhookErrorBudgetBurn")
     keys = [p["dedup_key"] for p in triggers]
-    assert len(keys) == len(set(keys)) == 4  # errors, inhibit, ha, queue
+    assert len(keys) == len(set(keys)) == 6  # errors, inhibit, ha, queue, fresh, vanish
 
 
 # ------------------------------------------------------------------------------ latency bound
@@ -184,7 +290,8 @@ def test_no_page_is_sent_twice_by_the_cluster(report):
 
 def test_detection_latency_stays_within_twice_the_theoretical_bound(report):
     assert set(report.detections) == {"WebhookHighErrorRate/errors", "WebhookHighErrorRate/inhibit",
-                                      "WebhookHighErrorRate/ha", "HighLatency/latency", "WebhookQueueBacklog/queue"}
+                                      "WebhookHighErrorRate/ha", "HighLatency/latency", "WebhookQueueBacklog/queue",
+                                      "WebhookHighErrorRate/fresh", "WebhookTargetsMissing/webhook-worker"}
     for key, detection in report.detections.items():
         assert detection.ratio is not None, key
         assert detection.ratio <= 2.0, (key, detection.latency, detection.bound)
