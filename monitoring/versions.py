@@ -47,5 +47,7 @@ GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
 # The authenticating proxy in front of Prometheus and Alertmanager (monitoring/web_auth.py): the image
 # the Loki chart's gateway runs too, pinned by digest, as every image the program defines itself.
 AUTH_PROXY_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.29.4-alpine@sha256:a6c4f61f456b85b8fdf7ec7ab28cc3e299440e6fb4a9dea520e5fd8fd440025e"
+# Not deployed: Sloth generates the reference SLO alerts the tests compare ours with (tests/test_slo.py).
+SLOTH_VERSION = "0.16.0"
 # Init image of kube-prometheus-stack's CRD upgrade job (the chart defaults to `latest`).
 CRD_UPGRADE_BUSYBOX_TAG = "1.37.0"

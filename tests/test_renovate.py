@@ -131,6 +131,7 @@ def pinned() -> list[tuple[str, ...]]:
         ("monitoring/versions.py", "quay.io/prometheus/blackbox-exporter", "docker", versions.BLACKBOX_EXPORTER_VERSION,
          "", ""),
         ("monitoring/versions.py", "docker.io/library/busybox", "docker", versions.CRD_UPGRADE_BUSYBOX_TAG, "", ""),
+        ("monitoring/versions.py", "github.com/slok/sloth", "go", versions.SLOTH_VERSION, "", ""),
         ("tools/go_tools.py", helm.module, "go", helm.version, "", ""),
     ]
     return sorted(deps)

@@ -3,7 +3,7 @@
 Prometheus and promtool, Alertmanager and amtool and the blackbox exporter are built at the
 versions the charts run (monitoring/versions.py), so every rule test, routing test and live
 scenario exercises what is deployed. Helm (v3, as pulumi-kubernetes embeds it) renders the charts
-for the chart check. Each tool is built once into `.tools/<name>-<version>/` (gitignored) and
+for the chart check; Sloth generates the reference SLO alerts ours are compared with. Each tool is built once into `.tools/<name>-<version>/` (gitignored) and
 reused until its version changes; Go's module and build caches make a rebuild in a fresh clone
 quick.
 
@@ -80,6 +80,11 @@ TOOLS = (
         "blackbox-exporter", "github.com/prometheus/blackbox_exporter", f"v{versions.BLACKBOX_EXPORTER_VERSION}",
         versions.BLACKBOX_EXPORTER_VERSION, {"blackbox_exporter": "."}, PROMETHEUS_COMMON_VERSION,
     ),
+    # Not deployed: the SLO alerts are compared with what Sloth generates for the same SLO (tests/test_slo.py).
+    GoTool(
+        "sloth", "github.com/slok/sloth", f"v{versions.SLOTH_VERSION}", versions.SLOTH_VERSION,
+        {"sloth": "./cmd/sloth"}, "github.com/slok/sloth/internal/info.Version", version_value=f"v{versions.SLOTH_VERSION}",
+    ),
     # Helm 3, as pulumi-kubernetes' helm.v3.Release embeds it (its provider's go.mod names v3.20).
     GoTool(
         "helm", "helm.sh/helm/v3", "v3.20.2", "3.20.2", {"helm": "./cmd/helm"},
@@ -151,11 +156,17 @@ def build(tool: GoTool) -> float:
     return time.monotonic() - started
 
 
+VERSION_ARGUMENTS = {"helm": ("version",), "sloth": ("--no-log", "version")}
+
+
 def version_line(command: str) -> str:
-    """The first line a built command prints about its version."""
-    flag = "version" if command == "helm" else "--version"
-    result = subprocess.run([binary(command), flag], capture_output=True, text=True, timeout=30)
-    return (result.stdout or result.stderr).splitlines()[0]
+    """The first line a built command prints about its version, named after the command."""
+    arguments = VERSION_ARGUMENTS.get(command, ("--version",))
+    result = subprocess.run([binary(command), *arguments], capture_output=True, text=True, timeout=30)
+    line = (result.stdout or result.stderr).splitlines()[0]
+    if re.fullmatch(r"v?\d+\.\d+\.\d+", line):  # a bare version (sloth)
+        return f"{command}, version {line}"
+    return line if line.startswith(command) else f"{command}: {line}"
 
 
 def reported_version(command: str) -> str:
