@@ -31,7 +31,7 @@ import yaml
 
 from config.settings import Settings, TimeInterval
 from monitoring import notifications, versions, web_auth
-from monitoring.helm import container_resources, kubernetes_quantity
+from monitoring.helm import container_resources, kubernetes_quantity, spread_replicas
 
 PAGERDUTY = "pagerduty"
 SLACK = "slack"
@@ -262,18 +262,7 @@ def helm_values(
     spec["volumes"] = web_auth.sidecar_volumes(web_auth.ALERTMANAGER)
     if clustered:
         # Replicas gossip notifications and silences; two on one node would fail together.
-        spec["podAntiAffinity"] = "hard"
-        spec["podAntiAffinityTopologyKey"] = "kubernetes.io/hostname"
-        spec["topologySpreadConstraints"] = [
-            {
-                "maxSkew": 1,
-                "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}},
-                # The operator labels each pod alertmanager=<its Alertmanager's name>.
-                "matchLabelKeys": ["alertmanager"],
-            }
-        ]
+        spec.update(spread_replicas("alertmanager", "alertmanager"))
     return {
         "enabled": True,
         "alertmanagerSpec": spec,

@@ -463,6 +463,50 @@ def _workloads(output: StackOutput) -> list[tuple[str, dict, dict]]:
     return found
 
 
+def _replicated(output: StackOutput) -> list[tuple[str, str, dict, dict, dict]]:
+    """(kind/name, namespace, pod labels, affinity-bearing spec, the object) of every workload of more
+    than one replica: Deployments and StatefulSets, and the Prometheus and Alertmanager resources
+    (their StatefulSets are the Operator's)."""
+    found = []
+    for namespace, workload, spec in _workloads(output):
+        if workload["kind"] in ("Deployment", "StatefulSet") and (workload["spec"].get("replicas") or 1) > 1:
+            labels = workload["spec"]["template"]["metadata"].get("labels") or {}
+            found.append((f"{workload['kind']}/{workload['metadata']['name']}", namespace, labels, spec, workload))
+    # The labels the Operator gives their pods, beside app.kubernetes.io/name and /instance.
+    for kind, instance_labels in (("Prometheus", ("operator.prometheus.io/name", "prometheus")),
+                                  ("Alertmanager", ("alertmanager",))):
+        for resource in output.objects(KPS, kind):
+            if (resource["spec"].get("replicas") or 1) > 1:
+                name = resource["metadata"]["name"]
+                labels = {"app.kubernetes.io/name": kind.lower(), "app.kubernetes.io/instance": name,
+                          **{label: name for label in instance_labels}}
+                found.append((f"{kind}/{name}", resource["metadata"]["namespace"], labels, resource["spec"], resource))
+    return found
+
+
+@check(None)
+def every_replicated_workload_survives_a_node_or_zone_and_a_drain(output: StackOutput) -> None:
+    """Replicas never share a node (required anti-affinity), are spread over the zones, and a
+    disruption budget stops a drain from taking more than one at a time."""
+    budgets = output.objects(kind="PodDisruptionBudget")
+    replicated = _replicated(output)
+    for name, namespace, labels, spec, _ in replicated:
+        anti = ((spec.get("affinity") or {}).get("podAntiAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution") or []
+        assert any(term["topologyKey"] == "kubernetes.io/hostname" and label_selector_matches(term["labelSelector"], labels)
+                   for term in anti), f"{name}: two replicas may share a node"
+        assert any(c["topologyKey"] == "topology.kubernetes.io/zone" and label_selector_matches(c["labelSelector"], labels)
+                   for c in spec.get("topologySpreadConstraints") or []), f"{name}: replicas are not spread over zones"
+        covering = [b for b in budgets if b["metadata"].get("namespace", namespace) == namespace
+                    and label_selector_matches(b["spec"]["selector"], labels)]
+        assert len(covering) == 1, f"{name}: {len(covering)} disruption budgets select its pods"
+        budget = covering[0]["spec"]
+        assert budget.get("maxUnavailable") == 1 or budget.get("minAvailable") == spec.get("replicas", 1) - 1, \
+            f"{name}: its budget lets a drain take {budget} of {spec.get('replicas')}"
+    if output.settings.is_prod and KPS in output.releases:
+        assert {n.split("/")[0] for n, *_ in replicated} >= {"Prometheus", "Alertmanager"}, replicated
+
+
 # What the agents on every node need beyond `restricted`, and nothing else.
 _HOST_ACCESS = ("hostNetwork=true", "hostPID=true", "hostPath volume ")
 # The log agent reads the node's log files, which root owns, as root (with no capability).

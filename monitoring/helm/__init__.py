@@ -38,6 +38,31 @@ def container_resources(resources: Resources) -> dict:
     }
 
 
+ZONE = "topology.kubernetes.io/zone"
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def zone_spread(match_labels: Mapping[str, str], match_label_keys: tuple[str, ...] = ()) -> dict:
+    """A topology spread constraint over availability zones. Soft: a pod whose volume lives in one
+    zone must still start there, and a zone may be short of nodes for a while."""
+    constraint = {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway",
+                  "labelSelector": {"matchLabels": dict(match_labels)}}
+    if match_label_keys:
+        constraint["matchLabelKeys"] = list(match_label_keys)
+    return constraint
+
+
+def spread_replicas(app: str, instance_label: str) -> dict:
+    """Prometheus Operator spec keys (prometheusSpec, alertmanagerSpec) for replicas that must not
+    fail together: never two on one node (the chart's `hard` anti-affinity), spread over zones.
+    `instance_label` is the pod label the Operator sets to the resource's name."""
+    return {
+        "podAntiAffinity": "hard",
+        "podAntiAffinityTopologyKey": HOSTNAME,
+        "topologySpreadConstraints": [zone_spread({"app.kubernetes.io/name": app}, (instance_label,))],
+    }
+
+
 # Kubernetes quantities spell decimal units without the B: 50GB is `50G`, 500KB is `500k`.
 _KUBERNETES_DECIMAL = {"B": "", "KB": "k", "MB": "M", "GB": "G", "TB": "T"}
 

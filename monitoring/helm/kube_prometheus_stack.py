@@ -17,6 +17,7 @@ from monitoring.helm import (
     kubernetes_quantity,
     restricted_pod,
     small_resources,
+    spread_replicas,
 )
 from monitoring.rules.alerts import chart_rule_overrides
 from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, federation_scrape_configs, federation_secrets, team_labels
@@ -151,6 +152,9 @@ def prometheus_values(
         "enableFeatures": [CREATED_TIMESTAMP_ZERO_INGESTION],
         "retention": p.retention.text,
         "retentionSize": retention_size(settings),
+        # Replicas on one node or in one zone would go down together: the chart's default is a soft
+        # preference only.
+        **(spread_replicas("prometheus", "operator.prometheus.io/name") if p.replicas > 1 else {}),
         "replicas": p.replicas,
         "scrapeInterval": p.scrape_interval.text,
         "evaluationInterval": p.evaluation_interval.text,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from config import Settings
-from monitoring.helm import container_resources, small_resources
+from monitoring.helm import container_resources, small_resources, zone_spread
 from monitoring.web_auth import ALERTMANAGER, BASIC_CREDENTIALS_KEY, client_file, client_mount
 
 LOKI_SERVICE_ACCOUNT = "loki"
@@ -122,6 +122,9 @@ def loki_values(
         "gateway": {
             "enabled": True,
             "replicas": 2 if settings.is_prod else 1,
+            # The chart renders no budget for it unless told one (its write, read and backend have
+            # theirs); one replica gets none, so nodes can drain.
+            **({"podDisruptionBudget": {"maxUnavailable": 1}, **_zone_spread("gateway")} if settings.is_prod else {}),
             "resources": small_resources("50m", "64Mi", "256Mi"),
             "livenessProbe": {"httpGet": {"path": "/", "port": "http"}, "initialDelaySeconds": 15, "timeoutSeconds": 1},
             "metrics": {"resources": small_resources("10m", "32Mi", "64Mi")},
@@ -184,12 +187,19 @@ def _simple_scalable(settings: Settings, persistence: dict, resources: dict, rul
     replicas = settings.logging.replicas
     kept = {"whenScaled": "Retain", "whenDeleted": "Retain"} if settings.protect else {}
     return {
-        "write": {"replicas": replicas, "persistence": persistence, "resources": resources},
-        "read": {"replicas": replicas, "resources": resources},
+        "write": {"replicas": replicas, "persistence": persistence, "resources": resources, **_zone_spread("write")},
+        "read": {"replicas": replicas, "resources": resources, **_zone_spread("read")},
         "backend": {"replicas": replicas, "persistence": {**persistence, **kept}, "resources": resources,
+                    **_zone_spread("backend"),
                     # The chart mounts one for the rules sidecar, which does not run.
                     "automountServiceAccountToken": False, **ruler_mounts(rules_config_map)},
     }
+
+
+def _zone_spread(component: str) -> dict[str, Any]:
+    """A component's replicas over the zones (the chart keeps them on different nodes already)."""
+    return {"topologySpreadConstraints": [zone_spread({"app.kubernetes.io/name": "loki",  # the chart's name
+                                                       "app.kubernetes.io/component": component})]}
 
 
 def _extras(settings: Settings) -> dict[str, Any]:
