@@ -55,7 +55,8 @@ storage_class = Gp3StorageClass(
         iops=settings.storage.iops,
         throughput=settings.storage.throughput,
     ),
-    opts=pulumi.ResourceOptions(providers=[conn.kubernetes]),
+    # New volumes are provisioned (and, in prod, kept) by it: never deleted by accident.
+    opts=pulumi.ResourceOptions(providers=[conn.kubernetes], protect=settings.protect),
 )
 
 

@@ -82,7 +82,9 @@ class Alerting(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             on_pagerduty = pulumi.ResourceOptions(parent=self, provider=provider)
-            policy_id = pd.escalation_policy_id or self._escalation_policy(name, pd, provider).id
+            # Deleting a PagerDuty service deletes its incidents: the history of every page.
+            kept_on_pagerduty = pulumi.ResourceOptions(parent=self, provider=provider, protect=settings.protect)
+            policy_id = pd.escalation_policy_id or self._escalation_policy(name, pd, provider, settings.protect).id
             service = pagerduty.Service(
                 f"{name}-pagerduty-service",
                 name=pd.service_name,
@@ -90,7 +92,7 @@ class Alerting(pulumi.ComponentResource):
                 incident_urgency_rule=pagerduty.ServiceIncidentUrgencyRuleArgs(type="constant", urgency="high"),
                 auto_resolve_timeout=pagerduty_timeout(pd.auto_resolve_timeout),
                 acknowledgement_timeout=pagerduty_timeout(pd.acknowledgement_timeout),
-                opts=on_pagerduty,
+                opts=kept_on_pagerduty,
             )
             integration = pagerduty.ServiceIntegration(
                 f"{name}-pagerduty-events",
@@ -144,7 +146,7 @@ class Alerting(pulumi.ComponentResource):
         )
 
     def _escalation_policy(
-        self, name: str, pd: PagerDutySettings, provider: pagerduty.Provider
+        self, name: str, pd: PagerDutySettings, provider: pagerduty.Provider, protect: bool
     ) -> pagerduty.EscalationPolicy:
         """One level per schedule, then per user, in the configured order: each paged in turn."""
         lookup = pulumi.InvokeOutputOptions(parent=self, provider=provider)
@@ -169,5 +171,5 @@ class Alerting(pulumi.ComponentResource):
                 pagerduty.EscalationPolicyRuleArgs(escalation_delay_in_minutes=delay_minutes, targets=[target])
                 for target in targets
             ],
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=protect),
         )

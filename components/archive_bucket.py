@@ -47,7 +47,8 @@ class ArchiveBucketArgs:
     force_destroy: bool = False
     """Whether `pulumi destroy` may delete a non-empty bucket."""
     protect: bool = False
-    """Protect the bucket and keep it in AWS if it leaves the program (prod)."""
+    """Protect the bucket and what secures it (access block, encryption, policy, versioning,
+    lifecycle), and keep them in AWS if they leave the program; protect the role (prod)."""
     abort_multipart_days: int = 2
     """Days after which incomplete multipart uploads are aborted."""
     tags: tuple[tuple[str, str], ...] = ()
@@ -124,11 +125,14 @@ class ArchiveBucket(pulumi.ComponentResource):
         super().__init__("webhook-monitoring:archive_bucket:ArchiveBucket", name, None, opts)
         if not args.service_accounts:
             raise ValueError(f"ArchiveBucket {name}: at least one service account must be allowed to use it")
-        child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        # The bucket, and what keeps it private, encrypted and expiring: a retained bucket keeps them.
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        # The role goes with the program (a role nobody uses that may read the data is a risk), but
+        # never by accident: without it the store cannot write.
+        guarded = pulumi.ResourceOptions(parent=self, protect=args.protect)
         tags = dict(args.tags)
 
-        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, tags=tags, opts=stateful)
+        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, tags=tags, opts=kept)
         public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access",
             bucket=bucket.id,
@@ -136,7 +140,7 @@ class ArchiveBucket(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
@@ -151,14 +155,14 @@ class ArchiveBucket(pulumi.ComponentResource):
                     bucket_key_enabled=bool(args.kms_key_arn),
                 )
             ],
-            opts=child,
+            opts=kept,
         )
         # The policy is written once public access is blocked: both change who may reach the bucket.
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket.id,
             policy=bucket.arn.apply(tls_only_policy),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[public_access])),
         )
         versioning = None
         if args.versioning:
@@ -166,7 +170,7 @@ class ArchiveBucket(pulumi.ComponentResource):
                 f"{name}-versioning",
                 bucket=bucket.id,
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-                opts=child,
+                opts=kept,
             )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
@@ -190,7 +194,7 @@ class ArchiveBucket(pulumi.ComponentResource):
                 )
             ],
             # A lifecycle rule on a versioned bucket must follow the versioning setting.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []),
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[versioning] if versioning else [])),
         )
 
         subjects = [sa.subject for sa in args.service_accounts]
@@ -201,13 +205,13 @@ class ArchiveBucket(pulumi.ComponentResource):
                 lambda pair: trust_policy(pair[0], pair[1], subjects)
             ),
             tags=tags,
-            opts=child,
+            opts=guarded,
         )
         aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
             policy=bucket.arn.apply(lambda arn: access_policy(arn, args.kms_key_arn)),
-            opts=child,
+            opts=guarded,
         )
 
         self.bucket_name = bucket.bucket

@@ -21,11 +21,14 @@ def helm_release(
     values: pulumi.Input[dict],
     parent: pulumi.Resource,
     depends_on: Optional[list[pulumi.Resource]] = None,
+    protect: bool = False,
 ) -> k8s.helm.v3.Release:
     """A Helm release of `chart` at its pinned version, named after the chart.
 
     The release name is fixed: service names, and so the in-cluster URLs other components
-    are given, derive from it; `helm list` shows what runs, not a random suffix.
+    are given, derive from it; `helm list` shows what runs, not a random suffix. `protect`: a
+    release whose pods hold data (their volumes outlive it, but not its running state) is not
+    deleted or replaced without first being unprotected.
     """
     return k8s.helm.v3.Release(
         resource_name,
@@ -36,5 +39,5 @@ def helm_release(
         namespace=namespace,
         values=values,
         timeout=RELEASE_TIMEOUT_SECONDS,
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [], protect=protect),
     )

@@ -92,7 +92,7 @@ class Logging(pulumi.ComponentResource):
             alertmanager_url=args.alertmanager_url,
             rules_config_map=rules.metadata.name,
         ).apply(lambda inputs: loki_values(settings, service_account=LOKI_SERVICE_ACCOUNT, **inputs))
-        self.loki = helm_release(f"{name}-loki", LOKI, namespace, values, self)
+        self.loki = helm_release(f"{name}-loki", LOKI, namespace, values, self, protect=settings.protect)
 
         if settings.logging.agent == "alloy":
             agent_chart, agent_values = ALLOY, alloy_values(settings, alloy_config(settings, loki_push))

@@ -109,7 +109,7 @@ class MetricsStack(pulumi.ComponentResource):
             )
         )
         self.kube_prometheus_stack = helm_release(
-            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self
+            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self, protect=settings.protect
         )
 
         mimir = pulumi.Output.all(
@@ -119,7 +119,8 @@ class MetricsStack(pulumi.ComponentResource):
             storage_class=args.storage_class,
         ).apply(lambda inputs: mimir_values(settings, service_account=MIMIR_SERVICE_ACCOUNT, **inputs))
         # Mimir ships ServiceMonitors: the CRDs come with kube-prometheus-stack.
-        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self, depends_on=[self.kube_prometheus_stack])
+        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self, depends_on=[self.kube_prometheus_stack],
+                                  protect=settings.protect)
 
         objects: list[tuple[str, dict]] = [
             (f"{name}-monitor-{target.name}", scrape.service_monitor(settings, target))
