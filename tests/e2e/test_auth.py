@@ -58,9 +58,12 @@ class Proxied:
         return [line for line in self.proxy.log.read_text().splitlines() if line.startswith("auth_proxy=")]
 
     def audited(self, entry: str) -> str:
-        """The access log line containing `entry`; nginx writes it just after the response."""
-        return wait_until(lambda: next((line for line in self.audit_lines() if entry in line), None),
-                          timeout=5, what=f"audit line {entry!r}")
+        """The access log line containing `entry`; nginx writes it just after the response (a loaded
+        machine may take seconds to schedule it). The lines seen are in the failure message."""
+        try:
+            return wait_until(lambda: next((line for line in self.audit_lines() if entry in line), None), timeout=15)
+        except AssertionError:
+            raise AssertionError(f"no audit line {entry!r} among {self.audit_lines()}") from None
 
 
 def start_proxy(server: ProtectedServer, directory: Path) -> Proxied:
