@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.helm_release import helm_release
 from config.settings import Settings
-from monitoring import graphite, scrape, web_auth
+from monitoring import graphite, ha_tracker, scrape, web_auth
 from monitoring.helm import deep_merge
 from monitoring.helm.kube_prometheus_stack import prometheus_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
@@ -133,6 +133,8 @@ class MetricsStack(pulumi.ComponentResource):
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))
                 for target in settings.metrics.probes
             ]
+        # The key-value store of Mimir's HA tracker, when several Prometheus replicas write.
+        objects += [(f"{name}-ha-tracker-{obj['kind'].lower()}", obj) for obj in ha_tracker.manifests(settings)]
         if settings.metrics.graphite_exporter.enabled:
             objects += [
                 (f"{name}-graphite-exporter-{obj['kind'].lower()}", obj) for obj in graphite.manifests(settings)

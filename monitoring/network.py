@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from config.settings import Settings
-from monitoring import web_auth
+from monitoring import ha_tracker, web_auth
 from monitoring.graphite import GRAPHITE_PORT
 from monitoring.graphite import NAME as GRAPHITE_EXPORTER
 
@@ -30,6 +30,8 @@ LOKI = {"app.kubernetes.io/name": "loki"}
 LOKI_GATEWAY = {**LOKI, "app.kubernetes.io/component": "gateway"}
 MIMIR = {"app.kubernetes.io/name": "mimir"}
 MIMIR_GATEWAY = {**MIMIR, "app.kubernetes.io/component": "gateway"}
+MIMIR_DISTRIBUTOR = {**MIMIR, "app.kubernetes.io/component": "distributor"}
+HA_TRACKER_STORE = {"app.kubernetes.io/name": ha_tracker.NAME}
 ROLLOUT_OPERATOR = {"app.kubernetes.io/name": "rollout-operator"}
 LOG_AGENTS = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": ["alloy", "promtail"]}]}
 # Where Loki's ruler runs: the single binary (Monolithic) or the backend (SimpleScalable).
@@ -98,6 +100,8 @@ def network_policies(settings: Settings) -> list[dict]:
                 _ports(ALERTMANAGER_GOSSIP_PORT, protocols=("TCP", "UDP"))),
         _policy("mimir-gateway-from-its-clients", main, MIMIR_GATEWAY, [prometheus, grafana], _ports(MIMIR_GATEWAY_PORT)),
         _policy("mimir-internal", main, MIMIR, [_pods(MIMIR)]),
+        *([_policy("ha-tracker-store-from-mimir-distributors", main, HA_TRACKER_STORE, [_pods(MIMIR_DISTRIBUTOR)],
+                   _ports(ha_tracker.CLIENT_PORT))] if ha_tracker.enabled(settings) else []),
         _policy("loki-gateway-from-its-clients", main, LOKI_GATEWAY,
                 [grafana, {"namespaceSelector": _namespace(agents), **_pods(LOG_AGENTS)}], _ports(LOKI_GATEWAY_PORT)),
         _policy("loki-internal", main, LOKI, [_pods(LOKI)]),

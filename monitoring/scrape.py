@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from config.settings import ProbeTarget, ScrapeTarget, Settings
 from monitoring import versions, web_auth
+from monitoring.ha_tracker import REPLICA_LABEL
 from monitoring.helm import RESTRICTED_CONTAINER, restricted_pod, small_resources
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -152,6 +153,9 @@ def federation_scrape_configs(settings: Settings, match: Sequence[str]) -> list[
             "honor_labels": True,
             "params": {"match[]": list(match)},
             "static_configs": [{"targets": [url.netloc], "labels": {"cluster": str(source.cluster)}}],
+            # The source's replicas each add their own replica label: kept, every federated series
+            # would change with the replica the source's Service picked.
+            "metric_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
         }
         if source.credentials_secret:
             # Read from the Secret the Prometheus custom resource mounts (federation_secrets).

@@ -44,6 +44,8 @@ ALERTMANAGER_IMAGE_TAG = f"v{ALERTMANAGER_VERSION}"
 BLACKBOX_EXPORTER_IMAGE_TAG = f"v{BLACKBOX_EXPORTER_VERSION}"
 
 GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
+# The key-value store of Mimir's HA tracker (monitoring/ha_tracker.py).
+ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.6.16"
 # The authenticating proxy in front of Prometheus and Alertmanager (monitoring/web_auth.py): the image
 # the Loki chart's gateway runs too, pinned by digest, as every image the program defines itself.
 AUTH_PROXY_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.29.4-alpine@sha256:a6c4f61f456b85b8fdf7ec7ab28cc3e299440e6fb4a9dea520e5fd8fd440025e"

@@ -111,10 +111,14 @@ class Process:
 
 class CaptureServer:
     """Stands in for Slack, PagerDuty and the heartbeat service: records every POST by path,
-    with the monotonic time it arrived (detection latency is measured against it)."""
+    with the monotonic time it arrived (detection latency is measured against it); `fail` makes a
+    path answer 500 for a while."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, Any, float]] = []
+        self.refused: list[tuple[str, Any, float]] = []
+        """POSTs answered 500 while their path was failing (`fail`)."""
+        self._failing_until: dict[str, float] = {}
         self._lock = threading.Lock()
         capture = self
 
@@ -123,6 +127,11 @@ class CaptureServer:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 arrived = time.monotonic()
                 with capture._lock:
+                    if arrived < capture._failing_until.get(self.path, 0.0):
+                        capture.refused.append((self.path, json.loads(body), arrived))
+                        self.send_response(500)
+                        self.end_headers()
+                        return
                     capture.posts.append((self.path, json.loads(body), arrived))
                 # PagerDuty's Events API v2 answers 202 with a JSON status; Slack and webhooks accept any 2xx.
                 self.send_response(202 if self.path.startswith("/pagerduty") else 200)
@@ -144,6 +153,17 @@ class CaptureServer:
         with self._lock:
             posts = list(self.posts)
         return [(body, at) for p, body, at in posts if p == path and (where is None or where(body))]
+
+    def fail(self, path: str, seconds: float) -> float:
+        """Answer 500 to every POST to `path` for `seconds` from now (an outage); returns its end."""
+        with self._lock:
+            self._failing_until[path] = time.monotonic() + seconds
+            return self._failing_until[path]
+
+    def last_arrival(self) -> float:
+        """The monotonic time the latest POST arrived (0 when none did)."""
+        with self._lock:
+            return max((at for _, _, at in self.posts), default=0.0)
 
     def shutdown(self) -> None:
         self.server.shutdown()

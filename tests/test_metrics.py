@@ -259,20 +259,41 @@ def test_remote_write_goes_to_mimir_with_configured_queue():
     }
 
 
-def test_write_relabelling_drops_noise_keeps_webhook_series_and_writes_from_one_replica():
-    (rw,) = spec_of(kps_values(minimal_settings("prod")))["remoteWrite"]
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_write_relabelling_drops_noise_and_keeps_the_replica_label_for_mimir_to_deduplicate(environment):
+    settings = minimal_settings(environment)
+    spec = spec_of(kps_values(settings))
+    (rw,) = spec["remoteWrite"]
+    assert spec["replicaExternalLabelName"] == "__replica__"
     configs = rw["writeRelabelConfigs"]
     assert configs[0]["sourceLabels"] == ["__name__"] and configs[0]["action"] == "drop"
-    first = {"prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-0", "cluster": "c"}
-    second = {**first, "prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-1"}
+    replica = {"__replica__": "prometheus-kube-prometheus-stack-prometheus-1", "cluster": "c"}
     for dropped in ("workqueue_adds_total", "apiserver_request_duration_seconds_bucket", "go_gc_duration_seconds",
                     "prometheus_tsdb_head_series", "scrape_duration_seconds"):
-        assert relabel_keeps(configs, {"__name__": dropped, **first}) is None, dropped
+        assert relabel_keeps(configs, {"__name__": dropped, **replica}) is None, dropped
+    # Prod's two replicas both write, labelled for Mimir's HA tracker; dev's one writes without it.
+    written = replica if environment == "prod" else {"cluster": "c"}
     for kept in ("webhook_deliveries_total", "webhook_delivery_duration_seconds_bucket", "container_cpu_usage_seconds_total",
                  "apiserver_request_total", *RECORDED):
-        assert relabel_keeps(configs, {"__name__": kept, **first}) == {"__name__": kept, "cluster": "c"}, kept
-    assert relabel_keeps(configs, {"__name__": "webhook_deliveries_total", **second}) is None
-    assert relabel_keeps(configs, {"__name__": "webhook_deliveries_total"}) == {"__name__": "webhook_deliveries_total"}
+        assert relabel_keeps(configs, {"__name__": kept, **replica}) == {"__name__": kept, **written}, kept
+
+
+@pytest.mark.parametrize("environment, tracked", [("dev", False), ("prod", True)])
+def test_mimir_keeps_one_replicas_samples_through_its_ha_tracker(environment, tracked):
+    settings = minimal_settings(environment)
+    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3")
+    config = values["mimir"]["structuredConfig"]
+    if not tracked:
+        assert "distributor" not in config and "accept_ha_samples" not in config["limits"]
+        return
+    assert config["distributor"]["ha_tracker"] == {
+        "enable_ha_tracker": True,
+        "kvstore": {"store": "etcd", "etcd": {"endpoints": ["mimir-ha-tracker-etcd.monitoring.svc.cluster.local:2379"]}},
+    }
+    assert {k: config["limits"][k] for k in ("accept_ha_samples", "ha_cluster_label", "ha_replica_label")} == {
+        "accept_ha_samples": True, "ha_cluster_label": "cluster", "ha_replica_label": "__replica__"}
+    # The cluster label Mimir elects a replica per is the one every replica writes.
+    assert "cluster" in spec_of(kps_values(settings))["externalLabels"]
 
 
 # ------------------------------------------------------------------------------------- Mimir
@@ -407,10 +428,12 @@ def test_federation_jobs_pull_only_recorded_series():
     assert jobs == [
         {"job_name": "federate-webhook-prod-euw1", "metrics_path": "/prom/federate", "scheme": "https",
          "honor_labels": True, "params": {"match[]": list(RECORDED)},
-         "static_configs": [{"targets": ["prometheus.euw1.example.com"], "labels": {"cluster": "webhook-prod-euw1"}}]},
+         "static_configs": [{"targets": ["prometheus.euw1.example.com"], "labels": {"cluster": "webhook-prod-euw1"}}],
+         "metric_relabel_configs": [{"action": "labeldrop", "regex": "__replica__"}]},
         {"job_name": "federate-webhook-prod-apse1", "metrics_path": "/federate", "scheme": "http",
          "honor_labels": True, "params": {"match[]": list(RECORDED)},
-         "static_configs": [{"targets": ["prometheus.apse1.internal:9090"], "labels": {"cluster": "webhook-prod-apse1"}}]},
+         "static_configs": [{"targets": ["prometheus.apse1.internal:9090"], "labels": {"cluster": "webhook-prod-apse1"}}],
+         "metric_relabel_configs": [{"action": "labeldrop", "regex": "__replica__"}]},
     ]
     assert spec_of(kps_values(settings, federation_match=RECORDED))["additionalScrapeConfigs"] == jobs
 
@@ -680,12 +703,16 @@ def test_every_recorded_series_reaches_the_long_term_store_and_each_group_gets_a
 # ------------------------------------------------------------- live: real remote write on loopback
 
 
+REPLICAS = ("prometheus-kube-prometheus-stack-prometheus-0", "prometheus-kube-prometheus-stack-prometheus-1")
+
+
 @pytest.fixture(scope="module")
 def remote_written(tmp_path_factory) -> Iterator[dict]:
     """Two Prometheus replicas with our remote write section, a third Prometheus receiving it.
 
     The replicas scrape a synthetic exporter with one webhook series and one series of the drop
-    list; replica labels are the ones the Operator gives pods 0 and 1.
+    list; their replica labels are the ones the Operator gives pods 0 and 1, under the name of the
+    rendered spec. The receiver keeps everything it gets (Mimir's HA tracker would keep one replica).
     """
     tmp = tmp_path_factory.mktemp("remote-write")
     registry = prometheus_client.CollectorRegistry()
@@ -711,7 +738,7 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
             config = {
                 "global": {"scrape_interval": "1s", "external_labels": {
                     **spec_of(kps_values(settings))["externalLabels"],
-                    "prometheus_replica": f"prometheus-kube-prometheus-stack-prometheus-{ordinal}"}},
+                    spec_of(kps_values(settings))["replicaExternalLabelName"]: REPLICAS[ordinal]}},
                 "scrape_configs": [{"job_name": "webhook", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
                 "remote_write": [{"url": f"http://127.0.0.1:{receiver_port}/api/v1/write",
                                   "write_relabel_configs": prometheus_file_format(rw["writeRelabelConfigs"]),
@@ -742,20 +769,19 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
 
 
 @pytest.mark.live
-def test_remote_write_stores_webhook_series_once_without_replica_label(remote_written):
+def test_remote_write_sends_webhook_series_from_each_replica_labelled_for_deduplication(remote_written):
     result = http_json(remote_written["query"] + "webhook_deliveries_total")["data"]["result"]
-    assert [r["metric"] for r in result] == [{
+    assert sorted((r["metric"] for r in result), key=lambda m: m["__replica__"]) == [{
         "__name__": "webhook_deliveries_total", "endpoint": "api_example_com", "status": "success",
         "instance": remote_written["target"], "job": "webhook",
-        "cluster": "webhook-test-use1", "environment": "prod",
-    }]
-    assert float(result[0]["value"][1]) == 5
+        "cluster": "webhook-test-use1", "environment": "prod", "__replica__": replica,
+    } for replica in REPLICAS]
+    assert {float(r["value"][1]) for r in result} == {5}
     assert http_json(remote_written["query"] + "workqueue_adds_total")["data"]["result"] == []
 
 
 @pytest.mark.live
-def test_only_the_first_replica_sends(remote_written):
-    first, second = (counter_value(f"{sender}/metrics", "prometheus_remote_storage_samples_total")
-                     for sender in remote_written["senders"])
-    assert first > 0
-    assert second == 0
+def test_every_replica_sends(remote_written):
+    sent = [counter_value(f"{sender}/metrics", "prometheus_remote_storage_samples_total")
+            for sender in remote_written["senders"]]
+    assert all(count > 0 for count in sent), sent

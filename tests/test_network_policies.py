@@ -41,6 +41,7 @@ PEERS = {p.name: p for p in (
     pod("mimir-ingester", MAIN, {**MIMIR, "app.kubernetes.io/component": "ingester"}),
     pod("blackbox-exporter", MAIN, {"app.kubernetes.io/name": "prometheus-blackbox-exporter"}),
     pod("graphite-exporter", MAIN, {"app.kubernetes.io/name": "graphite-exporter"}),
+    pod("ha-tracker-etcd", MAIN, {"app.kubernetes.io/name": "mimir-ha-tracker-etcd"}),
     pod("alloy", AGENTS, {"app.kubernetes.io/name": "alloy"}),
     pod("node-exporter", AGENTS, {"app.kubernetes.io/name": "prometheus-node-exporter"}, host_network=True),
     # Outside the stack.
@@ -127,6 +128,16 @@ def test_graphite_metrics_are_accepted_from_the_service_namespace_when_the_expor
     assert allowed(dev, "webhook-api", "graphite-exporter", 9109, "TCP")
     assert not allowed(dev, "stranger", "graphite-exporter", 9109, "UDP")
     assert not [p for p in policies_of("prod") if p["metadata"]["name"] == "graphite-exporter-from-its-service"]
+
+
+def test_only_mimirs_distributors_reach_the_ha_trackers_store_where_it_runs():
+    prod = policies_of("prod")  # two Prometheus replicas: the tracker and its etcd run
+    assert allowed(prod, "mimir-distributor", "ha-tracker-etcd", 2379, "TCP")
+    assert allowed(prod, "prometheus", "ha-tracker-etcd", 2381, "TCP")  # its metrics
+    # (Prometheus reaches every pod of the namespace, as it scrapes them all.)
+    for source in ("mimir-ingester", "mimir-gateway", "grafana", "webhook-api", "stranger"):
+        assert not allowed(prod, source, "ha-tracker-etcd", 2379, "TCP"), source
+    assert not [p for p in policies_of("dev") if p["metadata"]["name"] == "ha-tracker-store-from-mimir-distributors"]
 
 
 def test_federation_clients_reach_prometheus_only_from_their_configured_addresses():

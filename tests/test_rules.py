@@ -62,7 +62,7 @@ CONTRACT_SERIES = {
 CONTRACT_ALERTS = {
     "WebhookHighErrorRate", "WebhookQueueBacklog", "HighLatency", "WebhookErrorBudgetBurn", "Watchdog",
     "WebhookTargetDown", "WebhookProbeFailed", "LongTermStoreRemoteWriteFailing",
-    "LongTermStoreRemoteWriteBehind", "WebhookTrafficAnomaly", "LongTermStoreWriterDown",
+    "LongTermStoreRemoteWriteBehind", "WebhookTrafficAnomaly",
 }
 
 
@@ -446,16 +446,6 @@ def test_target_down_selects_the_configured_namespaces():
     ]}})
     down, = _rules(settings, "WebhookTargetDown")
     assert down["expr"].count('up{namespace=~"webhooks-a|webhooks-b"}') == 2
-
-
-def test_long_term_store_writer_down_watches_the_charts_pod_0_target():
-    down, = _rules(stack_settings("prod"), "LongTermStoreWriterDown")
-    writer = ('up{namespace="monitoring", job="kube-prometheus-stack-prometheus", '
-              'pod="prometheus-kube-prometheus-stack-prometheus-0", endpoint="http-web"}')
-    assert down["expr"] == f"max by (namespace, job, pod, endpoint) ({writer}) == 0\nor\nabsent({writer})"
-    assert (down["for"], down["labels"]["severity"]) == ("10m", "warning")
-    moved, = _rules(stack_settings("prod", {"namespace": "observability"}), "LongTermStoreWriterDown")
-    assert moved["expr"].count('up{namespace="observability", job=') == 2
 
 
 def test_rules_are_deterministic():

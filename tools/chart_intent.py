@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import yaml
 
 from components.alerting import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
-from monitoring import versions, web_auth
+from monitoring import ha_tracker, versions, web_auth
 from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUER_ANNOTATION, SIDECAR_RULES
 from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retention_size
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
@@ -102,13 +102,20 @@ def prometheus_keeps_the_hot_tier_as_configured(output: StackOutput) -> None:
 
 
 @check(KPS)
-def prometheus_remote_writes_to_the_long_term_store_from_one_replica(output: StackOutput) -> None:
+def prometheus_replicas_all_write_to_the_long_term_store_labelled_for_deduplication(output: StackOutput) -> None:
     push_url = mimir_urls(MIMIR, output.settings.namespace)[0]
     (queue,) = output.one(KPS, "Prometheus")["spec"]["remoteWrite"]
     expected = remote_write(output.settings, push_url)
     equal("remote write URL", queue["url"], push_url)
     equal("remote write relabelling", queue["writeRelabelConfigs"], expected["writeRelabelConfigs"])
     equal("remote write queue", queue["queueConfig"], expected["queueConfig"])
+    spec = output.one(KPS, "Prometheus")["spec"]
+    equal("replica label", spec["replicaExternalLabelName"], ha_tracker.REPLICA_LABEL)
+    if ha_tracker.enabled(output.settings):
+        # What Mimir's HA tracker reads reaches it: the replica label is not relabelled away.
+        assert all(c.get("regex") != ha_tracker.REPLICA_LABEL for c in queue["writeRelabelConfigs"]), queue
+        tracker = program_object(output, "Deployment", ha_tracker.NAME)
+        equal("HA tracker store replicas", tracker["spec"]["replicas"], 1)
 
 
 def _selected(selector: dict, namespace_selector: dict, obj: dict) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from config.settings import Settings
-from monitoring import versions, web_auth
+from monitoring import ha_tracker, versions, web_auth
+from monitoring.ha_tracker import REPLICA_LABEL
 from monitoring.helm import (
     RESTRICTED_CONTAINER,
     container_resources,
@@ -28,11 +29,6 @@ CREATED_TIMESTAMP_ZERO_INGESTION = "created-timestamp-zero-ingestion"
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
 
-# The Operator's default replicaExternalLabelName: every replica adds `prometheus_replica=<pod>`.
-REPLICA_LABEL = "prometheus_replica"
-# Pod ordinal 0 of each shard (`prometheus-<name>-0`, `prometheus-<name>-shard-1-0`), or no replica
-# label at all: should the Operator ever stop adding it, everything is written rather than nothing.
-FIRST_REPLICA = "(.+-0)?"
 
 OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
@@ -85,9 +81,8 @@ def selection_values(settings: Settings) -> dict:
 def remote_write(settings: Settings, url: str) -> dict:
     """The long-term-store remote write: queue from settings, and only series worth 90 days.
 
-    With several replicas (prod) each would write the same series; Mimir's HA deduplication needs
-    Consul or etcd, which this stack does not run. So only the first replica of each shard writes,
-    and its replica label is dropped so the stored series look like the local ones.
+    Every replica writes, with its replica label: Mimir keeps one replica's samples and drops the
+    label (monitoring/ha_tracker.py). A single replica drops the label itself.
     """
     queue = settings.prometheus.remote_write_queue
     return {
@@ -102,8 +97,7 @@ def remote_write(settings: Settings, url: str) -> dict:
         },
         "writeRelabelConfigs": [
             {"sourceLabels": ["__name__"], "regex": "|".join(settings.prometheus.remote_write_drop), "action": "drop"},
-            {"sourceLabels": [REPLICA_LABEL], "regex": FIRST_REPLICA, "action": "keep"},
-            {"regex": REPLICA_LABEL, "action": "labeldrop"},
+            *([] if ha_tracker.enabled(settings) else [{"regex": REPLICA_LABEL, "action": "labeldrop"}]),
         ],
     }
 
@@ -160,6 +154,8 @@ def prometheus_values(
         "evaluationInterval": p.evaluation_interval.text,
         # Only on samples leaving Prometheus (remote write, federation, alerts), not in rule evaluation.
         "externalLabels": {"cluster": cluster, "environment": settings.environment},
+        # Each replica adds `<label>=<its pod>`: the label Mimir's HA tracker reads (alerts drop it).
+        "replicaExternalLabelName": REPLICA_LABEL,
         "resources": container_resources(p.resources),
         "storageSpec": {
             "volumeClaimTemplate": {

@@ -9,7 +9,8 @@ no tenant header, so multi-tenancy is off.
 from __future__ import annotations
 
 from config.settings import Settings
-from monitoring.helm import kubernetes_quantity
+from monitoring import ha_tracker
+from monitoring.helm import deep_merge, kubernetes_quantity
 from monitoring.scrape import team_labels
 
 # The one service account every Mimir pod runs as; the bucket's IRSA role trusts exactly it.
@@ -94,31 +95,33 @@ def mimir_values(
     def volume(size) -> dict:
         return {"persistentVolume": {"size": kubernetes_quantity(size), "storageClass": storage_class}}
 
+    structured = {
+        "multitenancy_enabled": False,
+        "blocks_storage": {
+            "backend": "s3",
+            "s3": {
+                "bucket_name": bucket_name,
+                "endpoint": f"s3.{region}.amazonaws.com",
+                "region": region,
+            },
+        },
+        "limits": {
+            "compactor_blocks_retention_period": lts.retention.hours,
+            **INGESTION_LIMITS,
+        },
+        "ingester": {"ring": {"replication_factor": rf}},
+        "store_gateway": {"sharding_ring": {"replication_factor": rf}},
+    }
+    if ha_tracker.enabled(settings):
+        # Every Prometheus replica writes; the distributors keep one replica's samples.
+        structured = deep_merge(structured, ha_tracker.mimir_config(settings))
     return {
         "serviceAccount": {
             "create": True,
             "name": service_account,
             "annotations": {"eks.amazonaws.com/role-arn": role_arn},
         },
-        "mimir": {
-            "structuredConfig": {
-                "multitenancy_enabled": False,
-                "blocks_storage": {
-                    "backend": "s3",
-                    "s3": {
-                        "bucket_name": bucket_name,
-                        "endpoint": f"s3.{region}.amazonaws.com",
-                        "region": region,
-                    },
-                },
-                "limits": {
-                    "compactor_blocks_retention_period": lts.retention.hours,
-                    **INGESTION_LIMITS,
-                },
-                "ingester": {"ring": {"replication_factor": rf}},
-                "store_gateway": {"sharding_ring": {"replication_factor": rf}},
-            }
-        },
+        "mimir": {"structuredConfig": structured},
         "distributor": component("distributor"),
         "ingester": component("ingester", zoneAwareReplication={"enabled": zone_aware}, **volume(lts.ingester_volume_size)),
         "store_gateway": component(

@@ -16,20 +16,10 @@ from typing import Any
 
 from config import Duration, Settings
 from monitoring.rules.recording import RuleConfig, local, regex_alternation, rule_config
-from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME as FULLNAME, MONITOR_LABEL
+from monitoring.scrape import MONITOR_LABEL
 
 # Where an alert has no application service to aggregate by, it is about this one.
 STATIC_SERVICE = "webhook-delivery"
-
-# Prometheus' own scrape target as kube-prometheus-stack 88.5.3 labels it (fullname
-# "kube-prometheus-stack"): templates/prometheus/servicemonitor.yaml scrapes the Service
-# `<fullname>-prometheus` on port `prometheus.prometheusSpec.portName` ("http-web"; a second endpoint,
-# "reloader-web", is the config-reloader sidecar), so the Operator sets job = the Service name; the
-# Prometheus resource `<fullname>-prometheus` runs as StatefulSet `prometheus-<fullname>-prometheus`.
-# Only its pod 0 remote-writes (monitoring/helm/kube_prometheus_stack.py, FIRST_REPLICA).
-PROMETHEUS_JOB = f"{FULLNAME}-prometheus"
-PROMETHEUS_PORT_NAME = "http-web"
-LONG_TERM_STORE_WRITER = f"prometheus-{FULLNAME}-prometheus-0"
 
 # Multi-window, multi-burn-rate alerts (Google SRE workbook, "Alerting on SLOs", table 5-8):
 # (severity, long window, short window, burn rate, for).
@@ -225,10 +215,6 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
     sent = f"sum by ({by_queue}) (rate(prometheus_remote_storage_samples_total[5m]))"
     dropped = DROPPED_ENTRIES_METRIC[config.log_agent]
     push = f'loki_request_duration_seconds_count{{route=~"{LOKI_PUSH_ROUTES}"'
-    # Equality matchers only: absent() then returns the same labels as the `by` of the first branch,
-    # so a target going from down to gone stays one alert (its `for` keeps counting).
-    writer = (f'up{{namespace="{config.monitoring_namespace}", job="{PROMETHEUS_JOB}", '
-              f'pod="{LONG_TERM_STORE_WRITER}", endpoint="{PROMETHEUS_PORT_NAME}"}}')
     return [
         Alert(
             "Watchdog",
@@ -251,25 +237,11 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
             labels={"service": STATIC_SERVICE},
         ),
         Alert(
-            # The remote-write alerts above come from the writer's own metrics: with it down they go
-            # quiet. The other replicas evaluate the same rules and scrape it, so they see it gone.
-            "LongTermStoreWriterDown",
-            f"max by (namespace, job, pod, endpoint) ({writer}) == 0\nor\nabsent({writer})",
-            "warning",
-            "The Prometheus replica that writes to the long-term store is down",
-            # $value: 0 when the scrape fails, 1 (absent) when the target is gone.
-            "{{ $labels.pod }}, the only replica that remote-writes, has been "
-            "{{ if $value }}gone from the scrape targets{{ else }}failing its scrapes{{ end }} for "
-            f"{config.long_term_store_writer_for}: the 90-day history has a gap while it is down.",
-            for_=config.long_term_store_writer_for,
-            labels={"service": STATIC_SERVICE},
-        ),
-        Alert(
             "LongTermStoreRemoteWriteBehind",
             # Per queue, what it enqueued against what it sent. Not the storage-wide highest timestamp:
-            # a replica whose write relabelling drops every series (all but the writer) enqueues
-            # nothing, and Prometheus 3 exports its queue timestamps as 0, which would read as
-            # "behind since 1970". Its queue's two timestamps are both 0: never behind.
+            # a queue whose write relabelling drops every series enqueues nothing, and Prometheus 3
+            # exports its timestamps as 0, which would read as "behind since 1970". A queue's two
+            # timestamps are then both 0: never behind.
             f"max by ({by_queue}) (max_over_time(prometheus_remote_storage_queue_highest_timestamp_seconds[5m]))\n"
             "-\n"
             f"max by ({by_queue}) (max_over_time(prometheus_remote_storage_queue_highest_sent_timestamp_seconds[5m]))\n"

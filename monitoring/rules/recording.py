@@ -87,8 +87,6 @@ class RuleConfig:
     remote_write_max_lag_seconds: int = 600
     log_push_error_ratio: float = 0.05
     log_pipeline_for: str = "15m"
-    # A rollout restarts the writer for a few minutes (WAL replay): only longer outages alert.
-    long_term_store_writer_for: str = "10m"
     # A deploy briefly has no ready target, or a metric appears after the first request: only longer gaps page.
     absence_for: str = "10m"
 

@@ -19,6 +19,7 @@ import shutil
 import time
 import urllib.error
 import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,6 @@ from tests.live import (
     wait_until,
 )
 from monitoring.helm.kube_prometheus_stack import FULLNAME
-from monitoring.rules.alerts import PROMETHEUS_JOB, PROMETHEUS_PORT_NAME
 from monitoring.scrape import MONITOR_LABEL
 from tools.go_tools import binary
 from tools.render import render
@@ -54,7 +54,11 @@ FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m 
 STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path
 ENDPOINTS = ("api_example_com", "hooks_acme_io", "events_shop_io")
 FAILING_ENDPOINT = "partner_flaky_net"
-REPLICA_LABEL = "prometheus_replica"
+# Prometheus' own scrape target as kube-prometheus-stack 88.5.3 labels it (fullname
+# "kube-prometheus-stack"): templates/prometheus/servicemonitor.yaml scrapes the Service
+# `<fullname>-prometheus` on port "http-web", so the Operator sets job = the Service name.
+PROMETHEUS_JOB = f"{FULLNAME}-prometheus"
+PROMETHEUS_PORT_NAME = "http-web"
 # Alertmanager's cluster peer timeout is a flag, not part of the rendered config: how long the second
 # peer waits for the first one's notification log before sending itself. Its default (15s) scaled
 # would be 750 ms, less than gossip can take on a loaded 2-core machine: then both send. Not scaled
@@ -82,6 +86,9 @@ EXPECTED_LOG_LINES = ('msg="Received an OS signal, exiting gracefully..."', 'msg
                       # receiving Alertmanager has registered its own at start: both start together.
                       'msg="unknown state key"')
 # The stand-in for Mimir comes from Debian's victoria-metrics package; the rest is built by `make tools`.
+# Mimir's HA tracker keeps one replica's samples and drops the replica label; the stand-in drops the
+# label and keeps one sample per scrape interval (its deduplication): the same store, without
+# Mimir's failover timeout (docs/operations: the gap bound).
 REMOTE_WRITE_RECEIVER = "victoria-metrics"
 LOKI = "loki"
 
@@ -234,6 +241,33 @@ class Report:
         return written
 
 
+@dataclass
+class AlertmanagerCluster:
+    """Two clustered Alertmanagers as the Operator starts them (the spec's external URL and route
+    prefix, each other as peers), each with its own storage under `workdir`, kept across restarts."""
+
+    config: Path
+    workdir: Path
+    spec: dict[str, Any]
+    peer_timeout: str
+    web: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
+    gossip: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
+    starts: int = 0
+
+    def start(self) -> dict[str, Process]:
+        """Start both (again, on the same ports and storage); {API URL: process}."""
+        self.starts += 1
+        processes = {}
+        for i in (0, 1):
+            processes[f"http://127.0.0.1:{self.web[i]}"] = Process(
+                [binary("alertmanager"), f"--config.file={self.config}", f"--storage.path={self.workdir / f'am{i}'}",
+                 f"--web.listen-address=127.0.0.1:{self.web[i]}", f"--cluster.listen-address=127.0.0.1:{self.gossip[i]}",
+                 f"--cluster.peer=127.0.0.1:{self.gossip[1 - i]}", f"--cluster.peer-timeout={self.peer_timeout}",
+                 f"--web.external-url={self.spec['externalUrl']}", f"--web.route-prefix={self.spec.get('routePrefix', '/')}"],
+                self.workdir / f"alertmanager-{i}{'' if self.starts == 1 else f'-start{self.starts}'}.log")
+        return processes
+
+
 def slack_about(attachment: dict[str, Any], service: str, alert: Optional[str] = None) -> bool:
     """Whether a Slack attachment is about `service` (its title: `[STATUS] [env/cluster] service: ...`)
     and `alert` (its Alert field)."""
@@ -263,6 +297,8 @@ class Harness:
             "fresh": Service("fresh", 2, ENDPOINTS, HEALTHY, statuses_up_front=("success",)),
             # Selected by the second configured ServiceMonitor; its targets leave discovery.
             "vanish": Service("vanish", 2, ENDPOINTS, HEALTHY),
+            # A Prometheus replica dies while it fails.
+            "failover": Service("failover", 2, ENDPOINTS, HEALTHY),
         }
         # Every Service is selected by the first configured ServiceMonitor (one monitor may select
         # several Services), but "vanish", the only one of the second: without it, that monitor has no target.
@@ -298,16 +334,19 @@ class Harness:
         for service in self.services.values():
             self.discover(service)
         self.victoria_port = free_port()
+        replica_label = self.rendered.prometheus_spec["replicaExternalLabelName"]
+        (self.workdir / "receiver-relabel.yaml").write_text(yaml.safe_dump([{"action": "labeldrop", "regex": replica_label}]))
         self.processes.append(Process(
             [receiver, f"-httpListenAddr=127.0.0.1:{self.victoria_port}",
-             f"-storageDataPath={self.workdir / 'victoria-metrics'}", "-search.latencyOffset=0s"],
+             f"-storageDataPath={self.workdir / 'victoria-metrics'}", "-search.latencyOffset=0s",
+             f"-relabelConfig={self.workdir / 'receiver-relabel.yaml'}",
+             f"-dedup.minScrapeInterval={self.shortest_scrape_interval}"],
             self.workdir / "victoria-metrics.log"))
         self.alertmanager_urls = self._start_alertmanagers()
         # As many replicas as prod renders, named as the Operator names their pods; replica 0 is the
         # one whose remote write keeps its series (the rendered write relabelling drops the others').
         self.prometheus_urls = {f"prometheus-{FULLNAME}-prometheus-{i}": f"http://127.0.0.1:{free_port()}"
                                 for i in range(self.rendered.prometheus_spec["replicas"])}
-        self.prometheus_url = next(iter(self.prometheus_urls.values()))
         (self.workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": self.rules}, sort_keys=False))
         self.prometheus_processes = {}
         for pod, url in self.prometheus_urls.items():
@@ -327,18 +366,9 @@ class Harness:
     def _start_alertmanagers(self) -> list[str]:
         config = self.workdir / "alertmanager.yaml"
         config.write_text(yaml.safe_dump(self.alertmanager_config, sort_keys=False))
-        web = [free_port(), free_port()]
-        gossip = [free_port(), free_port()]
-        for i in (0, 1):
-            self.processes.append(Process(
-                [binary("alertmanager"), f"--config.file={config}", f"--storage.path={self.workdir / f'am{i}'}",
-                 f"--web.listen-address=127.0.0.1:{web[i]}", f"--cluster.listen-address=127.0.0.1:{gossip[i]}",
-                 f"--cluster.peer=127.0.0.1:{gossip[1 - i]}", f"--cluster.peer-timeout={self.peer_timeout}",
-                 # As the Operator starts it: the external URL of the spec, the route prefix "/".
-                 f"--web.external-url={self.rendered.alertmanager_spec['externalUrl']}",
-                 f"--web.route-prefix={self.rendered.alertmanager_spec.get('routePrefix', '/')}"],
-                self.workdir / f"alertmanager-{i}.log"))
-        self.alertmanager_processes = dict(zip((f"http://127.0.0.1:{p}" for p in web), self.processes[-2:]))
+        self.alertmanager_processes = AlertmanagerCluster(config, self.workdir, self.rendered.alertmanager_spec,
+                                                          self.peer_timeout).start()
+        self.processes += self.alertmanager_processes.values()
         return list(self.alertmanager_processes)
 
     def _prometheus_config(self, pod: str) -> dict[str, Any]:
@@ -378,10 +408,10 @@ class Harness:
                 "scrape_interval": self.scaled(spec["scrapeInterval"]),
                 "evaluation_interval": self.evaluation_interval,
                 # The Operator adds the replica label to the external labels, and drops it from alerts.
-                "external_labels": {**spec["externalLabels"], REPLICA_LABEL: pod},
+                "external_labels": {**spec["externalLabels"], spec["replicaExternalLabelName"]: pod},
             },
             "alerting": {
-                "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
+                "alert_relabel_configs": [{"action": "labeldrop", "regex": spec["replicaExternalLabelName"]}],
                 "alertmanagers": [{"api_version": "v2", "static_configs": [
                     {"targets": [u.removeprefix("http://") for u in self.alertmanager_urls]}]}],
             },
@@ -389,6 +419,17 @@ class Harness:
             "scrape_configs": service_jobs + support_jobs,
             "remote_write": remote_write,
         }
+
+    @property
+    def prometheus_url(self) -> str:
+        """The first replica still running (the failover scenario kills one)."""
+        return next(url for pod, url in self.prometheus_urls.items() if self.prometheus_processes[pod].running())
+
+    @property
+    def shortest_scrape_interval(self) -> str:
+        intervals = [self.rendered.prometheus_spec["scrapeInterval"],
+                     *(m["interval"] for m in self.rendered.service_monitors.values())]
+        return self.scaled(min(intervals, key=duration_ms))
 
     def _targets_file(self, service: Service) -> Path:
         return self.workdir / f"targets-{service.name}.json"
@@ -487,6 +528,7 @@ class Harness:
             "ha": lambda: self._error_spike(report, "ha", kill_alertmanager=True),
             "fresh": lambda: self._fresh(report),
             "vanish": lambda: self._vanish(report),
+            "failover": lambda: self._failover(report),
         }
         with ThreadPoolExecutor(len(scenarios)) as pool:
             futures = {name: pool.submit(scenario) for name, scenario in scenarios.items()}
@@ -552,8 +594,11 @@ class Harness:
                 {"filter": ['alertname="WebhookHighErrorRate"', 'service="ha"']}, doseq=True)))
             for url in self.alertmanager_urls]
         first = min(statuses, key=lambda url: statuses[url]["name"])
-        # Give the notification log entry of the page just sent time to reach the peer (gossip: 200 ms).
-        time.sleep(1)
+        # Kill it between notifications: every one sent so far (this page, and the other scenarios'
+        # running alongside) has had a second to reach the peer's notification log (gossip: 200 ms).
+        # Killed right after a send, the peer would send it again: Alertmanager promises at least once.
+        wait_until(lambda: time.monotonic() - self.capture.last_arrival() >= 1.0, timeout=60, interval=0.05,
+                   what="a second without notifications")
         self.alertmanager_processes[first].kill()
         report.facts["killed_at"] = time.monotonic()
 
@@ -648,6 +693,41 @@ class Harness:
                                       f"resolve for {monitor}")
         report.facts["resolve_after_rediscovery"] = arrived - back
 
+    def _failover(self, report: Report) -> None:
+        """A Prometheus replica killed mid-incident: the other one keeps evaluating (one page, then
+        its resolve) and keeps writing (the long-term store has no gap)."""
+        onset = self.services["failover"].set_phase(ERROR_SPIKE)
+        # Mid-incident: the alert's `for` is running on both replicas when one dies.
+        wait_until(lambda: self.values('ALERTS{alertname="WebhookHighErrorRate", service="failover"}'),
+                   timeout=4 * self.alert_bound("WebhookHighErrorRate") + 10, interval=0.1, what="failover alert pending")
+        victim = next(iter(self.prometheus_processes))
+        killed = time.time()
+        self.prometheus_processes[victim].kill()
+        report.facts["failover_killed"] = victim
+        self._detect(report, "WebhookHighErrorRate/failover", "WebhookHighErrorRate", "failover", PAGERDUTY, onset,
+                     self._page("WebhookHighErrorRate", "failover", "trigger"))
+        recovered = self.services["failover"].set_phase(HEALTHY)
+        deadline = 2 * (self.seconds(self.scaled("5m")) + self.seconds(self.alertmanager_config["route"]["group_interval"])) + 10
+        _, arrived = self._first_post(PAGERDUTY, self._page("WebhookHighErrorRate", "failover", "resolve"), deadline,
+                                      "resolve for failover")
+        report.facts["resolve_after_recovery/failover"] = arrived - recovered
+        # The long-term store around the kill: the largest gap between stored samples of the service's
+        # scrapes and of its recorded rate, from a minute (scaled) before to the end.
+        window = {"start": f"{killed - self.seconds(self.scaled('1m')):.3f}", "end": f"{time.time():.3f}"}
+        # What one replica alone would leave: a scrape (an evaluation) missed in the handover at most.
+        scrape = self.seconds(self.scaled(self.rendered.service_monitors[self.monitor_of["failover"]]["interval"]))
+        bounds = {'up{job="failover"}': 2 * scrape,
+                  'service:webhook_deliveries:rate5m{service="failover"}': 2 * self.seconds(self.evaluation_interval)}
+        report.facts["failover_gap_bounds"] = bounds
+        gaps = {}
+        for selector in bounds:
+            exported = urllib.request.urlopen(f"http://127.0.0.1:{self.victoria_port}/api/v1/export?" + urllib.parse.urlencode(
+                {"match[]": selector, **window}), timeout=10).read().decode().splitlines()
+            series = [sorted(t / 1000 for t in json.loads(line)["timestamps"]) for line in exported]
+            assert series, f"no {selector} in the long-term store"
+            gaps[selector] = max(b - a for stamps in series for a, b in zip(stamps, stamps[1:]))
+        report.facts["failover_long_term_gaps"] = gaps
+
     # ------------------------------------------------------------------------------ dashboards
 
     def _query_dashboards(self) -> list[dict[str, Any]]:
@@ -711,18 +791,22 @@ class Harness:
         local = http_json(f"{self.prometheus_url}/api/v1/label/__name__/values")["data"]
         series = http_json(f"{receiver}/api/v1/series?" + urllib.parse.urlencode(
             {"match[]": 'webhook_deliveries_total{service="errors"}'}))["data"]
-        # Each replica's queue, as Prometheus exports it about itself (every replica scrapes every replica).
+        run = f"{int(time.monotonic() - self.started) + 1}s"
+        live = [pod for pod, process in self.prometheus_processes.items() if process.running()]
+        # Each running replica's queue, as Prometheus exports it about itself (every replica scrapes
+        # every replica); and what each replica sent over the run (the killed one's too, before it died).
         queues = {pod: {metric: self.values(f'max(prometheus_remote_storage_{metric}{{pod="{pod}"}})')[""]
                         for metric in ("queue_highest_timestamp_seconds", "queue_highest_sent_timestamp_seconds",
                                        "highest_timestamp_in_seconds")}
-                  for pod in self.prometheus_urls}
-        # Every pipeline alert that was pending or firing on any replica at any time of the run.
-        run = f"{int(time.monotonic() - self.started) + 1}s"
-        pipeline_alerts = [r["metric"] for url in self.prometheus_urls.values() for r in http_json(
+                  for pod in live}
+        sent_by = {pod: self.values(f'max(max_over_time(prometheus_remote_storage_samples_total{{pod="{pod}"}}[{run}]))')
+                   .get("", 0.0) for pod in self.prometheus_urls}
+        # Every pipeline alert that was pending or firing on any running replica at any time of the run.
+        pipeline_alerts = [r["metric"] for url in (self.prometheus_urls[pod] for pod in live) for r in http_json(
             f"{url}/api/v1/query?" + urllib.parse.urlencode(
                 {"query": f'max_over_time(ALERTS{{alertname=~"LongTermStore.*"}}[{run}])'}))["data"]["result"]]
         return {"received_names": sorted(names()), "local_names": sorted(local), "drop_regex": drop["regex"],
-                "webhook_series": series, "queues": queues, "pipeline_alerts": pipeline_alerts,
+                "webhook_series": series, "queues": queues, "sent_by": sent_by, "pipeline_alerts": pipeline_alerts,
                 "sent": self.values("sum(prometheus_remote_storage_samples_total)")[""],
                 "failed": self.values("sum(prometheus_remote_storage_samples_failed_total)")[""]}
 
