@@ -19,7 +19,7 @@ help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
 	@echo "make test                 the whole test suite"
 	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
-	@echo "make bench                render and unit-suite timings"
+	@echo "make bench                render and unit-suite timings, the live pipeline's, the load benchmark (LOAD_BENCH=...)"
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
@@ -86,9 +86,13 @@ test: venv tools charts debian-packages node-packages
 e2e: venv tools debian-packages
 	$(PY) -m pytest -q -m live tests
 
+# LOAD_BENCH: the load benchmark's parameters (tools/load_bench.py), 20 pods x 2,000 endpoints
+# against the prod stack's rules and limits by default.
+LOAD_BENCH ?= --pods 20 --endpoints 2000 --minutes 10
 bench: venv tools debian-packages
 	$(PY) -m tools.bench $(STACKS)
 	$(PY) -m tests.e2e.bench
+	$(PY) -m tools.load_bench $(LOAD_BENCH)
 
 clean:
 	rm -rf build .charts

@@ -165,10 +165,15 @@ class Cpu(str):
         m = _CPU_RE.fullmatch(raw) if isinstance(raw, str) else None
         if m is None:
             raise ValueError("a CPU quantity such as 200m or 1")
-        cores = decimal.Decimal(m[1]) / 1000 if m[1] is not None else decimal.Decimal(raw)
-        if cores > _CPU_MAX_CORES:
+        value = cls(raw)
+        if value.cores > _CPU_MAX_CORES:
             raise ValueError(f"a CPU quantity of at most {_CPU_MAX_CORES} cores")
-        return cls(raw)
+        return value
+
+    @property
+    def cores(self) -> float:
+        m = _CPU_RE.fullmatch(self)
+        return int(m[1]) / 1000 if m[1] is not None else float(self)
 
 
 # Kubernetes spells the decimal kilo `k`; `K` is not a quantity suffix.
@@ -185,9 +190,15 @@ class Memory(str):
         m = _MEMORY_RE.fullmatch(raw) if isinstance(raw, str) else None
         if m is None:
             raise ValueError("a memory quantity such as 512Mi or 4Gi (units k, M, G, T, Ki, Mi, Gi, Ti)")
-        if int(m[1]) * _MEMORY_UNITS[m[2] or ""] > _MEMORY_MAX:
+        value = cls(raw)
+        if value.bytes > _MEMORY_MAX:
             raise ValueError("a memory quantity of at most 16Ti")
-        return cls(raw)
+        return value
+
+    @property
+    def bytes(self) -> int:
+        m = _MEMORY_RE.fullmatch(self)
+        return int(m[1]) * _MEMORY_UNITS[m[2] or ""]
 
 
 _HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?")

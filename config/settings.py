@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+from config import sizing
 from config.schema import (
     AwsRegion,
     Cpu,
@@ -141,6 +142,12 @@ class PrometheusSettings:
     )
     volume_size: Size = setting("Size of each Prometheus volume (gp3).", default="100Gi", unit="bytes")
     replicas: int = setting("Prometheus replicas.", default=PerEnvironment(1, 2), check=between(1, 10))
+    expected_series: int = setting(
+        "Series each replica is sized to hold in memory (its head): `resources.memoryLimit` must hold "
+        "them at the measured bytes per series with 30% to spare (docs/operations/capacity.md), and "
+        "PrometheusHeadSeriesAboveSizing warns past them.",
+        default=PerEnvironment(200_000, 600_000), unit="series", check=between(1000, 100_000_000),
+    )
     scrape_interval: Duration = setting("Default scrape interval.", default="30s")
     evaluation_interval: Duration = setting("Rule evaluation interval.", default="30s")
     resources: Resources = setting(
@@ -161,6 +168,11 @@ class PrometheusSettings:
             "go_gc_.*",
             "prometheus_.*",
             "scrape_.*",
+            # The latency histogram per pod and customer endpoint: the long-term store keeps the
+            # service's bucket rates (service_le:...) and quantiles instead.
+            "webhook_delivery_duration_seconds_bucket",
+            # The per-endpoint-and-outcome rates the other recorded series derive from.
+            "service_endpoint_status:.*",
         ],
     )
 
@@ -269,6 +281,15 @@ class MetricsSettings:
         "Pod label that tells canary from stable: copied onto the services' series, and what the "
         "A/B dashboard compares by.",
         default="track",
+    )
+    latency_buckets: tuple[float, ...] = setting(
+        "Upper bounds of the `webhook_delivery_duration_seconds` buckets kept at scrape time (with "
+        "`+Inf`); the service's other buckets are dropped. Each bucket is one series per pod and "
+        "customer endpoint: the task document's twelve make the histogram most of Prometheus' "
+        "memory. Must include `alerting.thresholds.latencyP95`, so HighLatency stays exact.",
+        default=[0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        unit="seconds",
+        check=non_empty,
     )
     graphite_exporter: GraphiteExporterSettings = setting("Graphite metrics exporter (task Step 2).")
     probes: tuple[ProbeTarget, ...] = setting("HTTP endpoints checked by synthetic probes.", default=[])
@@ -614,7 +635,21 @@ def cross_field_problems(s: Settings) -> list[str]:
          s.long_term_storage.retention.text, f"longer than prometheus.retention ({p.retention.text})")
     need(p.retention_size.bytes < p.volume_size.bytes, "prometheus.retentionSize", p.retention_size.text,
          f"less than prometheus.volumeSize ({p.volume_size.text}), leaving room for the WAL")
+    memory = sizing.memory_limit_for(p.expected_series)
+    need(p.resources.memory_limit.bytes >= memory, "prometheus.resources.memoryLimit", p.resources.memory_limit,
+         f"at least {memory // sizing.MIB}Mi for prometheus.expectedSeries ({p.expected_series}): the measured "
+         f"bytes per series with {sizing.MEMORY_HEADROOM:.0%} to spare (docs/operations/capacity.md)")
+    cores = sizing.cpu_limit_for(p.expected_series)
+    need(p.resources.cpu_limit is None or p.resources.cpu_limit.cores >= cores, "prometheus.resources.cpuLimit",
+         p.resources.cpu_limit, f"unset or at least {cores:g} for prometheus.expectedSeries ({p.expected_series}): "
+         f"{sizing.SERIES_PER_CORE} series per core (docs/operations/capacity.md)")
     q = p.remote_write_queue
+    buckets = s.metrics.latency_buckets
+    need(list(buckets) == sorted(set(buckets)) and all(b > 0 for b in buckets), "metrics.latencyBuckets",
+         list(buckets), "positive bounds in increasing order, each once")
+    need(s.alerting.thresholds.latency_p95 in buckets, "metrics.latencyBuckets", list(buckets),
+         f"a list including alerting.thresholds.latencyP95 ({s.alerting.thresholds.latency_p95:g}), the bound "
+         "HighLatency compares the P95 with")
     need(q.min_shards <= q.max_shards, "prometheus.remoteWriteQueue.minShards", q.min_shards,
          f"at most prometheus.remoteWriteQueue.maxShards ({q.max_shards})")
 

@@ -6,6 +6,7 @@ federation jobs are raw Prometheus scrape configs (`additionalScrapeConfigs`).
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 from urllib.parse import urlsplit
 
@@ -28,6 +29,25 @@ def team_labels(settings: Settings) -> dict[str, str]:
     return {"team": settings.team_label}
 
 
+LATENCY_BUCKET = "webhook_delivery_duration_seconds_bucket"
+_KEPT = "__tmp_kept_bucket"
+
+
+def latency_bucket_filter(settings: Settings) -> list[dict]:
+    """Metric relabelings that drop the latency buckets `metrics.latencyBuckets` does not keep.
+
+    RE2 has no negative lookahead: the kept buckets are marked, then the unmarked ones dropped.
+    Prometheus 3 hands relabelling the `le` value normalized as a float (`1` as `1.0`).
+    """
+    kept = "|".join(re.escape(repr(float(bound))) for bound in settings.metrics.latency_buckets) + r"|\+Inf"
+    return [
+        {"action": "replace", "sourceLabels": ["__name__", "le"], "regex": f"{LATENCY_BUCKET};({kept})",
+         "targetLabel": _KEPT, "replacement": "yes"},
+        {"action": "drop", "sourceLabels": ["__name__", _KEPT], "regex": f"{LATENCY_BUCKET};"},
+        {"action": "labeldrop", "regex": _KEPT},
+    ]
+
+
 def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
     """A ServiceMonitor, kept in the monitoring namespace, for the service `target` describes.
 
@@ -35,7 +55,8 @@ def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
     overwrite the application's own `endpoint` label (the webhook destination) on every series.
     `sampleLimit`/`labelLimit` fail a scrape that explodes in cardinality instead of letting it
     flood the TSDB; the failure shows as the target being down. `podTargetLabels` copies the
-    pods' canary/stable label onto their series, which the A/B dashboard compares by.
+    pods' canary/stable label onto their series, which the A/B dashboard compares by. The latency
+    histogram keeps the buckets of `metrics.latencyBuckets` only.
     """
     return {
         "apiVersion": MONITORING_API,
@@ -52,6 +73,7 @@ def service_monitor(settings: Settings, target: ScrapeTarget) -> dict:
                     "scrapeTimeout": target.scrape_timeout.text,
                     "honorLabels": True,
                     "relabelings": [{"action": "replace", "targetLabel": MONITOR_LABEL, "replacement": str(target.name)}],
+                    "metricRelabelings": latency_bucket_filter(settings),
                 }
             ],
             "podTargetLabels": [settings.metrics.track_label],

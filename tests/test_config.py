@@ -113,7 +113,7 @@ def test_misspelled_key_is_an_error_with_the_closest_valid_key():
     found = problems("dev", {"prometheus": {"retension": "15d"}})
     assert found == [
         "webhook-monitoring:prometheus.retension: unknown key; did you mean 'retention'? (valid keys: "
-        "evaluationInterval, remoteWriteDrop, remoteWriteQueue, replicas, resources, retention, retentionSize, "
+        "evaluationInterval, expectedSeries, remoteWriteDrop, remoteWriteQueue, replicas, resources, retention, retentionSize, "
         "scrapeInterval, volumeSize)"
     ]
     top = problems("dev", {"prometheos": {}})
@@ -187,6 +187,35 @@ def test_a_secret_set_in_plain_text_is_refused():
 def test_cross_field_rules(overrides, key):
     found = problems("dev", overrides, secrets={"slackWebhookUrl": "x", "pagerdutyToken": "y"})
     assert any(p.startswith(f"webhook-monitoring:{key}: ") for p in found), found
+
+
+def test_prometheus_limits_follow_the_sizing_rule_of_its_expected_series():
+    # 1,000,000 series need 4639Mi and 1 core; 2,600,000 need 2.6 cores. The defaults (4000Mi, 1000m) fit
+    # 600,000 series, not a million.
+    def accepted(prometheus) -> bool:
+        return load(*raw_config("dev", {"prometheus": prometheus}, {"slackWebhookUrl": "x"}), lambda name: "secret") is not None
+
+    assert accepted({"expectedSeries": 600_000})
+    assert problems("dev", {"prometheus": {"expectedSeries": 1_000_000}}, secrets={"slackWebhookUrl": "x"}) == [
+        "webhook-monitoring:prometheus.resources.memoryLimit: got '4000Mi', expected at least 4639Mi for "
+        "prometheus.expectedSeries (1000000): the measured bytes per series with 30% to spare (docs/operations/capacity.md)"]
+    bigger = {"expectedSeries": 2_600_000, "resources": {"memoryLimit": "12Gi", "cpuLimit": "2500m"}}
+    assert problems("dev", {"prometheus": bigger}, secrets={"slackWebhookUrl": "x"}) == [
+        "webhook-monitoring:prometheus.resources.cpuLimit: got '2500m', expected unset or at least 2.6 for "
+        "prometheus.expectedSeries (2600000): 1000000 series per core (docs/operations/capacity.md)"]
+    unlimited = {**bigger, "resources": {"memoryLimit": "12Gi", "cpuLimit": None}}
+    assert accepted(unlimited)
+
+
+@pytest.mark.parametrize("quantity, cores", [("1000m", 1.0), ("250m", 0.25), ("2", 2.0), ("1.5", 1.5)])
+def test_cpu_quantity_in_cores(quantity, cores):
+    assert schema.Cpu.parse(quantity).cores == cores
+
+
+@pytest.mark.parametrize("quantity, size", [("4000Mi", 4000 * 2**20), ("4Gi", 4 * 2**30), ("512M", 512 * 10**6),
+                                            ("1000", 1000), ("64Ki", 65536), ("1k", 1000)])
+def test_memory_quantity_in_bytes(quantity, size):
+    assert schema.Memory.parse(quantity).bytes == size
 
 
 def test_configuration_reference_matches_the_code():
@@ -369,7 +398,7 @@ ACCEPTED = [
     ("dev", "alerting.alertmanager.groupWait", "500ms", Duration("500ms")),
     ("dev", "alerting.alertmanager.groupWait", "292y", Duration("292y")),
     ("dev", "prometheus.volumeSize", "16Ti", Size("16Ti")),
-    ("dev", "prometheus.resources.memoryLimit", "512k", "512k"),
+    ("dev", "alerting.alertmanager.resources.memoryLimit", "512k", "512k"),
     ("dev", "prometheus.resources.memoryLimit", "16Ti", "16Ti"),
     ("dev", "prometheus.resources.cpuLimit", "1000", "1000"),
     ("dev", "prometheus.resources.cpuLimit", 1.5, "1.5"),
@@ -394,7 +423,7 @@ ACCEPTED = [
     ("dev", "prometheus.remoteWriteQueue.capacity", 2**31 - 1, 2**31 - 1),
     ("dev", "prometheus.remoteWriteQueue.capacity", "20000", 20000),
     ("dev", "alerting.thresholds.latencyP95", "0.25", 0.25),
-    ("dev", "alerting.thresholds.latencyP95", 1e300, 1e300),
+    ("dev", "metrics.latencyBuckets", [0.5, 1e300], (0.5, 1e300)),
     ("dev", "buckets.noncurrentExpiration", "1d", Duration("1d")),
     ("dev", "grafana.unitCosts.cpuCoreHour", 0, 0.0),
     ("dev", "grafana.clusterIssuer", None, None),
@@ -464,7 +493,7 @@ def test_values_that_are_not_json_show_as_text_not_a_traceback():
     with pytest.raises(ConfigError) as caught:
         load(raw, secret_keys, lambda name: "secret")
     assert caught.value.problems[:2] == [
-        "webhook-monitoring:prometheus.2024-01-02: unknown key (valid keys: evaluationInterval, remoteWriteDrop, "
+        "webhook-monitoring:prometheus.2024-01-02: unknown key (valid keys: evaluationInterval, expectedSeries, remoteWriteDrop, "
         "remoteWriteQueue, replicas, resources, retention, retentionSize, scrapeInterval, volumeSize)",
         f'webhook-monitoring:prometheus.retention: got "2024-01-01", expected {DURATION}',
     ]

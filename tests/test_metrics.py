@@ -6,6 +6,7 @@ import math
 import re
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -268,13 +269,15 @@ def test_write_relabelling_drops_noise_and_keeps_the_replica_label_for_mimir_to_
     configs = rw["writeRelabelConfigs"]
     assert configs[0]["sourceLabels"] == ["__name__"] and configs[0]["action"] == "drop"
     replica = {"__replica__": "prometheus-kube-prometheus-stack-prometheus-1", "cluster": "c"}
+    # The per-endpoint latency buckets and per-endpoint-and-outcome rates stay in the hot tier only.
     for dropped in ("workqueue_adds_total", "apiserver_request_duration_seconds_bucket", "go_gc_duration_seconds",
-                    "prometheus_tsdb_head_series", "scrape_duration_seconds"):
+                    "prometheus_tsdb_head_series", "scrape_duration_seconds", "webhook_delivery_duration_seconds_bucket",
+                    "service_endpoint_status:webhook_deliveries:rate5m"):
         assert relabel_keeps(configs, {"__name__": dropped, **replica}) is None, dropped
     # Prod's two replicas both write, labelled for Mimir's HA tracker; dev's one writes without it.
     written = replica if environment == "prod" else {"cluster": "c"}
-    for kept in ("webhook_deliveries_total", "webhook_delivery_duration_seconds_bucket", "container_cpu_usage_seconds_total",
-                 "apiserver_request_total", *RECORDED):
+    for kept in ("webhook_deliveries_total", "webhook_delivery_duration_seconds_count", "container_cpu_usage_seconds_total",
+                 "apiserver_request_total", *(r for r in RECORDED if not r.startswith("service_endpoint_status:"))):
         assert relabel_keeps(configs, {"__name__": kept, **replica}) == {"__name__": kept, **written}, kept
 
 
@@ -367,7 +370,9 @@ def test_service_monitor_guards_and_endpoint_label():
         "endpoints": [{"port": "http-metrics", "path": "/internal/metrics", "interval": "15s",
                        "scrapeTimeout": "5s", "honorLabels": True,
                        # What the absence alerts select the service's targets by.
-                       "relabelings": [{"action": "replace", "targetLabel": "monitor", "replacement": "webhook-api"}]}],
+                       "relabelings": [{"action": "replace", "targetLabel": "monitor", "replacement": "webhook-api"}],
+                       # The latency buckets kept (on a real scrape: below).
+                       "metricRelabelings": scrape.latency_bucket_filter(settings)}],
         "podTargetLabels": ["track"],
         "sampleLimit": 20000,
         "labelLimit": 20,
@@ -683,18 +688,19 @@ def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
                         "webhook-delivery"]
 
 
-def test_every_recorded_series_reaches_the_long_term_store_and_each_group_gets_a_valid_object_name():
+def test_recorded_series_reach_the_long_term_store_and_each_group_gets_a_valid_object_name():
     from components.metrics import kubernetes_name
     from monitoring.rules import federation_match, rule_groups
 
     settings = minimal_settings("prod")
     groups = rule_groups(settings)
     (rw,) = spec_of(kps_values(settings, federation_match=federation_match(settings)))["remoteWrite"]
-    first_replica = {"prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-0"}
+    replica = {"__replica__": "prometheus-kube-prometheus-stack-prometheus-0"}
     records = [rule["record"] for group in groups for rule in group["rules"] if "record" in rule]
     assert records
-    for record in records:
-        assert relabel_keeps(rw["writeRelabelConfigs"], {"__name__": record, **first_replica}), record
+    # Every one but the per-endpoint-and-outcome rates the others derive from (hot tier only).
+    kept = {record for record in records if relabel_keeps(rw["writeRelabelConfigs"], {"__name__": record, **replica})}
+    assert set(records) - kept == {"service_endpoint_status:webhook_deliveries:rate5m"}
     names = [kubernetes_name(group["name"]) for group in groups]
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name) for name in names)
@@ -785,3 +791,44 @@ def test_every_replica_sends(remote_written):
     sent = [counter_value(f"{sender}/metrics", "prometheus_remote_storage_samples_total")
             for sender in remote_written["senders"]]
     assert all(count > 0 for count in sent), sent
+
+
+@pytest.mark.live
+def test_the_deployed_prometheus_keeps_only_the_configured_latency_buckets(tmp_path):
+    """The rendered metric relabelling on a real scrape of a client-library histogram (the task
+    document's default buckets): the kept bounds, +Inf, _sum and _count stay; the rest is dropped."""
+    registry = prometheus_client.CollectorRegistry()
+    histogram = prometheus_client.Histogram("webhook_delivery_duration_seconds", "d", ["endpoint"], registry=registry)
+    histogram.labels("api_example_com").observe(0.3)
+    exporter_port, port = free_port(), free_port()
+    server, _ = prometheus_client.start_http_server(exporter_port, addr="127.0.0.1", registry=registry)
+    settings = minimal_settings("prod", metrics={"latencyBuckets": [0.1, 0.5, 2.5]})
+    endpoint = scrape.service_monitor(settings, settings.metrics.services[0])["spec"]["endpoints"][0]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "webhook", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
+                            "metric_relabel_configs": prometheus_file_format(endpoint["metricRelabelings"])}],
+    }))
+    features = [f"--enable-feature={f}" for f in spec_of(kps_values(settings))["enableFeatures"]]
+    process = Process([binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}", *features,
+                       f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                      tmp_path / "prometheus.log")
+    try:
+        query = f"http://127.0.0.1:{port}/api/v1/query?query="
+
+        def names() -> list[dict]:
+            try:
+                return http_json(query + urllib.parse.quote('{__name__=~"webhook_delivery_duration_seconds.*"}'))["data"]["result"]
+            except OSError:
+                return []
+
+        series = wait_until(names, timeout=30, what="the scraped histogram")
+        buckets = sorted(float(r["metric"]["le"]) for r in series if r["metric"]["__name__"].endswith("_bucket"))
+        assert buckets == [0.1, 0.5, 2.5, float("inf")]
+        assert {r["metric"]["__name__"] for r in series} == {f"webhook_delivery_duration_seconds_{part}"
+                                                              for part in ("bucket", "sum", "count")}
+        assert not any("__tmp_kept_bucket" in r["metric"] for r in series)
+    finally:
+        process.stop()
+        server.shutdown()
+

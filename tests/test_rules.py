@@ -116,9 +116,12 @@ def _rule_set(settings) -> set[tuple[str, str]]:
 def test_dev_rules_are_prods_without_the_probe_alert():
     """What the promtool unit tests (run on prod's rules) prove holds for dev: for the same services,
     dev deploys the same rules, minus the probe alert it has no probe for. A rule that differs fails
-    here, not in dev. Only the absence alerts name the services, and they follow each stack's own."""
+    here, not in dev. Only the absence alerts name the services, and they follow each stack's own;
+    the head series alert follows each stack's sizing."""
     prod_services = stack_values("prod")["metrics"]["services"]
-    dev = _rule_set(stack_settings("dev", {"metrics": {"services": prod_services}}))
+    prod_sizing = stack_settings("prod").prometheus.expected_series
+    dev = _rule_set(stack_settings("dev", {"metrics": {"services": prod_services},
+                                           "prometheus": {"expectedSeries": prod_sizing}}))
     prod = _rule_set(stack_settings("prod"))
     assert dev <= prod
     assert {yaml.safe_load(rule)["alert"] for _, rule in prod - dev} == {"WebhookProbeFailed"}
@@ -224,7 +227,9 @@ def test_recorded_series_follow_level_metric_operations():
         level = series.record.split(":")[0].split("_")
         # The level names the labels the series keeps: service = (namespace, service), plus the rest.
         assert level[0] == "service" and series.labels[:2] == ("namespace", "service"), series.record
-        assert set(series.labels[2:]) <= {"status", "endpoint", "attempt_number", "quantile"}
+        assert set(series.labels[2:]) <= {"status", "endpoint", "attempt_number", "quantile", "le"}
+        # One level word per label kept beyond the service (the quantile is a static label).
+        assert len(level) - 1 == len([label for label in series.labels[2:] if label != "quantile"]), series.record
 
 
 def test_contract_series_are_recorded_with_their_labels():
@@ -262,8 +267,8 @@ def test_failure_statuses_come_from_settings():
 def test_federation_pulls_only_aggregated_series():
     match = federation_match(stack_settings("prod"))
     names = {re.fullmatch(r'\{__name__="([^"]+)"\}', m).group(1) for m in match}
-    assert not any("endpoint" in n for n in names)
     assert names == {s.record for s in RECORDED_SERIES if "endpoint" not in s.labels}
+    assert not any(n.startswith("service_endpoint") for n in names)
     assert "service:webhook_delivery_errors:ratio_rate5m" in names
     assert match == sorted(match)
 
@@ -368,7 +373,7 @@ def test_thresholds_and_durations_come_from_settings():
     changed = stack_settings("dev", {"alerting": {"thresholds": {
         "errorRatio": 0.02, "errorRatioFor": "7m", "queueDepth": 2500, "queueDepthFor": "9m",
         "latencyP95": 1.5, "latencyP95For": "20m", "sloTarget": 0.995, "anomalyZScore": 4.5,
-    }}})
+    }}, "metrics": {"latencyBuckets": [0.5, 1.5]}})
     error, = _rules(default, "WebhookHighErrorRate")
     assert error["expr"] == (
         'service:webhook_delivery_errors:ratio_rate5m{cluster=""} > 0.05\n'

@@ -1,4 +1,5 @@
-"""Capacity planning: linear forecasts of volume usage, queue depth and traffic."""
+"""Capacity planning: linear forecasts of volume usage, queue depth and traffic, and Prometheus'
+own load against what it is sized for (docs/operations/capacity.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from monitoring.dashboards.defaults import (
     table,
     timeseries,
 )
+
+from monitoring.rules.alerts import PROMETHEUS_JOB
+from monitoring.rules.recording import rule_config
 
 UID = "webhook-capacity"
 
@@ -98,11 +102,47 @@ def load_row(settings: Settings) -> Row:
     ))
 
 
+def prometheus_row(settings: Settings) -> Row:
+    """The sizing rule's inputs, each against its budget: what outgrows Prometheus before it fails."""
+    rules = rule_config(settings)
+    prometheus = f'{CLUSTER}, namespace="{settings.namespace}"'
+    own = f'{prometheus}, job="{PROMETHEUS_JOB}"'
+    return Row("Prometheus", (
+        timeseries("Head series against the sizing",
+                   "Series each Prometheus replica holds in memory. Dashed line: prometheus.expectedSeries, "
+                   "what its memory limit is sized for; PrometheusHeadSeriesAboveSizing warns past it.",
+                   [promql(f"max by (pod) (prometheus_tsdb_head_series{{{own}}})", "{{pod}}")],
+                   COUNT, thresholds=at_most(rules.expected_series)),
+        timeseries("Memory against the limit",
+                   "Working set of each Prometheus container over its memory limit. The sizing keeps it "
+                   "under 0.7: head compaction and large queries need the rest, and 1 is an OOM kill.",
+                   [promql(f'max by (pod) (container_memory_working_set_bytes{{{prometheus}, container="prometheus"}}) '
+                           f'/ max by (pod) (kube_pod_container_resource_limits{{{prometheus}, container="prometheus", '
+                           f'resource="memory"}})', "{{pod}}")],
+                   RATIO, thresholds=at_most(0.7)),
+        timeseries("Rule evaluation time against the interval",
+                   "Each rule group's last evaluation time over its interval, the slowest replica. Past 1 "
+                   "iterations are missed: gaps in the recorded series and late alerts. The load "
+                   "benchmark's budget for the recording group is 0.25.",
+                   [promql(f"max by (rule_group) (prometheus_rule_group_last_duration_seconds{{{own}}} "
+                           f"/ prometheus_rule_group_interval_seconds{{{own}}})", "{{rule_group}}")],
+                   RATIO, thresholds=at_most(0.25)),
+        timeseries("Samples per scrape against the sample limit",
+                   "Samples each webhook service's scrape keeps over its sample limit (metrics.services[].sampleLimit), "
+                   "the fullest target. WebhookScrapeNearSampleLimit warns past the dashed line; at 1 every "
+                   "scrape fails.",
+                   [promql(f"max by (namespace, service) (scrape_samples_post_metric_relabeling{{{SCOPE}}} "
+                           f"/ (scrape_sample_limit{{{SCOPE}}} > 0))", "{{namespace}}/{{service}}")],
+                   RATIO, thresholds=at_most(rules.sample_limit_warning)),
+    ))
+
+
 def capacity(settings: Settings) -> Dashboard:
     return build(
         UID, "Webhook Capacity Planning", "infrastructure",
-        "Where volumes, the queue, traffic and CPU are heading: linear forecasts from recent trends.",
+        "Where volumes, the queue, traffic and CPU are heading (linear forecasts from recent trends), "
+        "and Prometheus' own load against its sizing.",
         metric_variables(settings),
-        [volumes_row(settings), load_row(settings)],
+        [volumes_row(settings), load_row(settings), prometheus_row(settings)],
         time_from="now-7d", tags=["infrastructure", "capacity"],
     )

@@ -318,8 +318,9 @@ def service_variable() -> dashboard_builders.QueryVariable:
 
 
 def endpoint_variable() -> dashboard_builders.QueryVariable:
-    # Endpoints are many: "All" is `.*` rather than a regex of every value.
-    return _label_variable("endpoint", "Endpoint", f"service_endpoint:webhook_deliveries:rate5m{{{SCOPE}}}", ".*")
+    # Thousands of customer endpoints: the picker lists those that fail (the only ones recorded
+    # per endpoint), and "All" is `.*` rather than a regex of every value.
+    return _label_variable("endpoint", "Failing endpoint", f"service_endpoint:webhook_delivery_errors:rate5m{{{SCOPE}}}", ".*")
 
 
 def metric_variables(settings: Settings, *, long_term: bool = False, by_service: bool = False) -> list:

@@ -54,8 +54,7 @@ def overview_row(settings: Settings) -> Row:
              SECONDS, thresholds=at_most(t.latency_p95)),
         stat("Active endpoints",
              "Distinct endpoints that received at least one delivery attempt in the last 5 minutes.",
-             [promql(f"count(count by (endpoint) (service_endpoint:webhook_deliveries:rate5m{{{SERVICE_SCOPE}}} > 0))",
-                     "endpoints")],
+             [promql(f"sum(service:webhook_endpoints:count5m{{{SERVICE_SCOPE}}})", "endpoints")],
              COUNT),
     ))
 

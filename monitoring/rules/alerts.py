@@ -16,10 +16,12 @@ from typing import Any
 
 from config import Duration, Settings
 from monitoring.rules.recording import RuleConfig, local, regex_alternation, rule_config
-from monitoring.scrape import MONITOR_LABEL
+from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, MONITOR_LABEL
 
 # Where an alert has no application service to aggregate by, it is about this one.
 STATIC_SERVICE = "webhook-delivery"
+# Prometheus' own scrape job: the chart's Service `<fullname>-prometheus`, which its ServiceMonitor names.
+PROMETHEUS_JOB = f"{KUBE_PROMETHEUS_STACK_FULLNAME}-prometheus"
 
 # Multi-window, multi-burn-rate alerts (Google SRE workbook, "Alerting on SLOs", table 5-8):
 # (severity, long window, short window, burn rate, for).
@@ -276,6 +278,38 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
     ]
 
 
+def capacity_alerts(config: RuleConfig) -> list[Alert]:
+    """Growth caught before it breaks: a service's scrape near its sample limit (past it, every scrape
+    fails and its alerts go blind), and Prometheus holding more series than it is sized for."""
+    monitors = regex_alternation(tuple(name for _, name in config.monitors))
+    targets = f'namespace=~"{regex_alternation(config.service_namespaces)}", {MONITOR_LABEL}=~"{monitors}"'
+    return [
+        Alert(
+            "WebhookScrapeNearSampleLimit",
+            f"max by (namespace, service) (\n  scrape_samples_post_metric_relabeling{{{targets}}}\n"
+            f"  / (scrape_sample_limit{{{targets}}} > 0)\n) > {config.sample_limit_warning:g}",
+            "warning",
+            "A webhook delivery service's scrapes near their sample limit",
+            "A scrape of {{ $labels.namespace }}/{{ $labels.service }} returns {{ $value | humanizePercentage }} "
+            "of its sample limit: past it every scrape fails, the service's series stop and its alerts go "
+            "blind. New customer endpoints, or a new label on its metrics?",
+            for_=config.capacity_for,
+        ),
+        Alert(
+            "PrometheusHeadSeriesAboveSizing",
+            f'max by (namespace, pod) (prometheus_tsdb_head_series{{namespace="{config.monitoring_namespace}", '
+            f'job="{PROMETHEUS_JOB}"}}) > {config.expected_series}',
+            "warning",
+            "Prometheus holds more series than it is sized for",
+            "{{ $labels.pod }} holds {{ $value }} series in memory, above the "
+            f"{config.expected_series} its memory is sized for (prometheus.expectedSeries): raise both before "
+            "it runs out of memory.",
+            for_=config.capacity_for,
+            labels={"service": STATIC_SERVICE},
+        ),
+    ]
+
+
 def guard_alerts(config: RuleConfig) -> list[Alert]:
     """What guards the alerting pipeline beyond the charts' own Prometheus and Alertmanager alerts
     (which route to the team, see monitoring/helm/kube_prometheus_stack.py): the stack's own targets
@@ -342,7 +376,7 @@ def all_alerts(config: RuleConfig) -> dict[str, list[Alert]]:
         "webhook-delivery.alerts": service_alerts(config),
         "webhook-delivery.slo": slo_alerts(config),
         "webhook-delivery.anomaly": anomaly_alerts(config),
-        "webhook-delivery.monitoring-pipeline": pipeline_alerts(config) + guard_alerts(config),
+        "webhook-delivery.monitoring-pipeline": pipeline_alerts(config) + guard_alerts(config) + capacity_alerts(config),
     }
 
 

@@ -89,6 +89,11 @@ class RuleConfig:
     log_pipeline_for: str = "15m"
     # A deploy briefly has no ready target, or a metric appears after the first request: only longer gaps page.
     absence_for: str = "10m"
+    expected_series: int = 0
+    """Head series each Prometheus replica is sized for (prometheus.expectedSeries)."""
+    # Share of a scrape's sample limit that warns; growth is slow, so it must last.
+    sample_limit_warning: float = 0.8
+    capacity_for: str = "30m"
 
     def runbook_url(self, alert: str) -> str:
         """The one place an alert's runbook link is made: `docs/runbooks/<alert>.md`."""
@@ -116,6 +121,7 @@ def rule_config(settings: Settings) -> RuleConfig:
         service_namespaces=tuple(sorted({str(s.namespace) for s in settings.metrics.services})),
         monitors=tuple((str(s.namespace), str(s.name)) for s in settings.metrics.services),
         monitoring_namespace=str(settings.namespace),
+        expected_series=settings.prometheus.expected_series,
         agents_namespace=str(settings.agents_namespace),
         probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
         log_agent=settings.logging.agent,
@@ -204,11 +210,15 @@ def _ratio(window: str) -> RecordedSeries:
     )
 
 
+_BUCKET_RATE = "service_le:webhook_delivery_duration_seconds_bucket:rate5m"
+_ENDPOINT_STATUS_RATE = "service_endpoint_status:webhook_deliveries:rate5m"
+_ENDPOINT_ERRORS = "service_endpoint:webhook_delivery_errors:rate5m"
+
+
 def _quantile(q: str) -> RecordedSeries:
     return RecordedSeries(
         "service:webhook_delivery_duration_seconds:histogram_quantile5m",
-        f"histogram_quantile({q},\n"
-        "  sum by (namespace, service, le) (rate(webhook_delivery_duration_seconds_bucket[5m])))",
+        f"histogram_quantile({q}, {local(_BUCKET_RATE)})",
         SERVICE + ("quantile",), "seconds",
         "P50/P95/P99 delivery latency over 5m, from the buckets summed across pods and endpoints.",
         {"quantile": q},
@@ -256,22 +266,41 @@ def _baseline(weeks: int) -> tuple[RecordedSeries, RecordedSeries]:
     )
 
 
+# The raw series are per pod and per customer endpoint: 20 pods x 2,000 endpoints make 80,000
+# delivery counters and, with the histogram, most of the head. Each is read once per evaluation:
+# the counters into the per-endpoint-and-status rates every per-endpoint and per-service delivery
+# series derives from, the buckets into the per-service bucket rates the quantiles derive from.
 _SERIES: tuple[RecordedSeries, ...] = (
     RecordedSeries(
+        _ENDPOINT_STATUS_RATE,
+        "sum by (namespace, service, endpoint, status) (rate(webhook_deliveries_total[5m]))",
+        SERVICE + ("endpoint", "status"), "deliveries/s",
+        "Delivery rate per customer endpoint and outcome: the one pass over the raw counters (kept "
+        "here, neither federated nor sent to the long-term store).",
+    ),
+    RecordedSeries(
         "service_status:webhook_deliveries:rate5m",
-        "sum by (namespace, service, status) (rate(webhook_deliveries_total[5m]))",
+        f"sum by (namespace, service, status) ({local(_ENDPOINT_STATUS_RATE)})",
         SERVICE + ("status",), "deliveries/s", "Delivery rate by outcome.",
     ),
     RecordedSeries(
-        "service_endpoint:webhook_deliveries:rate5m",
-        "sum by (namespace, service, endpoint) (rate(webhook_deliveries_total[5m]))",
-        SERVICE + ("endpoint",), "deliveries/s", "Delivery rate per customer endpoint (not federated).",
+        _ENDPOINT_ERRORS,
+        f'sum by (namespace, service, endpoint) ({local(_ENDPOINT_STATUS_RATE, _FAILED)}) > 0',
+        SERVICE + ("endpoint",), "deliveries/s",
+        "Failed delivery rate of each customer endpoint that fails (the others record nothing): the "
+        "noisiest-endpoints table and the endpoint picker.",
     ),
     RecordedSeries(
-        "service_endpoint:webhook_delivery_errors:rate5m",
-        'sum by (namespace, service, endpoint) (rate(webhook_deliveries_total{status=~"$failed"}[5m]))',
+        "service_endpoint:webhook_deliveries:rate5m",
+        f"sum by (namespace, service, endpoint) ({local(_ENDPOINT_STATUS_RATE)})\n"
+        f"and on (namespace, service, endpoint)\n{local(_ENDPOINT_ERRORS)}",
         SERVICE + ("endpoint",), "deliveries/s",
-        "Failed delivery rate per customer endpoint, for the noisiest-endpoints table (not federated).",
+        "Delivery rate of each customer endpoint that fails: the denominator of its error ratio.",
+    ),
+    RecordedSeries(
+        "service:webhook_endpoints:count5m",
+        f"count by (namespace, service) (sum by (namespace, service, endpoint) ({local(_ENDPOINT_STATUS_RATE)}) > 0)",
+        SERVICE, "endpoints", "Customer endpoints delivered to over the last 5m.",
     ),
     RecordedSeries(
         "service:webhook_deliveries:rate5m",
@@ -295,6 +324,12 @@ _SERIES: tuple[RecordedSeries, ...] = (
         "service:webhook_delivery_success:ratio_rate5m",
         f"1 - {local('service:webhook_delivery_errors:ratio_rate5m')}",
         SERVICE, "ratio 0..1", "Share of deliveries that succeeded over 5m.",
+    ),
+    RecordedSeries(
+        _BUCKET_RATE,
+        "sum by (namespace, service, le) (rate(webhook_delivery_duration_seconds_bucket[5m]))",
+        SERVICE + ("le",), "observations/s",
+        "Delivery latency histogram of the service, bucket by bucket: the one pass over the raw buckets.",
     ),
     _quantile("0.5"),
     _quantile("0.95"),

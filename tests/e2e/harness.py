@@ -383,8 +383,10 @@ class Harness:
                 "metrics_path": monitor["path"],
                 "scrape_interval": self.scaled(monitor["interval"]),
                 "scrape_timeout": self.scaled(monitor["scrapeTimeout"]),
-                # The monitor's relabelling, as the Operator writes it (the `monitor` label).
+                # The monitor's relabelling, as the Operator writes it (the `monitor` label, the
+                # latency buckets kept).
                 "relabel_configs": prometheus_file_format(monitor.get("relabelings", [])),
+                "metric_relabel_configs": prometheus_file_format(monitor.get("metricRelabelings", [])),
                 # File discovery, so a scenario can take targets away as Kubernetes discovery would.
                 "file_sd_configs": [{"files": [str(self._targets_file(service))], "refresh_interval": "1s"}],
             })
