@@ -13,7 +13,7 @@ STACKS := dev prod
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all test e2e bench clean
+.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all test e2e bench verify clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -23,6 +23,7 @@ help:
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
+	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +79,12 @@ render: venv
 
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
+
+# Checks the deployed stack against what the program renders for it (tools/verify.py): pods, volumes,
+# targets, rules, remote write, Alertmanager, Grafana, logs, the long-term store. CONTEXT: the
+# kubeconfig context, when not the stack's cluster.kubeContext or the current one.
+verify: venv
+	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
 
 test: venv tools charts debian-packages node-packages
 	$(PY) -m pytest -q -rs tests

@@ -49,6 +49,7 @@ from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.scrape import MONITOR_LABEL
 from tools.go_tools import binary
 from tools.render import render
+from tools.verify import matches
 
 FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
 STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path
@@ -147,27 +148,13 @@ def alertmanager_for_test(config: dict[str, Any], capture_url: str, factor: int)
     return scaled
 
 
-_MATCHER = re.compile(r'(\w+)(=~|!~|!=|=)"((?:[^"\\]|\\.)*)"')
-
-
-def _matches(matcher: str, labels: dict[str, str]) -> bool:
-    """One Alertmanager matcher (`name="v"`, `!=`, `=~`, `!~`); a missing label is the empty string."""
-    parsed = _MATCHER.fullmatch(matcher)
-    assert parsed, f"not a matcher this helper reads: {matcher}"
-    name, operator, value = parsed.groups()
-    actual = labels.get(name, "")
-    if operator in ("=", "!="):
-        return (actual == value) == (operator == "=")
-    return (re.fullmatch(value, actual) is not None) == (operator == "=~")
-
-
 def route_for(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     """The route an alert with `labels` ends in (the first matching child at each level, as
     Alertmanager walks the tree without `continue`), with the timings it inherits."""
     route = config["route"]
     timings = {k: route[k] for k in ROUTE_TIMINGS if k in route}
     while True:
-        child = next((c for c in route.get("routes", []) if all(_matches(m, labels) for m in c.get("matchers", []))), None)
+        child = next((c for c in route.get("routes", []) if all(matches(m, labels) for m in c.get("matchers", []))), None)
         if child is None:
             return {**route, **timings}
         timings.update({k: child[k] for k in ROUTE_TIMINGS if k in child})
