@@ -86,8 +86,11 @@ render-all: venv
 verify: venv
 	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
 
+# The offline tests in parallel; the live tests (timing) and the chart check (shared output) serially.
+OFFLINE := not live and not charts
 test: venv tools charts debian-packages node-packages
-	$(PY) -m pytest -q -rs tests
+	$(PY) -m pytest -q -rs -n 2 -m "$(OFFLINE)" tests
+	$(PY) -m pytest -q -rs -m "not ($(OFFLINE))" tests
 
 # The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
 e2e: venv tools debian-packages

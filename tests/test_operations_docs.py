@@ -24,7 +24,7 @@ from config.schema import describe
 from config.settings import Settings
 from monitoring import versions
 from tests.support import ROOT, run_stack
-from tools import charts
+from tools import chart_check, charts
 from tools.render import write_files
 
 OPERATIONS = sorted((ROOT / "docs" / "operations").glob("*.md"))
@@ -204,27 +204,31 @@ def test_every_tool_path_is_of_the_pinned_version():
     assert tools and missing(tools, pinned) == []
 
 
-def test_every_kubernetes_object_named_exists(stacks):
-    """Secrets, workloads and Services against the program's resources and the charts' output."""
+def test_every_secret_named_is_one_the_program_makes(stacks):
     program = {(r["type"].rsplit(":", 1)[1], (r["inputs"].get("metadata") or {}).get("name")) for r in resources(stacks)}
-    secrets = {name for kind, name in program if kind == "Secret"}
-    assert missing(named(r"get secret ([a-z0-9-]+)"), secrets) == []
+    secrets = named(r"get secret ([a-z0-9-]+)")
+    assert secrets and missing(secrets, {name for kind, name in program if kind == "Secret"}) == []
 
-    outputs = [ROOT / "build" / "chart-output" / stack for stack in STACKS]
-    if not all(d.is_dir() for d in outputs):
-        pytest.skip("no chart output (make chart-check): workloads and Services unchecked")
-    objects = program | {(o["kind"], o["metadata"]["name"]) for d in outputs for p in d.glob("*.yaml")
-                         for o in yaml.safe_load_all(p.read_text()) if o}
+
+@pytest.mark.charts
+def test_every_workload_and_service_named_is_in_the_chart_output():
+    """Against every object the stacks' releases template to and the program registers; the names
+    of a release whose chart is unavailable are reported, not checked."""
+    outputs = [chart_check.template_stack(stack) for stack in STACKS]
+    objects = {(o["kind"], o["metadata"]["name"]) for output in outputs for o in output.objects() if o.get("metadata")}
+    unavailable = {release.name: release.skipped for output in outputs for release in output.releases.values() if release.skipped}
     kinds = {"deploy": "Deployment", "ds": "DaemonSet", "sts": "StatefulSet", "svc": "Service"}
-    named_objects = {(kinds[kind], name): docs for (kind, name), docs in _kubectl_objects().items()}
-    # Mimir's chart cannot be fetched here: its objects are not in the chart output.
-    unchecked = {key for key in named_objects if key[1].startswith("mimir-distributed-")}
-    names = {f"{kind}/{name}": docs for (kind, name), docs in named_objects.items() if (kind, name) not in unchecked}
-    assert missing(names, {f"{kind}/{name}" for kind, name in objects}) == []
+    workloads = {f"{kinds[kind]}/{name}": docs for (kind, name), docs in _kubectl_objects().items()
+                 if not any(name.startswith(f"{release}-") for release in unavailable)}
+    assert "Deployment/kube-prometheus-stack-grafana" in workloads
+    assert missing(workloads, {f"{kind}/{name}" for kind, name in objects}) == []
     pods = named(r"\b((?:prometheus|alertmanager)-[a-z0-9-]+-[0-9]+)\b")
-    prometheus_pods = {f"{kind.lower()}-{name}-{i}" for kind, name in objects if kind in ("Prometheus", "Alertmanager")
-                       for i in range(3)}
-    assert pods and missing(pods, prometheus_pods) == []
+    # The Operator names the pods of a Prometheus or Alertmanager `<kind>-<name>-<ordinal>`.
+    operator_pods = {f"{kind.lower()}-{name}-{i}" for kind, name in objects if kind in ("Prometheus", "Alertmanager")
+                     for i in range(3)}
+    assert pods and missing(pods, operator_pods) == []
+    if unavailable:
+        print(f"unchecked, chart unavailable: {unavailable}")
 
 
 def _kubectl_objects() -> dict[tuple[str, str], list[str]]:
