@@ -474,3 +474,13 @@ def test_metric_catalog_lists_every_metric_and_series():
         assert f"| `{name}` |" in text, name
     assert "## Cardinality of the `endpoint` label" in text
     assert "sampleLimit" in text and "50000" in text
+
+
+def test_each_service_is_compared_with_its_own_sample_limit():
+    services = [{"name": name, "namespace": "webhook-delivery", "selector": {"app": name}, **limit}
+                for name, limit in (("api", {}), ("worker", {"sampleLimit": 70000}), ("relay", {}))]
+    (alert,) = [a for a in alerts_of(stack_settings("prod", {"metrics": {"services": services}}))
+                if a["alert"] == "WebhookScrapeNearSampleLimit"]
+    selected = 'scrape_samples_post_metric_relabeling{namespace=~"webhook-delivery", monitor=~"%s"}'
+    assert alert["expr"] == (f"max by (namespace, service) (\n  {selected % 'api|relay'} / 50000\n  or\n"
+                             f"  {selected % 'worker'} / 70000\n) > 0.8")

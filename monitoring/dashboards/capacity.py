@@ -26,7 +26,7 @@ from monitoring.dashboards.defaults import (
     timeseries,
 )
 
-from monitoring.rules.alerts import PROMETHEUS_JOB
+from monitoring.rules.alerts import PROMETHEUS_JOB, sample_limit_share
 from monitoring.rules.recording import rule_config
 
 UID = "webhook-capacity"
@@ -131,8 +131,8 @@ def prometheus_row(settings: Settings) -> Row:
                    "Samples each webhook service's scrape keeps over its sample limit (metrics.services[].sampleLimit), "
                    "the fullest target. WebhookScrapeNearSampleLimit warns past the dashed line; at 1 every "
                    "scrape fails.",
-                   [promql(f"max by (namespace, service) (scrape_samples_post_metric_relabeling{{{SCOPE}}} "
-                           f"/ (scrape_sample_limit{{{SCOPE}}} > 0))", "{{namespace}}/{{service}}")],
+                   [promql(f"max by (namespace, service) ({sample_limit_share(rules, SCOPE + ', ')})",
+                           "{{namespace}}/{{service}}")],
                    RATIO, thresholds=at_most(rules.sample_limit_warning)),
     ))
 

@@ -278,16 +278,28 @@ def pipeline_alerts(config: RuleConfig) -> list[Alert]:
     ]
 
 
+def sample_limit_share(config: RuleConfig, selector: str = "") -> str:
+    """Each scrape of a configured service over its ServiceMonitor's sample limit (0 to 1, past 1 the
+    scrape fails). The limits are the configured ones: the series that would carry them,
+    scrape_sample_limit, needs a feature flag Prometheus 3.14 deprecates. Services sharing a limit
+    share one selector, so the expression stays short however many services there are."""
+    by_limit: dict[int, list[str]] = {}
+    for (_, name), limit in zip(config.monitors, config.sample_limits, strict=True):
+        by_limit.setdefault(limit, []).append(name)
+    return "\nor\n".join(
+        f'scrape_samples_post_metric_relabeling{{{selector}{MONITOR_LABEL}=~"{regex_alternation(tuple(names))}"}} / {limit}'
+        for limit, names in sorted(by_limit.items()))
+
+
 def capacity_alerts(config: RuleConfig) -> list[Alert]:
     """Growth caught before it breaks: a service's scrape near its sample limit (past it, every scrape
     fails and its alerts go blind), and Prometheus holding more series than it is sized for."""
-    monitors = regex_alternation(tuple(name for _, name in config.monitors))
-    targets = f'namespace=~"{regex_alternation(config.service_namespaces)}", {MONITOR_LABEL}=~"{monitors}"'
+    namespaces = f'namespace=~"{regex_alternation(config.service_namespaces)}", '
+    share = sample_limit_share(config, namespaces).replace("\n", "\n  ")
     return [
         Alert(
             "WebhookScrapeNearSampleLimit",
-            f"max by (namespace, service) (\n  scrape_samples_post_metric_relabeling{{{targets}}}\n"
-            f"  / (scrape_sample_limit{{{targets}}} > 0)\n) > {config.sample_limit_warning:g}",
+            f"max by (namespace, service) (\n  {share}\n) > {config.sample_limit_warning:g}",
             "warning",
             "A webhook delivery service's scrapes near their sample limit",
             "A scrape of {{ $labels.namespace }}/{{ $labels.service }} returns {{ $value | humanizePercentage }} "

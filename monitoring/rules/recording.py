@@ -58,6 +58,8 @@ class RuleConfig:
     monitors: tuple[tuple[str, str], ...]
     """(namespace, name) of each configured service's ServiceMonitor, whose name its targets carry
     as the `monitor` label (WebhookTargetsMissing, WebhookDeliveryMetricsMissing)."""
+    sample_limits: tuple[int, ...]
+    """Each of those ServiceMonitors' sample limit, in the same order (samples per scrape)."""
     monitoring_namespace: str
     """Namespace of the monitoring stack (Prometheus' own targets)."""
     agents_namespace: str
@@ -120,6 +122,7 @@ def rule_config(settings: Settings) -> RuleConfig:
         runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
         service_namespaces=tuple(sorted({str(s.namespace) for s in settings.metrics.services})),
         monitors=tuple((str(s.namespace), str(s.name)) for s in settings.metrics.services),
+        sample_limits=tuple(s.sample_limit for s in settings.metrics.services),
         monitoring_namespace=str(settings.namespace),
         expected_series=settings.prometheus.expected_series,
         agents_namespace=str(settings.agents_namespace),
