@@ -100,6 +100,7 @@ def proxies(tmp_path_factory):
              "--cluster.listen-address="], directory / "alertmanager.log"))
         am_proxy = start_proxy(alertmanager, directory)
         processes.append(am_proxy.proxy)
+        wait_until(lambda: responds(f"http://127.0.0.1:{alertmanager.upstream_port}/-/ready"), timeout=30, what="Alertmanager")
         # Alerts go to Alertmanager's proxy with Prometheus' own credentials, as the Operator renders
         # the `basicAuth` of the alerting endpoint.
         (directory / "rules.yaml").write_text(yaml.safe_dump({"groups": [{"name": "g", "interval": "1s", "rules": [
@@ -114,7 +115,10 @@ def proxies(tmp_path_factory):
         }))
         processes.append(Process(
             [binary("prometheus"), f"--config.file={directory / 'prometheus.yaml'}",
-             f"--storage.tsdb.path={directory / 'prometheus'}", f"--web.listen-address=127.0.0.1:{prometheus.upstream_port}"],
+             f"--storage.tsdb.path={directory / 'prometheus'}", f"--web.listen-address=127.0.0.1:{prometheus.upstream_port}",
+             # A send that fails (the proxy not yet through to Alertmanager on a loaded machine) is
+             # retried at the next resend, by default a minute later: past the test's wait.
+             "--rules.alert.resend-delay=1s"],
             directory / "prometheus.log"))
         wait_until(lambda: responds(f"http://127.0.0.1:{prometheus.upstream_port}/-/ready"), timeout=30, what="Prometheus")
         prom_proxy = start_proxy(prometheus, directory)
