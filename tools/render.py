@@ -17,6 +17,7 @@ if __name__ == "__main__":
     gc.disable()
 
 import json
+import os
 import shutil
 import sys
 from collections import Counter
@@ -329,4 +330,10 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Every file is written and closed: skip the interpreter's teardown of the provider SDKs'
+    # modules and the runtime's threads, as with the collector above (measured: 0.4 s of 2.4 s at
+    # 200 services and 200 probes).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
