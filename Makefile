@@ -89,6 +89,7 @@ verify: venv
 # The offline tests in parallel; the live tests (timing) and the chart check (shared output) serially.
 OFFLINE := not live and not charts
 test: venv tools charts debian-packages node-packages
+	@$(PY) -m tools.go_tools versions
 	$(PY) -m pytest -q -rs -n 2 -m "$(OFFLINE)" tests
 	$(PY) -m pytest -q -rs -m "not ($(OFFLINE))" tests
 
