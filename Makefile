@@ -90,7 +90,7 @@ verify: venv
 OFFLINE := not live and not charts
 test: venv tools charts debian-packages node-packages
 	@$(PY) -m tools.go_tools versions
-	$(PY) -m pytest -q -rs -n 2 -m "$(OFFLINE)" tests
+	$(PY) -m pytest -q -rs -n 2 --dist worksteal -m "$(OFFLINE)" tests
 	$(PY) -m pytest -q -rs -m "not ($(OFFLINE))" tests
 
 # The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).

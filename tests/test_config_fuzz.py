@@ -29,7 +29,7 @@ from tools import render
 
 STACKS = ("dev", "prod")
 BASE = {stack: (ROOT / f"Pulumi.{stack}.yaml").read_text() for stack in STACKS}
-EXAMPLES = 150
+EXAMPLES = 100
 """Per stack file: two tests, which a parallel run spreads over its workers."""
 
 # What a clean refusal looks like: a config line naming the full key, or the file and the line.
