@@ -11,7 +11,6 @@ in angle brackets (`<service>`) are not checked.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from pathlib import Path
@@ -54,7 +53,6 @@ PLACEHOLDER = re.compile(r"<[^>]*>")
 # ------------------------------------------------------------------------------ what exists
 
 
-@functools.cache
 def rendered(stack: str, root: Path) -> Path:
     directory = root / stack
     write_files(run_stack(stack), directory)

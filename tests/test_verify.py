@@ -38,6 +38,7 @@ from monitoring.dashboards.datasources import DATASOURCES
 from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.versions import KUBE_PROMETHEUS_STACK
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
+from tests.e2e.harness import alertmanager_for_test
 from tests.e2e.timescale import duration_ms
 from tests.live import CaptureServer, Process, free_port, http_json, responds, wait_until
 from tests.support import merged, run_stack, stack_settings
@@ -183,20 +184,6 @@ class Backends:
 # ------------------------------------------------------------------------------ the servers
 
 
-def alertmanager_for_test(config: dict[str, Any], capture: str) -> dict[str, Any]:
-    """The rendered configuration, every integration pointed at the capture server. Only secret
-    fields change, and PagerDuty's `url`, which the rendered configuration leaves to its default."""
-    config = copy.deepcopy(config)
-    for receiver in config["receivers"]:
-        for pagerduty in receiver.get("pagerduty_configs", []):
-            pagerduty["url"] = f"{capture}/pagerduty"
-        for slack in receiver.get("slack_configs", []):
-            slack["api_url"] = f"{capture}/slack"
-        for webhook in receiver.get("webhook_configs", []):
-            webhook["url"] = f"{capture}/webhook"
-    return config
-
-
 @dataclass
 class Stack:
     expected: Expected
@@ -302,7 +289,7 @@ def servers(stack: Stack, tmp_path_factory) -> Iterator[Servers]:
     objects = json.loads(FIXTURE.read_text())
     capture = CaptureServer()
     config = directory / "alertmanager.yaml"
-    config.write_text(yaml.safe_dump(alertmanager_for_test(stack.expected.alertmanager_config, capture.url)))
+    config.write_text(yaml.safe_dump(alertmanager_for_test(stack.expected.alertmanager_config, capture.url, factor=1)))
     victoria_port = free_port()
     servers = Servers(directory, stack, capture, Backends(
         alertmanager_url="", dashboards=set(stack.expected.dashboards), folders=set(stack.expected.folders),

@@ -55,7 +55,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from config.schema import Cpu, Memory
 from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.versions import PROMETHEUS_VERSION
-from tests.e2e.harness import PROMETHEUS_JOB, PROMETHEUS_PORT_NAME, Rendered
+from monitoring.rules.alerts import PROMETHEUS_JOB
+from tests.e2e.harness import PROMETHEUS_PORT_NAME, Rendered
 from tests.e2e.timescale import duration_ms
 from tests.live import Process, free_port, prometheus_file_format, responds, wait_until
 from tools.bench import verdict

@@ -41,7 +41,7 @@ from typing import Any, Iterator, Optional, Protocol
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from config import ConfigError, Settings, load
+from config import ConfigError, Duration, Settings, load
 from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_UID, PROMETHEUS_UID
 from monitoring.logging.pipeline import log_pipeline
 from monitoring.scrape import MONITOR_LABEL
@@ -417,18 +417,12 @@ def synthetic_labels(config: dict[str, Any]) -> Optional[tuple[dict[str, str], s
 # ------------------------------------------------------------------------------ configuration diff
 
 
-_DURATION = re.compile(r"(?:\d+(?:ms|[ywdhms]))+")
-_DURATION_PART = re.compile(r"(\d+)(ms|[ywdhms])")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
 def _same_value(rendered: Any, running: Any) -> bool:
     """Equal, durations by length (Alertmanager writes 24h back as 1d)."""
-    if isinstance(rendered, str) and isinstance(running, str) and _DURATION.fullmatch(rendered) and _DURATION.fullmatch(running):
-        def seconds(text: str) -> float:
-            return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-        return seconds(rendered) == seconds(running)
-    return rendered == running
+    try:
+        return Duration.parse(rendered).seconds == Duration.parse(running).seconds
+    except ValueError:
+        return rendered == running
 
 
 def config_difference(rendered: Any, running: Any, path: str = "") -> Optional[str]:

@@ -48,6 +48,7 @@ from tests.live import (
 from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.scrape import MONITOR_LABEL
 from tools.go_tools import binary
+from monitoring.rules.alerts import PROMETHEUS_JOB
 from tools.render import render
 from tools.verify import matches
 
@@ -57,8 +58,7 @@ ENDPOINTS = ("api_example_com", "hooks_acme_io", "events_shop_io")
 FAILING_ENDPOINT = "partner_flaky_net"
 # Prometheus' own scrape target as kube-prometheus-stack 88.5.3 labels it (fullname
 # "kube-prometheus-stack"): templates/prometheus/servicemonitor.yaml scrapes the Service
-# `<fullname>-prometheus` on port "http-web", so the Operator sets job = the Service name.
-PROMETHEUS_JOB = f"{FULLNAME}-prometheus"
+# `<fullname>-prometheus` (PROMETHEUS_JOB, the job the Operator sets) on port "http-web".
 PROMETHEUS_PORT_NAME = "http-web"
 # Alertmanager's cluster peer timeout is a flag, not part of the rendered config: how long the second
 # peer waits for the first one's notification log before sending itself. Its default (15s) scaled
