@@ -218,6 +218,8 @@ def test_every_workload_and_service_named_is_in_the_chart_output():
     kinds = {"deploy": "Deployment", "ds": "DaemonSet", "sts": "StatefulSet", "svc": "Service"}
     workloads = {f"{kinds[kind]}/{name}": docs for (kind, name), docs in _kubectl_objects().items()
                  if not any(name.startswith(f"{release}-") for release in unavailable)}
+    if "kube-prometheus-stack" in unavailable:
+        pytest.skip(f"kube-prometheus-stack's chart unavailable: {unavailable['kube-prometheus-stack']}")
     assert "Deployment/kube-prometheus-stack-grafana" in workloads
     assert missing(workloads, {f"{kind}/{name}" for kind, name in objects}) == []
     pods = named(r"\b((?:prometheus|alertmanager)-[a-z0-9-]+-[0-9]+)\b")

@@ -53,8 +53,6 @@ class RuleConfig:
     """RE2 alternation of the `status` values that count as failed deliveries."""
     team: str
     runbook_base_url: str
-    service_namespaces: tuple[str, ...]
-    """Namespaces of the scraped webhook delivery services (WebhookTargetDown)."""
     monitors: tuple[tuple[str, str], ...]
     """(namespace, name) of each configured service's ServiceMonitor, whose name its targets carry
     as the `monitor` label (WebhookTargetsMissing, WebhookDeliveryMetricsMissing)."""
@@ -97,6 +95,11 @@ class RuleConfig:
     sample_limit_warning: float = 0.8
     capacity_for: str = "30m"
 
+    @property
+    def service_namespaces(self) -> tuple[str, ...]:
+        """Namespaces of the scraped webhook delivery services (WebhookTargetDown), each once."""
+        return tuple(sorted({namespace for namespace, _ in self.monitors}))
+
     def runbook_url(self, alert: str) -> str:
         """The one place an alert's runbook link is made: `docs/runbooks/<alert>.md`."""
         return f"{self.runbook_base_url}{alert}.md"
@@ -120,7 +123,6 @@ def rule_config(settings: Settings) -> RuleConfig:
         failed_statuses=regex_alternation(settings.metrics.failure_statuses),
         team=settings.team_label,
         runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
-        service_namespaces=tuple(sorted({str(s.namespace) for s in settings.metrics.services})),
         monitors=tuple((str(s.namespace), str(s.name)) for s in settings.metrics.services),
         sample_limits=tuple(s.sample_limit for s in settings.metrics.services),
         monitoring_namespace=str(settings.namespace),
