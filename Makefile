@@ -44,7 +44,7 @@ charts: tools
 	@$(PY) -m tools.charts fetch
 
 chart-check: charts
-	$(PY) -m tools.chart_check --keys
+	$(PY) -m testkit.chart_check --keys
 
 # checkov pins its own dependencies, which clash with the program's: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
@@ -54,7 +54,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	touch $@
 
 security-scan: charts $(CHECKOV_VENV)/.installed
-	$(PY) -m tools.security_scan $(CHECKOV_VENV)/bin/checkov
+	$(PY) -m testkit.security_scan $(CHECKOV_VENV)/bin/checkov
 
 debian-packages:
 	@missing=""; for tool in $(DEBIAN_COMMANDS); do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null || missing=1; done; \
@@ -97,13 +97,13 @@ test: venv tools charts debian-packages node-packages
 e2e: venv tools debian-packages
 	$(PY) -m pytest -q -m live tests
 
-# LOAD_BENCH: the load benchmark's parameters (tools/load_bench.py), 20 pods x 2,000 endpoints
+# LOAD_BENCH: the load benchmark's parameters (testkit/load_bench.py), 20 pods x 2,000 endpoints
 # against the prod stack's rules and limits by default.
 LOAD_BENCH ?= --pods 20 --endpoints 2000 --minutes 10
 bench: venv tools debian-packages
-	$(PY) -m tools.bench $(STACKS)
+	$(PY) -m testkit.bench $(STACKS)
 	$(PY) -m tests.e2e.bench
-	$(PY) -m tools.load_bench $(LOAD_BENCH)
+	$(PY) -m testkit.load_bench $(LOAD_BENCH)
 
 clean:
 	rm -rf build .charts

@@ -17,7 +17,6 @@ from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
-from monitoring.helm.shared_chart import alertmanager_and_grafana_values
 from monitoring.network import network_policies
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 from monitoring.security import PRIVILEGED, RESTRICTED, pod_security_labels
@@ -113,14 +112,6 @@ grafana_access = GrafanaAccess(
     opts=in_namespace,
 )
 
-chart_contributions = pulumi.Output.all(
-    storage_class=storage_class.class_name,
-    alertmanager_config_secret=alerting.config_secret_name,
-    grafana_admin_secret=grafana_access.admin_secret_name,
-    grafana_oauth_secret=grafana_access.oauth_secret_name,
-    grafana_sidecar_role=grafana_access.sidecar_role_name,
-).apply(lambda names: alertmanager_and_grafana_values(settings, **names))
-
 metrics = MetricsStack(
     "metrics",
     MetricsStackArgs(
@@ -129,9 +120,11 @@ metrics = MetricsStack(
         metrics_bucket_name=metrics_bucket.bucket_name,
         region=settings.cluster.region,
         role_arn=metrics_bucket.role_arn,
-        extra_values=chart_contributions,
+        alertmanager_config_secret=alerting.config_secret_name,
+        grafana_admin_secret=grafana_access.admin_secret_name,
+        grafana_oauth_secret=grafana_access.oauth_secret_name,
+        grafana_sidecar_role=grafana_access.sidecar_role_name,
         rule_groups=tuple(rules.rule_groups(settings)),
-        federation_match=tuple(rules.federation_match(settings)),
     ),
     # The pods mount the proxies' Secrets and ConfigMaps.
     opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[web_auth])),

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from config import Settings
+from config.schema import PROJECT
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Connection:
 
 
 def connect(settings: Settings) -> Connection:
-    """Kubeconfig and OIDC provider from the Task 1.1 stack, or from explicit config."""
+    """Kubeconfig and OIDC provider from the cluster's infrastructure stack, or from explicit config."""
     cluster = settings.cluster
     if cluster.infra_stack:
         infra = pulumi.StackReference(cluster.infra_stack)
@@ -34,6 +35,6 @@ def connect(settings: Settings) -> Connection:
         kubernetes = k8s.Provider("cluster", context=cluster.kube_context)
         oidc_arn = pulumi.Output.from_input(cluster.oidc_provider_arn)
         oidc_url = pulumi.Output.from_input(cluster.oidc_issuer_url)
-    tags = {"app": "webhook-monitoring", "environment": settings.environment, **settings.tags}
+    tags = {"app": PROJECT, "environment": settings.environment, **settings.tags}
     cloud = aws.Provider("aws", region=cluster.region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
     return Connection(kubernetes, cloud, oidc_arn, oidc_url)

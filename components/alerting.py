@@ -18,9 +18,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_pagerduty as pagerduty
 
-from config.schema import Duration
+from config.types import Duration
 from config.settings import PagerDutySettings, Settings
 from monitoring.alertmanager import Receivers, alertmanager_config, render_yaml
+from monitoring import PART_OF
 
 CONFIG_KEY = "alertmanager.yaml"
 # What the PagerDuty Slack connection posts: the incident's life, not every note on it.
@@ -130,7 +131,7 @@ class Alerting(pulumi.ComponentResource):
                 # A fixed name: the Helm values refer to it.
                 name=secret_name,
                 namespace=args.namespace,
-                labels={"team": settings.team_label, "app.kubernetes.io/part-of": "webhook-monitoring"},
+                labels={"team": settings.team_label, **PART_OF},
             ),
             type="Opaque",
             string_data={CONFIG_KEY: pulumi.Output.secret(config_yaml)},

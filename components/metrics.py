@@ -1,7 +1,7 @@
 """The metrics pipeline: Prometheus Operator and Prometheus, Mimir on S3, and what they scrape.
 
-kube-prometheus-stack (one release; its Grafana and Alertmanager sections arrive through
-`extra_values` from their own builders), mimir-distributed storing blocks in the metrics bucket
+kube-prometheus-stack (one release, its pods referencing the Secrets, Role and StorageClass other
+components create), mimir-distributed storing blocks in the metrics bucket
 through its IRSA role, a ServiceMonitor per configured service, blackbox Probes when probes are
 configured, the graphite_exporter when enabled, and one PrometheusRule per rule group. The
 custom resources wait for the kube-prometheus-stack release, which installs their CRDs.
@@ -11,7 +11,7 @@ Providers come through `opts`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
@@ -20,8 +20,8 @@ import pulumi_kubernetes as k8s
 from components.helm_release import helm_release
 from config.settings import Settings
 from monitoring import graphite, ha_tracker, scrape, web_auth
-from monitoring.helm import deep_merge
-from monitoring.helm.kube_prometheus_stack import prometheus_values, service_urls
+from monitoring.helm import blackbox_exporter, kube_prometheus_stack
+from monitoring.helm.kube_prometheus_stack import ChartRefs, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
 
@@ -48,12 +48,16 @@ class MetricsStackArgs:
     """AWS region of the metrics bucket."""
     role_arn: pulumi.Input[str]
     """ARN of the metrics bucket's IRSA role; it must trust `MIMIR_SERVICE_ACCOUNT` in `settings.namespace`."""
-    extra_values: pulumi.Input[dict] = field(default_factory=dict)
-    """kube-prometheus-stack values of other concerns (`grafana:`, `alertmanager:`), deep-merged last."""
+    alertmanager_config_secret: pulumi.Input[str]
+    """Name of the Secret holding `alertmanager.yaml` (the Alerting component's)."""
+    grafana_admin_secret: pulumi.Input[str]
+    """Name of the Secret holding Grafana's admin user and password."""
+    grafana_oauth_secret: pulumi.Input[Optional[str]]
+    """Name of the Secret holding the SSO client secret; None without SSO."""
+    grafana_sidecar_role: pulumi.Input[str]
+    """Name of the Role through which Grafana's sidecars read ConfigMaps."""
     rule_groups: tuple[dict, ...] = ()
     """Prometheus rule groups (promtool format), one PrometheusRule each."""
-    federation_match: tuple[str, ...] = ()
-    """`match[]` selectors federated from `metrics.federation` sources (required when there are any)."""
 
 
 def kubernetes_name(text: str) -> str:
@@ -96,18 +100,13 @@ class MetricsStack(pulumi.ComponentResource):
         push_url, query_url = mimir_urls(MIMIR.name, namespace)
         prometheus_url, alertmanager_url = service_urls(namespace)
 
-        kps_values = pulumi.Output.all(storage_class=args.storage_class, extra=args.extra_values).apply(
-            lambda inputs: deep_merge(
-                prometheus_values(
-                    settings,
-                    storage_class=inputs["storage_class"],
-                    remote_write_url=push_url,
-                    cluster=settings.cluster.name,
-                    federation_match=args.federation_match,
-                ),
-                inputs["extra"] or {},
-            )
-        )
+        kps_values = pulumi.Output.all(
+            storage_class=args.storage_class,
+            alertmanager_config_secret=args.alertmanager_config_secret,
+            grafana_admin_secret=args.grafana_admin_secret,
+            grafana_oauth_secret=args.grafana_oauth_secret,
+            grafana_sidecar_role=args.grafana_sidecar_role,
+        ).apply(lambda refs: kube_prometheus_stack.values(settings, ChartRefs(**refs)))
         self.kube_prometheus_stack = helm_release(
             f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self, protect=settings.protect
         )
@@ -127,7 +126,7 @@ class MetricsStack(pulumi.ComponentResource):
             for target in settings.metrics.services
         ] + [(f"{name}-self-monitor-{server.name}", scrape.self_monitor(settings, server)) for server in web_auth.SERVERS]
         if settings.metrics.probes:
-            helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, scrape.blackbox_values(settings), self)
+            helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, blackbox_exporter.values(settings), self)
             prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, namespace)
             objects += [
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
+from monitoring import PART_OF
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -44,7 +45,7 @@ class Gp3StorageClass(pulumi.ComponentResource):
             f"{name}-storage-class",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.class_name,
-                labels={"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "webhook-monitoring"},
+                labels={"app.kubernetes.io/managed-by": "pulumi", **PART_OF},
             ),
             provisioner="ebs.csi.aws.com",
             parameters=storage_class_parameters(args),

@@ -1,7 +1,8 @@
 """Stack configuration: read once, validated whole, handed on as frozen dataclasses."""
 
 from config.loader import load
-from config.schema import ConfigError, Duration, Size
+from config.schema import ConfigError
+from config.types import Duration, Size
 from config.secrets import Secrets
 from config.settings import Settings
 

@@ -7,7 +7,8 @@ from typing import Any, Callable, Collection, Mapping
 
 from config.schema import NAMESPACE, ConfigError, parse
 from config.secrets import SECRET_KEYS, Secrets, secret_field
-from config.settings import Settings, cross_field_problems
+from config.checks import cross_field_problems
+from config.settings import Settings
 
 
 def decode(value: Any) -> Any:

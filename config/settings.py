@@ -9,12 +9,11 @@ here: they are top-level secret keys listed in `config/secrets.py`.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from config import sizing
-from config.schema import (
+from config.schema import PerEnvironment, at_least, between, non_empty, setting
+from config.types import (
     AwsRegion,
     Cpu,
     DnsLabel,
@@ -25,14 +24,9 @@ from config.schema import (
     KmsKeyArn,
     Memory,
     OidcProviderArn,
-    PerEnvironment,
     Size,
     Url,
-    at_least,
-    between,
     label_value,
-    non_empty,
-    setting,
 )
 
 Environment = Literal["dev", "staging", "prod"]
@@ -46,7 +40,7 @@ class ClusterSettings:
     )
     region: AwsRegion = setting("AWS region of the cluster and the buckets.", default="us-east-1")
     infra_stack: Optional[str] = setting(
-        "Fully qualified name of the Task 1.1 infrastructure stack to read the kubeconfig and "
+        "Fully qualified name of the cluster's infrastructure stack (the Pulumi stack that made the EKS cluster) to read the kubeconfig and "
         "OIDC provider from. Leave unset to give them explicitly below.",
         default=None,
         example="acme/webhook-infra/prod",
@@ -285,13 +279,13 @@ class MetricsSettings:
     latency_buckets: tuple[float, ...] = setting(
         "Upper bounds of the `webhook_delivery_duration_seconds` buckets kept at scrape time (with "
         "`+Inf`); the service's other buckets are dropped. Each bucket is one series per pod and "
-        "customer endpoint: the task document's twelve make the histogram most of Prometheus' "
+        "customer endpoint: client_golang's twelve default buckets make the histogram most of Prometheus' "
         "memory. Must include `alerting.thresholds.latencyP95`, so HighLatency stays exact.",
         default=[0.05, 0.1, 0.25, 0.5, 1, 2.5],
         unit="seconds",
         check=non_empty,
     )
-    graphite_exporter: GraphiteExporterSettings = setting("Graphite metrics exporter (task Step 2).")
+    graphite_exporter: GraphiteExporterSettings = setting("Graphite metrics exporter, for a service that still sends Graphite metrics.")
     probes: tuple[ProbeTarget, ...] = setting("HTTP endpoints checked by synthetic probes.", default=[])
     federation: tuple[FederationSource, ...] = setting(
         "Prometheus servers of other clusters whose recorded series this one federates.", default=[]
@@ -606,115 +600,3 @@ class Settings:
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
-
-
-def cross_field_problems(s: Settings) -> list[str]:
-    """Rules that tie keys together, one line per problem, each naming the full key."""
-    ns = "webhook-monitoring:"
-    problems: list[str] = []
-
-    def need(ok: bool, key: str, value: object, expected: str) -> None:
-        if not ok:
-            problems.append(f"{ns}{key}: got {value!r}, expected {expected}")
-
-    c = s.cluster
-    explicit = (c.oidc_provider_arn, c.oidc_issuer_url)
-    if c.infra_stack is None:
-        need(all(explicit), "cluster.oidcProviderArn", c.oidc_provider_arn,
-             "both cluster.oidcProviderArn and cluster.oidcIssuerUrl when cluster.infraStack is unset")
-    else:
-        need(not any(explicit), "cluster.infraStack", c.infra_stack,
-             "either cluster.infraStack or cluster.oidcProviderArn/oidcIssuerUrl, not both")
-
-    p = s.prometheus
-    baseline_weeks = s.alerting.thresholds.anomaly_baseline_weeks
-    need(p.retention.seconds >= baseline_weeks * 7 * 86400 + 3600, "alerting.thresholds.anomalyBaselineWeeks",
-         baseline_weeks, f"a baseline Prometheus keeps: prometheus.retention ({p.retention.text}) must cover "
-         f"{baseline_weeks} weeks and an hour")
-    need(s.long_term_storage.retention.seconds > p.retention.seconds, "longTermStorage.retention",
-         s.long_term_storage.retention.text, f"longer than prometheus.retention ({p.retention.text})")
-    need(p.retention_size.bytes < p.volume_size.bytes, "prometheus.retentionSize", p.retention_size.text,
-         f"less than prometheus.volumeSize ({p.volume_size.text}), leaving room for the WAL")
-    memory = sizing.memory_limit_for(p.expected_series)
-    need(p.resources.memory_limit.bytes >= memory, "prometheus.resources.memoryLimit", p.resources.memory_limit,
-         f"at least {memory // sizing.MIB}Mi for prometheus.expectedSeries ({p.expected_series}): the measured "
-         f"bytes per series with {sizing.MEMORY_HEADROOM:.0%} to spare (docs/operations/capacity.md)")
-    cores = sizing.cpu_limit_for(p.expected_series)
-    need(p.resources.cpu_limit is None or p.resources.cpu_limit.cores >= cores, "prometheus.resources.cpuLimit",
-         p.resources.cpu_limit, f"unset or at least {cores:g} for prometheus.expectedSeries ({p.expected_series}): "
-         f"{sizing.SERIES_PER_CORE} series per core (docs/operations/capacity.md)")
-    q = p.remote_write_queue
-    buckets = s.metrics.latency_buckets
-    need(list(buckets) == sorted(set(buckets)) and all(b > 0 for b in buckets), "metrics.latencyBuckets",
-         list(buckets), "positive bounds in increasing order, each once")
-    need(s.alerting.thresholds.latency_p95 in buckets, "metrics.latencyBuckets", list(buckets),
-         f"a list including alerting.thresholds.latencyP95 ({s.alerting.thresholds.latency_p95:g}), the bound "
-         "HighLatency compares the P95 with")
-    need(q.min_shards <= q.max_shards, "prometheus.remoteWriteQueue.minShards", q.min_shards,
-         f"at most prometheus.remoteWriteQueue.maxShards ({q.max_shards})")
-
-    for key, store in (("longTermStorage", s.long_term_storage), ("logging", s.logging)):
-        need(store.bucket_expiration.seconds > store.retention.seconds, f"{key}.bucketExpiration",
-             store.bucket_expiration.text, f"longer than {key}.retention ({store.retention.text})")
-
-    names = [t.name for t in s.metrics.services]
-    for i, t in enumerate(s.metrics.services):
-        need(t.scrape_timeout.seconds <= t.interval.seconds, f"metrics.services[{i}].scrapeTimeout",
-             t.scrape_timeout.text, f"at most metrics.services[{i}].interval ({t.interval.text})")
-        need(names.count(t.name) == 1, f"metrics.services[{i}].name", t.name, "a name no other service has")
-    probe_names = [t.name for t in s.metrics.probes]
-    for i, t in enumerate(s.metrics.probes):
-        need(probe_names.count(t.name) == 1, f"metrics.probes[{i}].name", t.name, "a name no other probe has")
-    for i, f in enumerate(s.metrics.federation):
-        need(f.credentials_secret is None or f.url.startswith("https://"), f"metrics.federation[{i}].url", f.url,
-             "an https:// URL when credentials are sent")
-    clusters = [f.cluster for f in s.metrics.federation]
-    for i, f in enumerate(s.metrics.federation):
-        need(f.cluster != c.name and clusters.count(f.cluster) == 1, f"metrics.federation[{i}].cluster",
-             f.cluster, "a cluster other than this one and than every other source")
-
-    pd = s.alerting.pagerduty
-    targets = bool(pd.escalation_users or pd.escalation_schedules)
-    if pd.enabled:
-        need(targets != (pd.escalation_policy_id is not None), "alerting.pagerduty.escalationUsers",
-             list(pd.escalation_users), "escalation users or schedules, or alerting.pagerduty.escalationPolicyId "
-             "(exactly one of the two) when PagerDuty is enabled")
-    need((pd.slack_workspace_id is None) == (pd.slack_channel_id is None), "alerting.pagerduty.slackChannelId",
-         pd.slack_channel_id, "set together with alerting.pagerduty.slackWorkspaceId")
-    for i, t in enumerate(s.alerting.alertmanager.warning_mute_intervals):
-        need(bool(t.weekdays or t.times), f"alerting.alertmanager.warningMuteIntervals[{i}]", t.name,
-             "at least one of weekdays or times")
-        for j, span in enumerate(t.times):
-            need(_is_time_range(span), f"alerting.alertmanager.warningMuteIntervals[{i}].times[{j}]", span,
-                 "a time range HH:MM-HH:MM with the start before the end")
-        for j, day in enumerate(t.weekdays):
-            need(_is_weekday_range(day), f"alerting.alertmanager.warningMuteIntervals[{i}].weekdays[{j}]", day,
-                 "a weekday (monday ... sunday) or a range first:last in week order, such as monday:friday")
-    am = s.alerting.alertmanager
-    need(am.retention.seconds % 3600 == 0, "alerting.alertmanager.retention", am.retention.text,
-         "whole hours, such as 720h")
-
-    for i, perm in enumerate(s.grafana.folder_permissions):
-        need((perm.role is None) != (perm.team is None), f"grafana.folderPermissions[{i}]",
-             {"role": perm.role, "team": perm.team}, "exactly one of role or team")
-    need(s.logging.retention.seconds % 86400 == 0, "logging.retention", s.logging.retention.text,
-         "whole days, such as 14d")
-    return problems
-
-
-def _is_time_range(span: str) -> bool:
-    """`HH:MM-HH:MM` with the start before the end, as Alertmanager accepts it."""
-    m = re.fullmatch(r"([0-9][0-9]):([0-9][0-9])-([0-9][0-9]):([0-9][0-9])", span)
-    if not m or int(m[2]) >= 60 or int(m[4]) >= 60:
-        return False
-    start, end = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
-    return start < end <= 24 * 60
-
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def _is_weekday_range(span: str) -> bool:
-    first, colon, last = span.partition(":")
-    last = last if colon else first
-    return first in WEEKDAYS and last in WEEKDAYS and WEEKDAYS.index(first) <= WEEKDAYS.index(last)

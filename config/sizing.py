@@ -1,6 +1,6 @@
 """Prometheus sizing: the memory and CPU limits a replica needs for the head series it holds.
 
-Derived from the load benchmark (`python -m tools.load_bench`, docs/operations/capacity.md) on
+Derived from the load benchmark (`python -m testkit.load_bench`, docs/operations/capacity.md) on
 Prometheus 3.14 with the rendered prod rules, held to its CPU limit with GOMEMLIMIT at 90 % of its
 memory limit. Peak resident memory grows linearly with the head series, from a fixed base. The
 limit keeps 30 % of itself free on top: head compaction (every two hours, which a bench window

@@ -1,4 +1,4 @@
-"""Alertmanager configuration and the `alertmanager:` values of kube-prometheus-stack.
+"""Alertmanager configuration (its chart values: monitoring/helm/kube_prometheus_stack.py).
 
 The configuration is plain data. Its secret values (Slack webhook URLs, PagerDuty routing keys,
 heartbeat URL) come in as `Receivers`: the Alerting component fills them inside an
@@ -30,8 +30,8 @@ from typing import Any, Optional
 import yaml
 
 from config.settings import Settings, TimeInterval
-from monitoring import notifications, versions, web_auth
-from monitoring.helm import container_resources, kubernetes_quantity, spread_replicas
+from config.schema import PROJECT
+from monitoring import notifications
 
 PAGERDUTY = "pagerduty"
 SLACK = "slack"
@@ -57,8 +57,8 @@ HEARTBEAT_REPEAT = "5m"
 
 
 # A label selector that matches no object.
-NOTHING = {"matchExpressions": [{"key": "webhook-monitoring/none", "operator": "Exists"},
-                                {"key": "webhook-monitoring/none", "operator": "DoesNotExist"}]}
+NOTHING = {"matchExpressions": [{"key": f"{PROJECT}/none", "operator": "Exists"},
+                                {"key": f"{PROJECT}/none", "operator": "DoesNotExist"}]}
 
 
 @dataclass(frozen=True)
@@ -211,63 +211,3 @@ def _time_interval(interval: TimeInterval) -> dict[str, Any]:
 def render_yaml(config: dict[str, Any]) -> str:
     """The configuration as Alertmanager reads it; keys sorted so the output is stable."""
     return yaml.safe_dump(config, sort_keys=True, default_flow_style=False, allow_unicode=True)
-
-
-def helm_values(
-    settings: Settings,
-    config_secret_name: str,
-    storage_class_name: str,
-) -> dict[str, Any]:
-    """The `alertmanager:` section of the kube-prometheus-stack values.
-
-    The configuration comes from `config_secret_name` (key `alertmanager.yaml`), which the
-    Alerting component creates; `useExistingSecret` stops the chart rendering its own secret
-    from `alertmanager.config`, which is therefore never set.
-    """
-    am = settings.alerting.alertmanager
-    clustered = am.replicas > 1
-    spec: dict[str, Any] = {
-        # What the tests run (tools/go_tools.py builds the same version), not whatever the chart picks.
-        "image": {"tag": versions.ALERTMANAGER_IMAGE_TAG},
-        "replicas": am.replicas,
-        "retention": am.retention.hours,
-        "configSecret": config_secret_name,
-        "useExistingSecret": True,
-        "storage": {
-            "volumeClaimTemplate": {
-                "spec": {
-                    "storageClassName": storage_class_name,
-                    "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": kubernetes_quantity(am.volume_size)}},
-                }
-            }
-        },
-        "resources": container_resources(am.resources),
-        # The routing is the program's Secret alone: no AlertmanagerConfig object, whoever creates it
-        # and wherever, is merged in. The chart turns an empty selector into "select all", so the
-        # selector is one no object can satisfy (a key both present and absent).
-        # Links in notifications open the alert group in Grafana (Alertmanager itself is not exposed).
-        "externalUrl": notifications.alertmanager_external_url(settings),
-        "alertmanagerConfigSelector": NOTHING,
-        "alertmanagerConfigNamespaceSelector": NOTHING,
-    }
-    # Reached from the network only through the authenticating proxy (monitoring/web_auth.py); the
-    # Operator probes no Alertmanager that listens locally, so the probes come with it.
-    spec["listenLocal"] = True
-    spec["containers"] = [
-        web_auth.sidecar(web_auth.ALERTMANAGER),
-        {"name": "alertmanager", "livenessProbe": web_auth.local_probe(web_auth.ALERTMANAGER, "/-/healthy"),
-         "readinessProbe": web_auth.local_probe(web_auth.ALERTMANAGER, "/-/ready")},
-    ]
-    spec["volumes"] = web_auth.sidecar_volumes(web_auth.ALERTMANAGER)
-    if clustered:
-        # Replicas gossip notifications and silences; two on one node would fail together.
-        spec.update(spread_replicas("alertmanager", "alertmanager"))
-    return {
-        "enabled": True,
-        "alertmanagerSpec": spec,
-        "service": {"targetPort": web_auth.ALERTMANAGER.proxy_port},
-        "serviceMonitor": {"selfMonitor": False},
-        # Drains take one replica at a time; a single replica gets no budget so nodes can drain.
-        "podDisruptionBudget": {"enabled": True, "minAvailable": am.replicas - 1} if clustered else {"enabled": False},
-    }

@@ -49,7 +49,7 @@ def render() -> str:
         "",
         "## Application metrics",
         "",
-        "Exposed by the Webhook Delivery service (task document, \"Monitoring Metrics Definition\").",
+        "Exposed by the Webhook Delivery service: its metrics contract, which the rules, dashboards and alerts rely on.",
         f"Prometheus adds the target labels {_labels(TARGET_LABELS)} to every series; the ServiceMonitors",
         "set `honorLabels: true` so that the application's own `endpoint` label wins over the",
         "operator's `endpoint` (the port name).",

@@ -1,12 +1,11 @@
-"""Values of kube-prometheus-stack's Grafana: hardened, SSO-ready, credentials by reference."""
+"""Grafana's own configuration: grafana.ini (hardened, SSO-ready, the client secret read from a file)
+and the keys of its Secrets. Its chart values: monitoring/helm/kube_prometheus_stack.py."""
 
 from __future__ import annotations
 
 from config import Settings
 from config.settings import SsoSettings
-from monitoring.helm import small_resources
-from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, SECRETS_MOUNT, client_mount
-from monitoring.scrape import team_labels
+from monitoring.web_auth import SECRETS_MOUNT
 
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
@@ -80,72 +79,3 @@ def grafana_ini(settings: Settings, oauth_secret: str | None = None) -> dict:
             "skip_org_role_sync": False,
         }
     return ini
-
-
-def grafana_values(
-    settings: Settings,
-    *,
-    storage_class: str,
-    admin_secret: str,
-    oauth_secret: str | None,
-    sidecar_role: str,
-    datasources: list[dict],
-) -> dict:
-    """The `grafana:` section of the kube-prometheus-stack values.
-
-    Secrets are referenced by name, never inlined: the admin credentials from `admin_secret`,
-    the OAuth client secret from `oauth_secret`. Data sources are ours alone, with stable UIDs
-    that the dashboards reference, so the chart's defaults are switched off. The sidecars that load
-    data sources and the chart's dashboards read ConfigMaps of Grafana's namespace only, through
-    `sidecar_role` (a Role granting exactly that): the chart's own role would let Grafana read
-    every Secret (a ClusterRole, as kube-prometheus-stack has the dashboard sidecar watch all
-    namespaces).
-    """
-    g = settings.grafana
-    ingress_annotations = {CLUSTER_ISSUER_ANNOTATION: g.cluster_issuer} if g.cluster_issuer else {}
-    values = {
-        "admin": {"existingSecret": admin_secret, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
-        # SQLite on a ReadWriteOnce gp3 volume: one replica, and the volume keeps users and preferences.
-        "replicas": 1,
-        # The chart's RollingUpdate starts the new pod before stopping the old: it cannot attach the
-        # volume the old pod holds (on another node), never becomes ready, and the release times out.
-        "deploymentStrategy": {"type": "Recreate"},
-        "rbac": {"namespaced": True, "useExistingRole": sidecar_role},
-        # Pod Security `restricted`: the pod's fsGroup gives the volume to Grafana's user, so the
-        # chart's root init container that chowns it is not needed; Helm tests never run under Pulumi.
-        "initChownData": {"enabled": False},
-        "testFramework": {"enabled": False},
-        "persistence": {
-            "enabled": True,
-            "type": "pvc",
-            "storageClassName": storage_class,
-            "size": g.volume_size.text,
-            "accessModes": ["ReadWriteOnce"],
-        },
-        "ingress": {
-            "enabled": True,
-            # cert-manager issues the host's certificate into the TLS Secret and renews it.
-            **({"annotations": ingress_annotations} if ingress_annotations else {}),
-            "ingressClassName": g.ingress_class,
-            "hosts": [g.host],
-            "path": "/",
-            "pathType": "Prefix",
-            "tls": [{"secretName": g.tls_secret, "hosts": [g.host]}],
-        },
-        "grafana.ini": grafana_ini(settings, oauth_secret),
-        # Secrets as files, read by `$__file{}` references (data source passwords, the SSO client secret).
-        "extraSecretMounts": [client_mount(server, "grafana") for server in (PROMETHEUS, ALERTMANAGER)]
-        + ([oauth_mount(oauth_secret)] if oauth_secret else []),
-        "sidecar": {
-            "resources": small_resources("10m", "64Mi", "128Mi"),
-            "datasources": {"defaultDatasourceEnabled": False, "resource": "configmap"},
-            # Grafana's own namespace, where the chart's dashboards are (kube-prometheus-stack says ALL).
-            "dashboards": {"searchNamespace": settings.namespace, "resource": "configmap"},
-        },
-        "additionalDataSources": datasources,
-        # The subchart's monitor does not get the parent chart's common labels: without the
-        # team label Prometheus would not select it.
-        "serviceMonitor": {"labels": team_labels(settings)},
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-    }
-    return {"grafana": values}

@@ -1,4 +1,4 @@
-"""graphite_exporter (task Step 2): the service's Graphite metrics as the task document's Prometheus metrics.
+"""graphite_exporter: the service's Graphite metrics as the Prometheus metrics of its metrics contract.
 
 The service (each replica) sends Graphite plaintext lines `<path> <value> <timestamp>` to
 port 9109 with cumulative values (counts since the replica started), its replica name as the
@@ -24,17 +24,18 @@ import math
 
 import yaml
 
-from config.schema import Duration
+from config.types import Duration
 from config.settings import ScrapeTarget, Settings
 from monitoring import versions
 from monitoring.scrape import service_monitor
+from monitoring import PART_OF
 
 NAME = "graphite-exporter"
 GRAPHITE_PORT = 9109
 METRICS_PORT = 9108
 MAPPING_FILE = "mapping.yaml"
 CONFIG_DIR = "/etc/graphite-exporter"
-# prometheus.DefBuckets: the bounds the task document's histogram uses.
+# prometheus.DefBuckets: the bounds of the service's histogram (client_golang's defaults).
 DEF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 _SEGMENT = r"([^.]+)"
@@ -75,7 +76,7 @@ def mapping_yaml(settings: Settings) -> str:
 
 
 def _labels(settings: Settings) -> dict[str, str]:
-    return {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "webhook-monitoring", "team": settings.team_label}
+    return {"app.kubernetes.io/name": NAME, **PART_OF, "team": settings.team_label}
 
 
 def _selector() -> dict[str, str]:

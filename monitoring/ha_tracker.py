@@ -23,7 +23,8 @@ from typing import Any
 
 from config.settings import Settings
 from monitoring import versions
-from monitoring.helm import RESTRICTED_CONTAINER, restricted_pod, small_resources
+from monitoring.pods import RESTRICTED_CONTAINER, restricted_pod, small_resources
+from monitoring import PART_OF
 
 # Mimir's default labels: the replica label is removed once a sample is accepted.
 REPLICA_LABEL = "__replica__"
@@ -55,7 +56,7 @@ def mimir_config(settings: Settings) -> dict[str, Any]:
 
 
 def _labels(settings: Settings) -> dict[str, str]:
-    return {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "webhook-monitoring",
+    return {"app.kubernetes.io/name": NAME, **PART_OF,
             "team": settings.team_label}
 
 

@@ -20,6 +20,7 @@ from config.settings import Settings
 from monitoring import ha_tracker, web_auth
 from monitoring.graphite import GRAPHITE_PORT
 from monitoring.graphite import NAME as GRAPHITE_EXPORTER
+from monitoring import PART_OF
 
 # Pod labels of the stack's components, as the charts and the Operator set them.
 PROMETHEUS = {"app.kubernetes.io/name": "prometheus"}
@@ -70,7 +71,7 @@ def _policy(name: str, namespace: str, selected: Optional[dict], sources: list[d
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "webhook-monitoring"}},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(PART_OF)},
         "spec": {
             "podSelector": {} if selected is None else _pods(selected)["podSelector"],
             "policyTypes": ["Ingress"],

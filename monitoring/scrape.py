@@ -11,9 +11,8 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from config.settings import ProbeTarget, ScrapeTarget, Settings
-from monitoring import versions, web_auth
+from monitoring import web_auth
 from monitoring.ha_tracker import REPLICA_LABEL
-from monitoring.helm import RESTRICTED_CONTAINER, restricted_pod, small_resources
 
 MONITORING_API = "monitoring.coreos.com/v1"
 # The target label naming the ServiceMonitor a configured service is scraped by: what the absence
@@ -118,19 +117,6 @@ BLACKBOX_MODULES = {
     "http_post_2xx": {"prober": "http", "timeout": "5s", "http": _http(method="POST")},
     "tcp_connect": {"prober": "tcp", "timeout": "5s", "tcp": {"preferred_ip_protocol": "ip4"}},
 }
-
-
-def blackbox_values(settings: Settings) -> dict:
-    """Values of prometheus-blackbox-exporter 11.17.2: the probe modules and modest resources."""
-    return {
-        # The version whose `--config.check` the tests run on these modules (tools/go_tools.py).
-        "image": {"tag": versions.BLACKBOX_EXPORTER_IMAGE_TAG},
-        "config": {"modules": BLACKBOX_MODULES},
-        "resources": small_resources("25m", "32Mi", "64Mi"),
-        # The chart's container context, on a pod that `restricted` admits.
-        "podSecurityContext": restricted_pod(65534),
-        "securityContext": {**RESTRICTED_CONTAINER, "runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534},
-    }
 
 
 def blackbox_prober_url(release_name: str, namespace: str) -> str:

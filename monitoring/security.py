@@ -1,17 +1,19 @@
 """Pod Security Standards of the stack's namespaces.
 
 The main namespace enforces `restricted`: every pod of the charts there is configured to comply
-(tools/chart_intent.py checks each one). The agents that need the host (node-exporter: host
+(testkit/chart_intent.py checks each one). The agents that need the host (node-exporter: host
 network and PID namespace; the log agent: the node's log files) run in a namespace of their own at
 `privileged`, the only level that admits them, and are hardened as far as they allow.
 """
 
 from __future__ import annotations
 
+from monitoring.versions import KUBERNETES_VERSION
+
 RESTRICTED = "restricted"
 PRIVILEGED = "privileged"
 # The version of the standard the labels pin: a cluster upgrade does not tighten it unannounced.
-STANDARD_VERSION = "v1.34"
+STANDARD_VERSION = f"v{KUBERNETES_VERSION}"
 
 
 def pod_security_labels(level: str) -> dict[str, str]:
@@ -28,7 +30,7 @@ def pod_security_labels(level: str) -> dict[str, str]:
 
 
 # Long-running containers the charts give no liveness or readiness probe, and cannot be given one
-# through their values: each with why that is acceptable. (tools/chart_intent.py fails on any
+# through their values: each with why that is acceptable. (testkit/chart_intent.py fails on any
 # other container without probes; docs/security.md lists these.)
 PROBE_EXCEPTIONS = {
     "grafana-sc-dashboard": "k8s-sidecar copies the chart's dashboard ConfigMaps into Grafana; the Grafana "
@@ -37,6 +39,17 @@ PROBE_EXCEPTIONS = {
     "config-reloader": "Alloy's config reloader; the Alloy chart sets no probe for it and offers no value "
                        "for one; Alloy itself is probed",
 }
+# Mimir's chart gives its components a readiness probe (`/ready`, which gates traffic and rollouts)
+# and, on purpose, no liveness probe: Mimir serves no health endpoint but `/ready`, which is false
+# while an ingester replays its WAL or a store-gateway loads its index, and a liveness probe on it
+# would restart them in a loop (the very crash loop that loses the replay's progress). A stuck
+# component shows in the stores' own alerts instead (docs/alerting.md).
+PROBE_EXCEPTIONS.update({
+    component: "Mimir: readiness on /ready only, no liveness probe (the chart's choice, kept: a restart "
+               "during WAL replay or index loading starts it over)"
+    for component in ("distributor", "ingester", "querier", "query-frontend", "query-scheduler", "store-gateway",
+                      "compactor", "gateway", "rollout-operator")
+})
 
 
 # checkov's Kubernetes checks that still fail on the chart check's output (`make security-scan`),

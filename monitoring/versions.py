@@ -18,6 +18,10 @@ class Chart:
     repo: str
 
 
+# The Kubernetes minor the stack targets (EKS): charts are templated, objects validated and Pod
+# Security pinned for it.
+KUBERNETES_VERSION = "1.34"
+
 PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA = "https://grafana.github.io/helm-charts"
 # The OSS Loki chart moved here on 2026-03-16; the copy in grafana/loki is maintenance-only.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from monitoring import versions
-from monitoring.helm import RESTRICTED_CONTAINER, small_resources
+from monitoring.pods import RESTRICTED_CONTAINER, small_resources
 
 # Directories of the sidecar's files: its configuration, the users, and nginx's scratch space.
 CONFIG_DIRECTORY = "/etc/nginx/auth-proxy"

@@ -13,6 +13,7 @@ import yaml
 from config import Secrets, Settings, load
 from config.schema import NAMESPACE
 from tools.mock_runtime import ROOT, Run, encode_config, run_program
+from tools.rendered import RenderedStack
 
 # Distinctive secret values: a test that finds one outside a secret has found a leak.
 SECRET_VALUES = {
@@ -91,6 +92,12 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, secrets: M
     """Run the whole program under mocks; cached per arguments (a run is read-only)."""
     key = json.dumps([stack, overrides or {}, secrets], sort_keys=True)
     return _run_cached(key)
+
+
+def rendered_stack(stack: str, overrides: Mapping[str, Any] | None = None,
+                   secrets: Mapping[str, str] | None = None) -> RenderedStack:
+    """The view of a whole-program run (tools/rendered.py), as `make render` writes it."""
+    return RenderedStack.from_run(stack, run_stack(stack, overrides, secrets))
 
 
 @functools.lru_cache(maxsize=None)

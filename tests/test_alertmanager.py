@@ -18,8 +18,9 @@ import yaml
 from components.alerting import Alerting, AlertingArgs, pagerduty_timeout
 from config import Duration, Settings
 from tests.support import ONCALL, minimal_settings
-from monitoring.alertmanager import Receivers, alertmanager_config, helm_values, inhibit_rules, render_yaml
-from tests.live import CaptureServer, Process, free_port, post_json, responds, wait_until
+from monitoring.alertmanager import Receivers, alertmanager_config, inhibit_rules, render_yaml
+from monitoring.helm.kube_prometheus_stack import alertmanager_values as helm_values
+from testkit.live import CaptureServer, Process, free_port, post_json, responds, wait_until
 from tests.mocks_alerting import (
     GET_SCHEDULE,
     GET_USER,
@@ -129,7 +130,7 @@ def test_amtool_check_config_refuses_a_route_to_an_undefined_receiver(tmp_path):
 
 
 # As the rules label them (the team label), and as the charts' alerts come (without it, except
-# their Prometheus and Alertmanager groups; tools/chart_intent.py routes every rendered one).
+# their Prometheus and Alertmanager groups; testkit/chart_intent.py routes every rendered one).
 CRITICAL = {"alertname": "WebhookHighErrorRate", "severity": "critical", "cluster": "c1", "service": "webhook-delivery", "team": TEAM}
 WARNING = {"alertname": "HighLatency", "severity": "warning", "cluster": "c1", "service": "webhook-delivery", "team": TEAM}
 INFO = {"alertname": "KubeQuotaAlmostFull", "severity": "info", "namespace": "webhook-delivery"}

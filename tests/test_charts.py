@@ -1,4 +1,4 @@
-"""The chart check (tools/chart_check.py) in the suite: every release of every stack through the
+"""The chart check (testkit/chart_check.py) in the suite: every release of every stack through the
 pinned charts, validated, its intent asserted, and no values key left unread.
 
 Without a chart's source (tools/charts.py says where they come from), the releases that need it
@@ -12,8 +12,10 @@ import copy
 import pytest
 import yaml
 
-from tools import chart_check, k8s
-from tools.chart_intent import CHECKS
+from testkit import chart_check, k8s
+from tools import charts
+from tools.templating import ChartRelease, StackOutput, template_stack
+from testkit.chart_intent import CHECKS
 from tools.render import stack_file, stacks
 
 pytestmark = pytest.mark.charts
@@ -21,11 +23,11 @@ pytestmark = pytest.mark.charts
 STACKS = sorted(stacks())
 
 
-def output_of(stack: str) -> chart_check.StackOutput:
-    return chart_check.template_stack(stack)
+def output_of(stack: str) -> StackOutput:
+    return template_stack(stack)
 
 
-def release_or_skip(output: chart_check.StackOutput, chart: str) -> chart_check.Release:
+def release_or_skip(output: StackOutput, chart: str) -> ChartRelease:
     release = output.releases.get(chart)
     if release is None:
         pytest.skip(f"stack {output.stack} installs no {chart}")
@@ -92,7 +94,7 @@ def test_an_ignored_key_is_found():
     assert chart_check.ignored_keys(output, release) == ["image.tagg", "replicaz"]
 
 
-@pytest.mark.parametrize("stack, chart", [(s, c.name) for s in STACKS for c in chart_check.charts.CHARTS])
+@pytest.mark.parametrize("stack, chart", [(s, c.name) for s in STACKS for c in charts.CHARTS])
 def test_every_release_is_templated_or_skipped_with_the_reason(stack, chart):
     """A release whose chart source is not available (mimir-distributed where only the chart
     repositories' git clones are) is skipped with the reason, here and in every check needing it."""
@@ -101,13 +103,13 @@ def test_every_release_is_templated_or_skipped_with_the_reason(stack, chart):
 
 
 @pytest.fixture(scope="module")
-def promtail_output(tmp_path_factory) -> chart_check.StackOutput:
+def promtail_output(tmp_path_factory) -> StackOutput:
     """The dev stack with Promtail, the log agent teams can still choose, as the agent."""
     path = tmp_path_factory.mktemp("promtail") / "Pulumi.promtail.yaml"
     config = yaml.safe_load(stack_file("dev").read_text())
     config["config"]["webhook-monitoring:logging"] = {"agent": "promtail"}
     path.write_text(yaml.safe_dump(config))
-    return chart_check.template_stack("promtail", path)
+    return template_stack("promtail", path)
 
 
 def test_promtail_as_the_agent_is_valid_and_as_intended(promtail_output):

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load, schema
+from config import ConfigError, load, types
 from config.docs import render as render_configuration_docs
-from config.schema import Duration, Size, describe
+from config.schema import describe
+from config.types import Duration, Size, duration_ms
 from config.settings import Settings
 from tests.support import ROOT, SECRET_VALUES, raw_config, stack_secrets, stack_settings
 from tools import render
@@ -209,13 +210,13 @@ def test_prometheus_limits_follow_the_sizing_rule_of_its_expected_series():
 
 @pytest.mark.parametrize("quantity, cores", [("1000m", 1.0), ("250m", 0.25), ("2", 2.0), ("1.5", 1.5)])
 def test_cpu_quantity_in_cores(quantity, cores):
-    assert schema.Cpu.parse(quantity).cores == cores
+    assert types.Cpu.parse(quantity).cores == cores
 
 
 @pytest.mark.parametrize("quantity, size", [("4000Mi", 4000 * 2**20), ("4Gi", 4 * 2**30), ("512M", 512 * 10**6),
                                             ("1000", 1000), ("64Ki", 65536), ("1k", 1000)])
 def test_memory_quantity_in_bytes(quantity, size):
-    assert schema.Memory.parse(quantity).bytes == size
+    assert types.Memory.parse(quantity).bytes == size
 
 
 def test_configuration_reference_matches_the_code():
@@ -444,19 +445,19 @@ def test_an_accepted_value_parses_to_what_the_program_uses(stack, key, value, pa
 
 def test_every_value_type_refuses_a_trailing_newline_and_unicode_digits():
     examples = {
-        schema.Duration: "15d", schema.Size: "50GB", schema.Cpu: "200m", schema.Memory: "512Mi",
-        schema.Url: "https://example.com/x", schema.HttpsUrl: "https://example.com/x", schema.Email: "a@example.com",
-        schema.DnsLabel: "monitoring", schema.Hostname: "grafana.example.com", schema.AwsRegion: "us-east-1",
-        schema.KmsKeyArn: KMS_KEY, schema.OidcProviderArn: OIDC_PROVIDER,
+        types.Duration: "15d", types.Size: "50GB", types.Cpu: "200m", types.Memory: "512Mi",
+        types.Url: "https://example.com/x", types.HttpsUrl: "https://example.com/x", types.Email: "a@example.com",
+        types.DnsLabel: "monitoring", types.Hostname: "grafana.example.com", types.AwsRegion: "us-east-1",
+        types.KmsKeyArn: KMS_KEY, types.OidcProviderArn: OIDC_PROVIDER,
     }
-    assert set(examples) == set(schema._VALUE_TYPES)
+    assert set(examples) == set(types.VALUE_TYPES)
     for tp, good in examples.items():
         tp.parse(good)
         for bad in (good + "\n", "\n" + good, good + " ", good.replace("5", "\u0665").replace("1", "\u0661")):
             if bad != good:
                 with pytest.raises(ValueError):
                     tp.parse(bad)
-    assert schema.label_value("webhook-delivery\n") is not None
+    assert types.label_value("webhook-delivery\n") is not None
 
 
 def test_no_pattern_in_config_can_end_before_a_trailing_newline():
@@ -644,3 +645,17 @@ def test_any_stack_file_is_a_stack_the_render_knows(tmp_path, capsys):
     capsys.readouterr()
     assert render.render("qa", root=tmp_path) == 2
     assert capsys.readouterr().err == "no stack file Pulumi.qa.yaml: stacks are dev, prod, staging\n"
+
+
+@pytest.mark.parametrize("text, ms", [("0", 0), ("0s", 0), ("500ms", 500), ("90s", 90_000), ("1h30m", 5_400_000),
+                                      ("1w", 604_800_000), ("3d", 259_200_000), ("1m30s500ms", 90_500)])
+def test_duration_ms(text, ms):
+    """The one duration parser: what the settings, the live harness and the SLO test read."""
+    assert duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "5", "5 m", "m5", "5x", "1.5h", "30m1h", "1s1s", "-5m", "5M"])
+def test_duration_ms_refuses_what_prometheus_refuses(text):
+    """Prometheus takes units from the largest down, each once (`1h30m`, never `30m1h`)."""
+    with pytest.raises(ValueError, match="not a Prometheus duration"):
+        duration_ms(text)

@@ -1,4 +1,4 @@
-"""tools/load_bench.py without Prometheus: the synthetic exposition, and the config built from the render."""
+"""testkit/load_bench.py without Prometheus: the synthetic exposition, and the config built from the render."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import run_stack
-from tools import load_bench
+from testkit import load_bench
+from testkit.operator import JOB_FROM_SERVICE
 from tools.render import write_files
+from tools.rendered import RenderedStack
 
 ENDPOINTS = 3
 # Per endpoint: 2 delivery counters, 12 buckets, _sum, _count; per pod: the queue depth, 3 retry counters.
@@ -75,7 +77,7 @@ def test_counters_advance_between_regenerations():
 
 def test_prometheus_config_from_the_rendered_prod_stack(tmp_path):
     directory = tmp_path / "prod"
-    write_files(run_stack("prod"), directory)
+    write_files(RenderedStack.from_run("prod", run_stack("prod")), directory)
     monitor = next(r["inputs"]["spec"] for r in json.loads((directory / "resources.json").read_text())
                    if r["type"].endswith(":ServiceMonitor") and "labelLimit" in r["inputs"]["spec"])
     stack = load_bench.Stack.load(directory)
@@ -85,7 +87,9 @@ def test_prometheus_config_from_the_rendered_prod_stack(tmp_path):
     job = config["scrape_configs"][0]
     assert job["sample_limit"] == monitor["sampleLimit"] and job["label_limit"] == monitor["labelLimit"]
     assert job["honor_labels"] is True
-    assert job["relabel_configs"] == [{"action": "replace", "replacement": stack.monitor_name, "target_label": "monitor"}]
+    assert job["job_name"] == f"serviceMonitor/monitoring/{stack.monitor_name}/0"
+    assert job["relabel_configs"] == [JOB_FROM_SERVICE,
+                                      {"action": "replace", "replacement": stack.monitor_name, "target_label": "monitor"}]
     assert job["static_configs"][0]["labels"]["namespace"] == "webhook-delivery"
     assert (stack.cpu_limit, stack.memory_limit) == (1.0, 4000 * 2**20)
 

@@ -18,15 +18,18 @@ import yaml
 
 from config import ConfigError, Settings
 from tests.support import minimal_settings
-from config.schema import Size
+from config.types import Size
 from monitoring import graphite, scrape
-from monitoring.helm import deep_merge, kubernetes_quantity
+from monitoring.helm import blackbox_exporter, deep_merge
+from monitoring.pods import kubernetes_quantity
 from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
+from monitoring.rules import federation_match
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
-from tests.live import Process, counter_value, free_port, http_json, prometheus_file_format, wait_until
+from testkit.live import Process, counter_value, free_port, http_json, wait_until
+from testkit.operator import prometheus_file_format
 from tools.go_tools import binary
-from tools.k8s import label_selector_matches
+from testkit.k8s import label_selector_matches
 
 NS = "webhook-monitoring:"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
@@ -34,11 +37,8 @@ BUCKET = "webhook-prod-use1-metrics"
 RECORDED = ("service:webhook_deliveries:rate5m", "service:webhook_delivery_errors:ratio_rate5m")
 
 
-def kps_values(settings: Settings, **kwargs: Any) -> dict:
-    return prometheus_values(
-        settings, storage_class="gp3", remote_write_url=mimir_urls(MIMIR.name, "monitoring")[0],
-        cluster=settings.cluster.name, **kwargs,
-    )
+def kps_values(settings: Settings) -> dict:
+    return prometheus_values(settings, "gp3")
 
 
 def spec_of(values: dict) -> dict:
@@ -195,7 +195,7 @@ def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
     assert label_selector_matches(spec["serviceMonitorSelector"], team_monitor["metadata"]["labels"])
     for namespace_selector in ("serviceMonitorNamespaceSelector", "probeNamespaceSelector", "ruleNamespaceSelector"):
         assert label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": "webhook-delivery"})
-    # ... and every ServiceMonitor the chart ships (infrastructure metrics of the task document).
+    # ... and every ServiceMonitor the chart ships (the infrastructure metrics).
     for name, labels in chart_monitor_labels(values).items():
         assert label_selector_matches(spec["serviceMonitorSelector"], labels), name
     # Not selected: another team's monitor.
@@ -203,7 +203,7 @@ def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
 
 
 def test_without_the_chart_labels_the_team_selector_would_lose_the_charts_monitors():
-    """The task document's selector alone: kubelet, node-exporter and kube-state-metrics drop out."""
+    """A selector of the team label alone: kubelet, node-exporter and kube-state-metrics drop out."""
     values = kps_values(minimal_settings())
     labelling = set(selection_values(minimal_settings())) - {"prometheus"}
     assert labelling == {"commonLabels", "kube-state-metrics", "prometheus-node-exporter"}
@@ -402,11 +402,11 @@ def test_probe_uses_the_blackbox_exporter():
                    "path": "/probe"},
         "targets": {"staticConfig": {"static": ["https://webhooks.example.com/healthz"]}},
     }
-    assert probe["spec"]["module"] in scrape.blackbox_values(settings)["config"]["modules"]
+    assert probe["spec"]["module"] in blackbox_exporter.values(settings)["config"]["modules"]
 
 
 def test_blackbox_modules_pass_the_exporters_own_check(tmp_path: Path):
-    modules = scrape.blackbox_values(minimal_settings())["config"]
+    modules = blackbox_exporter.values(minimal_settings())["config"]
     assert sorted(modules["modules"]) == ["http_2xx", "http_post_2xx", "tcp_connect"]
     good, bad = tmp_path / "good.yml", tmp_path / "bad.yml"
     good.write_text(yaml.safe_dump(modules))
@@ -440,7 +440,9 @@ def test_federation_jobs_pull_only_recorded_series():
          "static_configs": [{"targets": ["prometheus.apse1.internal:9090"], "labels": {"cluster": "webhook-prod-apse1"}}],
          "metric_relabel_configs": [{"action": "labeldrop", "regex": "__replica__"}]},
     ]
-    assert spec_of(kps_values(settings, federation_match=RECORDED))["additionalScrapeConfigs"] == jobs
+    # The release federates what the recording rules mark as federated.
+    assert spec_of(kps_values(settings))["additionalScrapeConfigs"] == scrape.federation_scrape_configs(
+        settings, federation_match(settings))
 
 
 def test_federation_sends_credentials_from_a_mounted_secret():
@@ -453,9 +455,9 @@ def test_federation_sends_credentials_from_a_mounted_secret():
     }
     assert "basic_auth" not in without_auth
     # The operator mounts exactly the Secrets the jobs read; without credentials, none.
-    assert spec_of(kps_values(settings, federation_match=RECORDED))["secrets"] == ["federation-euw1"]
+    assert spec_of(kps_values(settings))["secrets"] == ["federation-euw1"]
     plain = minimal_settings("prod", metrics={"federation": FEDERATION})
-    assert spec_of(kps_values(plain, federation_match=RECORDED))["secrets"] == []
+    assert spec_of(kps_values(plain))["secrets"] == []
 
 
 def test_federation_credentials_over_plain_http_are_refused():
@@ -471,7 +473,7 @@ def test_federation_without_match_selectors_is_refused():
 
 def test_federation_and_remote_write_pass_promtool(tmp_path: Path):
     settings = minimal_settings("prod", metrics={"federation": FEDERATION})
-    spec = spec_of(kps_values(settings, federation_match=RECORDED))
+    spec = spec_of(kps_values(settings))
     (rw,) = spec["remoteWrite"]
     config = {
         "global": {"external_labels": spec["externalLabels"]},
@@ -622,7 +624,10 @@ def run_component(settings: Settings, **extra: Any) -> RecordingMocks:
             metrics_bucket_name=pulumi.Output.from_input(BUCKET),
             region="us-east-1",
             role_arn=pulumi.Output.from_input(ROLE_ARN),
-            extra_values=pulumi.Output.from_input({"alertmanager": {"alertmanagerSpec": {"replicas": 3}}}),
+            alertmanager_config_secret=pulumi.Output.from_input("alerting-config-1a2b"),
+            grafana_admin_secret=pulumi.Output.from_input("grafana-admin-3c4d"),
+            grafana_oauth_secret=None,
+            grafana_sidecar_role=pulumi.Output.from_input("grafana-sidecar-5e6f"),
             rule_groups=RULE_GROUPS,
             **extra,
         ))
@@ -648,7 +653,10 @@ def test_component_registers_pinned_releases_with_values_from_inputs():
     assert mimir["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == ROLE_ARN
     assert mimir["mimir"]["structuredConfig"]["blocks_storage"]["s3"]["bucket_name"] == BUCKET
     kps = releases[KUBE_PROMETHEUS_STACK.name]["values"]
-    assert kps["alertmanager"] == {"alertmanagerSpec": {"replicas": 3}}
+    # The pods reference the objects other components create, by the names those components output.
+    assert kps["alertmanager"]["alertmanagerSpec"]["configSecret"] == "alerting-config-1a2b"
+    assert kps["grafana"]["admin"]["existingSecret"] == "grafana-admin-3c4d"
+    assert kps["grafana"]["rbac"]["useExistingRole"] == "grafana-sidecar-5e6f"
     assert kps["prometheus"]["prometheusSpec"]["remoteWrite"][0]["url"] == mimir_urls(MIMIR.name, "monitoring")[0]
     assert kps["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "gp3"
 
@@ -692,11 +700,11 @@ def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
 
 def test_recorded_series_reach_the_long_term_store_and_each_group_gets_a_valid_object_name():
     from components.metrics import kubernetes_name
-    from monitoring.rules import federation_match, rule_groups
+    from monitoring.rules import rule_groups
 
     settings = minimal_settings("prod")
     groups = rule_groups(settings)
-    (rw,) = spec_of(kps_values(settings, federation_match=federation_match(settings)))["remoteWrite"]
+    (rw,) = spec_of(kps_values(settings))["remoteWrite"]
     replica = {"__replica__": "prometheus-kube-prometheus-stack-prometheus-0"}
     records = [rule["record"] for group in groups for rule in group["rules"] if "record" in rule]
     assert records

@@ -1,5 +1,5 @@
 """Network policies: a matrix of flows that must pass and flows that must be refused, evaluated on
-the NetworkPolicy objects the program registers (Kubernetes semantics, tools/k8s.py), and the pods
+the NetworkPolicy objects the program registers (Kubernetes semantics, testkit/k8s.py), and the pods
 of the matrix checked against the pods the charts really make when the chart check runs."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pytest
 
 from monitoring import network
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
-from tests.support import run_stack
-from tools import chart_check
-from tools.k8s import Peer, flow_allowed, program_manifests
+from tests.support import rendered_stack
+from tools.templating import template_stack
+from testkit.k8s import Peer, flow_allowed
 
 MAIN, AGENTS = "monitoring", "monitoring-agents"
 FEDERATION_CIDR = "10.20.0.0/16"
@@ -96,7 +96,7 @@ MUST_REFUSE = [
 
 
 def policies_of(stack: str, overrides: dict | None = None) -> list[dict]:
-    return [m for m in program_manifests(run_stack(stack, overrides).resources) if m["kind"] == "NetworkPolicy"]
+    return [m for m in rendered_stack(stack, overrides).manifests() if m["kind"] == "NetworkPolicy"]
 
 
 def allowed(policies, source: str, destination: str, port: int, protocol: str) -> bool:
@@ -168,7 +168,7 @@ def test_each_namespace_denies_by_default_and_every_policy_is_named_after_its_fl
 def test_the_matrix_pods_are_the_charts_pods_and_no_chart_brings_policies(stack):
     """The labels the matrix gives the charts' pods are theirs in the chart output, so the
     evaluation speaks of the real pods; and the charts add no NetworkPolicy of their own."""
-    output = chart_check.template_stack(stack)
+    output = template_stack(stack)
     templated = [r for r in output.releases.values() if not r.skipped]
     if not templated:
         pytest.skip("no chart is available")

@@ -23,8 +23,10 @@ from config.schema import describe
 from config.settings import Settings
 from monitoring import versions
 from tests.support import ROOT, run_stack
-from tools import chart_check, charts
+from tools import charts
+from tools.templating import template_stack
 from tools.render import write_files
+from tools.rendered import RenderedStack
 
 OPERATIONS = sorted((ROOT / "docs" / "operations").glob("*.md"))
 EVERY_DOC = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -55,7 +57,7 @@ PLACEHOLDER = re.compile(r"<[^>]*>")
 
 def rendered(stack: str, root: Path) -> Path:
     directory = root / stack
-    write_files(run_stack(stack), directory)
+    write_files(RenderedStack.from_run(stack, run_stack(stack)), directory)
     return directory
 
 
@@ -212,7 +214,7 @@ def test_every_secret_named_is_one_the_program_makes(stacks):
 def test_every_workload_and_service_named_is_in_the_chart_output():
     """Against every object the stacks' releases template to and the program registers; the names
     of a release whose chart is unavailable are reported, not checked."""
-    outputs = [chart_check.template_stack(stack) for stack in STACKS]
+    outputs = [template_stack(stack) for stack in STACKS]
     objects = {(o["kind"], o["metadata"]["name"]) for output in outputs for o in output.objects() if o.get("metadata")}
     unavailable = {release.name: release.skipped for output in outputs for release in output.releases.values() if release.skipped}
     kinds = {"deploy": "Deployment", "ds": "DaemonSet", "sts": "StatefulSet", "svc": "Service"}

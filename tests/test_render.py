@@ -12,6 +12,7 @@ import yaml
 from tests.support import ROOT, SECRET_VALUES, run_stack
 from tools.mock_runtime import plain
 from tools import render
+from tools.rendered import RELEASE
 from tools.go_tools import binary, reported_version
 
 
@@ -114,7 +115,7 @@ def test_rendered_rules_and_alertmanager_config_pass_the_real_checkers(rendered)
 
 def test_helm_files_hold_exactly_the_release_values_with_readable_multi_line_strings(rendered):
     stack, out = rendered
-    releases = [r for r in run_stack(stack).resources if r.type == render.RELEASE]
+    releases = [r for r in run_stack(stack).resources if r.type == RELEASE]
     assert len(releases) >= 4
     for release in releases:
         text = (out / "helm" / f"{release.inputs['chart']}.yaml").read_text()

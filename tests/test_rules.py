@@ -345,7 +345,7 @@ def test_every_alert_has_labels_annotations_and_runbook():
 
 
 def test_every_alert_has_a_runbook_file():
-    # Ours, and the charts' alerts that guard the pipeline (tools/chart_intent.py proves the charts
+    # Ours, and the charts' alerts that guard the pipeline (testkit/chart_intent.py proves the charts
     # render them with these links).
     names = {a["alert"] for a in alerts_of(stack_settings("prod"))} | set(CHART_GUARD_ALERTS)
     urls = {a["annotations"]["runbook_url"] for a in alerts_of(stack_settings("prod"))}

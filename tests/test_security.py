@@ -14,7 +14,7 @@ from monitoring.grafana import grafana_ini
 from monitoring.security import CHECKOV_ACCEPTED, PRIVILEGED, PROBE_EXCEPTIONS, RESTRICTED, pod_security_labels
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, htpasswd, nginx_config
 from tests.support import ROOT, minimal_settings, run_stack
-from tools.k8s import granted_rules, pod_security_violations
+from testkit.k8s import granted_rules, pod_security_violations
 from tools.mock_runtime import plain
 
 COMPLIANT = {

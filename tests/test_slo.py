@@ -27,22 +27,22 @@ from typing import Any
 import pytest
 import yaml
 
+from config.types import Duration
+
 from monitoring.rules import rule_groups
 from monitoring.rules.alerts import BURN_RATES
-from monitoring.rules.recording import rule_config
+from monitoring.rules.config import rule_config
 from tests.support import stack_settings, write_rules
 from tools.go_tools import binary
 from tools.mock_runtime import ROOT
 
 OURS, SLOTH = "WebhookErrorBudgetBurn", "SlothErrorBudgetBurn"
 SCENARIO_FILES = ("slo_fast.yaml", "slo_slow.yaml", "slo_varying.yaml")
-FOR = {(severity, long): for_ for severity, long, _, _, for_ in BURN_RATES}
+FOR = {(rate.severity, rate.long_window): rate.for_ for rate in BURN_RATES}
 RATE_WINDOW = 300  # seconds: the window of the recorded rates the long windows are built from
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def seconds(duration: str) -> int:
-    return sum(int(n) * UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", duration))
+def seconds(duration: str) -> float:
+    """Whole seconds as an int (promtool's test times are)."""
+    return Duration(duration).seconds
 
 
 def samples_in(values: str) -> int:
@@ -93,7 +93,7 @@ def sloth_spec(settings) -> dict[str, Any]:
         "service": "webhook-delivery",
         "slos": [{
             "name": "deliveries",
-            "objective": round(config.slo_target * 100, 6),
+            "objective": round(config.thresholds.slo_target * 100, 6),
             "sli": {"events": {
                 "error_query": deliveries.format(selector=f'{{status=~"{config.failed_statuses}"}}'),
                 "total_query": deliveries.format(selector=""),
@@ -242,7 +242,7 @@ def test_sloth_generates_the_same_slo():
     assert [a["labels"]["severity"] for a in alerts] == ["critical", "warning"]
     # The four window pairs and burn rates of the SRE workbook, as ours (BURN_RATES).
     pairs = sorted((re.findall(r"ratio_rate(\w+)\{[^}]*\} > \((\S+) \* 0\.000999", a["expr"])) for a in alerts)
-    ours = sorted([[(short, f"{burn:g}"), (long, f"{burn:g}")] for _, long, short, burn, _ in BURN_RATES])
+    ours = sorted([[(rate.short_window, f"{rate.factor:g}"), (rate.long_window, f"{rate.factor:g}")] for rate in BURN_RATES])
     assert sorted(p for pair in pairs for p in pair) == sorted(p for pair in ours for p in pair)
 
 

@@ -7,8 +7,8 @@ import json
 import kubernetes_validate
 import pytest
 
-from tests.support import run_stack, stack_settings
-from tools.k8s import program_manifests, validation_problems
+from tests.support import rendered_stack, run_stack, stack_settings
+from testkit.k8s import validation_problems
 
 STACKS = ["dev", "prod"]
 COMPONENT_PREFIX = "webhook-monitoring:"
@@ -182,7 +182,7 @@ def test_trust_policy_refuses_other_subjects():
 @pytest.mark.parametrize("stack", STACKS)
 def test_kubernetes_objects_the_program_creates_validate_strictly(stack):
     """Built-in kinds here; the custom resources against the CRDs in the chart check."""
-    manifests = [m for m in program_manifests(run_stack(stack).resources) if "monitoring.coreos.com" not in m["apiVersion"]]
+    manifests = [m for m in rendered_stack(stack).manifests() if "monitoring.coreos.com" not in m["apiVersion"]]
     assert {m["kind"] for m in manifests} >= {"Namespace", "StorageClass", "Secret", "Role", "ClusterRole"}
     assert list(validation_problems(manifests, {})) == []
 

@@ -36,15 +36,12 @@ import yaml
 
 from monitoring.dashboards.datasources import DATASOURCES
 from monitoring.helm.kube_prometheus_stack import FULLNAME
-from monitoring.versions import KUBE_PROMETHEUS_STACK
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tests.e2e.harness import alertmanager_for_test
-from tests.e2e.timescale import duration_ms
-from tests.live import CaptureServer, Process, free_port, http_json, responds, wait_until
-from tests.support import merged, run_stack, stack_settings
+from config.types import duration_ms
+from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
+from tests.support import merged, rendered_stack, stack_settings
 from tools.go_tools import binary
-from tools.mock_runtime import plain
-from tools.render import PROMETHEUS_RULE, RELEASE
 from tools.verify import SYNTHETIC_ALERTNAME, Expected, Kubectl, config_difference, main, metric_samples, parse_time, synthetic_labels, verify
 
 STACK = "prod"
@@ -276,11 +273,9 @@ class Servers:
 
 @pytest.fixture(scope="module")
 def stack() -> Stack:
-    run = run_stack(STACK, OVERRIDES)
-    groups = [g for rule in run.of_type(PROMETHEUS_RULE) for g in plain(rule.inputs, reveal_secrets=True)["spec"]["groups"]]
-    release = next(r for r in run.of_type(RELEASE) if r.inputs["chart"] == KUBE_PROMETHEUS_STACK.name)
-    features = plain(release.inputs["values"], reveal_secrets=True)["prometheus"]["prometheusSpec"].get("enableFeatures", [])
-    return Stack(Expected.from_run(run, stack_settings(STACK, OVERRIDES)), groups, features)
+    rendered = rendered_stack(STACK, OVERRIDES)
+    features = rendered.prometheus_spec.get("enableFeatures", [])
+    return Stack(Expected.from_rendered(rendered, stack_settings(STACK, OVERRIDES)), rendered.rule_groups, features)
 
 
 @pytest.fixture(scope="module")
@@ -650,7 +645,7 @@ def test_the_cluster_is_reached_through_kubectl_with_the_stack_context(servers: 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
 def test_the_synthetic_alert_routes_to_a_receiver_without_integrations(stack_name: str):
-    expected = Expected.from_run(run_stack(stack_name), stack_settings(stack_name))
+    expected = Expected.from_rendered(rendered_stack(stack_name), stack_settings(stack_name))
     labels, receiver = synthetic_labels(expected.alertmanager_config)
     # Not Watchdog's route, though dev sends Watchdog nowhere too (no heartbeat URL).
     assert labels == {"alertname": SYNTHETIC_ALERTNAME, "severity": "none"}
@@ -659,7 +654,7 @@ def test_the_synthetic_alert_routes_to_a_receiver_without_integrations(stack_nam
 
 
 def test_no_synthetic_alert_is_sent_where_every_route_reaches_an_integration():
-    config = copy.deepcopy(Expected.from_run(run_stack(STACK), stack_settings(STACK)).alertmanager_config)
+    config = copy.deepcopy(Expected.from_rendered(rendered_stack(STACK), stack_settings(STACK)).alertmanager_config)
     # Everything copied to Slack first: no label set reaches only receivers without integrations.
     config["route"]["routes"].insert(0, {"receiver": "slack", "matchers": ['alertname=~".+"'], "continue": True})
     assert synthetic_labels(config) is None

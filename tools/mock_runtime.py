@@ -16,9 +16,9 @@ from typing import Any, Mapping
 
 import pulumi
 from pulumi.runtime import mocks, rpc
+from config.schema import PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "webhook-monitoring"
 ACCOUNT = "123456789012"
 
 
@@ -156,7 +156,7 @@ class ProgramMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
-# What a StackReference to the Task 1.1 infrastructure stack returns in a render.
+# What a StackReference to the cluster's infrastructure stack returns in a render.
 INFRA_OUTPUTS = {
     "kubeconfig": "<kubeconfig of the infrastructure stack>",
     "oidcProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/RENDER",

@@ -26,18 +26,11 @@ from typing import Any
 
 import yaml
 
-from config import ConfigError, load
+from config import ConfigError, Settings, load
+from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
-from monitoring.logging.loki import RULES_CONFIGMAP_LABEL, RULES_CONFIGMAP_LABEL_VALUE
-from monitoring.versions import ALLOY, PROMTAIL
-from tools.mock_runtime import ROOT, Run, plain, run_program
-
-NAMESPACE = "webhook-monitoring"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-SECRET = "kubernetes:core/v1:Secret"
-CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-DASHBOARD = "grafana:oss/dashboard:Dashboard"
+from tools.mock_runtime import ROOT, run_program
+from tools.rendered import RenderedStack
 
 
 def secret_placeholder(key: str) -> str:
@@ -210,82 +203,53 @@ def stacks(root: Path = ROOT) -> list[str]:
     return sorted(name for name in names if name)
 
 
-class _ReviewDumper(yaml.CSafeDumper):
-    """libyaml's safe dumper (several times faster than PyYAML's), with multi-line strings (agent
-    configs, embedded files) as literal blocks a reviewer can read and diff line by line."""
+class RenderError(Exception):
+    """A stack that does not render: one line per problem, the lines `pulumi preview` prints."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tuple[Settings, RenderedStack]:
+    """Run the program offline for Pulumi.<stack>.yaml of `root` (or the stack file `path`): its
+    settings and what it registers. Raises RenderError before the program runs on a bad stack file."""
+    path = path or stack_file(stack, root)
+    if not path.exists():
+        raise RenderError([f"no stack file {path.name}: stacks are {', '.join(stacks(root))}"])
+    try:
+        config, secret_keys = stack_config(path)
+        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"])
+    except StackFileError as err:
+        raise RenderError([str(err)]) from None
+    except ConfigError as err:
+        raise RenderError(err.problems) from None
+    run = run_program(stack, config, secret_keys)
+    if run.error is not None:
+        raise RenderError([f"{stack}: {run.error}"])
+    if not run.resources:
+        raise RenderError([f"{stack}: the program registered no resources"])
+    return settings, RenderedStack.from_run(stack, run)
 
 
-_ReviewDumper.add_representer(str, _represent_str)
-
-
-def dump_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_ReviewDumper, sort_keys=True, default_flow_style=False, width=120)
-
-
-def write_files(run: Run, out: Path) -> dict[str, int]:
-    """Write build/<stack>/; returns the number of files per kind."""
+def write_files(rendered: RenderedStack, out: Path) -> dict[str, int]:
+    """Write build/<stack>/ afresh; returns the number of files per kind (top-level file or folder)."""
     if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True)
     written: Counter = Counter()
-    (out / "resources.json").write_text(json.dumps([r.as_json() for r in run.resources], indent=2) + "\n")
-    written["resources.json"] += 1
-
-    for release in run.of_type(RELEASE):
-        values = plain(release.inputs.get("values", {}), reveal_secrets=True)
-        (out / "helm").mkdir(exist_ok=True)
-        (out / "helm" / f"{release.inputs['chart']}.yaml").write_text(dump_yaml(values))
-        written["helm"] += 1
-
-    groups = [g for rule in run.of_type(PROMETHEUS_RULE) for g in plain(rule.inputs, reveal_secrets=True)["spec"]["groups"]]
-    if groups:
-        (out / "prometheus-rules.yaml").write_text(dump_yaml({"groups": groups}))
-        written["prometheus-rules.yaml"] += 1
-
-    for secret in run.of_type(SECRET):
-        data = plain(secret.inputs.get("stringData") or {}, reveal_secrets=True)
-        if "alertmanager.yaml" in data:
-            (out / "alertmanager.yaml").write_text(data["alertmanager.yaml"])
-            written["alertmanager.yaml"] += 1
-
-    for name, text in logging_configs(run).items():
-        (out / "logging").mkdir(exist_ok=True)
-        (out / "logging" / name).write_text(text)
-        written["logging"] += 1
-
-    for dashboard in run.of_type(DASHBOARD):
-        model = json.loads(plain(dashboard.inputs["configJson"], reveal_secrets=True))
-        (out / "dashboards").mkdir(exist_ok=True)
-        (out / "dashboards" / f"{model['uid']}.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
-        written["dashboards"] += 1
+    for relative, text in rendered.files().items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written[relative.split("/")[0]] += 1
     return dict(written)
 
 
-def logging_configs(run: Run) -> dict[str, str]:
-    """The log agent's configuration in its own format, and the Loki ruler's rules."""
-    configs = {}
-    for release in run.of_type(RELEASE):
-        values = plain(release.inputs.get("values", {}), reveal_secrets=True)
-        if release.inputs["chart"] == ALLOY.name:
-            configs["config.alloy"] = values["alloy"]["configMap"]["content"]
-        elif release.inputs["chart"] == PROMTAIL.name:
-            configs["promtail.yaml"] = values["config"]["file"]
-    for config_map in run.of_type(CONFIG_MAP):
-        labels = config_map.inputs["metadata"].get("labels", {})
-        if labels.get(RULES_CONFIGMAP_LABEL) == RULES_CONFIGMAP_LABEL_VALUE:
-            configs["loki-rules.yaml"] = "".join(config_map.inputs["data"].values())
-    return configs
-
-
-def summary(run: Run) -> str:
-    by_type = Counter(r.type for r in run.resources)
+def summary(rendered: RenderedStack) -> str:
+    by_type = Counter(r["type"] for r in rendered.resources)
     lines = [f"{count:4d}  {typ}" for typ, count in sorted(by_type.items())]
-    lines.append(f"{len(run.resources):4d}  resources in all")
-    if run.exports.get("criticalAlertsGoTo") == "slack":
+    lines.append(f"{len(rendered.resources):4d}  resources in all")
+    if rendered.exports.get("criticalAlertsGoTo") == "slack":
         lines.append("note: PagerDuty is off in this stack: critical alerts go to Slack")
     return "\n".join(lines)
 
@@ -294,30 +258,15 @@ def render(stack: str, path: Path | None = None, out_root: Path | None = None, r
     """Render Pulumi.<stack>.yaml of `root` (or the stack file `path`) into <out_root>/<stack>/
     (default: <root>/build/<stack>/). A configuration mistake prints one line per problem, the
     lines `pulumi preview` prints, and returns 2 before the program runs."""
-    path = path or stack_file(stack, root)
     out_root = out_root or root / "build"
-    if not path.exists():
-        print(f"no stack file {path.name}: stacks are {', '.join(stacks(root))}", file=sys.stderr)
-        return 2
     try:
-        config, secret_keys = stack_config(path)
-        load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"])
-    except StackFileError as err:
+        _, rendered = render_stack(stack, path, root)
+    except RenderError as err:
         print(err, file=sys.stderr)
         return 2
-    except ConfigError as err:
-        print("\n".join(err.problems), file=sys.stderr)
-        return 2
-    run = run_program(stack, config, secret_keys)
-    if run.error is not None:
-        print(f"{stack}: {run.error}", file=sys.stderr)
-        return 2
-    if not run.resources:
-        print(f"{stack}: the program registered no resources", file=sys.stderr)
-        return 1
-    written = write_files(run, out_root / stack)
+    written = write_files(rendered, out_root / stack)
     print(f"rendered stack {stack} into {out_root / stack}")
-    print(summary(run))
+    print(summary(rendered))
     print("files: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
     return 0
 

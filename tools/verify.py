@@ -41,30 +41,15 @@ from typing import Any, Iterator, Optional, Protocol
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from config import ConfigError, Duration, Settings, load
+from config import Duration, Settings
 from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_UID, PROMETHEUS_UID
 from monitoring.logging.pipeline import log_pipeline
-from monitoring.scrape import MONITOR_LABEL
-from monitoring.versions import KUBE_PROMETHEUS_STACK
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
-from tools.mock_runtime import Run, plain, run_program
-from tools.render import (
-    DASHBOARD,
-    NAMESPACE,
-    PROMETHEUS_RULE,
-    RELEASE,
-    SECRET,
-    StackFileError,
-    stack_config,
-    stack_file,
-    stacks,
-)
+from tools.render import RenderError, render_stack
+from tools.rendered import FOLDER, NAMESPACE, RenderedStack
 
 OK, FAIL, SKIPPED = "ok", "FAIL", "skipped"
 
-NAMESPACE_RESOURCE = "kubernetes:core/v1:Namespace"
-SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
-FOLDER = "grafana:oss/folder:Folder"
 
 # A container restarted this often, the last time this recently, is restarting in a loop even
 # between two CrashLoopBackOff waits.
@@ -148,43 +133,32 @@ class Expected:
     """The stream labels the log pipeline gives every line's namespace and pod."""
 
     @classmethod
-    def from_run(cls, run: Run, settings: Settings) -> "Expected":
-        release = next(r for r in run.of_type(RELEASE) if r.inputs["chart"] == KUBE_PROMETHEUS_STACK.name)
-        values = plain(release.inputs["values"], reveal_secrets=True)
-        prometheus_spec = values["prometheus"]["prometheusSpec"]
-        grafana = values["grafana"]
+    def from_rendered(cls, rendered: RenderedStack, settings: Settings) -> "Expected":
+        release = rendered.kube_prometheus_stack
+        prometheus_spec, grafana = rendered.prometheus_spec, release.values["grafana"]
         datasource_urls = {d["uid"]: d["url"] for d in grafana["additionalDataSources"]}
-        config_text = next(data["alertmanager.yaml"] for secret in run.of_type(SECRET)
-                           if "alertmanager.yaml" in (data := plain(secret.inputs.get("stringData") or {}, reveal_secrets=True)))
-        # The configured services' monitors: those labelling their targets with the monitor's name.
-        pools = []
-        for monitor in run.of_type(SERVICE_MONITOR):
-            spec, meta = monitor.inputs["spec"], monitor.inputs["metadata"]
-            if any(r.get("targetLabel") == MONITOR_LABEL for e in spec["endpoints"] for r in e.get("relabelings", [])):
-                pools += [(meta["name"], f"serviceMonitor/{meta['namespace']}/{meta['name']}/{i}")
-                          for i in range(len(spec["endpoints"]))]
-        groups = [g for rule in run.of_type(PROMETHEUS_RULE) for g in plain(rule.inputs, reveal_secrets=True)["spec"]["groups"]]
         relabels = {r.source_labels: r.target_label for r in log_pipeline(settings).relabels}
         return cls(
             cluster=prometheus_spec["externalLabels"]["cluster"],
             kube_context=settings.cluster.kube_context,
-            namespaces=tuple(sorted(r.inputs["metadata"]["name"] for r in run.of_type(NAMESPACE_RESOURCE))),
-            scrape_pools=tuple(pools),
-            rule_groups=tuple((g["name"], tuple(r.get("record") or r["alert"] for r in g["rules"])) for g in groups),
+            namespaces=tuple(sorted(n["metadata"]["name"] for n in rendered.inputs(NAMESPACE))),
+            # The configured services' monitors, each endpoint a scrape pool as the Operator names it.
+            scrape_pools=tuple((name, f"serviceMonitor/{m['metadata']['namespace']}/{name}/{i}")
+                               for name, m in rendered.service_monitors.items() for i in range(len(m["spec"]["endpoints"]))),
+            rule_groups=tuple((g["name"], tuple(r.get("record") or r["alert"] for r in g["rules"])) for g in rendered.rule_groups),
             remote_write_queues=tuple(queue["name"] for queue in prometheus_spec.get("remoteWrite", [])),
-            alertmanager_config=yaml.safe_load(config_text),
-            alertmanager_replicas=values["alertmanager"]["alertmanagerSpec"]["replicas"],
+            alertmanager_config=rendered.alertmanager,
+            alertmanager_replicas=rendered.alertmanager_spec["replicas"],
             prometheus=ServiceAddress.from_url(datasource_urls[PROMETHEUS_UID]),
             alertmanager=ServiceAddress.from_url(datasource_urls[ALERTMANAGER_UID]),
             loki=ServiceAddress.from_url(datasource_urls[LOKI_UID]),
             mimir=ServiceAddress.from_url(datasource_urls[MIMIR_UID]),
             # The chart's Grafana subchart is named after the release.
-            grafana=ServiceAddress(release.inputs["namespace"], f"{release.inputs['name']}-grafana", None),
+            grafana=ServiceAddress(release.namespace, f"{release.name}-grafana", None),
             grafana_admin_secret=grafana["admin"]["existingSecret"],
             grafana_admin_keys=(grafana["admin"]["userKey"], grafana["admin"]["passwordKey"]),
-            dashboards=tuple(sorted(json.loads(plain(d.inputs["configJson"], reveal_secrets=True))["uid"]
-                                    for d in run.of_type(DASHBOARD))),
-            folders=tuple(sorted(f.inputs["uid"] for f in run.of_type(FOLDER))),
+            dashboards=tuple(rendered.dashboards),
+            folders=tuple(sorted(f["uid"] for f in rendered.inputs(FOLDER))),
             datasources=tuple(sorted(datasource_urls)),
             log_labels=(relabels[("__meta_kubernetes_namespace",)], relabels[("__meta_kubernetes_pod_name",)]),
         )
@@ -192,20 +166,11 @@ class Expected:
 
 def render_expected(stack: str) -> Expected:
     """Render Pulumi.<stack>.yaml offline (secrets as placeholders) into what must be running."""
-    path = stack_file(stack)
-    if not path.exists():
-        raise VerifyError(f"no stack file {path.name}: stacks are {', '.join(stacks())}")
     try:
-        config, secret_keys = stack_config(path)
-        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"])
-    except StackFileError as err:
-        raise VerifyError(str(err)) from None
-    except ConfigError as err:
-        raise VerifyError("; ".join(err.problems)) from None
-    run = run_program(stack, config, secret_keys)
-    if run.error is not None:
-        raise VerifyError(f"{stack}: {run.error}")
-    return Expected.from_run(run, settings)
+        settings, rendered = render_stack(stack)
+    except RenderError as err:
+        raise VerifyError("; ".join(err.lines)) from None
+    return Expected.from_rendered(rendered, settings)
 
 
 # ------------------------------------------------------------------------------ the cluster

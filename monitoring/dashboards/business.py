@@ -28,6 +28,7 @@ from monitoring.dashboards.defaults import (
     table,
     timeseries,
 )
+from monitoring.rules.config import rule_config
 
 UID = "webhook-business"
 
@@ -44,7 +45,7 @@ def _range_error_ratio() -> str:
 
 
 def service_level_row(settings: Settings) -> Row:
-    target = settings.alerting.thresholds.slo_target
+    target = rule_config(settings).thresholds.slo_target
     budget = round(1 - target, 10)  # 1 - 0.999 is 0.0010000000000000009 in floating point
     return Row("Service level", (
         gauge("SLA success rate (range)",
@@ -65,7 +66,7 @@ def service_level_row(settings: Settings) -> Row:
 
 
 def delivery_row(settings: Settings) -> Row:
-    latency = settings.alerting.thresholds.latency_p95
+    latency = rule_config(settings).thresholds.latency_p95
     duration = "webhook_delivery_duration_seconds"
     return Row("Delivery", (
         stat("Average delivery time (range)",

@@ -27,7 +27,7 @@ from monitoring.dashboards.defaults import (
 )
 
 from monitoring.rules.alerts import PROMETHEUS_JOB, sample_limit_share
-from monitoring.rules.recording import rule_config
+from monitoring.rules.config import rule_config
 
 UID = "webhook-capacity"
 
@@ -74,7 +74,7 @@ def load_row(settings: Settings) -> Row:
                    [promql(f"service:webhook_queue_depth:sum{{{SCOPE}}}", "{{service}} now"),
                     promql(f"predict_linear(service:webhook_queue_depth:sum{{{SCOPE}}}[1h], {4 * 3600})",
                            "{{service}} in 4 hours")],
-                   COUNT, thresholds=at_most(settings.alerting.thresholds.queue_depth)),
+                   COUNT, thresholds=at_most(rule_config(settings).thresholds.queue_depth)),
         timeseries("Traffic in 30 days",
                    "Delivery attempts per second (1h average) now and forecast 30 days ahead from the last "
                    "7 days' trend.",

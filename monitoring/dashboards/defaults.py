@@ -28,8 +28,9 @@ from grafana_foundation_sdk.models import common, dashboard as dashboard_models
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from config import Settings
+from config.schema import PROJECT
 from monitoring.dashboards.datasources import LOKI_UID, MIMIR_NAME, MIMIR_UID, PROMETHEUS_NAME, PROMETHEUS_UID
-from monitoring.rules.recording import regex_alternation
+from monitoring.rules.config import regex_alternation
 
 # Panels query whichever Prometheus-type source the `datasource` variable picks: the hot
 # Prometheus (15 days, default) or Mimir (90 days). Loki panels name Loki directly.
@@ -340,7 +341,7 @@ def build(uid: str, title: str, folder: str, description: str, variables: list, 
         dashboard_builders.Dashboard(title)
         .uid(uid)
         .description(description)
-        .tags(["webhook-monitoring", *tags])
+        .tags([PROJECT, *tags])
         .readonly()
         .timezone("utc")
         .time(time_from, "now")
@@ -361,7 +362,7 @@ def build(uid: str, title: str, folder: str, description: str, variables: list, 
         .link(
             dashboard_builders.DashboardLink("Webhook monitoring")
             .type(dashboard_models.DashboardLinkType.DASHBOARDS)
-            .tags(["webhook-monitoring"])
+            .tags([PROJECT])
             .as_dropdown(True)
             .include_vars(True)
             .keep_time(True)

@@ -23,6 +23,7 @@ from monitoring.dashboards.defaults import (
     timeseries,
     usage,
 )
+from monitoring.rules.config import rule_config
 
 UID = "webhook-infrastructure"
 
@@ -151,7 +152,7 @@ def queue_row(settings: Settings) -> Row:
         timeseries("Queue depth",
                    "Webhooks waiting, summed across replicas. Dashed line: the WebhookQueueBacklog threshold.",
                    [promql(f"service:webhook_queue_depth:sum{{{SCOPE}}}", "{{service}}")],
-                   COUNT, thresholds=at_most(settings.alerting.thresholds.queue_depth), width=24),
+                   COUNT, thresholds=at_most(rule_config(settings).thresholds.queue_depth), width=24),
     ))
 
 

@@ -1,4 +1,4 @@
-"""Webhook delivery overview: the task document's four rows (overview, performance, infrastructure, alerts)."""
+"""Webhook delivery overview: four rows (overview, performance, infrastructure, alerts)."""
 
 from __future__ import annotations
 

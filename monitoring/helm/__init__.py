@@ -1,13 +1,9 @@
-"""Helm values builders, one module per chart; each concern builds its own part and they are merged."""
+"""Helm values builders, one module per chart, and the merge they share."""
 
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any, Mapping
-
-from config.schema import Size
-from config.settings import Resources
 
 
 def deep_merge(*dicts: Mapping[str, Any]) -> dict:
@@ -25,70 +21,3 @@ def deep_merge(*dicts: Mapping[str, Any]) -> dict:
             else:
                 merged[key] = copy.deepcopy(value)
     return merged
-
-
-def container_resources(resources: Resources) -> dict:
-    """A Kubernetes `resources` block; no CPU limit when none is set (throttling hurts more than it protects)."""
-    limits = {"memory": str(resources.memory_limit)}
-    if resources.cpu_limit is not None:
-        limits["cpu"] = str(resources.cpu_limit)
-    return {
-        "requests": {"cpu": str(resources.cpu_request), "memory": str(resources.memory_request)},
-        "limits": limits,
-    }
-
-
-ZONE = "topology.kubernetes.io/zone"
-HOSTNAME = "kubernetes.io/hostname"
-
-
-def zone_spread(match_labels: Mapping[str, str], match_label_keys: tuple[str, ...] = ()) -> dict:
-    """A topology spread constraint over availability zones. Soft: a pod whose volume lives in one
-    zone must still start there, and a zone may be short of nodes for a while."""
-    constraint = {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway",
-                  "labelSelector": {"matchLabels": dict(match_labels)}}
-    if match_label_keys:
-        constraint["matchLabelKeys"] = list(match_label_keys)
-    return constraint
-
-
-def spread_replicas(app: str, instance_label: str) -> dict:
-    """Prometheus Operator spec keys (prometheusSpec, alertmanagerSpec) for replicas that must not
-    fail together: never two on one node (the chart's `hard` anti-affinity), spread over zones.
-    `instance_label` is the pod label the Operator sets to the resource's name."""
-    return {
-        "podAntiAffinity": "hard",
-        "podAntiAffinityTopologyKey": HOSTNAME,
-        "topologySpreadConstraints": [zone_spread({"app.kubernetes.io/name": app}, (instance_label,))],
-    }
-
-
-# Kubernetes quantities spell decimal units without the B: 50GB is `50G`, 500KB is `500k`.
-_KUBERNETES_DECIMAL = {"B": "", "KB": "k", "MB": "M", "GB": "G", "TB": "T"}
-
-
-def kubernetes_quantity(size: Size) -> str:
-    """A setting size as a Kubernetes quantity (`100Gi` stays, `50GB` becomes `50G`)."""
-    number, unit = re.fullmatch(r"([\d.]+)(\w+)", size.text).groups()
-    return number + _KUBERNETES_DECIMAL.get(unit, unit)
-
-
-# What Pod Security `restricted` asks of every container, and a read-only root file system.
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-
-
-def restricted_pod(uid: int) -> dict:
-    """A pod security context `restricted` admits: a non-root user (and group, and volume group)."""
-    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
-            "seccompProfile": {"type": "RuntimeDefault"}}
-
-
-def small_resources(cpu: str, memory: str, memory_limit: str) -> dict:
-    """Requests and a memory limit for a helper container (sidecar, exporter, job): no CPU limit,
-    as for every container here (throttling a scrape or a reload hurts more than it protects)."""
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}

@@ -1,20 +1,34 @@
-"""Values of kube-prometheus-stack 88.5.3 for the Prometheus Operator and Prometheus.
+"""The values of kube-prometheus-stack 88.5.3, whole: the Prometheus Operator, Prometheus,
+Alertmanager, Grafana, node-exporter and kube-state-metrics.
 
-The `grafana:` and `alertmanager:` sections come from their own builders and are merged in by
-the metrics component; this module owns everything else.
+`values(settings, refs)` is the one builder: a function of the settings and of the names of the
+objects other components create (`ChartRefs`), which the chart's pods reference (the Alertmanager
+configuration Secret, Grafana's admin and OAuth Secrets, the sidecars' Role, the StorageClass).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from config.settings import Settings
-from monitoring import ha_tracker, versions, web_auth
+from monitoring import ha_tracker, notifications, rules, versions, web_auth
+from monitoring.alertmanager import NOTHING
+from monitoring.dashboards import DatasourceUrls, datasources
+from monitoring.grafana import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_USER_KEY,
+    CLUSTER_ISSUER_ANNOTATION,
+    grafana_ini,
+    oauth_mount,
+)
 from monitoring.ha_tracker import REPLICA_LABEL
-from monitoring.helm import (
+from monitoring.helm import deep_merge
+from monitoring.helm.mimir import mimir_urls
+from monitoring.logging.loki import gateway_url
+from monitoring.pods import (
     RESTRICTED_CONTAINER,
     container_resources,
-    deep_merge,
     kubernetes_quantity,
     restricted_pod,
     small_resources,
@@ -22,6 +36,8 @@ from monitoring.helm import (
 )
 from monitoring.rules.alerts import chart_rule_overrides
 from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, federation_scrape_configs, federation_secrets, team_labels
+from monitoring.versions import MIMIR
+from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, client_mount
 
 # Set as the chart's fullnameOverride so the in-cluster service names are known in advance.
 FULLNAME = KUBE_PROMETHEUS_STACK_FULLNAME
@@ -31,6 +47,32 @@ ALERTMANAGER_PORT = 9093
 
 
 OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+
+
+@dataclass(frozen=True)
+class ChartRefs:
+    """Names of the objects other components create that the chart's pods reference."""
+
+    storage_class: str
+    """The gp3 StorageClass of Prometheus', Alertmanager's and Grafana's volumes."""
+    alertmanager_config_secret: str
+    """The Secret holding `alertmanager.yaml` (the Alerting component's)."""
+    grafana_admin_secret: str
+    """The Secret holding Grafana's admin user and password."""
+    grafana_oauth_secret: Optional[str]
+    """The Secret holding the SSO client secret; None without SSO."""
+    grafana_sidecar_role: str
+    """The Role through which Grafana's sidecars read ConfigMaps of its namespace."""
+
+
+def values(settings: Settings, refs: ChartRefs) -> dict[str, Any]:
+    """The whole values of the release."""
+    return deep_merge(
+        prometheus_values(settings, refs.storage_class),
+        {"alertmanager": alertmanager_values(settings, refs.alertmanager_config_secret, refs.storage_class)},
+        {"grafana": grafana_values(settings, storage_class=refs.storage_class, admin_secret=refs.grafana_admin_secret,
+                                   oauth_secret=refs.grafana_oauth_secret, sidecar_role=refs.grafana_sidecar_role)},
+    )
 
 
 def service_urls(namespace: str) -> tuple[str, str]:
@@ -108,20 +150,12 @@ def retention_size(settings: Settings) -> str:
     return text + "B" if text.endswith("i") else text
 
 
-def prometheus_values(
-    settings: Settings,
-    *,
-    storage_class: str,
-    remote_write_url: str,
-    cluster: str,
-    federation_match: Sequence[str] = (),
-) -> dict:
-    """Values of kube-prometheus-stack 88.5.3 without its `grafana` and `alertmanager` sections.
-
-    `federation_match` is the `match[]` list the federation jobs pull (needed when
-    `metrics.federation` lists sources).
-    """
+def prometheus_values(settings: Settings, storage_class: str) -> dict:
+    """The values without the `grafana` and `alertmanager` sections: the Operator, Prometheus (remote
+    writing to Mimir's gateway; federating the recorded series of `metrics.federation` sources) and
+    the exporters."""
     p = settings.prometheus
+    remote_write_url = mimir_urls(MIMIR.name, settings.namespace)[0]
     spec = {
         # What the tests run (tools/go_tools.py builds the same version), not whatever the chart picks.
         "image": {"tag": versions.PROMETHEUS_IMAGE_TAG},
@@ -155,7 +189,7 @@ def prometheus_values(
         "scrapeInterval": p.scrape_interval.text,
         "evaluationInterval": p.evaluation_interval.text,
         # Only on samples leaving Prometheus (remote write, federation, alerts), not in rule evaluation.
-        "externalLabels": {"cluster": cluster, "environment": settings.environment},
+        "externalLabels": {"cluster": settings.cluster.name, "environment": settings.environment},
         # Each replica adds `<label>=<its pod>`: the label Mimir's HA tracker reads (alerts drop it).
         "replicaExternalLabelName": REPLICA_LABEL,
         "resources": container_resources(p.resources),
@@ -169,7 +203,7 @@ def prometheus_values(
             }
         },
         "remoteWrite": [remote_write(settings, remote_write_url)],
-        "additionalScrapeConfigs": federation_scrape_configs(settings, federation_match),
+        "additionalScrapeConfigs": federation_scrape_configs(settings, rules.federation_match(settings)),
         "secrets": federation_secrets(settings),
     }
     own = {
@@ -222,3 +256,137 @@ def prometheus_values(
         },
     }
     return deep_merge(own, selection_values(settings))
+
+
+def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str) -> dict[str, Any]:
+    """The `alertmanager:` section of the kube-prometheus-stack values.
+
+    The configuration comes from `config_secret_name` (key `alertmanager.yaml`), which the
+    Alerting component creates; `useExistingSecret` stops the chart rendering its own secret
+    from `alertmanager.config`, which is therefore never set.
+    """
+    am = settings.alerting.alertmanager
+    clustered = am.replicas > 1
+    spec: dict[str, Any] = {
+        # What the tests run (tools/go_tools.py builds the same version), not whatever the chart picks.
+        "image": {"tag": versions.ALERTMANAGER_IMAGE_TAG},
+        "replicas": am.replicas,
+        "retention": am.retention.hours,
+        "configSecret": config_secret_name,
+        "useExistingSecret": True,
+        "storage": {
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": storage_class_name,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": kubernetes_quantity(am.volume_size)}},
+                }
+            }
+        },
+        "resources": container_resources(am.resources),
+        # The routing is the program's Secret alone: no AlertmanagerConfig object, whoever creates it
+        # and wherever, is merged in. The chart turns an empty selector into "select all", so the
+        # selector is one no object can satisfy (a key both present and absent).
+        # Links in notifications open the alert group in Grafana (Alertmanager itself is not exposed).
+        "externalUrl": notifications.alertmanager_external_url(settings),
+        "alertmanagerConfigSelector": NOTHING,
+        "alertmanagerConfigNamespaceSelector": NOTHING,
+    }
+    # Reached from the network only through the authenticating proxy (monitoring/web_auth.py); the
+    # Operator probes no Alertmanager that listens locally, so the probes come with it.
+    spec["listenLocal"] = True
+    spec["containers"] = [
+        web_auth.sidecar(web_auth.ALERTMANAGER),
+        {"name": "alertmanager", "livenessProbe": web_auth.local_probe(web_auth.ALERTMANAGER, "/-/healthy"),
+         "readinessProbe": web_auth.local_probe(web_auth.ALERTMANAGER, "/-/ready")},
+    ]
+    spec["volumes"] = web_auth.sidecar_volumes(web_auth.ALERTMANAGER)
+    if clustered:
+        # Replicas gossip notifications and silences; two on one node would fail together.
+        spec.update(spread_replicas("alertmanager", "alertmanager"))
+    return {
+        "enabled": True,
+        "alertmanagerSpec": spec,
+        "service": {"targetPort": web_auth.ALERTMANAGER.proxy_port},
+        "serviceMonitor": {"selfMonitor": False},
+        # Drains take one replica at a time; a single replica gets no budget so nodes can drain.
+        "podDisruptionBudget": {"enabled": True, "minAvailable": am.replicas - 1} if clustered else {"enabled": False},
+    }
+
+
+def datasource_urls(settings: Settings) -> DatasourceUrls:
+    """Where Grafana reaches each backend inside the cluster (release names are fixed)."""
+    prometheus_url, alertmanager_url = service_urls(settings.namespace)
+    return DatasourceUrls(
+        prometheus=prometheus_url,
+        mimir=mimir_urls(MIMIR.name, settings.namespace)[1],
+        loki=gateway_url(settings.namespace),
+        alertmanager=alertmanager_url,
+    )
+
+
+def grafana_values(
+    settings: Settings,
+    *,
+    storage_class: str,
+    admin_secret: str,
+    oauth_secret: str | None,
+    sidecar_role: str,
+) -> dict:
+    """The `grafana:` section of the kube-prometheus-stack values.
+
+    Secrets are referenced by name, never inlined: the admin credentials from `admin_secret`,
+    the OAuth client secret from `oauth_secret`. Data sources are ours alone, with stable UIDs
+    that the dashboards reference, so the chart's defaults are switched off. The sidecars that load
+    data sources and the chart's dashboards read ConfigMaps of Grafana's namespace only, through
+    `sidecar_role` (a Role granting exactly that): the chart's own role would let Grafana read
+    every Secret (a ClusterRole, as kube-prometheus-stack has the dashboard sidecar watch all
+    namespaces).
+    """
+    g = settings.grafana
+    ingress_annotations = {CLUSTER_ISSUER_ANNOTATION: g.cluster_issuer} if g.cluster_issuer else {}
+    values = {
+        "admin": {"existingSecret": admin_secret, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
+        # SQLite on a ReadWriteOnce gp3 volume: one replica, and the volume keeps users and preferences.
+        "replicas": 1,
+        # The chart's RollingUpdate starts the new pod before stopping the old: it cannot attach the
+        # volume the old pod holds (on another node), never becomes ready, and the release times out.
+        "deploymentStrategy": {"type": "Recreate"},
+        "rbac": {"namespaced": True, "useExistingRole": sidecar_role},
+        # Pod Security `restricted`: the pod's fsGroup gives the volume to Grafana's user, so the
+        # chart's root init container that chowns it is not needed.
+        "initChownData": {"enabled": False},
+        "persistence": {
+            "enabled": True,
+            "type": "pvc",
+            "storageClassName": storage_class,
+            "size": g.volume_size.text,
+            "accessModes": ["ReadWriteOnce"],
+        },
+        "ingress": {
+            "enabled": True,
+            # cert-manager issues the host's certificate into the TLS Secret and renews it.
+            **({"annotations": ingress_annotations} if ingress_annotations else {}),
+            "ingressClassName": g.ingress_class,
+            "hosts": [g.host],
+            "path": "/",
+            "pathType": "Prefix",
+            "tls": [{"secretName": g.tls_secret, "hosts": [g.host]}],
+        },
+        "grafana.ini": grafana_ini(settings, oauth_secret),
+        # Secrets as files, read by `$__file{}` references (data source passwords, the SSO client secret).
+        "extraSecretMounts": [client_mount(server, "grafana") for server in (PROMETHEUS, ALERTMANAGER)]
+        + ([oauth_mount(oauth_secret)] if oauth_secret else []),
+        "sidecar": {
+            "resources": small_resources("10m", "64Mi", "128Mi"),
+            "datasources": {"defaultDatasourceEnabled": False, "resource": "configmap"},
+            # Grafana's own namespace, where the chart's dashboards are (kube-prometheus-stack says ALL).
+            "dashboards": {"searchNamespace": settings.namespace, "resource": "configmap"},
+        },
+        "additionalDataSources": datasources(settings, datasource_urls(settings)),
+        # The subchart's monitor does not get the parent chart's common labels: without the
+        # team label Prometheus would not select it.
+        "serviceMonitor": {"labels": team_labels(settings)},
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+    }
+    return values

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from config.settings import Settings
 from monitoring import ha_tracker
-from monitoring.helm import deep_merge, kubernetes_quantity
+from monitoring.helm import deep_merge
+from monitoring.pods import kubernetes_quantity, one_per_node, zone_spread
 from monitoring.scrape import team_labels
+from monitoring.versions import MIMIR
 
 # The one service account every Mimir pod runs as; the bucket's IRSA role trusts exactly it.
 MIMIR_SERVICE_ACCOUNT = "mimir"
@@ -92,6 +94,14 @@ def mimir_values(
     def component(name: str, **extra) -> dict:
         return {"replicas": lts.replicas, "resources": _resources(settings, name), **extra}
 
+    def stateless(name: str, **extra) -> dict:
+        """A Deployment's replicas on different nodes, spread over the zones (the chart's default is a
+        soft spread over nodes only)."""
+        labels = {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/instance": MIMIR.name,
+                  "app.kubernetes.io/component": name.replace("_", "-")}
+        spread = {"affinity": one_per_node(labels), "topologySpreadConstraints": [zone_spread(labels)]}
+        return component(name, **(spread if lts.replicas > 1 else {}), **extra)
+
     def volume(size) -> dict:
         return {"persistentVolume": {"size": kubernetes_quantity(size), "storageClass": storage_class}}
 
@@ -122,18 +132,18 @@ def mimir_values(
             "annotations": {"eks.amazonaws.com/role-arn": role_arn},
         },
         "mimir": {"structuredConfig": structured},
-        "distributor": component("distributor"),
+        "distributor": stateless("distributor"),
         "ingester": component("ingester", zoneAwareReplication={"enabled": zone_aware}, **volume(lts.ingester_volume_size)),
         "store_gateway": component(
             "store_gateway", zoneAwareReplication={"enabled": zone_aware}, **volume(lts.store_gateway_volume_size)
         ),
         "compactor": {"replicas": 1, "resources": _resources(settings, "compactor"), **volume(lts.compactor_volume_size)},
-        "querier": component("querier"),
-        "query_frontend": component("query_frontend"),
-        "query_scheduler": component("query_scheduler"),
+        "querier": stateless("querier"),
+        "query_frontend": stateless("query_frontend"),
+        "query_scheduler": stateless("query_scheduler"),
         # The gateway (an nginx in front of every path) replaces the deprecated `nginx` section;
         # the chart refuses both at once.
-        "gateway": {"enabledNonEnterprise": True, **component("gateway")},
+        "gateway": stateless("gateway", enabledNonEnterprise=True),
         "nginx": {"enabled": False},
         "rollout_operator": {"enabled": zone_aware},
         "minio": {"enabled": False},

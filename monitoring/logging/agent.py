@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from config import Settings
-from monitoring.helm import container_resources, small_resources
+from monitoring.pods import container_resources, small_resources
 from monitoring.logging.promtail import PROMTAIL_PORT
 
 # One toleration with no key and operator Exists tolerates every taint.

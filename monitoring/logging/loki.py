@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from config import Settings
-from monitoring.helm import container_resources, small_resources, zone_spread
+from monitoring.pods import container_resources, small_resources, zone_spread
 from monitoring.web_auth import ALERTMANAGER, BASIC_CREDENTIALS_KEY, client_file, client_mount
 
 LOKI_SERVICE_ACCOUNT = "loki"

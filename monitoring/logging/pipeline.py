@@ -27,9 +27,6 @@ PATH_FIELD = "path"
 ENDPOINT_FIELD = "endpoint"
 STATUS_FIELD = "status"
 
-# Stream labels every log line carries (besides `level`); dashboards and LogQL rely on them.
-KUBERNETES_LABELS = ("namespace", "pod", "container", "app")
-
 HEALTH_CHECK_DROP_REASON = "health_check"
 
 

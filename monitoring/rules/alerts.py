@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import Duration, Settings
-from monitoring.rules.recording import RuleConfig, local, regex_alternation, rule_config
+from monitoring.rules.config import RuleConfig, local, regex_alternation, rule_config
+from monitoring.rules.recording import baseline_series_name
 from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, MONITOR_LABEL
 
 # Where an alert has no application service to aggregate by, it is about this one.
@@ -23,13 +24,23 @@ STATIC_SERVICE = "webhook-delivery"
 # Prometheus' own scrape job: the chart's Service `<fullname>-prometheus`, which its ServiceMonitor names.
 PROMETHEUS_JOB = f"{KUBE_PROMETHEUS_STACK_FULLNAME}-prometheus"
 
-# Multi-window, multi-burn-rate alerts (Google SRE workbook, "Alerting on SLOs", table 5-8):
-# (severity, long window, short window, burn rate, for).
+@dataclass(frozen=True)
+class BurnRate:
+    """One multi-window burn-rate alert (Google SRE workbook, "Alerting on SLOs", table 5-8)."""
+
+    severity: str
+    long_window: str
+    short_window: str
+    factor: float
+    """How many times faster than the SLO allows the error budget is spent."""
+    for_: str
+
+
 BURN_RATES = (
-    ("critical", "1h", "5m", 14.4, "2m"),
-    ("critical", "6h", "30m", 6, "15m"),
-    ("warning", "1d", "2h", 3, "1h"),
-    ("warning", "3d", "6h", 1, "3h"),
+    BurnRate("critical", "1h", "5m", 14.4, "2m"),
+    BurnRate("critical", "6h", "30m", 6, "15m"),
+    BurnRate("warning", "1d", "2h", 3, "1h"),
+    BurnRate("warning", "3d", "6h", 1, "3h"),
 )
 
 # Loki's push routes (Loki 2.x and 3.x, including OTLP).
@@ -66,37 +77,37 @@ def _percent(ratio: float) -> str:
 
 
 def service_alerts(config: RuleConfig) -> list[Alert]:
-    """The task document's three alerts, the target and the synthetic probe checks."""
+    """The service's three delivery alerts (errors, backlog, latency), the target and the synthetic probe checks."""
     up = f'up{{namespace=~"{regex_alternation(config.service_namespaces)}"}}'
     alerts = [
         Alert(
             "WebhookHighErrorRate",
-            f"{local('service:webhook_delivery_errors:ratio_rate5m')} > {config.error_ratio:g}\n"
-            + _at_least_deliveries(config.error_ratio, "5m"),
+            f"{local('service:webhook_delivery_errors:ratio_rate5m')} > {config.thresholds.error_ratio:g}\n"
+            + _at_least_deliveries(config.thresholds.error_ratio, "5m"),
             "critical",
             "High webhook error rate detected",
             "Webhook error rate of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value | humanizePercentage }} "
-            f"over 5m (threshold {_percent(config.error_ratio)}).",
-            for_=config.error_ratio_for,
+            f"over 5m (threshold {_percent(config.thresholds.error_ratio)}).",
+            for_=config.thresholds.error_ratio_for.text,
         ),
         Alert(
             "WebhookQueueBacklog",
-            f"{local('service:webhook_queue_depth:sum')} > {config.queue_depth}",
+            f"{local('service:webhook_queue_depth:sum')} > {config.thresholds.queue_depth}",
             "critical",
             "Webhook queue backlog growing",
             "Queue depth of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value }} messages across all "
-            f"replicas (threshold {config.queue_depth}).",
-            for_=config.queue_depth_for,
+            f"replicas (threshold {config.thresholds.queue_depth}).",
+            for_=config.thresholds.queue_depth_for.text,
         ),
         Alert(
             "HighLatency",
             local("service:webhook_delivery_duration_seconds:histogram_quantile5m", 'quantile="0.95"')
-            + f" > {config.latency_p95:g}\n" + _at_least_deliveries(1 - 0.95, "5m"),
+            + f" > {config.thresholds.latency_p95:g}\n" + _at_least_deliveries(1 - 0.95, "5m"),
             "warning",
             "High webhook delivery latency",
             "P95 latency of {{ $labels.namespace }}/{{ $labels.service }} is {{ $value | humanizeDuration }} "
-            f"(threshold {config.latency_p95:g}s).",
-            for_=config.latency_p95_for,
+            f"(threshold {config.thresholds.latency_p95:g}s).",
+            for_=config.thresholds.latency_p95_for.text,
         ),
         Alert(
             "WebhookTargetDown",
@@ -130,7 +141,7 @@ def absence_alerts(config: RuleConfig) -> list[Alert]:
     """A service that vanishes silences every alert above: its targets gone from discovery (the
     Service deleted, its labels or port changed), or its delivery metrics gone while it is scraped
     (a metric renamed, instrumentation removed)."""
-    monitors = regex_alternation(tuple(name for _, name in config.monitors))
+    monitors = regex_alternation(tuple(m.name for m in config.monitors))
     namespaces = regex_alternation(config.service_namespaces)
     scraped = f'up{{namespace=~"{namespaces}", {MONITOR_LABEL}=~"{monitors}"}}'
     deliveries = local("service:webhook_deliveries:rate5m")
@@ -139,15 +150,15 @@ def absence_alerts(config: RuleConfig) -> list[Alert]:
     # absent() cannot group: one rule per configured service, its labels those of its matchers.
     missing = [Alert(
         "WebhookTargetsMissing",
-        f'absent(up{{namespace="{namespace}", {MONITOR_LABEL}="{name}"}})',
+        f'absent(up{{namespace="{m.namespace}", {MONITOR_LABEL}="{m.name}"}})',
         "critical",
         "A webhook delivery service has no scrape target at all",
-        f"No target of the ServiceMonitor {name} in {namespace} has been discovered for "
+        f"No target of the ServiceMonitor {m.name} in {m.namespace} has been discovered for "
         f"{config.absence_for}: the Service is gone, its labels no longer match the monitor's selector, or "
         "its metrics port was renamed. Every delivery alert of the service is blind.",
         for_=config.absence_for,
-        labels={"service": name},
-    ) for namespace, name in config.monitors]
+        labels={"service": m.name},
+    ) for m in config.monitors]
     # The delivery counters exist only once a delivery happened (they are labelled by status and
     # endpoint), so their absence alone is also an idle service. A service is accounted for when it
     # counts deliveries, or when it is idle: its queue gauge (always exported) empty all along, and no
@@ -171,41 +182,43 @@ def absence_alerts(config: RuleConfig) -> list[Alert]:
 def slo_alerts(config: RuleConfig) -> list[Alert]:
     """Error budget burn: page when a month's budget would go in days, ticket when in weeks."""
     alerts = []
-    for severity, long, short, burn, for_ in BURN_RATES:
-        threshold = f"({burn:g} * {config.error_budget:g})"
+    for rate in BURN_RATES:
+        threshold = f"({rate.factor:g} * {config.error_budget:g})"
         expr = (
-            f"{local(f'service:webhook_delivery_errors:ratio_rate{long}')} > {threshold}\n"
-            f"and on (namespace, service)\n{local(f'service:webhook_delivery_errors:ratio_rate{short}')} > {threshold}"
+            f"{local(f'service:webhook_delivery_errors:ratio_rate{rate.long_window}')} > {threshold}\n"
+            f"and on (namespace, service)\n{local(f'service:webhook_delivery_errors:ratio_rate{rate.short_window}')} > {threshold}"
         )
-        if severity == "critical":
+        if rate.severity == "critical":
             # Tickets wait for the long windows to fill; pages need enough traffic first.
-            expr += "\n" + _at_least_deliveries(burn * config.error_budget, long)
+            expr += "\n" + _at_least_deliveries(rate.factor * config.error_budget, rate.long_window)
         alerts.append(Alert(
             "WebhookErrorBudgetBurn",
             expr,
-            severity,
-            f"Webhook delivery error budget burning {burn:g}x too fast",
+            rate.severity,
+            f"Webhook delivery error budget burning {rate.factor:g}x too fast",
             "{{ $value | humanizePercentage }} of the deliveries of {{ $labels.namespace }}/{{ $labels.service }} "
-            f"failed over the last {long} (and over {short}): at this rate the 30-day error budget of "
-            f"{_percent(config.error_budget)} (SLO {_percent(config.slo_target)}) is spent {burn:g}x too fast.",
-            for_=for_,
-            labels={"slo_window": long},
+            f"failed over the last {rate.long_window} (and over {rate.short_window}): at this rate the 30-day error "
+            f"budget of {_percent(config.error_budget)} (SLO {_percent(config.thresholds.slo_target)}) is spent "
+            f"{rate.factor:g}x too fast.",
+            for_=rate.for_,
+            labels={"slo_window": rate.long_window},
         ))
     return alerts
 
 
 def anomaly_alerts(config: RuleConfig) -> list[Alert]:
-    mean = local(config.baseline_mean)
+    weeks = config.thresholds.anomaly_baseline_weeks
+    mean, stddev = (local(baseline_series_name(statistic, weeks)) for statistic in ("mean", "stddev"))
     deviation = f"({local('service:webhook_deliveries:rate1h')} - {mean})"
     return [Alert(
         "WebhookTrafficAnomaly",
-        f"abs({deviation} / {local(config.baseline_stddev)}) > {config.anomaly_z_score:g}\n"
+        f"abs({deviation} / {stddev}) > {config.thresholds.anomaly_z_score:g}\n"
         f"and\nabs{deviation} > {config.anomaly_min_relative_change:g} * {mean}",
         "warning",
         "Webhook delivery traffic far from its usual level for this time of week",
         "The delivery rate of {{ $labels.namespace }}/{{ $labels.service }} over the last hour is "
         "{{ $value | printf \"%.1f\" }} standard deviations from the same hour of the previous "
-        f"{config.baseline_weeks} weeks (threshold {config.anomaly_z_score:g}).",
+        f"{config.thresholds.anomaly_baseline_weeks} weeks (threshold {config.thresholds.anomaly_z_score:g}).",
         for_=config.anomaly_for,
     )]
 
@@ -284,8 +297,8 @@ def sample_limit_share(config: RuleConfig, selector: str = "") -> str:
     scrape_sample_limit, needs a feature flag Prometheus 3.14 deprecates. Services sharing a limit
     share one selector, so the expression stays short however many services there are."""
     by_limit: dict[int, list[str]] = {}
-    for (_, name), limit in zip(config.monitors, config.sample_limits, strict=True):
-        by_limit.setdefault(limit, []).append(name)
+    for monitor in config.monitors:
+        by_limit.setdefault(monitor.sample_limit, []).append(monitor.name)
     return "\nor\n".join(
         f'scrape_samples_post_metric_relabeling{{{selector}{MONITOR_LABEL}=~"{regex_alternation(tuple(names))}"}} / {limit}'
         for limit, names in sorted(by_limit.items()))

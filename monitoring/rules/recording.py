@@ -2,8 +2,7 @@
 
 Every recorded series is described once (`recorded_series`): its name, expression template, labels,
 unit and meaning. The rule groups, the federation `match[]` selectors and the metric catalog are
-all built from that one list. `RuleConfig` is the one place where settings become selectors and
-thresholds (kubernetes-mixin style); the alert rules read it too.
+all built from that one list, with the selectors and thresholds of `RuleConfig` (monitoring/rules/config.py).
 
 Cardinality: the application's `endpoint` label (the customer's webhook URL) is unbounded. Only the
 `service_endpoint:*` series keep it (for the per-endpoint dashboard panels). Every other series
@@ -18,133 +17,17 @@ from string import Template
 from typing import Any
 
 from config import Settings
+from monitoring.rules.config import RuleConfig, local, rule_config
 
 SERVICE = ("namespace", "service")
 
-# Windows of the error ratio: 5m for the task document's alert, the rest for the multi-window
+# Windows of the error ratio: 5m for WebhookHighErrorRate, the rest for the multi-window
 # multi-burn-rate SLO alerts (Google SRE workbook, chapter 5).
 SLO_WINDOWS = ("30m", "1h", "2h", "6h", "1d", "3d")
 
-# Federation (monitoring/scrape.py) brings other clusters' recorded series into this Prometheus,
-# labelled with their `cluster`; this cluster's own series carry no `cluster` label (external labels
-# are added only on the way out). Every rule that reads a recorded series selects this cluster's only,
-# through `local`: otherwise a `sum by (namespace, service)` adds other clusters in, alerts fire for
-# them, and rules re-record federated series under the names they arrived with.
-LOCAL_ONLY = 'cluster=""'
-
-_RE2_SPECIAL = set(r"\.+*?()|[]{}^$")
-
-
-def local(series: str, matchers: str = "") -> str:
-    """Selector of recorded `series` in this cluster only, with further label `matchers`."""
-    return f"{series}{{{', '.join(m for m in (LOCAL_ONLY, matchers) if m)}}}"
-
-
-def regex_alternation(values: tuple[str, ...]) -> str:
-    """`values` as an RE2 alternation inside a PromQL double-quoted string (escapes doubled)."""
-    return "|".join("".join("\\\\" + ch if ch in _RE2_SPECIAL else ch for ch in v) for v in values)
-
-
-@dataclass(frozen=True)
-class RuleConfig:
-    """Everything the rules take from settings (and the few fixed choices), in one place."""
-
-    failed_statuses: str
-    """RE2 alternation of the `status` values that count as failed deliveries."""
-    team: str
-    runbook_base_url: str
-    monitors: tuple[tuple[str, str], ...]
-    """(namespace, name) of each configured service's ServiceMonitor, whose name its targets carry
-    as the `monitor` label (WebhookTargetsMissing, WebhookDeliveryMetricsMissing)."""
-    sample_limits: tuple[int, ...]
-    """Each of those ServiceMonitors' sample limit, in the same order (samples per scrape)."""
-    monitoring_namespace: str
-    """Namespace of the monitoring stack (Prometheus' own targets)."""
-    agents_namespace: str
-    """Namespace of the agents on every node."""
-    probe_urls: tuple[str, ...]
-    log_agent: str
-    error_ratio: float
-    error_ratio_for: str
-    queue_depth: int
-    queue_depth_for: str
-    latency_p95: float
-    latency_p95_for: str
-    slo_target: float
-    anomaly_z_score: float
-    baseline_weeks: int
-    """The traffic baseline is the same hour of each of this many previous weeks."""
-    # The anomaly alert also needs the rate to differ from the mean by this share, so that a
-    # near-zero standard deviation (very regular traffic) does not turn noise into an alert.
-    anomaly_min_relative_change: float = 0.2
-    anomaly_for: str = "30m"
-    target_down_for: str = "5m"
-    probe_failure_ratio: float = 0.5
-    probe_for: str = "5m"
-    remote_write_failure_ratio: float = 0.01
-    remote_write_for: str = "15m"
-    # Prometheus keeps about 2h of WAL: 10 minutes behind is well before data is lost.
-    remote_write_max_lag_seconds: int = 600
-    log_push_error_ratio: float = 0.05
-    log_pipeline_for: str = "15m"
-    # A deploy briefly has no ready target, or a metric appears after the first request: only longer gaps page.
-    absence_for: str = "10m"
-    expected_series: int = 0
-    """Head series each Prometheus replica is sized for (prometheus.expectedSeries)."""
-    # Share of a scrape's sample limit that warns; growth is slow, so it must last.
-    sample_limit_warning: float = 0.8
-    capacity_for: str = "30m"
-
-    @property
-    def service_namespaces(self) -> tuple[str, ...]:
-        """Namespaces of the scraped webhook delivery services (WebhookTargetDown), each once."""
-        return tuple(sorted({namespace for namespace, _ in self.monitors}))
-
-    def runbook_url(self, alert: str) -> str:
-        """The one place an alert's runbook link is made: `docs/runbooks/<alert>.md`."""
-        return f"{self.runbook_base_url}{alert}.md"
-
-    @property
-    def error_budget(self) -> float:
-        return round(1 - self.slo_target, 10)
-
-    @property
-    def baseline_mean(self) -> str:
-        return baseline_series_name("mean", self.baseline_weeks)
-
-    @property
-    def baseline_stddev(self) -> str:
-        return baseline_series_name("stddev", self.baseline_weeks)
-
-
-def rule_config(settings: Settings) -> RuleConfig:
-    t = settings.alerting.thresholds
-    return RuleConfig(
-        failed_statuses=regex_alternation(settings.metrics.failure_statuses),
-        team=settings.team_label,
-        runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
-        monitors=tuple((str(s.namespace), str(s.name)) for s in settings.metrics.services),
-        sample_limits=tuple(s.sample_limit for s in settings.metrics.services),
-        monitoring_namespace=str(settings.namespace),
-        expected_series=settings.prometheus.expected_series,
-        agents_namespace=str(settings.agents_namespace),
-        probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
-        log_agent=settings.logging.agent,
-        error_ratio=t.error_ratio,
-        error_ratio_for=t.error_ratio_for.text,
-        queue_depth=t.queue_depth,
-        queue_depth_for=t.queue_depth_for.text,
-        latency_p95=t.latency_p95,
-        latency_p95_for=t.latency_p95_for.text,
-        slo_target=t.slo_target,
-        anomaly_z_score=t.anomaly_z_score,
-        baseline_weeks=t.anomaly_baseline_weeks,
-    )
-
-
 @dataclass(frozen=True)
 class MetricDoc:
-    """An application metric, as the task document defines it."""
+    """An application metric, as the service's metrics contract defines it."""
 
     name: str
     type: str
@@ -377,7 +260,7 @@ def recorded_series(baseline_weeks: int) -> tuple[RecordedSeries, ...]:
 def recording_groups(settings: Settings) -> list[dict[str, Any]]:
     """The recording rule group, in promtool's rule-file group format, each rule after those it reads."""
     config = rule_config(settings)
-    return [{"name": RECORDING_GROUP, "rules": [s.rule(config) for s in recorded_series(config.baseline_weeks)]}]
+    return [{"name": RECORDING_GROUP, "rules": [s.rule(config) for s in recorded_series(config.thresholds.anomaly_baseline_weeks)]}]
 
 
 def federation_match(settings: Settings) -> list[str]:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from tests.e2e.harness import run_once
-from tools.bench import verdict
+from testkit.bench import verdict
 
 RATIO_TARGET, WALL_SECONDS = 1.2, 180.0
 

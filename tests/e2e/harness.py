@@ -30,36 +30,25 @@ import yaml
 from tests.e2e.synthetic import SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
 from tests.e2e.timescale import (
     ROUTE_TIMINGS,
-    duration_ms,
     scale_alertmanager,
     scale_duration,
     scale_promql,
     scale_rule_groups,
 )
-from tests.live import (
-    CaptureServer,
-    Process,
-    free_port,
-    http_json,
-    prometheus_file_format,
-    responds,
-    wait_until,
-)
+from config.types import duration_ms
 from monitoring.helm.kube_prometheus_stack import FULLNAME
-from monitoring.scrape import MONITOR_LABEL
-from tools.go_tools import binary
 from monitoring.rules.alerts import PROMETHEUS_JOB
+from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
+from testkit.operator import PROMETHEUS_PORT_NAME, prometheus_file_format, service_monitor_jobs
+from tools.go_tools import binary
 from tools.render import render
+from tools.rendered import RenderedStack
 from tools.verify import matches
 
 FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
 STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path
 ENDPOINTS = ("api_example_com", "hooks_acme_io", "events_shop_io")
 FAILING_ENDPOINT = "partner_flaky_net"
-# Prometheus' own scrape target as kube-prometheus-stack 88.5.3 labels it (fullname
-# "kube-prometheus-stack"): templates/prometheus/servicemonitor.yaml scrapes the Service
-# `<fullname>-prometheus` (PROMETHEUS_JOB, the job the Operator sets) on port "http-web".
-PROMETHEUS_PORT_NAME = "http-web"
 # Alertmanager's cluster peer timeout is a flag, not part of the rendered config: how long the second
 # peer waits for the first one's notification log before sending itself. Its default (15s) scaled
 # would be 750 ms, less than gossip can take on a loaded 2-core machine: then both send. Not scaled
@@ -100,39 +89,6 @@ def render_stacks(out_root: Path, stacks: tuple[str, ...] = ("dev", "prod")) -> 
         with contextlib.redirect_stdout(io.StringIO()):
             assert render(stack, out_root=out_root) == 0, f"render {stack} failed"
     return out_root
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """The files of one rendered stack that the live pipeline loads."""
-
-    rule_groups: list[dict[str, Any]]
-    alertmanager: dict[str, Any]
-    prometheus_spec: dict[str, Any]
-    alertmanager_spec: dict[str, Any]
-    service_monitors: dict[str, dict[str, Any]]
-    """The endpoint of each configured service's ServiceMonitor, by monitor name, in the order configured."""
-    dashboards: dict[str, dict[str, Any]]
-    namespace: str
-    """Where the charts run: the namespace label of Prometheus' own targets."""
-
-    @classmethod
-    def load(cls, directory: Path) -> "Rendered":
-        resources = json.loads((directory / "resources.json").read_text())
-        # The configured services' monitors: those that label their targets with the monitor's name.
-        monitors = [r for r in resources if r["type"].endswith(":ServiceMonitor") and any(
-            relabel.get("targetLabel") == MONITOR_LABEL for relabel in r["inputs"]["spec"]["endpoints"][0].get("relabelings", []))]
-        kube_prometheus_stack = yaml.safe_load((directory / "helm" / "kube-prometheus-stack.yaml").read_text())
-        return cls(
-            rule_groups=yaml.safe_load((directory / "prometheus-rules.yaml").read_text())["groups"],
-            alertmanager=yaml.safe_load((directory / "alertmanager.yaml").read_text()),
-            prometheus_spec=kube_prometheus_stack["prometheus"]["prometheusSpec"],
-            alertmanager_spec=kube_prometheus_stack["alertmanager"]["alertmanagerSpec"],
-            service_monitors={m["inputs"]["metadata"]["name"]: m["inputs"]["spec"]["endpoints"][0] for m in monitors},
-            dashboards={p.stem: json.loads(p.read_text()) for p in sorted((directory / "dashboards").glob("*.json"))},
-            namespace=next(r["inputs"]["namespace"] for r in resources
-                           if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "kube-prometheus-stack"),
-        )
 
 
 def alertmanager_for_test(config: dict[str, Any], capture_url: str, factor: int) -> dict[str, Any]:
@@ -269,8 +225,8 @@ class Harness:
         self.started = time.monotonic()
         self.workdir = workdir
         self.factor = factor
-        self.rendered = Rendered.load(rendered_root / STACK)
-        self.dashboard_sets = {stack: Rendered.load(rendered_root / stack).dashboards for stack in ("dev", "prod")}
+        self.rendered = RenderedStack.load(rendered_root / STACK)
+        self.dashboard_sets = {stack: RenderedStack.load(rendered_root / stack).dashboards for stack in ("dev", "prod")}
         self.processes: list[Process] = []
         self.capture = CaptureServer()
         self.services = {
@@ -361,22 +317,13 @@ class Harness:
     def _prometheus_config(self, pod: str) -> dict[str, Any]:
         """One replica's configuration, as the Operator would generate it from the rendered spec."""
         spec = self.rendered.prometheus_spec
-        service_jobs = []
-        for service in self.services.values():
-            monitor = self.rendered.service_monitors[self.monitor_of[service.name]]
-            service_jobs.append({
-                "job_name": service.name,
-                "honor_labels": monitor["honorLabels"],
-                "metrics_path": monitor["path"],
-                "scrape_interval": self.scaled(monitor["interval"]),
-                "scrape_timeout": self.scaled(monitor["scrapeTimeout"]),
-                # The monitor's relabelling, as the Operator writes it (the `monitor` label, the
-                # latency buckets kept).
-                "relabel_configs": prometheus_file_format(monitor.get("relabelings", [])),
-                "metric_relabel_configs": prometheus_file_format(monitor.get("metricRelabelings", [])),
-                # File discovery, so a scenario can take targets away as Kubernetes discovery would.
-                "file_sd_configs": [{"files": [str(self._targets_file(service))], "refresh_interval": "1s"}],
-            })
+        # The configured ServiceMonitors as the Operator turns them into jobs, discovering the Services each
+        # selects from files, so a scenario can take targets away as Kubernetes discovery would.
+        service_jobs = [job for name, monitor in self.rendered.service_monitors.items() for job in service_monitor_jobs(
+            monitor, lambda _: {"file_sd_configs": [{"files": [str(self._targets_file(service)) for service in
+                                                            self.services.values() if self.monitor_of[service.name] == name],
+                                                     "refresh_interval": "1s"}]},
+            spec["scrapeInterval"], self.scaled)]
         support_jobs = [
             {"job_name": "kube-state-metrics", "honor_labels": True,
              "static_configs": [{"targets": [self.cluster_series.target]}]},
@@ -417,7 +364,7 @@ class Harness:
     @property
     def shortest_scrape_interval(self) -> str:
         intervals = [self.rendered.prometheus_spec["scrapeInterval"],
-                     *(m["interval"] for m in self.rendered.service_monitors.values())]
+                     *(e["interval"] for m in self.rendered.service_monitors.values() for e in m["spec"]["endpoints"])]
         return self.scaled(min(intervals, key=duration_ms))
 
     def _targets_file(self, service: Service) -> Path:
@@ -497,7 +444,8 @@ class Harness:
         rule = self._rule(alert)
         route = self.route_of(alert)
         monitor = self.rendered.service_monitors[self.monitor_of.get(service, next(iter(self.monitor_of.values())))]
-        return sum(self.seconds(d) for d in (self.scaled(monitor["interval"]), self.evaluation_interval,
+        interval = monitor["spec"]["endpoints"][0]["interval"]
+        return sum(self.seconds(d) for d in (self.scaled(interval), self.evaluation_interval,
                                                rule.get("for", "0s"), route["group_wait"]))
 
     # ------------------------------------------------------------------------------ the run
@@ -704,7 +652,8 @@ class Harness:
         # scrapes and of its recorded rate, from a minute (scaled) before to the end.
         window = {"start": f"{killed - self.seconds(self.scaled('1m')):.3f}", "end": f"{time.time():.3f}"}
         # What one replica alone would leave: a scrape (an evaluation) missed in the handover at most.
-        scrape = self.seconds(self.scaled(self.rendered.service_monitors[self.monitor_of["failover"]]["interval"]))
+        monitor = self.rendered.service_monitors[self.monitor_of["failover"]]
+        scrape = self.seconds(self.scaled(monitor["spec"]["endpoints"][0]["interval"]))
         bounds = {'up{job="failover"}': 2 * scrape,
                   'service:webhook_deliveries:rate5m{service="failover"}': 2 * self.seconds(self.evaluation_interval)}
         report.facts["failover_gap_bounds"] = bounds

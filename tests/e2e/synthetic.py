@@ -1,4 +1,4 @@
-"""A synthetic webhook delivery service: the task document's metrics, driven by scripted phases.
+"""A synthetic webhook delivery service: the service's metrics contract, driven by scripted phases.
 
 Each service runs several replicas; each replica has its own registry and HTTP server on
 127.0.0.1 (one scrape target, as one pod). A load generator thread ticks every TICK seconds and,
@@ -42,7 +42,7 @@ class Phase:
 
 
 class Replica:
-    """One pod: the four metrics of the task document in its own registry and HTTP server."""
+    """One pod: the four metrics of its contract in its own registry and HTTP server."""
 
     def __init__(self, pod: str, endpoints: tuple[str, ...], statuses: tuple[str, ...]) -> None:
         self.pod = pod

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from monitoring.web_auth import ALERTMANAGER, HEALTH_PATH, PROMETHEUS, ProtectedServer, htpasswd, nginx_config
-from tests.live import Process, free_port, responds, wait_until
+from testkit.live import Process, free_port, responds, wait_until
 from tools.go_tools import binary
 
 pytestmark = pytest.mark.live

@@ -28,13 +28,13 @@ from tests.e2e.harness import (
     PEER_TIMEOUT_FLOOR,
     SLACK,
     AlertmanagerCluster,
-    Rendered,
     alertmanager_for_test,
     render_stacks,
     slack_about,
 )
-from tests.e2e.timescale import duration_ms
-from tests.live import CaptureServer, Process, http_json, post_json, responds, wait_until
+from config.types import duration_ms
+from testkit.live import CaptureServer, Process, http_json, post_json, responds, wait_until
+from tools.rendered import RenderedStack
 
 pytestmark = pytest.mark.live
 
@@ -51,7 +51,7 @@ def alert(service: str, alertname: str, severity: str) -> dict[str, Any]:
 class Cluster:
     """The rendered prod Alertmanager configuration on a two-member cluster, notifying `capture`."""
 
-    def __init__(self, rendered: Rendered, workdir: Path, capture: CaptureServer) -> None:
+    def __init__(self, rendered: RenderedStack, workdir: Path, capture: CaptureServer) -> None:
         self.config = alertmanager_for_test(rendered.alertmanager, capture.url, FACTOR)
         path = workdir / "alertmanager.yaml"
         path.write_text(yaml.safe_dump(self.config, sort_keys=False))
@@ -86,8 +86,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Rendered:
-    return Rendered.load(render_stacks(tmp_path_factory.mktemp("rendered"), ("prod",)) / "prod")
+def rendered(tmp_path_factory) -> RenderedStack:
+    return RenderedStack.load(render_stacks(tmp_path_factory.mktemp("rendered"), ("prod",)) / "prod")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import FAILING_ENDPOINT, HEARTBEAT, PAGERDUTY, PLATFORM, SLACK, Report, run_once
-from tests.e2e.timescale import duration_ms
+from config.types import duration_ms
 from tools.mock_runtime import ROOT
 
 pytestmark = pytest.mark.live

@@ -10,7 +10,6 @@ import yaml
 from monitoring.rules import rule_groups
 from tests.e2e.harness import FACTOR
 from tests.e2e.timescale import (
-    duration_ms,
     scale_alertmanager,
     scale_duration,
     scale_promql,
@@ -18,18 +17,6 @@ from tests.e2e.timescale import (
 )
 from tests.support import stack_settings
 from tools.go_tools import binary
-
-
-@pytest.mark.parametrize("text, ms", [("0s", 0), ("500ms", 500), ("90s", 90_000), ("1h30m", 5_400_000),
-                                      ("1w", 604_800_000), ("3d", 259_200_000)])
-def test_duration_ms(text, ms):
-    assert duration_ms(text) == ms
-
-
-@pytest.mark.parametrize("text", ["", "5", "5 m", "m5", "5x", "1.5h"])
-def test_duration_ms_refuses_what_prometheus_refuses(text):
-    with pytest.raises(ValueError):
-        duration_ms(text)
 
 
 @pytest.mark.parametrize("text, factor, scaled", [

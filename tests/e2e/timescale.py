@@ -16,9 +16,8 @@ import copy
 import re
 from typing import Any
 
-UNIT_MS = {"y": 365 * 86400_000, "w": 7 * 86400_000, "d": 86400_000, "h": 3600_000, "m": 60_000, "s": 1000, "ms": 1}
-# Longest unit first so "ms" is not read as minutes followed by seconds.
-_PART = re.compile(r"(\d+)(ms|[ywdhms])")
+from config.types import DURATION_UNITS_MS, duration_ms
+
 _DURATION = r"(?:\d+(?:ms|[ywdhms]))+"
 _RANGE = re.compile(rf"\[\s*({_DURATION})\s*(?::\s*({_DURATION})?\s*)?\]")
 _OFFSET = re.compile(rf"\boffset\s+(-?)({_DURATION})\b")
@@ -26,23 +25,13 @@ _OFFSET = re.compile(rf"\boffset\s+(-?)({_DURATION})\b")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 
 
-def duration_ms(text: str) -> int:
-    """Milliseconds of a Prometheus duration such as "90s", "1h30m", "500ms"."""
-    if text in ("0", "0s"):
-        return 0
-    parts = _PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return sum(int(n) * UNIT_MS[u] for n, u in parts)
-
-
 def format_ms(ms: int) -> str:
     """A duration in the largest single unit that divides it (d at most: a "1w" reads as "7d")."""
     if ms == 0:
         return "0s"
     for unit in ("d", "h", "m", "s", "ms"):
-        if ms % UNIT_MS[unit] == 0:
-            return f"{ms // UNIT_MS[unit]}{unit}"
+        if ms % DURATION_UNITS_MS[unit] == 0:
+            return f"{ms // DURATION_UNITS_MS[unit]}{unit}"
     raise AssertionError("unreachable: every integer is whole milliseconds")
 
 

@@ -1,6 +1,6 @@
-"""`python -m tools.load_bench`: the rendered Prometheus rules against a large webhook service.
+"""`python -m testkit.load_bench`: the rendered Prometheus rules against a large webhook service.
 
-A synthetic webhook delivery service (--pods pods, each exposing the task document's metrics for
+A synthetic webhook delivery service (--pods pods, each exposing the service's metrics contract for
 --endpoints customer endpoints: two delivery counters and a 12-bucket histogram per endpoint) is
 scraped by the real Prometheus, configured as the Prometheus Operator would configure it from the
 rendered stack: its scrape and evaluation intervals, feature flags and rule file, and the scrape
@@ -52,16 +52,16 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.schema import Cpu, Memory
+from config.types import Cpu, Memory, duration_ms
 from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.versions import PROMETHEUS_VERSION
 from monitoring.rules.alerts import PROMETHEUS_JOB
-from tests.e2e.harness import PROMETHEUS_PORT_NAME, Rendered
-from tests.e2e.timescale import duration_ms
-from tests.live import Process, free_port, prometheus_file_format, responds, wait_until
-from tools.bench import verdict
+from testkit.bench import verdict
+from testkit.live import Process, free_port, responds, wait_until
+from testkit.operator import PROMETHEUS_PORT_NAME, service_monitor_jobs
 from tools.go_tools import binary
 from tools.mock_runtime import ROOT
+from tools.rendered import RenderedStack
 
 RECORDING_GROUP = "webhook-delivery.recording"
 RECORDING_SHARE = 0.25  # of its interval, median evaluation
@@ -96,23 +96,22 @@ class Stack:
     """What the bench takes from a rendered stack."""
 
     directory: Path
-    rendered: Rendered
-    monitor_name: str
+    rendered: RenderedStack
     monitor: dict[str, Any]
-    """The ServiceMonitor's spec (the first configured service's)."""
+    """The first configured service's ServiceMonitor."""
 
     @classmethod
     def load(cls, directory: Path) -> "Stack":
-        rendered = Rendered.load(directory)
-        name = next(iter(rendered.service_monitors))
-        resources = json.loads((directory / "resources.json").read_text())
-        monitor = next(r["inputs"]["spec"] for r in resources
-                       if r["type"].endswith(":ServiceMonitor") and r["inputs"]["metadata"]["name"] == name)
-        return cls(directory, rendered, name, monitor)
+        rendered = RenderedStack.load(directory)
+        return cls(directory, rendered, next(iter(rendered.service_monitors.values())))
+
+    @property
+    def monitor_name(self) -> str:
+        return self.monitor["metadata"]["name"]
 
     @property
     def endpoint(self) -> dict[str, Any]:
-        return self.monitor["endpoints"][0]
+        return self.monitor["spec"]["endpoints"][0]
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -186,7 +185,7 @@ def latency_medians(endpoints: int) -> list[float]:
 
 
 class SyntheticPod:
-    """One pod's exposition of the task document's metrics for `endpoints` endpoints.
+    """One pod's exposition of the service's metrics for `endpoints` endpoints.
 
     The text before each value is built once; `regenerate()` advances the numbers by one scrape
     interval of traffic and formats only them.
@@ -287,26 +286,17 @@ def target_labels(stack: Stack, pod: str) -> dict[str, str]:
     """What the Prometheus Operator labels a pod's target of the ServiceMonitor with (before the
     monitor's relabelings): `endpoint` is the port's name, which the application's own `endpoint`
     label replaces where honorLabels is set."""
-    return {"namespace": stack.monitor["namespaceSelector"]["matchNames"][0], "service": stack.monitor_name,
+    return {"namespace": stack.monitor["spec"]["namespaceSelector"]["matchNames"][0], "service": stack.monitor_name,
             "pod": pod, "container": APP_CONTAINER, "endpoint": stack.endpoint["port"]}
 
 
 def prometheus_config(stack: Stack, targets: list[tuple[str, str]], self_address: str) -> dict[str, Any]:
-    """What the Operator would generate from the rendered spec: the service's job from the
+    """What the Operator would generate from the rendered spec: the service's jobs from the
     ServiceMonitor (its pods as static targets), and Prometheus scraping itself as the chart's
     ServiceMonitor labels it."""
-    spec, endpoint = stack.spec, stack.endpoint
-    optional = {"scrape_timeout": endpoint.get("scrapeTimeout"), "metric_relabel_configs": endpoint.get("metricRelabelings"),
-                "sample_limit": stack.monitor.get("sampleLimit"), "label_limit": stack.monitor.get("labelLimit")}
-    service_job = {
-        "job_name": stack.monitor_name,
-        "honor_labels": endpoint.get("honorLabels", False),
-        "metrics_path": endpoint.get("path", "/metrics"),
-        "scrape_interval": endpoint.get("interval", spec["scrapeInterval"]),
-        **prometheus_file_format({k: v for k, v in optional.items() if v is not None}),
-        "relabel_configs": prometheus_file_format(endpoint.get("relabelings", [])),
-        "static_configs": [{"targets": [address], "labels": target_labels(stack, pod)} for address, pod in targets],
-    }
+    spec = stack.spec
+    static = {"static_configs": [{"targets": [address], "labels": target_labels(stack, pod)} for address, pod in targets]}
+    service_jobs = service_monitor_jobs(stack.monitor, lambda _: static, spec["scrapeInterval"])
     self_job = {"job_name": PROMETHEUS_JOB, "static_configs": [{"targets": [self_address], "labels": {
         "namespace": stack.rendered.namespace, "service": PROMETHEUS_JOB, "pod": PROMETHEUS_POD,
         "container": "prometheus", "endpoint": PROMETHEUS_PORT_NAME}}]}
@@ -317,7 +307,7 @@ def prometheus_config(stack: Stack, targets: list[tuple[str, str]], self_address
             "external_labels": {**spec.get("externalLabels", {}), spec.get("replicaExternalLabelName", "prometheus_replica"): PROMETHEUS_POD},
         },
         "rule_files": [str(stack.rule_file)],
-        "scrape_configs": [service_job, self_job],
+        "scrape_configs": [*service_jobs, self_job],
     }
 
 
@@ -518,7 +508,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[str], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.load_bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m testkit.load_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--endpoints", type=int, default=2000, help="customer endpoints per pod")
     parser.add_argument("--minutes", type=float, default=5.0, help="measuring window, after the warm-up")

@@ -1,11 +1,11 @@
 """`make security-scan`: checkov on what the chart check templates, against the accepted findings.
 
-Every stack's releases (tools/chart_check.py) and the program's own objects are written to
+Every stack's releases (tools/templating.py) and the program's own objects are written to
 build/chart-output/<stack>/ and scanned with checkov's Kubernetes checks. A failing check that is
 not in monitoring/security.py CHECKOV_ACCEPTED, with its reason, fails the scan. checkov runs from
 its own virtualenv (.venv-checkov): its pins clash with the program's.
 
-    python -m tools.security_scan <checkov executable>
+    python -m testkit.security_scan <checkov executable>
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 
 from monitoring.security import CHECKOV_ACCEPTED
-from tools.chart_check import template_stack
 from tools.render import stacks
+from tools.templating import template_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "chart-output"

@@ -1,4 +1,4 @@
-"""What the program intends, asserted on what the charts make of its values (tools/chart_check.py).
+"""What the program intends, asserted on what the charts make of its values (testkit/chart_check.py).
 
 Each check reads the objects `helm template` produced for one stack and fails with a message
 naming the object and the value. Expected values come from the settings and the program's own
@@ -22,12 +22,12 @@ from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retent
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
 from monitoring.rules.alerts import CHART_GUARD_ALERTS
-from monitoring.rules.recording import rule_config
+from monitoring.rules.config import rule_config
 from monitoring.scrape import BLACKBOX_MODULES
 from monitoring.security import PROBE_EXCEPTIONS
-from tools.chart_check import StackOutput
 from tools.go_tools import binary
-from tools.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
+from tools.templating import StackOutput
+from testkit.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
 
 KPS = versions.KUBE_PROMETHEUS_STACK.name
 MIMIR = versions.MIMIR.name

@@ -6,142 +6,30 @@ CRDs and hooks included. Then:
 
 1. every object produced is validated: built-in kinds strictly against Kubernetes' schemas,
    custom resources against the CRDs the stack installs (the program's own objects too);
-2. the program's intent is asserted on the objects (tools/chart_intent.py);
+2. the program's intent is asserted on the objects (testkit/chart_intent.py);
 3. with `--keys`, every values leaf the program sets is changed and the chart templated again:
    a leaf whose change changes nothing is a key no template reads.
 
-A release whose chart is not available (tools/charts.py) is reported as skipped, with the reason;
+A release whose chart is not available (tools/charts.py; templating: tools/templating.py) is reported as skipped, with the reason;
 nothing unavailable passes silently.
 
-    python -m tools.chart_check [--keys] [stack ...]     (default: every Pulumi.<stack>.yaml)
+    python -m testkit.chart_check [--keys] [stack ...]     (default: every Pulumi.<stack>.yaml)
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import json
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from config import Settings, load
-from monitoring import versions
-from monitoring.versions import Chart
-from tools import charts, k8s
-from tools.go_tools import binary
-from tools.mock_runtime import plain, run_program
-from tools.render import RELEASE, stack_config, stack_file, stacks
-
-CHARTS_BY_NAME = {c.name: c for c in charts.CHARTS}
-
-
-@dataclass
-class Release:
-    """One Helm release of a stack, and what its chart makes of its values."""
-
-    name: str
-    chart: Chart
-    namespace: str
-    values: dict[str, Any]
-    objects: list[dict[str, Any]] = field(default_factory=list)
-    skipped: Optional[str] = None
-    """Why the chart was not templated (its source is unavailable)."""
-
-
-@dataclass
-class StackOutput:
-    stack: str
-    settings: Settings
-    releases: dict[str, Release]
-    """By chart name."""
-    program: list[dict[str, Any]]
-    """The Kubernetes objects the program registers itself."""
-
-    def objects(self, chart: Optional[str] = None, kind: Optional[str] = None) -> list[dict[str, Any]]:
-        """The objects of one release (or all, the program's included), of one kind (or all)."""
-        pools = [self.releases[chart].objects] if chart else [r.objects for r in self.releases.values()] + [self.program]
-        return [o for pool in pools for o in pool if kind is None or o.get("kind") == kind]
-
-    def one(self, chart: str, kind: str, name: Optional[str] = None) -> dict[str, Any]:
-        """The only object of that kind (and name) in a release's output."""
-        found = [o for o in self.objects(chart, kind) if name is None or o["metadata"]["name"] == name]
-        assert len(found) == 1, f"{chart}: expected one {kind} {name or ''}, found {len(found)}"
-        return found[0]
-
-    def crds(self) -> list[dict[str, Any]]:
-        return self.objects(kind="CustomResourceDefinition")
-
-
-# ------------------------------------------------------------------------------ templating
-
-
-def api_versions(crds: list[dict[str, Any]]) -> list[str]:
-    """What the cluster serves once the stack's CRDs are installed, as Helm's --api-versions takes
-    it: `group/version` and `group/version/Kind` (charts test either before rendering monitors)."""
-    served = set()
-    for crd in crds:
-        for version in crd["spec"]["versions"]:
-            served.add(f"{crd['spec']['group']}/{version['name']}")
-            served.add(f"{crd['spec']['group']}/{version['name']}/{crd['spec']['names']['kind']}")
-    return sorted(served)
-
-
-def helm_template(release: Release, values: dict[str, Any], chart_dir: Path, apis: list[str]) -> str:
-    """`helm template` of the release with `values`; raises RuntimeError with Helm's message on failure."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
-        json.dump(values, values_file)  # JSON is YAML: no YAML 1.1 surprises on the way in
-        values_file.flush()
-        args = [binary("helm"), "template", release.name, str(chart_dir), "--namespace", release.namespace,
-                "--values", values_file.name, "--include-crds", "--kube-version", f"{k8s.KUBERNETES_VERSION}.0",
-                *(f"--api-versions={api}" for api in apis)]
-        result = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    if result.returncode != 0:
-        raise RuntimeError(f"helm template {release.name} ({release.chart.name} {release.chart.version}) failed: "
-                           f"{result.stderr.strip()}")
-    return result.stdout
-
-
-def stack_releases(stack: str, path: Optional[Path] = None) -> tuple[Settings, list[Release], list[dict[str, Any]]]:
-    """Run the program for `stack` (its stack file, or `path`) under mocks: its settings, Helm
-    releases and own Kubernetes objects."""
-    config, secret_keys = stack_config(path or stack_file(stack))
-    settings, _ = load(config, secret_keys, lambda name: config[f"webhook-monitoring:{name}"])
-    run = run_program(stack, config, secret_keys)
-    if run.error is not None:
-        raise RuntimeError(f"{stack}: {run.error}")
-    releases = [
-        Release(name=r.inputs["name"], chart=CHARTS_BY_NAME[r.inputs["chart"]], namespace=r.inputs["namespace"],
-                values=plain(r.inputs.get("values", {}), reveal_secrets=True))
-        for r in run.of_type(RELEASE)
-    ]
-    for release in releases:
-        assert release.chart.version == next(r.inputs["version"] for r in run.of_type(RELEASE)
-                                             if r.inputs["name"] == release.name)
-    return settings, releases, k8s.program_manifests(run.resources)
-
-
-@lru_cache(maxsize=None)
-def template_stack(stack: str, path: Optional[Path] = None) -> StackOutput:
-    """Every release of the stack templated; kube-prometheus-stack first, as it brings the CRDs the
-    others' monitors need (the program installs it first for the same reason)."""
-    settings, releases, program = stack_releases(stack, path)
-    releases.sort(key=lambda r: r.chart != versions.KUBE_PROMETHEUS_STACK)
-    apis: list[str] = []
-    for release in releases:
-        chart_dir = charts.chart_dir(release.chart)
-        if chart_dir is None:
-            release.skipped = charts.unavailable_reason(release.chart)
-            continue
-        release.objects = k8s.load_all(helm_template(release, release.values, chart_dir, apis))
-        apis = api_versions([o for r in releases for o in r.objects if o["kind"] == "CustomResourceDefinition"])
-    return StackOutput(stack, settings, {r.chart.name: r for r in releases}, program)
+from testkit import k8s
+from testkit.chart_intent import CHECKS
+from tools import charts
+from tools.render import stacks
+from tools.templating import ChartRelease, StackOutput, api_versions, helm_template, load_all, template_stack
 
 
 def validation_problems(output: StackOutput) -> list[str]:
@@ -219,13 +107,13 @@ def _secret_texts(manifests: str) -> list[str]:
     """The decoded `data` of the Secrets in a rendered stream (values the charts put in Secrets,
     such as extra scrape configurations, are base64 there)."""
     texts = []
-    for obj in k8s.load_all(manifests):
+    for obj in load_all(manifests):
         if obj.get("kind") == "Secret":
             texts += [base64.b64decode(value).decode(errors="replace") for value in (obj.get("data") or {}).values()]
     return texts
 
 
-def ignored_keys(output: StackOutput, release: Release) -> list[str]:
+def ignored_keys(output: StackOutput, release: ChartRelease) -> list[str]:
     """The values leaves of `release` that no template reads: changing them changes no object."""
     chart_dir = charts.chart_dir(release.chart)
     apis = api_versions(output.crds())
@@ -254,8 +142,6 @@ def ignored_keys(output: StackOutput, release: Release) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from tools.chart_intent import CHECKS
-
     keys = "--keys" in argv
     names = [a for a in argv if not a.startswith("--")] or sorted(stacks())
     failed = False

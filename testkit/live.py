@@ -168,16 +168,3 @@ class CaptureServer:
     def shutdown(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def prometheus_file_format(value: Any) -> Any:
-    """Prometheus Operator spec fields (camelCase, YAML numbers read as floats) in Prometheus'
-    own file format: snake_case keys, whole numbers as ints (queue sizes must be integers)."""
-    if isinstance(value, dict):
-        return {re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), k): prometheus_file_format(v)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [prometheus_file_format(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value

@@ -1,9 +1,9 @@
-"""Kubernetes semantics the checks need offline: manifests, label selectors, schema validation.
+"""Kubernetes semantics the checks need offline: label selectors, schema validation, RBAC, the flows
+network policies allow.
 
-Shared by the chart check (tools/chart_check.py) and the tests: the objects the program registers
-under the mock runtime as plain manifests, the API server's label-selector matching, strict
-validation of built-in kinds (kubernetes-validate) and of custom resources against the
-`openAPIV3Schema` of their CustomResourceDefinitions.
+Shared by the chart check (testkit/chart_check.py) and the tests: the API server's label-selector
+matching, strict validation of built-in kinds (kubernetes-validate) and of custom resources against
+the `openAPIV3Schema` of their CustomResourceDefinitions.
 """
 
 from __future__ import annotations
@@ -17,47 +17,9 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import jsonschema
 import referencing
-import yaml
 from kubernetes_validate import utils
 
-from tools.mock_runtime import Registered, plain
-
-# The Kubernetes version the charts are templated and the objects validated for (EKS).
-KUBERNETES_VERSION = "1.34"
-
-
-class _Loader(yaml.CSafeLoader):
-    """YAML as the API server reads it; `=` is a string (an enum value in the Operator's CRDs), not
-    YAML 1.1's `value` tag."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
-
-
-def load_all(text: str) -> list[dict[str, Any]]:
-    """Every non-empty document of a multi-document YAML stream."""
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
-
-
-def api_version_and_kind(type_token: str) -> tuple[str, str]:
-    """`kubernetes:core/v1:Secret` -> (`v1`, `Secret`); `kubernetes:apps/v1:Deployment` -> (`apps/v1`, ...)."""
-    _, group_version, kind = type_token.split(":")
-    return group_version.removeprefix("core/"), kind
-
-
-def program_manifests(resources: Iterable[Registered]) -> list[dict[str, Any]]:
-    """The Kubernetes objects the program registers itself (not Helm releases), as manifests, secret
-    placeholders revealed."""
-    manifests = []
-    for resource in resources:
-        if not resource.type.startswith("kubernetes:") or resource.type.startswith("kubernetes:helm.sh/"):
-            continue
-        api_version, kind = api_version_and_kind(resource.type)
-        body = plain(resource.inputs, reveal_secrets=True)
-        body.pop("apiVersion", None)
-        body.pop("kind", None)
-        manifests.append({"apiVersion": api_version, "kind": kind, **body})
-    return manifests
+from monitoring.versions import KUBERNETES_VERSION
 
 
 def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
