@@ -88,10 +88,16 @@ verify: venv
 
 # The offline tests in parallel; the live tests (timing) and the chart check (shared output) serially.
 OFFLINE := not live and not charts
+# Each phase records what ran and what was skipped; the last line of the log is the account of both.
 test: venv tools charts debian-packages node-packages
 	@$(PY) -m tools.go_tools versions
-	$(PY) -m pytest -q -rs -n 2 --dist worksteal -m "$(OFFLINE)" tests
-	$(PY) -m pytest -q -rs -m "not ($(OFFLINE))" tests
+	@$(PY) -m testkit.account clear
+	TEST_PHASE=offline $(PY) -m pytest -q -rs -n 2 --dist worksteal -m "$(OFFLINE)" tests; \
+	  offline=$$?; \
+	  TEST_PHASE=serial $(PY) -m pytest -q -rs -m "not ($(OFFLINE))" tests; \
+	  serial=$$?; \
+	  $(PY) -m testkit.account; \
+	  [ $$offline = 0 ] && [ $$serial = 0 ]
 
 # The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
 e2e: venv tools debian-packages

@@ -46,8 +46,7 @@ class Check:
     def skip_reason(self, output: StackOutput) -> Optional[str]:
         """Why the check cannot run on this stack's output (None when it can)."""
         if self.chart is None:
-            templated = [r for r in output.releases.values() if not r.skipped]
-            return None if templated else "no chart is available"
+            return output.unavailable()
         if self.chart not in output.releases:
             return f"stack {output.stack} installs no {self.chart}"
         return output.releases[self.chart].skipped
