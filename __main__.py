@@ -12,7 +12,7 @@ from components.metrics import MetricsStack, MetricsStackArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.storage_class import Gp3StorageClass, Gp3StorageClassArgs
 from components.web_auth import WebAuth, WebAuthArgs
-from config import ConfigError
+from config import ConfigError, naming
 from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
@@ -74,6 +74,8 @@ def archive_bucket(name: str, expiration_days: int, service_account: str) -> Arc
             force_destroy=buckets.force_destroy,
             protect=settings.protect,
             tags=tags,
+            bucket_prefix=naming.bucket_prefix(settings, name),
+            role_prefix=naming.role_prefix(settings, name),
         ),
         opts=on_aws,
     )
@@ -141,6 +143,7 @@ logs = Logging(
         bucket_region=settings.cluster.region,
         role_arn=logs_bucket.role_arn,
         alertmanager_url=metrics.alertmanager_url,
+        agent_role_name=naming.alloy_cluster_role(settings),
     ),
     # Loki and the agents ship ServiceMonitors, whose CRDs come with kube-prometheus-stack.
     opts=pulumi.ResourceOptions(providers=[conn.kubernetes],

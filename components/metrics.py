@@ -19,7 +19,8 @@ import pulumi_kubernetes as k8s
 
 from components.helm_release import helm_release
 from config.settings import Settings
-from monitoring import graphite, ha_tracker, scrape, web_auth
+from config.naming import kube_prometheus_stack as kube_prometheus_stack_release
+from monitoring import graphite, ha_tracker, scrape, tenancy, web_auth
 from monitoring.helm import blackbox_exporter, kube_prometheus_stack
 from monitoring.helm.kube_prometheus_stack import ChartRefs, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
@@ -98,7 +99,7 @@ class MetricsStack(pulumi.ComponentResource):
         settings = args.settings
         namespace = str(settings.namespace)
         push_url, query_url = mimir_urls(MIMIR.name, namespace)
-        prometheus_url, alertmanager_url = service_urls(namespace)
+        prometheus_url, alertmanager_url = service_urls(settings)
 
         kps_values = pulumi.Output.all(
             storage_class=args.storage_class,
@@ -107,8 +108,11 @@ class MetricsStack(pulumi.ComponentResource):
             grafana_oauth_secret=args.grafana_oauth_secret,
             grafana_sidecar_role=args.grafana_sidecar_role,
         ).apply(lambda refs: kube_prometheus_stack.values(settings, ChartRefs(**refs)))
+        if not tenancy.owns_cluster(settings):
+            self._check_platform_operator(name)
         self.kube_prometheus_stack = helm_release(
-            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self, protect=settings.protect
+            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self, protect=settings.protect,
+            release_name=kube_prometheus_stack_release(settings),
         )
 
         mimir = pulumi.Output.all(
@@ -125,6 +129,8 @@ class MetricsStack(pulumi.ComponentResource):
             (f"{name}-monitor-{target.name}", scrape.service_monitor(settings, target))
             for target in settings.metrics.services
         ] + [(f"{name}-self-monitor-{server.name}", scrape.self_monitor(settings, server)) for server in web_auth.SERVERS]
+        # Joining a platform's monitoring: its kube-state-metrics and node-exporter.
+        objects += [(f"{name}-{obj['metadata']['name']}", obj) for obj in tenancy.platform_monitors(settings)]
         if settings.metrics.probes:
             helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, blackbox_exporter.values(settings), self)
             prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, namespace)
@@ -160,6 +166,26 @@ class MetricsStack(pulumi.ComponentResource):
             }
         )
 
+
+    def _check_platform_operator(self, name: str) -> None:
+        """Joining a platform's monitoring: its CRDs are read at preview, and the run stops, one line per
+        problem, unless they serve what the stack makes at a version it is tested with."""
+        reads = {crd: k8s.apiextensions.v1.CustomResourceDefinition.get(
+            f"{name}-platform-crd-{crd.split('.')[0]}", crd, opts=pulumi.ResourceOptions(parent=self))
+            for crd in tenancy.STACK_CRDS}
+
+        def as_object(parts: dict) -> dict:
+            # The SDK's output types are dicts of the API's fields.
+            return {"metadata": {"annotations": dict(parts["annotations"] or {})},
+                    "spec": {"versions": [dict(v) for v in parts["versions"] or []]}}
+
+        def check(crds: dict) -> None:
+            problems = tenancy.platform_crd_problems({crd: as_object(parts) for crd, parts in crds.items()})
+            if problems:
+                raise pulumi.RunError("\n".join(problems))
+
+        pulumi.Output.all(**{crd: pulumi.Output.all(annotations=read.metadata.annotations, versions=read.spec.versions)
+                             for crd, read in reads.items()}).apply(check)
 
     def _kubernetes_object(self, resource_name: str, obj: dict[str, Any]) -> pulumi.Resource:
         """A core object as its typed resource; a monitoring.coreos.com one after the CRDs exist."""

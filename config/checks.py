@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from config import sizing
+from config import naming, sizing
 from config.schema import NAMESPACE
 from config.settings import Settings
 
@@ -101,6 +101,19 @@ def cross_field_problems(s: Settings) -> list[str]:
              {"role": perm.role, "team": perm.team}, "exactly one of role or team")
     need(s.logging.retention.seconds % 86400 == 0, "logging.retention", s.logging.retention.text,
          "whole days, such as 14d")
+
+    stem = naming.instance(s)
+    if not s.tenancy.naming == "legacy":
+        key, value = ("tenancy.instance", s.tenancy.instance) if s.tenancy.instance else ("teamLabel", s.team_label)
+        need(len(stem) <= naming.INSTANCE_MAX and stem[:1].isalpha(), key, value,
+             f"an instance name of at most {naming.INSTANCE_MAX} characters starting with a letter (derived: "
+             f"{stem!r}): kube-prometheus-stack cuts the names it derives from it there; set tenancy.instance")
+    zones = c.availability_zones
+    need(not zones or (len(zones) == 3 and len(set(zones)) == 3), "cluster.availabilityZones", list(zones),
+         "three different availability zones (one per copy of every series in the long-term store)")
+    for i, zone in enumerate(zones):
+        need(re.fullmatch(re.escape(c.region) + r"[a-z]", zone) is not None, f"cluster.availabilityZones[{i}]",
+             zone, f"an availability zone of cluster.region ({c.region}), such as {c.region}a")
     return problems
 
 

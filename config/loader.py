@@ -8,6 +8,7 @@ from typing import Any, Callable, Collection, Mapping
 from config.schema import NAMESPACE, ConfigError, parse
 from config.secrets import SECRET_KEYS, Secrets, secret_field
 from config.checks import cross_field_problems
+from config.naming import resolve
 from config.settings import Settings
 
 
@@ -38,6 +39,7 @@ def load(
     environment = plain.get("environment")
     settings, problems = parse(Settings, plain, environment if isinstance(environment, str) else "dev", prefix)
     if settings is not None:
+        settings = resolve(settings)
         problems += cross_field_problems(settings)
     values = {}
     for key in SECRET_KEYS:

@@ -68,11 +68,22 @@ class ClusterSettings:
         default=None,
         example="webhook-dev",
     )
+    availability_zones: tuple[str, ...] = setting(
+        "The cluster's availability zones, three of them: Mimir's replication zones (and so its three "
+        "copies of every series) are pinned one to each, Loki's write replicas spread over them "
+        "(empty: `<region>a`, `<region>b`, `<region>c`). docs/tenancy.md says how to pin the zones of "
+        "a stack deployed before they were pinned.",
+        default=[], example=["us-east-1a", "us-east-1b", "us-east-1c"],
+    )
 
 
 @dataclass(frozen=True)
 class StorageSettings:
-    class_name: DnsLabel = setting("Name of the gp3 StorageClass every volume uses.", default="gp3")
+    class_name: Optional[DnsLabel] = setting(
+        "Name of the gp3 StorageClass every volume uses (unset: `<instance>-gp3`, or `gp3` under the "
+        "legacy naming; see `tenancy.naming`).",
+        default=None, example="gp3",
+    )
     kms_key_id: Optional[KmsKeyArn] = setting(
         "KMS key ARN for EBS encryption (unset: the account's default EBS key).",
         default=None,
@@ -366,7 +377,12 @@ class PagerDutySettings:
         "Create PagerDuty resources and page on critical alerts (off: critical alerts go to Slack).",
         default=PerEnvironment(False, True),
     )
-    service_name: str = setting("PagerDuty service name.", default="Webhook Delivery")
+    service_name: Optional[str] = setting(
+        "PagerDuty service (and escalation policy) name: PagerDuty refuses a second service of the same "
+        "name (unset: `Webhook Delivery (<cluster.name>, <environment>)`, or `Webhook Delivery` under "
+        "the legacy naming; see `tenancy.naming`).",
+        default=None, example="Webhook Delivery",
+    )
     escalation_users: tuple[Email, ...] = setting(
         "E-mails of PagerDuty users paged in turn.", default=[], example=["oncall@example.com"]
     )
@@ -475,6 +491,31 @@ class UnitCosts:
     storage_gib_month: float = setting(
         "Price of one GiB of gp3 for a month.", default=0.08, unit="USD", check=at_least(0)
     )
+    iops_month: float = setting(
+        "Price of one provisioned gp3 IOPS above the 3,000 included, for a month.", default=0.005, unit="USD",
+        check=at_least(0),
+    )
+    throughput_mibps_month: float = setting(
+        "Price of one MiB/s of provisioned gp3 throughput above the 125 included, for a month.", default=0.04,
+        unit="USD", check=at_least(0),
+    )
+    s3_gib_month: float = setting(
+        "Price of one GiB stored in S3 Standard for a month.", default=0.023, unit="USD", check=at_least(0)
+    )
+    s3_write_requests_per_1000: float = setting(
+        "Price of a thousand S3 PUT, COPY, POST or LIST requests.", default=0.005, unit="USD", check=at_least(0)
+    )
+    s3_read_requests_per_1000: float = setting(
+        "Price of a thousand S3 GET and other requests.", default=0.0004, unit="USD", check=at_least(0)
+    )
+    cross_zone_gib: float = setting(
+        "Price of one GiB sent between availability zones of a region (both directions billed, "
+        "0.01 USD each).", default=0.02, unit="USD", check=at_least(0)
+    )
+    cross_region_gib: float = setting(
+        "Price of one GiB sent to another region (federation between clusters).", default=0.02, unit="USD",
+        check=at_least(0),
+    )
 
 
 @dataclass(frozen=True)
@@ -535,6 +576,23 @@ class LoggingSettings:
         "Request paths whose access-log lines are dropped as noise.",
         default=["/healthz", "/readyz", "/livez", "/metrics"],
     )
+    namespaces: tuple[DnsLabel, ...] = setting(
+        "Namespaces whose pods' logs the agent collects (empty: every pod when the stack owns the "
+        "cluster, `tenancy.mode` own; the namespaces of `metrics.services`, the graphite exporter's "
+        "and the stack's own when it joins a shared one).",
+        default=[], example=["webhook-delivery"],
+    )
+    daily_volume: Size = setting(
+        "Log volume the collected pods write in a day: Loki's ingestion limits (a push above them is "
+        "refused with 429 and the lines dropped) and the size of its pods follow from it "
+        "(docs/operations/capacity.md).",
+        default=PerEnvironment("2GB", "20GB"), unit="bytes per day",
+    )
+    streams: int = setting(
+        "Log streams (distinct label sets: pod, container, level...) the collected pods write at once: "
+        "Loki refuses new streams past twice this.",
+        default=PerEnvironment(1000, 3000), unit="streams", check=between(100, 1_000_000),
+    )
 
 
 def _cidrs(values: tuple[str, ...]) -> Optional[str]:
@@ -567,15 +625,54 @@ class NetworkPolicySettings:
 
 
 @dataclass(frozen=True)
+class TenancySettings:
+    mode: Literal["own", "join"] = setting(
+        "How the stack shares its cluster (docs/tenancy.md). `own`: it is the cluster's only monitoring "
+        "stack and brings the Prometheus Operator, its CRDs, node-exporter (on the host's port 9100) and "
+        "kube-state-metrics. `join`: the cluster's platform already runs them; the platform's Operator "
+        "serves this stack's Prometheus and Alertmanager (`pulumi preview` checks that its CRDs are there "
+        "at a compatible version), and node and object metrics are scraped from the platform's exporters.",
+        default="join",
+    )
+    naming: Literal["derived", "legacy"] = setting(
+        "Names in shared scopes (cluster-scoped objects, the Helm release cluster-scoped objects are named "
+        "after, namespaces, the StorageClass, PagerDuty, S3 and IAM). `derived`: from `instance` and "
+        "`cluster.name`, so that no two stacks share one. `legacy`: the fixed names of stacks deployed "
+        "before names were derived (`kube-prometheus-stack`, `monitoring`, `gp3`, `Webhook Delivery`): "
+        "renaming a deployed stack's release, volumes' class or buckets would replace them and lose their "
+        "data.",
+        default="derived",
+    )
+    instance: Optional[DnsLabel] = setting(
+        "What the derived names start with: unique among the stacks of one cluster, at most 26 characters "
+        "(kube-prometheus-stack cuts its names there; unset: `<teamLabel>-<environment>`).",
+        default=None, example="webhook-delivery-prod",
+    )
+    platform_namespace: DnsLabel = setting(
+        "Namespace of the platform's kube-prometheus-stack (`join`): its kube-state-metrics and "
+        "node-exporter are scraped there, across namespaces.",
+        default="monitoring",
+    )
+    platform_release: DnsLabel = setting(
+        "Helm release of the platform's kube-prometheus-stack (`join`): the `app.kubernetes.io/instance` "
+        "label of its kube-state-metrics and node-exporter.",
+        default="kube-prometheus-stack",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: Environment = setting("Environment; picks per-environment defaults.", example="prod")
-    namespace: DnsLabel = setting(
-        "Namespace of the monitoring stack; Pod Security `restricted` is enforced in it.", default="monitoring"
+    namespace: Optional[DnsLabel] = setting(
+        "Namespace of the monitoring stack; Pod Security `restricted` is enforced in it (unset: "
+        "`<instance>-monitoring`, or `monitoring` under the legacy naming; see `tenancy.naming`).",
+        default=None, example="monitoring",
     )
-    agents_namespace: DnsLabel = setting(
+    agents_namespace: Optional[DnsLabel] = setting(
         "Namespace of the agents on every node (node-exporter, the log agent): they need the host's "
-        "network, processes and paths, which `restricted` forbids, so they run apart at `privileged`.",
-        default="monitoring-agents",
+        "network, processes and paths, which `restricted` forbids, so they run apart at `privileged` "
+        "(unset: `<instance>-agents`, or `monitoring-agents` under the legacy naming).",
+        default=None, example="monitoring-agents",
     )
     team_label: str = setting(
         "Value of the `team` label that selects the webhook delivery team's monitors and rules.",
@@ -596,6 +693,7 @@ class Settings:
     grafana: GrafanaSettings = setting("Grafana.")
     logging: LoggingSettings = setting("Loki and the log agent.")
     network_policy: NetworkPolicySettings = setting("Who may reach the stack's pods (network policies).")
+    tenancy: TenancySettings = setting("How the stack shares its cluster and accounts with other stacks.")
 
     @property
     def is_prod(self) -> bool:

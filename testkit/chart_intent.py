@@ -18,7 +18,7 @@ import yaml
 from components.alerting import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
 from monitoring import ha_tracker, versions, web_auth
 from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUER_ANNOTATION, SIDECAR_RULES
-from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retention_size
+from monitoring.helm.kube_prometheus_stack import fullname, remote_write, retention_size
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
 from monitoring.rules.alerts import CHART_GUARD_ALERTS
@@ -225,7 +225,7 @@ def every_alert_of_the_stack_reaches_its_owner_through_amtool(output: StackOutpu
 
 
 def _grafana(output: StackOutput) -> dict:
-    return output.one(KPS, "Deployment", f"{FULLNAME}-grafana")
+    return output.one(KPS, "Deployment", f"{fullname(output.settings)}-grafana")
 
 
 def _mounted_files(workload: dict, container_name: str, output: StackOutput) -> dict[str, str]:
@@ -249,7 +249,7 @@ def grafana_takes_its_admin_and_sso_secrets_by_reference(output: StackOutput) ->
     equal("admin password key", env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"], ADMIN_PASSWORD_KEY)
     equal("admin user key", env["GF_SECURITY_ADMIN_USER"]["valueFrom"]["secretKeyRef"]["key"], ADMIN_USER_KEY)
     assert set(admin["stringData"]) == {ADMIN_USER_KEY, ADMIN_PASSWORD_KEY}
-    ini = output.one(KPS, "ConfigMap", f"{FULLNAME}-grafana")["data"]["grafana.ini"]
+    ini = output.one(KPS, "ConfigMap", f"{fullname(output.settings)}-grafana")["data"]["grafana.ini"]
     files = _mounted_files(deployment, "grafana", output)
     sso = output.settings.grafana.sso
     assert "[auth.anonymous]\nenabled = false" in ini, "anonymous access is not off"
@@ -268,7 +268,7 @@ def grafana_takes_its_admin_and_sso_secrets_by_reference(output: StackOutput) ->
 @check(KPS)
 def grafana_data_sources_authenticate_with_mounted_credentials(output: StackOutput) -> None:
     files = _mounted_files(_grafana(output), "grafana", output)
-    provisioning = yaml.safe_load(output.one(KPS, "ConfigMap", f"{FULLNAME}-grafana-datasource")["data"]["datasource.yaml"])
+    provisioning = yaml.safe_load(output.one(KPS, "ConfigMap", f"{fullname(output.settings)}-grafana-datasource")["data"]["datasource.yaml"])
     for entry in provisioning["datasources"]:
         if entry["uid"] not in ("prometheus", "alertmanager"):
             continue
@@ -282,7 +282,7 @@ def grafana_data_sources_authenticate_with_mounted_credentials(output: StackOutp
 @check(KPS)
 def grafana_ingress_serves_tls_with_a_certificate_cert_manager_issues(output: StackOutput) -> None:
     g = output.settings.grafana
-    ingress = output.one(KPS, "Ingress", f"{FULLNAME}-grafana")
+    ingress = output.one(KPS, "Ingress", f"{fullname(output.settings)}-grafana")
     equal("Grafana ingress TLS", ingress["spec"]["tls"], [{"hosts": [g.host], "secretName": g.tls_secret}])
     equal("Grafana ingress hosts", [r["host"] for r in ingress["spec"]["rules"]], [g.host])
     annotations = ingress["metadata"].get("annotations") or {}
@@ -294,7 +294,7 @@ def grafana_is_replaced_not_surged_on_its_single_volume(output: StackOutput) -> 
     deployment = _grafana(output)
     equal("Grafana replicas", deployment["spec"]["replicas"], 1)
     equal("Grafana update strategy", deployment["spec"]["strategy"], {"type": "Recreate"})
-    claim = output.one(KPS, "PersistentVolumeClaim", f"{FULLNAME}-grafana")
+    claim = output.one(KPS, "PersistentVolumeClaim", f"{fullname(output.settings)}-grafana")
     equal("Grafana volume access", claim["spec"]["accessModes"], ["ReadWriteOnce"])
 
 
@@ -337,7 +337,7 @@ def loki_keeps_logs_for_the_retention_in_the_logs_bucket(output: StackOutput) ->
 @check("loki")
 def loki_ruler_reads_the_programs_rules_and_calls_the_api_of_no_one(output: StackOutput) -> None:
     ruler = _loki_config(output)["ruler"]
-    equal("Loki ruler Alertmanager", ruler["alertmanager_url"], f"http://{FULLNAME}-alertmanager."
+    equal("Loki ruler Alertmanager", ruler["alertmanager_url"], f"http://{fullname(output.settings)}-alertmanager."
           f"{output.settings.namespace}.svc.cluster.local:9093")
     equal("Loki ruler storage", ruler["storage"], {"type": "local", "local": {"directory": "/rules"}})
     workload = next(o for o in output.objects("loki", "StatefulSet") if o["metadata"]["name"] in ("loki", "loki-backend"))
@@ -571,7 +571,7 @@ def _proxied(output: StackOutput, kind: str, server: web_auth.ProtectedServer) -
     assert f"proxy_pass http://127.0.0.1:{server.upstream_port};" in config["data"][web_auth.CONFIG_FILE]
     users = program_object(output, "Secret", volumes[f"{server.name}-auth-users"]["secret"]["secretName"])
     assert web_auth.USERS_FILE in users["stringData"]
-    service = output.one(KPS, "Service", f"{FULLNAME}-{server.name}")
+    service = output.one(KPS, "Service", f"{fullname(output.settings)}-{server.name}")
     web = next(p for p in service["spec"]["ports"] if p["name"] == "http-web")
     equal(f"{kind} Service target port", web["targetPort"], server.proxy_port)
     # Its metrics are scraped through the proxy, with Prometheus' credentials, by the program's monitor.

@@ -65,15 +65,20 @@ MINIMAL_CLUSTER = {
     "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
 }
 ONCALL = ["first@example.com", "second@example.com"]
+# The tenancy of the deployed stacks (dev, prod): they own their clusters and keep the names they were
+# deployed with. Tests of joining a platform, or of derived names, say so.
+OWN_LEGACY = {"mode": "own", "naming": "legacy"}
 
 
 def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
     """Settings from the least a stack must say, plus `sections` (top-level keys, camelCase).
 
     A section given replaces the minimal one, except `grafana`, which keeps its required host.
-    Prod pages the ONCALL users unless `alerting` says otherwise. Every secret is set.
+    Prod pages the ONCALL users unless `alerting` says otherwise. Every secret is set. The tenancy is
+    the deployed stacks' (OWN_LEGACY) unless `tenancy` says otherwise.
     """
-    raw: dict[str, Any] = {"environment": environment, "cluster": MINIMAL_CLUSTER, "grafana": {"host": "grafana.example.com"}}
+    raw: dict[str, Any] = {"environment": environment, "cluster": MINIMAL_CLUSTER, "grafana": {"host": "grafana.example.com"},
+                           "tenancy": OWN_LEGACY}
     if environment == "prod":
         raw["alerting"] = {"pagerduty": {"escalationUsers": ONCALL}}
     raw.update(sections)

@@ -479,6 +479,7 @@ def _run_component(settings, check):
             LoggingArgs(
                 settings=settings, namespace="monitoring", agent_namespace="monitoring-agents", storage_class="gp3", bucket_name=BUCKET,
                 bucket_region=REGION, role_arn=role_arn, alertmanager_url=ALERTMANAGER,
+                agent_role_name="logging-alloy-pod-discovery",
             ),
         )
         return logging.loki_push_url.apply(lambda url: outputs.update(loki_push=url))

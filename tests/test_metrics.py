@@ -22,7 +22,7 @@ from config.types import Size
 from monitoring import graphite, scrape
 from monitoring.helm import blackbox_exporter, deep_merge
 from monitoring.pods import kubernetes_quantity
-from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, selection_values, service_urls
+from monitoring.helm.kube_prometheus_stack import fullname, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.rules import federation_match
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
@@ -120,12 +120,15 @@ def test_chart_watchdog_off_and_crds_upgraded_server_side():
 
 
 def test_service_urls_follow_fullname_override():
-    values = kps_values(minimal_settings())
-    assert values["fullnameOverride"] == FULLNAME
-    assert service_urls("monitoring") == (
-        f"http://{FULLNAME}-prometheus.monitoring.svc.cluster.local:9090",
-        f"http://{FULLNAME}-alertmanager.monitoring.svc.cluster.local:9093",
+    settings = minimal_settings(tenancy={"naming": "derived"})
+    values = kps_values(settings)
+    assert values["fullnameOverride"] == fullname(settings) == "webhook-delivery-dev"
+    assert service_urls(settings) == (
+        "http://webhook-delivery-dev-prometheus.webhook-delivery-dev-monitoring.svc.cluster.local:9090",
+        "http://webhook-delivery-dev-alertmanager.webhook-delivery-dev-monitoring.svc.cluster.local:9093",
     )
+    legacy = minimal_settings()
+    assert service_urls(legacy)[0] == "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090"
 
 
 # ------------------------------------------------------------------------------- selection
@@ -205,8 +208,10 @@ def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
 def test_without_the_chart_labels_the_team_selector_would_lose_the_charts_monitors():
     """A selector of the team label alone: kubelet, node-exporter and kube-state-metrics drop out."""
     values = kps_values(minimal_settings())
-    labelling = set(selection_values(minimal_settings())) - {"prometheus"}
-    assert labelling == {"commonLabels", "kube-state-metrics", "prometheus-node-exporter"}
+    labelling = {"commonLabels", "kube-state-metrics", "prometheus-node-exporter"}
+    assert set(selection_values(minimal_settings())) - {"prometheus"} == {"commonLabels"}
+    assert all(values[sub]["prometheus"]["monitor"]["additionalLabels"] == {"team": "webhook-delivery"}
+               for sub in labelling - {"commonLabels"})
     bare = {k: v for k, v in values.items() if k not in labelling}
     selector = spec_of(values)["serviceMonitorSelector"]
     assert not any(label_selector_matches(selector, labels) for labels in chart_monitor_labels(bare).values())

@@ -156,6 +156,16 @@ class RenderedStack:
         return self.releases[KUBE_PROMETHEUS_STACK.name]
 
     @property
+    def prometheus_job(self) -> str:
+        """Prometheus' own scrape job: the chart's Service `<fullname>-prometheus` (its fullname is the
+        release name)."""
+        return f"{self.kube_prometheus_stack.name}-prometheus"
+
+    def prometheus_pod(self, replica: int) -> str:
+        """The name the Operator gives a Prometheus replica's pod."""
+        return f"prometheus-{self.prometheus_job}-{replica}"
+
+    @property
     def prometheus_spec(self) -> dict[str, Any]:
         return self.kube_prometheus_stack.values["prometheus"]["prometheusSpec"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from config.settings import Settings
-from monitoring import ha_tracker, notifications, rules, versions, web_auth
+from monitoring import ha_tracker, notifications, rules, tenancy, versions, web_auth
 from monitoring.alertmanager import NOTHING
 from monitoring.dashboards import DatasourceUrls, datasources
 from monitoring.grafana import (
@@ -35,17 +35,24 @@ from monitoring.pods import (
     spread_replicas,
 )
 from monitoring.rules.alerts import chart_rule_overrides
-from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, federation_scrape_configs, federation_secrets, team_labels
+from monitoring.scrape import (
+    federation_scrape_configs,
+    federation_secrets,
+    kube_prometheus_stack_fullname,
+    team_labels,
+)
 from monitoring.versions import MIMIR
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, client_mount
 
-# Set as the chart's fullnameOverride so the in-cluster service names are known in advance.
-FULLNAME = KUBE_PROMETHEUS_STACK_FULLNAME
+# The release name, set as the chart's fullnameOverride too, so the in-cluster service names are
+# known in advance (config/naming.py).
+fullname = kube_prometheus_stack_fullname
 CREATED_TIMESTAMP_ZERO_INGESTION = "created-timestamp-zero-ingestion"
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
@@ -75,9 +82,9 @@ def values(settings: Settings, refs: ChartRefs) -> dict[str, Any]:
     )
 
 
-def service_urls(namespace: str) -> tuple[str, str]:
+def service_urls(settings: Settings) -> tuple[str, str]:
     """(Prometheus URL, Alertmanager URL) inside the cluster."""
-    base = f"{FULLNAME}-{{}}.{namespace}.svc.cluster.local"
+    base = f"{fullname(settings)}-{{}}.{settings.namespace}.svc.cluster.local"
     return (
         f"http://{base.format('prometheus')}:{PROMETHEUS_PORT}",
         f"http://{base.format('alertmanager')}:{ALERTMANAGER_PORT}",
@@ -96,15 +103,13 @@ def selection_values(settings: Settings) -> dict:
     ServiceMonitors (kubelet/cAdvisor, node-exporter, kube-state-metrics, API server) and rules.
     Instead every object the chart creates gets the team label too: `commonLabels` reaches the
     parent chart's templates (its ServiceMonitors, PodMonitors, PrometheusRules), and the
-    kube-state-metrics and node-exporter subcharts take it through `prometheus.monitor.additionalLabels`.
-    An empty namespace selector is rendered as `{}`, which means every namespace.
+    kube-state-metrics and node-exporter subcharts, where the stack runs them, take it through
+    `prometheus.monitor.additionalLabels` (`cluster_values`). An empty namespace selector is rendered
+    as `{}`, which means every namespace.
     """
-    labels = team_labels(settings)
     selector = _selector(settings)
     return {
-        "commonLabels": labels,
-        "kube-state-metrics": {"prometheus": {"monitor": {"additionalLabels": labels}}},
-        "prometheus-node-exporter": {"prometheus": {"monitor": {"additionalLabels": labels}}},
+        "commonLabels": team_labels(settings),
         "prometheus": {
             "prometheusSpec": {
                 "serviceMonitorSelector": selector,
@@ -166,7 +171,7 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
         # Alerts go to Alertmanager's proxy with Prometheus' own credentials.
         "alertingEndpoints": [{
             "namespace": str(settings.namespace),
-            "name": f"{FULLNAME}-alertmanager",
+            "name": f"{fullname(settings)}-alertmanager",
             "port": "http-web",
             "pathPrefix": "/",
             "apiVersion": "v2",
@@ -207,7 +212,77 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
         "secrets": federation_secrets(settings),
     }
     own = {
-        "fullnameOverride": FULLNAME,
+        "fullnameOverride": fullname(settings),
+        # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
+        # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
+        "defaultRules": {"disabled": {"Watchdog": True}, **chart_rule_overrides(settings)},
+        # EKS runs the control plane out of reach and binds kube-proxy metrics to localhost:
+        # their ServiceMonitors would only produce targets that are always down (and their alerts).
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "prometheus": {
+            "prometheusSpec": spec,
+            # The Service sends its clients to the proxy; the chart's self-monitor cannot authenticate,
+            # the program's does (monitoring/scrape.py, self_monitor).
+            "service": {"targetPort": web_auth.PROMETHEUS.proxy_port},
+            "serviceMonitor": {"selfMonitor": False},
+            # A node drain takes the replicas one at a time; a single replica gets no budget so nodes can drain.
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if p.replicas > 1 else {"enabled": False},
+        },
+    }
+    return deep_merge(own, selection_values(settings), cluster_values(settings))
+
+
+# The chart's rule groups about the cluster itself (control plane, nodes, kubelets, exporters, the
+# Operator): in a cluster the stack joins they are the platform's, which alerts on them already.
+PLATFORM_RULE_GROUPS = (
+    "etcd", "kubeApiserverAvailability", "kubeApiserverBurnrate", "kubeApiserverHistogram", "kubeApiserverSlos",
+    "kubeControllerManager", "kubelet", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording",
+    "kubernetesSystem", "kubeStateMetrics", "network", "node", "nodeExporterAlerting", "prometheusOperator",
+    "windows",
+)
+
+
+def operator_scope(settings: Settings) -> dict[str, Any]:
+    """`prometheusOperator` keys keeping the stack's Operator to its own: it reconciles the Prometheus,
+    Alertmanager (and ThanosRuler) resources of its namespace carrying the team label, reads
+    AlertmanagerConfigs there only, and its admission webhook judges the objects of that namespace only
+    (failing closed elsewhere, it would stop every team's PrometheusRule writes while it is down)."""
+    namespace = str(settings.namespace)
+    selector = ",".join(f"{k}={v}" for k, v in team_labels(settings).items())
+    return {
+        "prometheusInstanceNamespaces": [namespace],
+        "alertmanagerInstanceNamespaces": [namespace],
+        "alertmanagerConfigNamespaces": [namespace],
+        "thanosRulerInstanceNamespaces": [namespace],
+        "prometheusInstanceSelector": selector,
+        "alertmanagerInstanceSelector": selector,
+        "thanosRulerInstanceSelector": selector,
+        "admissionWebhooks": {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}},
+    }
+
+
+def cluster_values(settings: Settings) -> dict[str, Any]:
+    """What the stack brings of the cluster's monitoring (`tenancy.mode`, monitoring/tenancy.py)."""
+    if not tenancy.owns_cluster(settings):
+        # The platform's Operator, CRDs and exporters serve it (monitoring/tenancy.py); the API
+        # server's and CoreDNS' metrics and the cluster's alerts are the platform's, and the chart's
+        # workload alerts look at the team's namespaces only.
+        return {
+            "crds": {"enabled": False},
+            "prometheusOperator": {"enabled": False},
+            "kubeStateMetrics": {"enabled": False},
+            "nodeExporter": {"enabled": False},
+            "kubeApiServer": {"enabled": False},
+            "coreDns": {"enabled": False},
+            "defaultRules": {
+                "rules": {group: False for group in PLATFORM_RULE_GROUPS},
+                "appNamespacesTarget": "|".join(tenancy.tenant_namespaces(settings)),
+            },
+        }
+    return {
         "crds": {
             "enabled": True,
             # Helm installs CRDs only once; this hook job upgrades them with
@@ -219,16 +294,7 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
                 "resources": small_resources("50m", "64Mi", "256Mi"),
             },
         },
-        # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
-        # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
-        "defaultRules": {"disabled": {"Watchdog": True}, **chart_rule_overrides(settings)},
-        # EKS runs the control plane out of reach and binds kube-proxy metrics to localhost:
-        # their ServiceMonitors would only produce targets that are always down (and their alerts).
-        "kubeControllerManager": {"enabled": False},
-        "kubeScheduler": {"enabled": False},
-        "kubeEtcd": {"enabled": False},
-        "kubeProxy": {"enabled": False},
-        "prometheusOperator": {
+        "prometheusOperator": deep_merge({
             "resources": OPERATOR_RESOURCES,
             "admissionWebhooks": {
                 # The webhook cannot answer while the release that deploys it is being installed;
@@ -237,25 +303,17 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
                 # The jobs that make and install the webhook's certificate.
                 "patch": {"resources": small_resources("10m", "32Mi", "128Mi"), "securityContext": restricted_pod(65534)},
             },
-        },
-        "kube-state-metrics": {"resources": small_resources("50m", "128Mi", "512Mi")},
+        }, operator_scope(settings)),
+        "kube-state-metrics": {"resources": small_resources("50m", "128Mi", "512Mi"),
+                               "prometheus": {"monitor": {"additionalLabels": team_labels(settings)}}},
         "prometheus-node-exporter": {
+            "prometheus": {"monitor": {"additionalLabels": team_labels(settings)}},
             # It needs the host's network and process namespaces, which `restricted` forbids.
             "namespaceOverride": str(settings.agents_namespace),
             "resources": small_resources("50m", "32Mi", "128Mi"),
             "containerSecurityContext": RESTRICTED_CONTAINER,
         },
-        "prometheus": {
-            "prometheusSpec": spec,
-            # The Service sends its clients to the proxy; the chart's self-monitor cannot authenticate,
-            # the program's does (monitoring/scrape.py, self_monitor).
-            "service": {"targetPort": web_auth.PROMETHEUS.proxy_port},
-            "serviceMonitor": {"selfMonitor": False},
-            # A node drain takes the replicas one at a time; a single replica gets no budget so nodes can drain.
-            "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if p.replicas > 1 else {"enabled": False},
-        },
     }
-    return deep_merge(own, selection_values(settings))
 
 
 def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str) -> dict[str, Any]:
@@ -316,7 +374,7 @@ def alertmanager_values(settings: Settings, config_secret_name: str, storage_cla
 
 def datasource_urls(settings: Settings) -> DatasourceUrls:
     """Where Grafana reaches each backend inside the cluster (release names are fixed)."""
-    prometheus_url, alertmanager_url = service_urls(settings.namespace)
+    prometheus_url, alertmanager_url = service_urls(settings)
     return DatasourceUrls(
         prometheus=prometheus_url,
         mimir=mimir_urls(MIMIR.name, settings.namespace)[1],

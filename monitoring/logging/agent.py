@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from config import Settings
+from config import Settings, naming
 from monitoring.pods import container_resources, small_resources
 from monitoring.logging.promtail import PROMTAIL_PORT
 
@@ -65,7 +65,9 @@ def alloy_values(settings: Settings, config_text: str) -> dict[str, Any]:
 
 
 def promtail_values(settings: Settings, config: dict[str, Any]) -> dict[str, Any]:
+    """The chart names its ClusterRole after its fullname: one no other stack of the cluster has."""
     return {
+        **({} if naming.legacy(settings) else {"fullnameOverride": f"{naming.instance(settings)}-promtail"}),
         "daemonset": {"enabled": True},
         "deployment": {"enabled": False},
         "config": {

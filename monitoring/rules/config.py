@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config import Settings
+from config.naming import kube_prometheus_stack
 from config.settings import AlertThresholds
 
 # Federation (monitoring/scrape.py) brings other clusters' recorded series into this Prometheus,
@@ -59,6 +60,8 @@ class RuleConfig:
     log_agent: str
     expected_series: int
     """Head series each Prometheus replica is sized for (prometheus.expectedSeries)."""
+    prometheus_job: str
+    """Prometheus' own scrape job: the chart's Service `<fullname>-prometheus`, which its ServiceMonitor names."""
     # The anomaly alert also needs the rate to differ from the mean by this share, so that a
     # near-zero standard deviation (very regular traffic) does not turn noise into an alert.
     anomaly_min_relative_change: float = 0.2
@@ -104,4 +107,5 @@ def rule_config(settings: Settings) -> RuleConfig:
         probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
         log_agent=settings.logging.agent,
         expected_series=settings.prometheus.expected_series,
+        prometheus_job=f"{kube_prometheus_stack(settings)}-prometheus",
     )
