@@ -4,10 +4,26 @@ each naming the full key, the value and what is expected."""
 from __future__ import annotations
 
 import re
+from typing import Any, Mapping
 
 from config import naming, sizing
 from config.schema import NAMESPACE
 from config.settings import Settings
+
+
+def naming_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Keys that say how a name is derived, checked on the raw configuration (with the keys' own
+    problems, before the names are derived: config/naming.py)."""
+    grafana = raw.get("grafana")
+    if not isinstance(grafana, dict):
+        return []  # the parser reports it
+    given = {key for key in ("host", "domain") if grafana.get(key) is not None}
+    if not given:
+        return [f"{NAMESPACE}:grafana.host: missing, expected a host name, or grafana.domain to derive one from"]
+    if len(given) == 2:
+        return [f"{NAMESPACE}:grafana.domain: got {grafana['domain']!r}, expected no domain when grafana.host is "
+                "set (the host is derived from it otherwise)"]
+    return []
 
 
 def cross_field_problems(s: Settings) -> list[str]:
@@ -103,11 +119,9 @@ def cross_field_problems(s: Settings) -> list[str]:
          "whole days, such as 14d")
 
     stem = naming.instance(s)
-    if not s.tenancy.naming == "legacy":
-        key, value = ("tenancy.instance", s.tenancy.instance) if s.tenancy.instance else ("teamLabel", s.team_label)
-        need(len(stem) <= naming.INSTANCE_MAX and stem[:1].isalpha(), key, value,
-             f"an instance name of at most {naming.INSTANCE_MAX} characters starting with a letter (derived: "
-             f"{stem!r}): kube-prometheus-stack cuts the names it derives from it there; set tenancy.instance")
+    need(len(stem) <= naming.INSTANCE_MAX and stem[:1].isalpha(), "tenancy.instance", stem,
+         f"a name of at most {naming.INSTANCE_MAX} characters starting with a letter: kube-prometheus-stack cuts "
+         "the names it derives from it there")
     zones = c.availability_zones
     need(not zones or (len(zones) == 3 and len(set(zones)) == 3), "cluster.availabilityZones", list(zones),
          "three different availability zones (one per copy of every series in the long-term store)")

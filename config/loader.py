@@ -7,7 +7,7 @@ from typing import Any, Callable, Collection, Mapping
 
 from config.schema import NAMESPACE, ConfigError, parse
 from config.secrets import SECRET_KEYS, Secrets, secret_field
-from config.checks import cross_field_problems
+from config.checks import cross_field_problems, naming_problems
 from config.naming import resolve
 from config.settings import Settings
 
@@ -26,11 +26,13 @@ def load(
     raw: Mapping[str, Any],
     secret_keys: Collection[str],
     read_secret: Callable[[str], Any],
+    stack: str = "",
 ) -> tuple[Settings, Secrets]:
     """Validate `raw` (full key -> value, e.g. `webhook-monitoring:prometheus` -> JSON text).
 
     Keys of other namespaces (`aws:region`, `pulumi:...`) belong to providers and are left
-    alone. `read_secret(name)` returns the secret value of a key known to be set.
+    alone. `read_secret(name)` returns the secret value of a key known to be set. `stack`: the Pulumi
+    stack's name, which derived names start with (config/naming.py; unknown: the environment's).
     """
     prefix = NAMESPACE + ":"
     ours = {k[len(prefix):]: decode(v) for k, v in raw.items() if k.startswith(prefix)}
@@ -38,8 +40,9 @@ def load(
     plain = {k: v for k, v in ours.items() if k not in secret_names}
     environment = plain.get("environment")
     settings, problems = parse(Settings, plain, environment if isinstance(environment, str) else "dev", prefix)
+    problems += naming_problems(plain)
     if settings is not None:
-        settings = resolve(settings)
+        settings = resolve(settings, stack)
         problems += cross_field_problems(settings)
     values = {}
     for key in SECRET_KEYS:

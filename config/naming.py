@@ -14,6 +14,7 @@ PagerDuty service); the other names are functions of the resolved settings. Pure
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from typing import Optional
 
@@ -35,33 +36,44 @@ def legacy(settings: Settings) -> bool:
     return settings.tenancy.naming == "legacy"
 
 
-def derived_instance(settings: Settings) -> str:
-    """`<teamLabel>-<environment>` as a Kubernetes name."""
-    team = re.sub(r"[^a-z0-9]+", "-", settings.team_label.lower()).strip("-")
-    return f"{team}-{settings.environment}"
+def derived_instance(team_label: str, stack: str) -> str:
+    """`<teamLabel>-<stack>` as a Kubernetes name of at most INSTANCE_MAX characters: a longer one keeps
+    its start and ends with a hash of the whole, so that it stays unique."""
+    name = "-".join(part for part in (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+                                      for text in (team_label, stack)) if part)
+    if len(name) <= INSTANCE_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:4]
+    return f"{name[:INSTANCE_MAX - 5].rstrip('-')}-{digest}"
 
 
 def instance(settings: Settings) -> str:
-    return str(settings.tenancy.instance or derived_instance(settings))
+    """The instance name (`resolve` sets it when the stack does not)."""
+    return str(settings.tenancy.instance)
 
 
-def resolve(settings: Settings) -> Settings:
-    """The settings with every name left unset filled in under the naming scheme."""
+def resolve(settings: Settings, stack: str) -> Settings:
+    """The settings with every name left unset filled in under the naming scheme; `stack` is the
+    Pulumi stack's name (the environment's where it is not known)."""
     old = legacy(settings)
-    stem = instance(settings)
+    stem = str(settings.tenancy.instance or derived_instance(settings.team_label, stack or settings.environment))
 
     def pick(given: Optional[str], key: str, derived: str) -> str:
         return given if given is not None else LEGACY[key] if old else derived
 
     pagerduty = settings.alerting.pagerduty
+    grafana = settings.grafana
     return dataclasses.replace(
         settings,
+        tenancy=dataclasses.replace(settings.tenancy, instance=stem),
         namespace=pick(settings.namespace, "namespace", f"{stem}-monitoring"),
         agents_namespace=pick(settings.agents_namespace, "agents_namespace", f"{stem}-agents"),
         storage=dataclasses.replace(settings.storage, class_name=pick(
             settings.storage.class_name, "class_name", f"{stem}-gp3")),
         alerting=dataclasses.replace(settings.alerting, pagerduty=dataclasses.replace(pagerduty, service_name=pick(
             pagerduty.service_name, "service_name", f"{SERVICE} ({settings.cluster.name}, {settings.environment})"))),
+        # Without a domain the check of `grafana.host` reports the missing host.
+        grafana=dataclasses.replace(grafana, host=grafana.host or (f"{stem}.{grafana.domain}" if grafana.domain else None)),
     )
 
 

@@ -520,7 +520,15 @@ class UnitCosts:
 
 @dataclass(frozen=True)
 class GrafanaSettings:
-    host: Hostname = setting("Host name Grafana is served on (ingress with TLS).", example="grafana.example.com")
+    host: Optional[Hostname] = setting(
+        "Host name Grafana is served on (ingress with TLS); set this or `domain`.", default=None,
+        example="grafana.example.com",
+    )
+    domain: Optional[Hostname] = setting(
+        "DNS domain under which each stack's Grafana is served as `<tenancy.instance>.<domain>`, when `host` "
+        "is unset: stack files of a fleet differ in their cluster block only.", default=None,
+        example="grafana.webhooks.example.com",
+    )
     ingress_class: str = setting("Ingress class.", default="nginx")
     tls_secret: DnsLabel = setting("Secret holding the TLS certificate for the host.", default="grafana-tls")
     cluster_issuer: Optional[DnsLabel] = setting(
@@ -645,7 +653,8 @@ class TenancySettings:
     )
     instance: Optional[DnsLabel] = setting(
         "What the derived names start with: unique among the stacks of one cluster, at most 26 characters "
-        "(kube-prometheus-stack cuts its names there; unset: `<teamLabel>-<environment>`).",
+        "(kube-prometheus-stack cuts its names there; unset: `<teamLabel>-<stack>`, the Pulumi stack's "
+        "name, a longer one cut and ended with a hash of the whole).",
         default=None, example="webhook-delivery-prod",
     )
     platform_namespace: DnsLabel = setting(

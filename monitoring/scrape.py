@@ -21,6 +21,10 @@ MONITORING_API = "monitoring.coreos.com/v1"
 MONITOR_LABEL = "monitor"
 
 
+# kube-prometheus-stack names the `app` label of its Services after the chart (no nameOverride).
+KUBE_PROMETHEUS_STACK_CHART = "kube-prometheus-stack"
+
+
 def kube_prometheus_stack_fullname(settings: Settings) -> str:
     """kube-prometheus-stack's fullname, its release name too (config/naming.py): the stem of its
     Services' names and the `release` label of its objects."""
@@ -93,8 +97,9 @@ def self_monitor(settings: Settings, server: web_auth.ProtectedServer) -> dict:
     """The ServiceMonitor of Prometheus' or Alertmanager's own metrics, through the authenticating
     proxy with Prometheus' credentials (the chart's cannot authenticate, and is off).
 
-    It selects the chart's Service of the server and its `http-web` port, as the chart's would: the
-    series keep job="<fullname>-<server>" and endpoint="http-web", which the pipeline alerts read.
+    It selects the chart's Service of the server and its `http-web` port, as the chart's would (by its
+    `app` label, which the chart names after itself, and its release): the series keep
+    job="<fullname>-<server>" and endpoint="http-web", which the pipeline alerts read.
     """
     release = kube_prometheus_stack_fullname(settings)
     service = f"{release}-{server.name}"
@@ -103,7 +108,7 @@ def self_monitor(settings: Settings, server: web_auth.ProtectedServer) -> dict:
         "kind": "ServiceMonitor",
         "metadata": {"name": service, "namespace": str(settings.namespace), "labels": team_labels(settings)},
         "spec": {
-            "selector": {"matchLabels": {"app": service, "release": release}},
+            "selector": {"matchLabels": {"app": f"{KUBE_PROMETHEUS_STACK_CHART}-{server.name}", "release": release}},
             "namespaceSelector": {"matchNames": [str(settings.namespace)]},
             "endpoints": [{
                 "port": "http-web",

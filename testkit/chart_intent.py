@@ -576,7 +576,8 @@ def _proxied(output: StackOutput, kind: str, server: web_auth.ProtectedServer) -
     equal(f"{kind} Service target port", web["targetPort"], server.proxy_port)
     # Its metrics are scraped through the proxy, with Prometheus' credentials, by the program's monitor.
     (monitor,) = [m for m in output.program if m["kind"] == "ServiceMonitor"
-                  and m["spec"]["selector"]["matchLabels"] == {"app": service["metadata"]["name"], "release": KPS}]
+                  and m["spec"]["selector"]["matchLabels"] == {"app": service["metadata"]["labels"]["app"],
+                                                               "release": output.releases[KPS].name}]
     refs = monitor["spec"]["endpoints"][0]["basicAuth"]
     program_object(output, "Secret", refs["password"]["name"])
     assert label_selector_matches(monitor["spec"]["selector"], service["metadata"]["labels"])

@@ -56,7 +56,7 @@ def raw_config(stack: str, overrides: Mapping[str, Any] | None = None, secrets: 
 def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Validated settings of a stack file (with overrides), without running Pulumi."""
     raw, secret_keys = raw_config(stack, overrides)
-    return load(raw, secret_keys, lambda name: SECRET_VALUES[name])[0]
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack)[0]
 
 
 MINIMAL_CLUSTER = {
@@ -90,7 +90,7 @@ def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
 
 def stack_secrets(stack: str) -> Secrets:
     raw, secret_keys = raw_config(stack)
-    return load(raw, secret_keys, lambda name: SECRET_VALUES[name])[1]
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack)[1]
 
 
 def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None) -> Run:

@@ -189,15 +189,18 @@ def chart_rule_labels(values: dict) -> dict[str, str]:
     return {**chart_monitor_labels(values)["kubelet"], "app": "kube-prometheus-stack"}
 
 
-def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
+def test_selectors_pick_team_monitors_of_the_stacks_namespaces_and_the_charts_own():
     settings = minimal_settings()
     values = kps_values(settings)
     spec = spec_of(values)
     team_monitor = scrape.service_monitor(settings, settings.metrics.services[0])
-    # Selected: the team's ServiceMonitor, whatever namespace it lives in.
+    # Selected: the team's ServiceMonitor, in the stack's namespaces (not another stack's of the team).
     assert label_selector_matches(spec["serviceMonitorSelector"], team_monitor["metadata"]["labels"])
-    for namespace_selector in ("serviceMonitorNamespaceSelector", "probeNamespaceSelector", "ruleNamespaceSelector"):
-        assert label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": "webhook-delivery"})
+    for namespace_selector in ("serviceMonitorNamespaceSelector", "podMonitorNamespaceSelector",
+                               "probeNamespaceSelector", "ruleNamespaceSelector"):
+        for namespace in ("monitoring", "monitoring-agents"):
+            assert label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": namespace})
+        assert not label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": "staging-monitoring"})
     # ... and every ServiceMonitor the chart ships (the infrastructure metrics).
     for name, labels in chart_monitor_labels(values).items():
         assert label_selector_matches(spec["serviceMonitorSelector"], labels), name

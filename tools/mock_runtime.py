@@ -37,9 +37,13 @@ class Registered:
     retain_on_delete: bool = False
     depends_on: tuple[str, ...] = ()
     """URNs of the resources this one was declared to wait for (`depends_on`)."""
+    read: bool = False
+    """Read from the cloud or the cluster (`.get`, a StackReference), not created by the program."""
 
     def as_json(self) -> dict:
         entry = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": plain(self.inputs)}
+        if self.read:
+            entry["read"] = True
         if self.protect or self.retain_on_delete:
             entry["options"] = {"protect": self.protect, "retainOnDelete": self.retain_on_delete}
         return entry
@@ -116,7 +120,7 @@ class RecordingMonitor(mocks.MockMonitor):
     def ReadResource(self, request):
         # StackReferences are reads, not registrations; they belong in the record all the same.
         response = super().ReadResource(request)
-        self._record(request, response.urn, request.properties, custom=True)
+        self._record(request, response.urn, request.properties, custom=True, read=True)
         return response
 
     def _record(self, request, urn: str, properties, **options: Any) -> None:

@@ -188,7 +188,8 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     config, declared = read_stack_file(path)
     every = ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
     try:
-        settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name)
+        settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name,
+                           path.name[len("Pulumi."):-len(".yaml")])
     except ConfigError:
         secrets = every  # the program reports the problems; placeholders change none of them
     else:
@@ -219,7 +220,7 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
         raise RenderError([f"no stack file {path.name}: stacks are {', '.join(stacks(root))}"])
     try:
         config, secret_keys = stack_config(path)
-        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"])
+        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], stack)
     except StackFileError as err:
         raise RenderError([str(err)]) from None
     except ConfigError as err:

@@ -97,10 +97,11 @@ class RenderedStack:
                 for i in self.inputs(RELEASE)}
 
     def manifests(self) -> list[dict[str, Any]]:
-        """The Kubernetes objects the program registers itself (not Helm releases), as manifests."""
+        """The Kubernetes objects the program registers itself (not Helm releases, nor what it reads), as
+        manifests."""
         manifests = []
         for resource in self.resources:
-            if not resource["type"].startswith("kubernetes:") or resource["type"] == RELEASE:
+            if not resource["type"].startswith("kubernetes:") or resource["type"] == RELEASE or resource.get("read"):
                 continue
             api_version, kind = api_version_and_kind(resource["type"])
             body = {k: v for k, v in reveal(resource["inputs"]).items() if k not in ("apiVersion", "kind")}

@@ -96,7 +96,8 @@ def _selector(settings: Settings) -> dict:
 
 
 def selection_values(settings: Settings) -> dict:
-    """Which monitors and rules this Prometheus loads: the team's, from any namespace, and the chart's own.
+    """Which monitors and rules this Prometheus loads: the team's, in the stack's two namespaces (where
+    the program, the charts and the agents put every monitor and rule of the stack), and the chart's own.
 
     A label selector is an AND of its terms, so it cannot say "team=X OR release=<chart>". The
     sample's `serviceMonitorSelector: {team: ...}` alone would therefore drop the chart's own
@@ -104,22 +105,25 @@ def selection_values(settings: Settings) -> dict:
     Instead every object the chart creates gets the team label too: `commonLabels` reaches the
     parent chart's templates (its ServiceMonitors, PodMonitors, PrometheusRules), and the
     kube-state-metrics and node-exporter subcharts, where the stack runs them, take it through
-    `prometheus.monitor.additionalLabels` (`cluster_values`). An empty namespace selector is rendered
-    as `{}`, which means every namespace.
+    `prometheus.monitor.additionalLabels` (`cluster_values`). The team label alone would also select
+    another stack's monitors and rules of the same team in the cluster (staging beside prod): each would
+    scrape the other's targets and evaluate its rules twice.
     """
     selector = _selector(settings)
+    own = {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In",
+                                 "values": sorted({str(settings.namespace), str(settings.agents_namespace)})}]}
     return {
         "commonLabels": team_labels(settings),
         "prometheus": {
             "prometheusSpec": {
                 "serviceMonitorSelector": selector,
-                "serviceMonitorNamespaceSelector": {},
+                "serviceMonitorNamespaceSelector": own,
                 "podMonitorSelector": selector,
-                "podMonitorNamespaceSelector": {},
+                "podMonitorNamespaceSelector": own,
                 "probeSelector": selector,
-                "probeNamespaceSelector": {},
+                "probeNamespaceSelector": own,
                 "ruleSelector": selector,
-                "ruleNamespaceSelector": {},
+                "ruleNamespaceSelector": own,
             }
         },
     }
@@ -235,13 +239,11 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
     return deep_merge(own, selection_values(settings), cluster_values(settings))
 
 
-# The chart's rule groups about the cluster itself (control plane, nodes, kubelets, exporters, the
-# Operator): in a cluster the stack joins they are the platform's, which alerts on them already.
+# The chart's rule groups about the cluster itself (nodes, kubelets, exporters, the Operator): in a
+# cluster the stack joins they are the platform's, which alerts on them already. (Those of the control
+# plane go with its scrapes, off in every mode on EKS or with the API server's in join mode.)
 PLATFORM_RULE_GROUPS = (
-    "etcd", "kubeApiserverAvailability", "kubeApiserverBurnrate", "kubeApiserverHistogram", "kubeApiserverSlos",
-    "kubeControllerManager", "kubelet", "kubeProxy", "kubeSchedulerAlerting", "kubeSchedulerRecording",
-    "kubernetesSystem", "kubeStateMetrics", "network", "node", "nodeExporterAlerting", "prometheusOperator",
-    "windows",
+    "kubelet", "kubernetesSystem", "kubeStateMetrics", "network", "node", "nodeExporterAlerting", "prometheusOperator",
 )
 
 
