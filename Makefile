@@ -7,7 +7,8 @@ NPM ?= npm
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
-STACKS := dev prod
+# One stack per Pulumi.<stack>.yaml (tools/stacks.py): copying a stack file adds a stack everywhere.
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 # VictoriaMetrics stands in for Mimir as the remote-write receiver of the live tests; nginx runs the
 # rendered configuration of the authenticating proxies in front of Prometheus and Alertmanager.
 DEBIAN_PACKAGES := victoria-metrics nginx-light

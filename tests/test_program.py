@@ -11,8 +11,9 @@ import yaml
 from monitoring.dashboards import DATASOURCES, FOLDERS
 from tests.support import ROOT, SECRET_VALUES, run_stack, stack_settings
 from tools.mock_runtime import plain
+from tools.stacks import stacks
 
-STACKS = ["dev", "prod"]
+STACKS = stacks()
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 

@@ -14,9 +14,10 @@ from tools.mock_runtime import plain
 from tools import render
 from tools.rendered import RELEASE
 from tools.go_tools import binary, reported_version
+from tools.stacks import stacks
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+@pytest.fixture(scope="module", params=stacks())
 def rendered(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     assert render.render(request.param, out_root=out) == 0

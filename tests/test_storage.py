@@ -9,8 +9,9 @@ import pytest
 
 from tests.support import rendered_stack, run_stack, stack_settings
 from testkit.k8s import validation_problems
+from tools.stacks import stacks
 
-STACKS = ["dev", "prod"]
+STACKS = stacks()
 COMPONENT_PREFIX = "webhook-monitoring:"
 
 

@@ -31,6 +31,7 @@ from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
 from tools.mock_runtime import ROOT, run_program
 from tools.rendered import RenderedStack
+from tools.stacks import stacks
 
 
 def secret_placeholder(key: str) -> str:
@@ -196,12 +197,6 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
         secrets = declared | {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS if k.required(settings)}
     config.update({key: secret_placeholder(key) for key in secrets})
     return config, sorted(secrets)
-
-
-def stacks(root: Path = ROOT) -> list[str]:
-    """Every stack with a stack file in `root`, sorted."""
-    names = (p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-    return sorted(name for name in names if name)
 
 
 class RenderError(Exception):
