@@ -8,7 +8,7 @@ from components.archive_bucket import ArchiveBucket, ArchiveBucketArgs, ServiceA
 from components.grafana_access import GrafanaAccess, GrafanaAccessArgs
 from components.grafana_dashboards import GrafanaDashboards, GrafanaDashboardsArgs
 from components.logging import Logging, LoggingArgs
-from components.metrics import MetricsStack, MetricsStackArgs
+from components.metrics import FEDERATION_PASSWORD, MetricsStack, MetricsStackArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.storage_class import Gp3StorageClass, Gp3StorageClassArgs
 from components.web_auth import WebAuth, WebAuthArgs
@@ -20,6 +20,7 @@ from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
 from monitoring.network import network_policies
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 from monitoring.security import PRIVILEGED, RESTRICTED, pod_security_labels
+from monitoring.web_auth import FEDERATION_CLIENT, PROMETHEUS
 
 try:
     settings, secrets = load_stack_config()
@@ -177,3 +178,7 @@ pulumi.export("mimirQueryUrl", metrics.mimir_query_url)
 pulumi.export("lokiQueryUrl", logs.loki_query_url)
 pulumi.export("grafanaAdminPassword", grafana_access.admin_password)
 pulumi.export("criticalAlertsGoTo", "pagerduty" if settings.alerting.pagerduty.enabled else "slack")
+if settings.metrics.federation_endpoint:
+    # What the stacks of other clusters federating from this one read (metrics.federation[].stack).
+    pulumi.export("federationUrl", f"https://{settings.metrics.federation_endpoint.host}")
+    pulumi.export(FEDERATION_PASSWORD, web_auth.passwords[(PROMETHEUS.name, FEDERATION_CLIENT)])

@@ -27,6 +27,8 @@ from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_value
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
 
 RULE_LABELS = {"role": "alert-rules", "app": "webhook-delivery"}
+# The output of a stack serving /federate that holds its `federation` client's password.
+FEDERATION_PASSWORD = "federationPassword"
 
 # The kinds the graphite exporter needs, with the field holding their body.
 _CORE_KINDS = {
@@ -138,6 +140,7 @@ class MetricsStack(pulumi.ComponentResource):
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))
                 for target in settings.metrics.probes
             ]
+        self._federation_credentials(name, settings)
         # The key-value store of Mimir's HA tracker, when several Prometheus replicas write.
         objects += [(f"{name}-ha-tracker-{obj['kind'].lower()}", obj) for obj in ha_tracker.manifests(settings)]
         if settings.metrics.graphite_exporter.enabled:
@@ -166,6 +169,23 @@ class MetricsStack(pulumi.ComponentResource):
             }
         )
 
+
+    def _federation_credentials(self, name: str, settings: Settings) -> None:
+        """The `federation` client's credentials of each source stack named (its `federationPassword`
+        output), in the Secret the source's scrape job reads them from: secret from end to end."""
+        for source in settings.metrics.federation:
+            if source.stack is None:
+                continue
+            reference = pulumi.StackReference(f"{name}-federation-{source.cluster}", stack_name=source.stack,
+                                              opts=pulumi.ResourceOptions(parent=self))
+            k8s.core.v1.Secret(
+                f"{name}-federation-{source.cluster}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=str(source.credentials_secret), namespace=str(settings.namespace),
+                                                    labels=scrape.team_labels(settings)),
+                type="Opaque",
+                string_data={web_auth.USERNAME_KEY: web_auth.FEDERATION_CLIENT,
+                             web_auth.PASSWORD_KEY: pulumi.Output.secret(reference.require_output(FEDERATION_PASSWORD))},
+                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]))
 
     def _check_platform_operator(self, name: str) -> None:
         """Joining a platform's monitoring: its CRDs are read at preview, and the run stops, one line per

@@ -86,6 +86,9 @@ def cross_field_problems(s: Settings) -> list[str]:
     for i, f in enumerate(s.metrics.federation):
         need(f.credentials_secret is None or f.url.startswith("https://"), f"metrics.federation[{i}].url", f.url,
              "an https:// URL when credentials are sent")
+    for i, f in enumerate(s.metrics.federation):
+        need(f.stack is None or f.credentials_secret is not None, f"metrics.federation[{i}].credentialsSecret", None,
+             f"the Secret to hold the credentials read from metrics.federation[{i}].stack")
     clusters = [f.cluster for f in s.metrics.federation]
     for i, f in enumerate(s.metrics.federation):
         need(f.cluster != c.name and clusters.count(f.cluster) == 1, f"metrics.federation[{i}].cluster",

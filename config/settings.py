@@ -32,6 +32,18 @@ from config.types import (
 Environment = Literal["dev", "staging", "prod"]
 
 
+def _cidrs(values: tuple[str, ...]) -> Optional[str]:
+    """IPv4 or IPv6 CIDR blocks, host bits clear (what a NetworkPolicy ipBlock takes)."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            return f"CIDR blocks such as 10.0.0.0/16 (host bits clear); {value!r} is not one"
+        if "/" not in value:
+            return f"CIDR blocks with a prefix length, such as {value}/32"
+    return None
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     name: str = setting(
@@ -258,9 +270,31 @@ class FederationSource:
     )
     credentials_secret: Optional[DnsLabel] = setting(
         "Secret in the monitoring namespace with `username` and `password` keys for the source's "
-        "basic auth (unset: no auth, only for a source reached over a private network).",
+        "basic auth (unset: no auth, only for a source reached over a private network). With `stack` "
+        "the program makes it; without, it is made by hand.",
         default=None,
         example="federation-euw1",
+    )
+    stack: Optional[str] = setting(
+        "Fully qualified name of the source cluster's stack of this program: the program reads its "
+        "`federationPassword` output (the `federation` client's credentials for the source's "
+        "authenticating proxy) into `credentialsSecret` (docs/tenancy.md, \"Federation\").",
+        default=None, example="acme/webhook-monitoring/prod-euw1",
+    )
+
+
+@dataclass(frozen=True)
+class FederationEndpoint:
+    host: Hostname = setting(
+        "Host name other clusters federate from: an ingress (TLS, the Grafana ingress class) routes "
+        "`/federate` alone to Prometheus' authenticating proxy.", example="prometheus.euw1.webhooks.example.com",
+    )
+    tls_secret: DnsLabel = setting("Secret holding the TLS certificate for the host.", default="prometheus-federation-tls")
+    allowed_source_cidrs: tuple[str, ...] = setting(
+        "Addresses the ingress controller accepts federation requests from (the other clusters' NAT "
+        "gateways; empty: any, each request still needs the `federation` credentials). The controller must "
+        "see clients' own addresses (the load balancer preserving them).",
+        default=[], check=_cidrs, example=["203.0.113.10/32"],
     )
 
 
@@ -300,6 +334,10 @@ class MetricsSettings:
     probes: tuple[ProbeTarget, ...] = setting("HTTP endpoints checked by synthetic probes.", default=[])
     federation: tuple[FederationSource, ...] = setting(
         "Prometheus servers of other clusters whose recorded series this one federates.", default=[]
+    )
+    federation_endpoint: Optional[FederationEndpoint] = setting(
+        "Serve `/federate` to other clusters through the ingress controller (unset: not served).",
+        default=None, example={"host": "prometheus.euw1.webhooks.example.com"},
     )
 
 
@@ -603,18 +641,6 @@ class LoggingSettings:
     )
 
 
-def _cidrs(values: tuple[str, ...]) -> Optional[str]:
-    """IPv4 or IPv6 CIDR blocks, host bits clear (what a NetworkPolicy ipBlock takes)."""
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            return f"CIDR blocks such as 10.0.0.0/16 (host bits clear); {value!r} is not one"
-        if "/" not in value:
-            return f"CIDR blocks with a prefix length, such as {value}/32"
-    return None
-
-
 @dataclass(frozen=True)
 class NetworkPolicySettings:
     ingress_controller_namespace: DnsLabel = setting(
@@ -626,8 +652,10 @@ class NetworkPolicySettings:
         default=["0.0.0.0/0"], check=_cidrs, example=["10.0.0.0/16"],
     )
     federation_client_cidrs: tuple[str, ...] = setting(
-        "Addresses of other clusters' Prometheus that federate from this one (through the "
-        "authenticating proxy, as the `federation` client).",
+        "Addresses of other clusters' Prometheus that federate from this one straight to its pods (through "
+        "the authenticating proxy, as the `federation` client), on a private network that keeps their "
+        "addresses. Through an ingress the pods see the ingress controller instead: use "
+        "`metrics.federationEndpoint`.",
         default=[], check=_cidrs, example=["10.20.0.0/16"],
     )
 

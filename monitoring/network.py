@@ -92,8 +92,12 @@ def network_policies(settings: Settings) -> list[dict]:
         _policy("scrapes-from-prometheus", main, None, [prometheus]),
         _policy("grafana-from-the-ingress-controller", main, GRAFANA,
                 [{"namespaceSelector": _namespace(net.ingress_controller_namespace)}], _ports(GRAFANA_PORT)),
+        # Other clusters federate straight to the pods (their addresses kept), or through the ingress
+        # controller (the source the pods see), which serves /federate alone (metrics.federationEndpoint).
         _policy("prometheus-from-its-clients", main, PROMETHEUS,
-                [grafana, *({"ipBlock": {"cidr": cidr}} for cidr in net.federation_client_cidrs)],
+                [grafana, *({"ipBlock": {"cidr": cidr}} for cidr in net.federation_client_cidrs),
+                 *([{"namespaceSelector": _namespace(net.ingress_controller_namespace)}]
+                   if settings.metrics.federation_endpoint else [])],
                 _ports(web_auth.PROMETHEUS.proxy_port)),
         _policy("alertmanager-from-its-clients", main, ALERTMANAGER, [prometheus, grafana, _pods(LOKI_RULER)],
                 _ports(web_auth.ALERTMANAGER.proxy_port)),

@@ -181,8 +181,10 @@ class ProgramMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
-# What a StackReference to the cluster's infrastructure stack returns in a render.
+# What a StackReference returns in a render: the cluster's infrastructure stack's outputs, and those
+# of another cluster's stack of this program that this one federates from.
 INFRA_OUTPUTS = {
+    "federationPassword": "<federation password of the source stack>",
     "kubeconfig": "<kubeconfig of the infrastructure stack>",
     "oidcProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/RENDER",
     "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/RENDER",

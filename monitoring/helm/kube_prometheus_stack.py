@@ -228,6 +228,7 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
         "kubeProxy": {"enabled": False},
         "prometheus": {
             "prometheusSpec": spec,
+            **federation_ingress(settings),
             # The Service sends its clients to the proxy; the chart's self-monitor cannot authenticate,
             # the program's does (monitoring/scrape.py, self_monitor).
             "service": {"targetPort": web_auth.PROMETHEUS.proxy_port},
@@ -316,6 +317,33 @@ def cluster_values(settings: Settings) -> dict[str, Any]:
             "containerSecurityContext": RESTRICTED_CONTAINER,
         },
     }
+
+
+WHITELIST_ANNOTATION = "nginx.ingress.kubernetes.io/whitelist-source-range"
+FEDERATE_PATH = "/federate"
+
+
+def federation_ingress(settings: Settings) -> dict[str, Any]:
+    """`prometheus.ingress` serving `/federate` alone to other clusters (`metrics.federationEndpoint`):
+    TLS, through the ingress controller Grafana's ingress uses, to the Service, whose target is the
+    authenticating proxy (the `federation` client's credentials); the controller turns away
+    addresses not allowed. Nothing when the endpoint is not configured."""
+    endpoint = settings.metrics.federation_endpoint
+    if endpoint is None:
+        return {}
+    g = settings.grafana
+    annotations = {**({CLUSTER_ISSUER_ANNOTATION: g.cluster_issuer} if g.cluster_issuer else {}),
+                   **({WHITELIST_ANNOTATION: ",".join(endpoint.allowed_source_cidrs)}
+                      if endpoint.allowed_source_cidrs else {})}
+    return {"ingress": {
+        "enabled": True,
+        **({"annotations": annotations} if annotations else {}),
+        "ingressClassName": g.ingress_class,
+        "hosts": [str(endpoint.host)],
+        "paths": [FEDERATE_PATH],
+        "pathType": "Exact",
+        "tls": [{"secretName": str(endpoint.tls_secret), "hosts": [str(endpoint.host)]}],
+    }}
 
 
 def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str) -> dict[str, Any]:
