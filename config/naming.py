@@ -53,8 +53,9 @@ def instance(settings: Settings) -> str:
 
 
 def resolve(settings: Settings, stack: str) -> Settings:
-    """The settings with every name left unset filled in under the naming scheme; `stack` is the
-    Pulumi stack's name (the environment's where it is not known)."""
+    """The settings with every name left unset filled in under the naming scheme (and the cluster's
+    availability zones, `<region>a` to `c` unless given); `stack` is the Pulumi stack's name (the
+    environment's where it is not known)."""
     old = legacy(settings)
     stem = str(settings.tenancy.instance or derived_instance(settings.team_label, stack or settings.environment))
 
@@ -72,6 +73,8 @@ def resolve(settings: Settings, stack: str) -> Settings:
             settings.storage.class_name, "class_name", f"{stem}-gp3")),
         alerting=dataclasses.replace(settings.alerting, pagerduty=dataclasses.replace(pagerduty, service_name=pick(
             pagerduty.service_name, "service_name", f"{SERVICE} ({settings.cluster.name}, {settings.environment})"))),
+        cluster=dataclasses.replace(settings.cluster, availability_zones=settings.cluster.availability_zones or tuple(
+            f"{settings.cluster.region}{letter}" for letter in "abc")),
         # Without a domain the check of `grafana.host` reports the missing host.
         grafana=dataclasses.replace(grafana, host=grafana.host or (f"{stem}.{grafana.domain}" if grafana.domain else None)),
     )

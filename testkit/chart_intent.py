@@ -19,7 +19,8 @@ from components.alerting import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
 from monitoring import ha_tracker, versions, web_auth
 from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUER_ANNOTATION, SIDECAR_RULES
 from monitoring.helm.kube_prometheus_stack import fullname, remote_write, retention_size
-from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
+from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, replication_factor
+from monitoring.helm.mimir import fullname as mimir_fullname
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
 from monitoring.rules.alerts import CHART_GUARD_ALERTS
 from monitoring.rules.config import rule_config
@@ -27,6 +28,7 @@ from monitoring.scrape import BLACKBOX_MODULES
 from monitoring.security import PROBE_EXCEPTIONS
 from tools.go_tools import binary
 from tools.templating import StackOutput
+from testkit import rotation
 from testkit.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
 
 KPS = versions.KUBE_PROMETHEUS_STACK.name
@@ -469,48 +471,40 @@ def _workloads(output: StackOutput) -> list[tuple[str, dict, dict]]:
     return found
 
 
-def _replicated(output: StackOutput) -> list[tuple[str, str, dict, dict, dict]]:
-    """(kind/name, namespace, pod labels, affinity-bearing spec, the object) of every workload of more
-    than one replica: Deployments and StatefulSets, and the Prometheus and Alertmanager resources
-    (their StatefulSets are the Operator's)."""
-    found = []
-    for namespace, workload, spec in _workloads(output):
-        if workload["kind"] in ("Deployment", "StatefulSet") and (workload["spec"].get("replicas") or 1) > 1:
-            labels = workload["spec"]["template"]["metadata"].get("labels") or {}
-            found.append((f"{workload['kind']}/{workload['metadata']['name']}", namespace, labels, spec, workload))
-    # The labels the Operator gives their pods, beside app.kubernetes.io/name and /instance.
-    for kind, instance_labels in (("Prometheus", ("operator.prometheus.io/name", "prometheus")),
-                                  ("Alertmanager", ("alertmanager",))):
-        for resource in output.objects(KPS, kind):
-            if (resource["spec"].get("replicas") or 1) > 1:
-                name = resource["metadata"]["name"]
-                labels = {"app.kubernetes.io/name": kind.lower(), "app.kubernetes.io/instance": name,
-                          **{label: name for label in instance_labels}}
-                found.append((f"{kind}/{name}", resource["metadata"]["namespace"], labels, resource["spec"], resource))
-    return found
-
-
 @check(None)
-def every_replicated_workload_survives_a_node_or_zone_and_a_drain(output: StackOutput) -> None:
-    """Replicas never share a node (required anti-affinity), are spread over the zones, and a
-    disruption budget stops a drain from taking more than one at a time."""
-    budgets = output.objects(kind="PodDisruptionBudget")
-    replicated = _replicated(output)
-    for name, namespace, labels, spec, _ in replicated:
-        anti = ((spec.get("affinity") or {}).get("podAntiAffinity") or {}).get(
-            "requiredDuringSchedulingIgnoredDuringExecution") or []
-        assert any(term["topologyKey"] == "kubernetes.io/hostname" and label_selector_matches(term["labelSelector"], labels)
-                   for term in anti), f"{name}: two replicas may share a node"
-        assert any(c["topologyKey"] == "topology.kubernetes.io/zone" and label_selector_matches(c["labelSelector"], labels)
-                   for c in spec.get("topologySpreadConstraints") or []), f"{name}: replicas are not spread over zones"
-        covering = [b for b in budgets if b["metadata"].get("namespace", namespace) == namespace
-                    and label_selector_matches(b["spec"]["selector"], labels)]
-        assert len(covering) == 1, f"{name}: {len(covering)} disruption budgets select its pods"
-        budget = covering[0]["spec"]
-        assert budget.get("maxUnavailable") == 1 or budget.get("minAvailable") == spec.get("replicas", 1) - 1, \
-            f"{name}: its budget lets a drain take {budget} of {spec.get('replicas')}"
+def every_replicated_workload_lets_a_node_rotation_proceed_and_survives_a_zone(output: StackOutput) -> None:
+    """A managed node group upgrade drains every node without PodEvictionFailure, no drain or node loss
+    breaks a quorum, and no zone's loss breaks a store's (testkit/rotation.py); replicas not pinned to
+    zones are spread over them."""
+    placed = [(namespace, obj) for namespace, obj, _ in _workloads(output)]
+    placed += [(o["metadata"]["namespace"], o) for o in output.objects(KPS, "Prometheus") + output.objects(KPS, "Alertmanager")]
+    placed += [(o["metadata"].get("namespace") or r.namespace, o) for r in output.releases.values()
+               for o in r.objects if o["kind"] == "PodDisruptionBudget"]
+    found = rotation.workloads(placed)
+    problems = rotation.problems(found, output.settings.cluster.availability_zones, _quorum(output))
+    assert not problems, "\n".join(problems)
+    for workload in found:
+        for pods in workload.pods:
+            assert pods.spec.get("nodeSelector", {}).get(rotation.ZONE) or any(
+                c["topologyKey"] == rotation.ZONE and label_selector_matches(c["labelSelector"], pods.labels)
+                for c in pods.spec.get("topologySpreadConstraints") or []), f"{workload.name}: {pods.where} is not spread over zones"
+    names = {w.name.split("/", 1)[1] for w in found}
     if output.settings.is_prod and KPS in output.releases:
-        assert {n.split("/")[0] for n, *_ in replicated} >= {"Prometheus", "Alertmanager"}, replicated
+        assert {f"{fullname(output.settings)}-prometheus", f"{fullname(output.settings)}-alertmanager"} <= names, names
+        if MIMIR in output.releases and replication_factor(output.settings) == 3:
+            assert f"{mimir_fullname(output.releases[MIMIR].name)}-ingester" in names, names
+
+
+def _quorum(output: StackOutput) -> dict[str, int]:
+    """Pods each store needs up: a majority of its replication factor where writes need one (Mimir's
+    ingesters, Loki's write path); one elsewhere (a full copy, or any replica, serves)."""
+    settings, namespace = output.settings, output.settings.namespace
+    quorum = {}
+    if MIMIR in output.releases:
+        quorum[f"{namespace}/{mimir_fullname(output.releases[MIMIR].name)}-ingester"] = replication_factor(settings) // 2 + 1
+    if "loki" in output.releases:
+        quorum[f"{namespace}/loki-write"] = min(settings.logging.replicas, 3) // 2 + 1
+    return quorum
 
 
 # What the agents on every node need beyond `restricted`, and nothing else.

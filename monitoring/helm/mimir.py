@@ -11,13 +11,15 @@ from __future__ import annotations
 from config.settings import Settings
 from monitoring import ha_tracker
 from monitoring.helm import deep_merge
-from monitoring.pods import kubernetes_quantity, one_per_node, zone_spread
+from monitoring.pods import ZONE, kubernetes_quantity, one_per_node, zone_spread
 from monitoring.scrape import team_labels
 from monitoring.versions import MIMIR
 
 # The one service account every Mimir pod runs as; the bucket's IRSA role trusts exactly it.
 MIMIR_SERVICE_ACCOUNT = "mimir"
 GATEWAY_PORT = 80
+# The chart's replication zones: the names of the zone-aware StatefulSets (`<component>-zone-a`).
+ZONE_NAMES = ("zone-a", "zone-b", "zone-c")
 
 # Mimir's defaults (10k samples/s, 150k series) would reject a single cluster's
 # kube-prometheus-stack series; these fit a cluster of a few hundred pods with room to grow.
@@ -102,6 +104,16 @@ def mimir_values(
         spread = {"affinity": one_per_node(labels), "topologySpreadConstraints": [zone_spread(labels)]}
         return component(name, **(spread if lts.replicas > 1 else {}), **extra)
 
+    def zones() -> dict:
+        """Zone-aware StatefulSets, one per replication zone, each zone pinned to one of the cluster's
+        availability zones: an AZ outage takes one copy of every series, never two. (The zones keep the
+        chart's names: they name the StatefulSets and their volumes.)"""
+        if not zone_aware:
+            return {"zoneAwareReplication": {"enabled": False}}
+        return {"zoneAwareReplication": {"enabled": True, "zones": [
+            {"name": name, "nodeSelector": {ZONE: str(az)}}
+            for name, az in zip(ZONE_NAMES, settings.cluster.availability_zones)]}}
+
     def volume(size) -> dict:
         return {"persistentVolume": {"size": kubernetes_quantity(size), "storageClass": storage_class}}
 
@@ -133,10 +145,8 @@ def mimir_values(
         },
         "mimir": {"structuredConfig": structured},
         "distributor": stateless("distributor"),
-        "ingester": component("ingester", zoneAwareReplication={"enabled": zone_aware}, **volume(lts.ingester_volume_size)),
-        "store_gateway": component(
-            "store_gateway", zoneAwareReplication={"enabled": zone_aware}, **volume(lts.store_gateway_volume_size)
-        ),
+        "ingester": component("ingester", **zones(), **volume(lts.ingester_volume_size)),
+        "store_gateway": component("store_gateway", **zones(), **volume(lts.store_gateway_volume_size)),
         "compactor": {"replicas": 1, "resources": _resources(settings, "compactor"), **volume(lts.compactor_volume_size)},
         "querier": stateless("querier"),
         "query_frontend": stateless("query_frontend"),

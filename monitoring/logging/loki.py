@@ -187,19 +187,21 @@ def _simple_scalable(settings: Settings, persistence: dict, resources: dict, rul
     replicas = settings.logging.replicas
     kept = {"whenScaled": "Retain", "whenDeleted": "Retain"} if settings.protect else {}
     return {
-        "write": {"replicas": replicas, "persistence": persistence, "resources": resources, **_zone_spread("write")},
+        "write": {"replicas": replicas, "persistence": persistence, "resources": resources,
+                  **_zone_spread("write", hard=True)},
         "read": {"replicas": replicas, "resources": resources, **_zone_spread("read")},
         "backend": {"replicas": replicas, "persistence": {**persistence, **kept}, "resources": resources,
-                    **_zone_spread("backend"),
+                    **_zone_spread("backend", hard=True),
                     # The chart mounts one for the rules sidecar, which does not run.
                     "automountServiceAccountToken": False, **ruler_mounts(rules_config_map)},
     }
 
 
-def _zone_spread(component: str) -> dict[str, Any]:
-    """A component's replicas over the zones (the chart keeps them on different nodes already)."""
+def _zone_spread(component: str, hard: bool = False) -> dict[str, Any]:
+    """A component's replicas over the zones (the chart keeps them on different nodes already); hard for
+    the components whose volumes bind them to their zones (monitoring/pods.py)."""
     return {"topologySpreadConstraints": [zone_spread({"app.kubernetes.io/name": "loki",  # the chart's name
-                                                       "app.kubernetes.io/component": component})]}
+                                                       "app.kubernetes.io/component": component}, hard=hard)]}
 
 
 def _extras(settings: Settings) -> dict[str, Any]:
