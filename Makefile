@@ -14,7 +14,7 @@ STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all test e2e bench verify clean
+.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all footprint test e2e bench verify clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -25,6 +25,7 @@ help:
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
 	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
+	@echo "make footprint STACK=<name>  the CPU, memory and volume requests of every workload through the pinned charts"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +81,10 @@ render: venv
 
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
+
+# What the stack requests of its cluster, per workload, through the pinned charts (tools/footprint.py).
+footprint: charts
+	$(PY) -m tools.footprint $(STACK)
 
 # Checks the deployed stack against what the program renders for it (tools/verify.py): pods, volumes,
 # targets, rules, remote write, Alertmanager, Grafana, logs, the long-term store. CONTEXT: the

@@ -168,8 +168,11 @@ class PrometheusSettings:
     scrape_interval: Duration = setting("Default scrape interval.", default="30s")
     evaluation_interval: Duration = setting("Rule evaluation interval.", default="30s")
     resources: Resources = setting(
-        "Requests and limits of each Prometheus pod.",
-        default={"cpuRequest": "200m", "memoryRequest": "2000Mi", "cpuLimit": "1000m", "memoryLimit": "4000Mi"},
+        "Requests and limits of each Prometheus pod. The requests default to the load benchmark's measured "
+        "use at the default `expectedSeries` (docs/operations/capacity.md), the limits to 4000Mi and a core.",
+        default=PerEnvironment(
+            {"cpuRequest": "60m", "memoryRequest": "730Mi", "cpuLimit": "1000m", "memoryLimit": "4000Mi"},
+            {"cpuRequest": "160m", "memoryRequest": "1989Mi", "cpuLimit": "1000m", "memoryLimit": "4000Mi"}),
     )
     remote_write_queue: RemoteWriteQueue = setting("Remote write queue to the long-term store.")
     remote_write_drop: tuple[str, ...] = setting(
@@ -205,9 +208,20 @@ class LongTermStorageSettings:
         unit="days",
     )
     replicas: int = setting(
-        "Replicas of each Mimir component on the write and read paths.",
+        "Replicas of Mimir's ingesters and store-gateways: 3 or more keep a copy of every series in each "
+        "availability zone (replication factor 3); the stateless components run at most 2.",
         default=PerEnvironment(1, 3),
         check=between(1, 10),
+    )
+    expected_series: int = setting(
+        "Active series the long-term store is sized for: what Prometheus remote-writes (its head series "
+        "less `prometheus.remoteWriteDrop`), one replica's. The load benchmark's 20 pods x 2,000 endpoints "
+        "send about 160,000 (docs/operations/capacity.md).",
+        default=PerEnvironment(50_000, 250_000), unit="series", check=between(1000, 100_000_000),
+    )
+    queries_per_second: float = setting(
+        "Queries the long-term store is sized to answer (dashboards over more than the hot tier's days).",
+        default=1, unit="queries/s", check=between(0.1, 10_000),
     )
     ingester_volume_size: Size = setting("Volume of each Mimir ingester.", default=PerEnvironment("20Gi", "50Gi"))
     store_gateway_volume_size: Size = setting("Volume of each store-gateway.", default="20Gi")
@@ -550,10 +564,6 @@ class UnitCosts:
         "Price of one GiB sent between availability zones of a region (both directions billed, "
         "0.01 USD each).", default=0.02, unit="USD", check=at_least(0)
     )
-    cross_region_gib: float = setting(
-        "Price of one GiB sent to another region (federation between clusters).", default=0.02, unit="USD",
-        check=at_least(0),
-    )
 
 
 @dataclass(frozen=True)
@@ -606,9 +616,10 @@ class LoggingSettings:
     )
     replicas: int = setting("Replicas of each Loki component.", default=PerEnvironment(1, 3), check=between(1, 10))
     volume_size: Size = setting("Volume of each Loki pod that needs disk.", default="10Gi")
-    resources: Resources = setting(
-        "Requests and limits of each Loki pod.",
-        default={"cpuRequest": "200m", "memoryRequest": "512Mi", "memoryLimit": "2Gi"},
+    resources: Optional[Resources] = setting(
+        "Requests and limits of each Loki pod (unset: sized from `dailyVolume` by Loki's documented "
+        "requirements, docs/operations/capacity.md).",
+        default=None, example={"cpuRequest": "200m", "memoryRequest": "512Mi", "memoryLimit": "2Gi"},
     )
     agent_resources: Resources = setting(
         "Requests and limits of the log agent on each node.",
