@@ -78,7 +78,7 @@ def test_prometheus_hot_tier(environment, replicas):
     assert spec["scrapeInterval"] == "30s" and spec["evaluationInterval"] == "30s"
     assert spec["externalLabels"] == {"cluster": "webhook-test-use1", "environment": environment}
     assert spec["resources"] == {
-        "requests": {"cpu": "200m", "memory": "2000Mi"},
+        "requests": {"cpu": "160m", "memory": "1989Mi"} if environment == "prod" else {"cpu": "60m", "memory": "730Mi"},
         "limits": {"cpu": "1000m", "memory": "4000Mi"},
     }
     assert spec["storageSpec"] == {
@@ -330,7 +330,11 @@ def test_mimir_values(environment, ingesters, zone_aware):
     assert config["limits"]["compactor_blocks_retention_period"] == "2160h"  # 90 days
     assert values["ingester"]["replicas"] == ingesters
     assert config["ingester"]["ring"]["replication_factor"] == ingesters
-    assert values["ingester"]["zoneAwareReplication"] == {"enabled": zone_aware}
+    # Each replication zone pinned to one of the cluster's availability zones (default <region>a..c).
+    assert values["ingester"]["zoneAwareReplication"] == ({"enabled": True, "zones": [
+        {"name": f"zone-{z}", "nodeSelector": {"topology.kubernetes.io/zone": f"us-east-1{z}"}} for z in "abc"]}
+        if zone_aware else {"enabled": False})
+    assert values["store_gateway"]["zoneAwareReplication"] == values["ingester"]["zoneAwareReplication"]
     assert values["rollout_operator"] == {"enabled": zone_aware}
     assert values["minio"] == {"enabled": False}
     assert not {k for k in all_keys(values) if "kafka" in k.lower() or "ingest_storage" in k}

@@ -205,3 +205,14 @@ def test_the_platforms_operator_must_serve_every_kind_at_v1_and_be_as_recent_as_
         "webhook-monitoring:tenancy.mode: got 'join', but CRD prometheusrules.monitoring.coreos.com serves "
         "['v1beta1'], expected v1",
     ]
+
+
+def test_grafanas_host_is_given_or_derived_from_a_domain_never_both():
+    derived = stack_settings("prod", {"tenancy": {"naming": "derived"},
+                                      "grafana": {"host": None, "domain": "grafana.example.com"}})
+    assert derived.grafana.host == "webhook-delivery-prod.grafana.example.com"
+    both = problems("prod", {"grafana": {"domain": "grafana.example.com"}})
+    assert "webhook-monitoring:grafana.domain: got 'grafana.example.com', expected no domain when grafana.host is " \
+           "set (the host is derived from it otherwise)" in both
+    neither = problems("prod", {"grafana": {"host": None}})
+    assert "webhook-monitoring:grafana.host: missing, expected a host name, or grafana.domain to derive one from" in neither
