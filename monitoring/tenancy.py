@@ -23,11 +23,10 @@ from config.settings import Settings
 from monitoring import PART_OF, versions
 from monitoring.scrape import MONITORING_API, team_labels
 
-# The job labels of the platform's exporters' series, as kube-prometheus-stack's own monitors set
-# them (jobLabel): what the charts' rules and the workload alerts select.
+# The job labels of the exporters' series, as kube-prometheus-stack's own monitors set them: what the
+# charts' rules and dashboards and the team's workload alerts select, in either mode.
 KUBE_STATE_METRICS_JOB = "kube-state-metrics"
 NODE_EXPORTER_JOB = "node-exporter"
-KUBE_STATE_METRICS_PORT = 8080
 
 
 def owns_cluster(settings: Settings) -> bool:
@@ -50,7 +49,7 @@ def log_namespaces(settings: Settings) -> tuple[str, ...]:
     return () if owns_cluster(settings) else tenant_namespaces(settings)
 
 
-def _platform_monitor(settings: Settings, name: str, app: str, endpoint: dict[str, Any], job_label: str) -> dict:
+def _platform_monitor(settings: Settings, name: str, app: str, endpoint: dict[str, Any], job: str) -> dict:
     return {
         "apiVersion": MONITORING_API,
         "kind": "ServiceMonitor",
@@ -60,8 +59,8 @@ def _platform_monitor(settings: Settings, name: str, app: str, endpoint: dict[st
             "selector": {"matchLabels": {"app.kubernetes.io/name": app,
                                          "app.kubernetes.io/instance": str(settings.tenancy.platform_release)}},
             "namespaceSelector": {"matchNames": [str(settings.tenancy.platform_namespace)]},
-            "jobLabel": job_label,
-            "endpoints": [endpoint],
+            # The job the rules read, whatever labels the platform's Services carry.
+            "endpoints": [{**endpoint, "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": job}]}],
         },
     }
 
@@ -81,9 +80,9 @@ def platform_monitors(settings: Settings) -> list[dict]:
             # The object's namespace and pod labels are kube-state-metrics', not the target's.
             "honorLabels": True,
             "metricRelabelings": [{"action": "keep", "sourceLabels": ["namespace"], "regex": f"({keep})?"}],
-        }, "app.kubernetes.io/name"),
+        }, KUBE_STATE_METRICS_JOB),
         _platform_monitor(settings, "node-exporter", "prometheus-node-exporter",
-                          {"port": "http-metrics", "scheme": "http"}, "jobLabel"),
+                          {"port": "http-metrics", "scheme": "http"}, NODE_EXPORTER_JOB),
     ]
 
 

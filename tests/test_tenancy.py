@@ -144,8 +144,10 @@ def test_joining_the_platforms_exporters_are_scraped_for_the_teams_namespaces_wi
         assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["observability"]}
         assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": app,
                                                               "app.kubernetes.io/instance": "platform"}
-    # The jobs the charts' rules and the workload alerts select: the Service's label values.
-    assert ksm["spec"]["jobLabel"] == "app.kubernetes.io/name" and node["spec"]["jobLabel"] == "jobLabel"
+    # The jobs the charts' rules and the workload alerts select, as the platform's own monitors set them.
+    for monitor, job in ((ksm, "kube-state-metrics"), (node, "node-exporter")):
+        (relabel,) = monitor["spec"]["endpoints"][0]["relabelings"]
+        assert relabel == {"action": "replace", "targetLabel": "job", "replacement": job}
     (keep,) = ksm["spec"]["endpoints"][0]["metricRelabelings"]
     assert keep["action"] == "keep" and keep["sourceLabels"] == ["namespace"]
     pattern = re.compile(keep["regex"])  # Prometheus anchors relabel regexes

@@ -1,10 +1,11 @@
 """Upgrading a deployed stack replaces none of its data-bearing resources: the identities of the last
 release's render (testkit/upgrade.py) are all in this one's, unchanged.
 
-The last release is `$UPGRADE_BASE` (a git revision: the tag or branch deployed, `origin/main` in a
-pull request's checks), else the `main` branch; its files are taken from git, rendered and templated
-with its own code, the same charts and tools. Without git history (a shallow clone) or such a
-revision the test says so and skips.
+The last release is `$UPGRADE_BASE` (a git revision: the tag or branch deployed, the base branch in a
+pull request's checks, where the checkout is the pull request merged into it), else where this branch
+left `main` (a branch does not hold what `main` gained since); its files are taken from git, rendered
+and templated with its own code, the same charts and tools. Without git history (a shallow clone) or
+such a revision the test says so and skips.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ def _git(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def base_checkout(tmp_path_factory) -> Path:
-    revision = os.environ.get("UPGRADE_BASE", "main")
-    commit = _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    revision = os.environ.get("UPGRADE_BASE")
+    commit = (_git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}") if revision
+              else _git("merge-base", "HEAD", "main"))
     if commit.returncode != 0:
-        pytest.skip(f"no revision {revision!r} of the last release in this clone (set UPGRADE_BASE, fetch its history)")
+        pytest.skip(f"no revision {revision or 'main'!r} of the last release in this clone (set UPGRADE_BASE, "
+                    "fetch its history)")
     archive = _git("archive", "--format=tar", commit.stdout.decode().strip())
     assert archive.returncode == 0, archive.stderr.decode()
     target = tmp_path_factory.mktemp("base")
