@@ -456,6 +456,9 @@ class Harness:
                         alertmanager=self.alertmanager_config, peer_timeout=self.seconds(self.peer_timeout),
                         scenario_services={**{name: name for name in self.services}, "vanish": self.monitor_of["vanish"]})
         self._wait_for_steady_state()
+        # The scrape jobs as the running Prometheus holds them (what the tests compare with the monitors).
+        report.facts["scrape_configs"] = yaml.safe_load(
+            http_json(f"{self.prometheus_url}/api/v1/status/config")["data"]["yaml"])["scrape_configs"]
         scenarios = {
             "errors": lambda: self._error_spike(report, "errors"),
             "nearmiss": lambda: self._near_miss(report),

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import FAILING_ENDPOINT, HEARTBEAT, PAGERDUTY, PLATFORM, SLACK, Report, run_once
+from tests.e2e.harness import FAILING_ENDPOINT, HEARTBEAT, PAGERDUTY, PLATFORM, SLACK, STACK, Report, run_once
+from tests.support import rendered_stack
 from config.types import duration_ms
 from tools.mock_runtime import ROOT
 
@@ -59,6 +60,20 @@ def only(items: list[Any]) -> Any:
 
 
 # ------------------------------------------------------------------------------ error spike
+
+
+def test_the_services_are_scraped_with_the_limits_their_monitors_set(report):
+    """Every endpoint of every configured ServiceMonitor is a scrape job of the running Prometheus, with
+    the monitor's sample and label limits: a scrape over them fails in the live pipeline as it would
+    in the cluster."""
+    jobs = {job["job_name"]: job for job in report.facts["scrape_configs"]}
+    monitors = rendered_stack(STACK).service_monitors
+    assert len(monitors) >= 2, "prod configures two services"
+    for name, monitor in monitors.items():
+        spec = monitor["spec"]
+        for index, _ in enumerate(spec["endpoints"]):
+            job = jobs[f"serviceMonitor/{monitor['metadata']['namespace']}/{name}/{index}"]
+            assert (job["sample_limit"], job["label_limit"]) == (spec["sampleLimit"], spec["labelLimit"]), name
 
 
 def test_error_spike_pages_pagerduty_once_with_summary_severity_and_dedup_key(report):
