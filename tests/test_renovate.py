@@ -11,9 +11,10 @@ constant or a reformatted line fails here rather than silently dropping out of R
 from __future__ import annotations
 
 import ast
+import functools
 import json
-import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from tools import go_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = ROOT / "renovate.json"
-SKIPPED_DIRS = {".git", ".venv", "node_modules", "build", ".tools", ".charts", "__pycache__"}
 # The fields a regex manager can capture or template (Renovate's validMatchFields).
 MATCH_FIELDS = ("depName", "packageName", "currentValue", "currentDigest", "datasource", "versioning",
                 "extractVersion", "registryUrl", "depType")
@@ -37,13 +37,13 @@ def config() -> dict[str, Any]:
     return json.loads(CONFIG_FILE.read_text())
 
 
-def repository_files() -> list[str]:
-    """Repository-relative paths, as Renovate matches managerFilePatterns against them."""
-    found = []
-    for directory, subdirectories, files in os.walk(ROOT):
-        subdirectories[:] = [d for d in subdirectories if d not in SKIPPED_DIRS]
-        found += [Path(directory, f).relative_to(ROOT).as_posix() for f in files]
-    return sorted(found)
+@functools.lru_cache(maxsize=1)
+def repository_files() -> tuple[str, ...]:
+    """Repository-relative paths of the files Renovate sees, the repository's own (tracked and new,
+    not ignored), as it matches managerFilePatterns against them."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    return tuple(sorted(f for f in listed if (ROOT / f).is_file()))
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:
