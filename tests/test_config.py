@@ -305,7 +305,7 @@ REFUSED = [
     ("dev", "alerting.alertmanager.groupWait", "0s", DURATION),
     ("dev", "alerting.alertmanager.groupWait", "293y", "a duration of at most 292y (Prometheus' limit)"),
     # Sizes and quantities.
-    ("dev", "prometheus.volumeSize", "17Ti", "a size of at most 16Ti (the largest gp3 volume)"),
+    ("dev", "prometheus.volumeSize", "65Ti", "a size of at most 64Ti (the largest gp3 volume)"),
     ("dev", "prometheus.volumeSize", "\u0666\u0660Gi",
      "a size such as 50GB or 100Gi (units B, KB, MB, GB, TB, Ki, Mi, Gi, Ti)"),
     ("dev", "prometheus.volumeSize", "60Gi\n", "a size such as 50GB or 100Gi (units B, KB, MB, GB, TB, Ki, Mi, Gi, Ti)"),
@@ -398,7 +398,7 @@ ACCEPTED = [
     ("dev", "alerting.alertmanager.groupWait", "1y2w3d4h5m6s7ms", Duration("1y2w3d4h5m6s7ms")),
     ("dev", "alerting.alertmanager.groupWait", "500ms", Duration("500ms")),
     ("dev", "alerting.alertmanager.groupWait", "292y", Duration("292y")),
-    ("dev", "prometheus.volumeSize", "16Ti", Size("16Ti")),
+    ("dev", "prometheus.volumeSize", "64Ti", Size("64Ti")),
     ("dev", "alerting.alertmanager.resources.memoryLimit", "512k", "512k"),
     ("dev", "prometheus.resources.memoryLimit", "16Ti", "16Ti"),
     ("dev", "prometheus.resources.cpuLimit", "1000", "1000"),

@@ -137,7 +137,8 @@ class ProgramMocks(pulumi.runtime.Mocks):
         if args.typ == "pulumi:pulumi:StackReference":
             return f"{args.name}-id", {"name": args.name, "outputs": self.stack_outputs}
         state = _outputs(args.typ, args.name, args.inputs)
-        return f"{args.name}-id", state
+        # An S3 bucket's ID is its name (what its sub-resources' `bucket` inputs carry).
+        return state["bucket"] if args.typ == "aws:s3/bucket:Bucket" else f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token, inputs = args.token, args.args
