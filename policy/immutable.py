@@ -22,6 +22,7 @@ claims are the StatefulSet controller's, which never updates an existing claim).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional
@@ -107,8 +108,8 @@ class Change:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _at(obj: Mapping[str, Any], path: str) -> Any:
