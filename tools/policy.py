@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Iterable, Optional
 
 from policy.immutable import REFUSED, changes, uncarried
 from policy.model import RELEASE, Resource, StackView, Violation, prometheus_objects
@@ -35,9 +35,10 @@ from tools.rendered import RenderedStack, reveal
 from tools.templating import template_rendered
 
 
-def resources_of(rendered: RenderedStack) -> list[Resource]:
+def resources_of(registered: Iterable[dict[str, Any]]) -> list[Resource]:
+    """The resources of a render (`RenderedStack.resources`) as the rules take them, secrets revealed."""
     return [Resource(r["type"], r["name"], reveal(r["inputs"]), bool((r.get("options") or {}).get("protect")))
-            for r in rendered.resources]
+            for r in registered]
 
 
 def chart_objects(rendered: RenderedStack, settings) -> tuple[Optional[list[dict]], list[str]]:
@@ -62,7 +63,7 @@ def chart_objects(rendered: RenderedStack, settings) -> tuple[Optional[list[dict
 def stack_view(stack: str) -> tuple[StackView, list[str]]:
     settings, rendered = render_stack(stack)
     objects, notes = chart_objects(rendered, settings)
-    return StackView.of(resources_of(rendered), objects), notes
+    return StackView.of(resources_of(rendered.resources), objects), notes
 
 
 RULE = "change-safety"
@@ -114,7 +115,7 @@ def base_changes(stack: str, revision: str, head: StackView) -> list[Violation]:
     if rendered is None:
         return []
     objects, _ = chart_objects(rendered, None)
-    base = StackView.of(resources_of(rendered), objects)
+    base = StackView.of(resources_of(rendered.resources), objects)
     if base.charts_templated != head.charts_templated:
         # Compare like with like: the Operator's resources as the values tell, on both sides.
         base, head = StackView.of(base.resources), StackView.of(head.resources)
