@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from policy.immutable import REFUSED, changes, uncarried
+from policy.immutable import REFUSED, carried_by, changes, uncarried
 from policy.model import RELEASE, Resource, StackView, Violation, prometheus_objects
 from policy.rules import RULES
 from tools.mock_runtime import ROOT
@@ -87,10 +87,12 @@ def render_revision(stack: str, revision: str, root: Path = ROOT) -> Optional[Re
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
-def protected_replacements(base: StackView, head: StackView) -> list[Violation]:
+def protected_replacements(base: StackView, head: StackView, stack: str = "") -> list[Violation]:
     """Protected program objects that the head renames or changes in a field the API server refuses
-    to update: Pulumi would replace them, which protection forbids."""
-    refused = {(c.kind, c.namespace, c.name) for c in changes(base.objects, head.objects) if c.effect == REFUSED}
+    to update: Pulumi would replace them, which protection forbids (unless a migration carries the
+    change: its runbook releases the resource first)."""
+    refused = {(c.kind, c.namespace, c.name) for c in uncarried(stack, changes(base.objects, head.objects))
+               if c.effect == REFUSED}
     heads = {(r.type, r.name): r for r in head.resources}
     found = []
     for resource in base.resources:
@@ -109,19 +111,22 @@ def protected_replacements(base: StackView, head: StackView) -> list[Violation]:
     return found
 
 
-def base_changes(stack: str, revision: str, head: StackView) -> list[Violation]:
-    """The violations of change safety from `revision` to `head`."""
+def base_changes(stack: str, revision: str, head: StackView) -> tuple[list[Violation], list[str]]:
+    """The violations of change safety from `revision` to `head`, and a note per change a migration carries."""
     rendered = render_revision(stack, revision)
     if rendered is None:
-        return []
+        return [], [f"{revision} has no stack {stack}: nothing to compare"]
     objects, _ = chart_objects(rendered, None)
     base = StackView.of(resources_of(rendered.resources), objects)
     if base.charts_templated != head.charts_templated:
         # Compare like with like: the Operator's resources as the values tell, on both sides.
         base, head = StackView.of(base.resources), StackView.of(head.resources)
-    found = [Violation(change.subject, str(change).split(": ", 1)[1], rule=RULE)
-             for change in uncarried(stack, changes(base.objects, head.objects))]
-    return found + protected_replacements(base, head)
+    found = changes(base.objects, head.objects)
+    notes = [f"carried by migration {migration.name} ({migration.runbook}): {change}"
+             for change in found if (migration := carried_by(stack, change)) is not None]
+    violations = [Violation(change.subject, str(change).split(": ", 1)[1], rule=RULE)
+                  for change in uncarried(stack, found)]
+    return violations + protected_replacements(base, head, stack), notes
 
 
 # ------------------------------------------------------------------------------ the run
@@ -152,7 +157,10 @@ def main(argv: list[str]) -> int:
         for note in notes:
             print(f"  {note}")
         if args.base:
-            stack_found += base_changes(stack, args.base, view)
+            changed, carried = base_changes(stack, args.base, view)
+            stack_found += changed
+            for note in carried:
+                print(f"  {note}")
         for violation in stack_found:
             print(f"  {violation}")
         found += stack_found
