@@ -273,6 +273,21 @@ def test_an_irsa_trust_wider_than_one_service_account_is_refused():
     ]
 
 
+def test_a_trusted_service_account_the_charts_do_not_make_is_refused():
+    """With the charts' output: the role's service account exists, annotated with a role."""
+    (rule,) = [r for r in RULES if r.name == "irsa-trust-policies"]
+    registered = runner.resources_of(resources())
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+        "name": "mimir", "namespace": "monitoring", "annotations": {"eks.amazonaws.com/role-arn": "arn"}}}
+    unannotated = {**account, "metadata": {"name": "loki", "namespace": "monitoring"}}
+    found = [f"{v.subject}: {v.message}" for v in rule.run(StackView.of(registered, [account, unannotated]))]
+    assert found == [
+        "IAM role logs-role: service account monitoring/loki has no eks.amazonaws.com/role-arn annotation: EKS' "
+        "webhook gives its pods no web identity"]
+    assert [v.message for v in rule.run(StackView.of(registered, [account]))] == [
+        "trusts service account monitoring/loki, which the stack does not create: no pod gets the role"]
+
+
 # ------------------------------------------------------------------------------ Slack and PagerDuty
 
 
