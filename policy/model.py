@@ -13,7 +13,7 @@ its values (`prometheus_objects`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 # What a value known only after deployment reads as (the render's placeholder; the pack maps
 # Pulumi's own unknown markers to it).
@@ -142,17 +142,6 @@ def prometheus_objects(release_inputs: Mapping[str, Any]) -> list[dict[str, Any]
         made.append({"apiVersion": "monitoring.coreos.com/v1", "kind": kind,
                      "metadata": {"name": f"{fullname}-{section}", "namespace": namespace}, "spec": spec})
     return made
-
-
-def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every (path, value) of a nested structure, depth first."""
-    yield path, value
-    if isinstance(value, Mapping):
-        for key, inner in value.items():
-            yield from walk(inner, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, (list, tuple)):
-        for i, inner in enumerate(value):
-            yield from walk(inner, f"{path}[{i}]")
 
 
 @dataclass(frozen=True)

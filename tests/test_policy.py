@@ -543,6 +543,8 @@ def test_the_pack_skips_what_a_preview_cannot_know_yet():
         named(registered, "metrics-mimir")["values"] = unknown
         named(registered, "logs-role")["assumeRolePolicy"] = unknown
         named(registered, "metrics-bucket")["bucket"] = unknown
+        named(registered, "metrics-ha-tracker-deployment")["metadata"]["labels"]["team"] = unknown
+        named(registered, "alerting-alertmanager-config")["stringData"]["alertmanager.yaml"] = unknown
 
     _, found = run_pack(mutated(first_preview))
     assert found == []

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import pulumi
 from pulumi.runtime import mocks, rpc
 from config.schema import PROJECT
+from policy.model import UNKNOWN
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -56,7 +57,7 @@ def plain(value: Any, reveal_secrets: bool = False) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v, reveal_secrets) for v in value]
     if value is rpc.UNKNOWN or value == rpc.UNKNOWN:
-        return "<unknown until deployed>"
+        return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         # The wire format carries every number as a double; 2 replicas are 2, not 2.0.
         return int(value)

@@ -6,7 +6,7 @@ import re
 from typing import Iterator, Mapping
 
 from policy.kubernetes import dns1123_label_problem, label_problems, name_problem
-from policy.model import RELEASE, Rule, StackView, Violation, object_name
+from policy.model import RELEASE, Rule, StackView, Violation, is_unknown, object_name
 
 # Helm 3.20 pkg/chartutil/validate_name.go: release names are DNS-1123 subdomains of at most 53
 # characters (charts append suffixes to them).
@@ -27,6 +27,8 @@ def names(view: StackView) -> Iterator[Violation]:
     for obj in view.objects:
         meta = obj.get("metadata") or {}
         kind, name, urn = str(obj.get("kind")), meta.get("name"), view.urn_of(obj)
+        if is_unknown(name) or is_unknown(meta.get("namespace")):
+            continue
         if isinstance(name, str) and (problem := name_problem(kind, name)) is not None:
             yield Violation(object_name(obj), f"name {name!r}: {problem}", urn)
         namespace = meta.get("namespace")
@@ -36,13 +38,13 @@ def names(view: StackView) -> Iterator[Violation]:
             statefulset = f"{kind.lower()}-{name}"
             if (problem := name_problem("StatefulSet", statefulset)) is not None:
                 yield Violation(object_name(obj), f"the Operator's StatefulSet {statefulset!r}: {problem}", urn)
-        for problem in label_problems(meta.get("labels") or {}):
+        for problem in label_problems({k: v for k, v in (meta.get("labels") or {}).items() if not is_unknown(v)}):
             yield Violation(object_name(obj), problem, urn)
         for problem in label_problems(_template_labels(obj)):
             yield Violation(object_name(obj), f"pod template {problem}", urn)
     for release in view.of_type(RELEASE):
         name = release.inputs.get("name")
-        if not isinstance(name, str):
+        if not isinstance(name, str) or is_unknown(name):
             continue
         if len(name) > HELM_RELEASE_NAME_MAX or not HELM_RELEASE_NAME.fullmatch(name):
             yield Violation(f"Helm release {name}", f"name {name!r}: Helm takes DNS-1123 subdomains of at most "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from policy.model import Rule, StackView, Violation, object_name
+from policy.model import Rule, StackView, Violation, is_unknown, object_name
 
 POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
 OPERATOR_KINDS = ("Prometheus", "Alertmanager", "PrometheusAgent", "ThanosRuler")
@@ -125,7 +125,7 @@ def references(view: StackView) -> Iterator[Violation]:
             continue
         namespace = (obj.get("metadata") or {}).get("namespace")
         for ref_kind, name, where in needed:
-            if (ref_kind, namespace, name) in made or (ref_kind, name) in MADE_BY_OTHERS:
+            if (ref_kind, namespace, name) in made or (ref_kind, name) in MADE_BY_OTHERS or is_unknown(name):
                 continue
             yield Violation(object_name(obj), f"{where} needs {ref_kind} {namespace}/{name}, which nothing in the stack "
                             f"creates: its pods cannot start until it exists", view.urn_of(obj))
