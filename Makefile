@@ -13,7 +13,7 @@ STACKS := dev prod
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all test e2e bench verify clean
+.PHONY: help venv tools charts chart-check security-scan policy policy-venv debian-packages node-packages render render-all test e2e bench verify clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -23,6 +23,8 @@ help:
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
+	@echo "make policy [STACK=<name>] [BASE=<rev>]  the policy pack's rules over the render and the charts' output (every stack without STACK)"
+	@echo "make policy-venv          the policy pack's virtualenv, for pulumi preview --policy-pack policy"
 	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -56,6 +58,22 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 security-scan: charts $(CHECKOV_VENV)/.installed
 	$(PY) -m testkit.security_scan $(CHECKOV_VENV)/bin/checkov
 
+# The policy pack runs under pulumi-policy, which pins protobuf 5 (the program's pulumi runs with 6):
+# `pulumi preview --policy-pack policy` takes this virtualenv (policy/PulumiPolicy.yaml).
+POLICY_VENV := .venv-policy
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	touch $@
+
+policy-venv: $(POLICY_VENV)/.installed
+
+# The pack's rules offline (tools/policy.py): STACK (default: every stack, and the account-wide rules
+# over all of them), over the render and, where the charts are fetched, their output; BASE: a git
+# revision whose render the changes are judged against (immutable fields, protected resources).
+policy: venv
+	$(PY) -m tools.policy $(if $(filter command line environment,$(origin STACK)),$(STACK)) $(if $(BASE),--base $(BASE))
+
 debian-packages:
 	@missing=""; for tool in $(DEBIAN_COMMANDS); do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
@@ -86,10 +104,12 @@ render-all: venv
 verify: venv
 	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
 
-# The offline tests in parallel; the live tests (timing) and the chart check (shared output) serially.
-OFFLINE := not live and not charts
-# Each phase records what ran and what was skipped; the last line of the log is the account of both.
-test: venv tools charts debian-packages node-packages
+# The offline tests in parallel; the live tests (timing), the chart check (shared output) and the
+# policy pack in its virtualenv serially; then the policy pack's rules over every stack and its charts,
+# and checkov on what the charts make. Each pytest phase records what ran and what was skipped; the
+# last line of the log is the account of both.
+OFFLINE := not live and not charts and not pack
+test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV)/.installed
 	@$(PY) -m tools.go_tools versions
 	@$(PY) -m testkit.account clear
 	TEST_PHASE=offline $(PY) -m pytest -q -rs -n 2 --dist worksteal -m "$(OFFLINE)" tests; \
@@ -98,6 +118,8 @@ test: venv tools charts debian-packages node-packages
 	  serial=$$?; \
 	  $(PY) -m testkit.account; \
 	  [ $$offline = 0 ] && [ $$serial = 0 ]
+	$(PY) -m tools.policy
+	$(PY) -m testkit.security_scan $(CHECKOV_VENV)/bin/checkov
 
 # The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
 e2e: venv tools debian-packages

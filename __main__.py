@@ -47,14 +47,7 @@ on_aws = pulumi.ResourceOptions(providers=[conn.aws])
 
 storage_class = Gp3StorageClass(
     "gp3",
-    Gp3StorageClassArgs(
-        class_name=settings.storage.class_name,
-        reclaim_policy=settings.storage.reclaim_policy,
-        kms_key_id=settings.storage.kms_key_id,
-        iops=settings.storage.iops,
-        throughput=settings.storage.throughput,
-    ),
-    # New volumes are provisioned (and, in prod, kept) by it: never deleted by accident.
+    Gp3StorageClassArgs(storage=settings.storage, protect=settings.protect),
     opts=pulumi.ResourceOptions(providers=[conn.kubernetes], protect=settings.protect),
 )
 
@@ -117,6 +110,7 @@ metrics = MetricsStack(
     MetricsStackArgs(
         settings=settings,
         storage_class=storage_class.class_name,
+        attributes_classes=storage_class.attributes_classes,
         metrics_bucket_name=metrics_bucket.bucket_name,
         region=settings.cluster.region,
         role_arn=metrics_bucket.role_arn,
@@ -125,6 +119,7 @@ metrics = MetricsStack(
         grafana_oauth_secret=grafana_access.oauth_secret_name,
         grafana_sidecar_role=grafana_access.sidecar_role_name,
         rule_groups=tuple(rules.rule_groups(settings)),
+        federation_credentials=secrets.federation_credentials,
     ),
     # The pods mount the proxies' Secrets and ConfigMaps.
     opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[web_auth])),
@@ -137,6 +132,7 @@ logs = Logging(
         namespace=settings.namespace,
         agent_namespace=settings.agents_namespace,
         storage_class=storage_class.class_name,
+        attributes_classes=storage_class.attributes_classes,
         bucket_name=logs_bucket.bucket_name,
         bucket_region=settings.cluster.region,
         role_arn=logs_bucket.role_arn,

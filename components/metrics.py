@@ -16,10 +16,12 @@ from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_tls as tls
 
 from components.helm_release import helm_release
-from config.settings import Settings
-from monitoring import graphite, ha_tracker, scrape, web_auth
+from config.secrets import federation_credentials
+from config.settings import FederationSource, Settings
+from monitoring import PART_OF, graphite, ha_tracker, scrape, web_auth
 from monitoring.helm import blackbox_exporter, kube_prometheus_stack
 from monitoring.helm.kube_prometheus_stack import ChartRefs, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
@@ -41,7 +43,9 @@ class MetricsStackArgs:
     """The stack settings: `prometheus`, `long_term_storage`, `metrics`, `cluster.name`,
     `environment`, `team_label` and `namespace` (where everything goes) are read."""
     storage_class: pulumi.Input[str]
-    """Name of the gp3 StorageClass for Prometheus' and Mimir's volumes."""
+    """Name of the gp3 StorageClass for Prometheus', Alertmanager's, Grafana's and Mimir's volumes."""
+    attributes_classes: pulumi.Input[dict[str, str]]
+    """Profile name -> its VolumeAttributesClass, for the volumes whose settings name a profile."""
     metrics_bucket_name: pulumi.Input[str]
     """Name of the S3 bucket Mimir stores blocks in."""
     region: pulumi.Input[str]
@@ -58,6 +62,9 @@ class MetricsStackArgs:
     """Name of the Role through which Grafana's sidecars read ConfigMaps."""
     rule_groups: tuple[dict, ...] = ()
     """Prometheus rule groups (promtool format), one PrometheusRule each."""
+    federation_credentials: Optional[pulumi.Input[str]] = None
+    """The `federationCredentials` secret (JSON, cluster -> username and password): each federation source
+    naming a `credentials_secret` gets that Secret from its entry. None when no source does."""
 
 
 def kubernetes_name(text: str) -> str:
@@ -100,26 +107,36 @@ class MetricsStack(pulumi.ComponentResource):
         push_url, query_url = mimir_urls(MIMIR.name, namespace)
         prometheus_url, alertmanager_url = service_urls(namespace)
 
+        # Prometheus mounts them (its `secrets`): they exist before its pods.
+        labels = {"team": settings.team_label, **PART_OF}
+        credentials = [self._federation_secret(name, namespace, labels, source, args.federation_credentials)
+                       for source in settings.metrics.federation if source.credentials_secret]
         kps_values = pulumi.Output.all(
             storage_class=args.storage_class,
+            attributes_classes=args.attributes_classes,
             alertmanager_config_secret=args.alertmanager_config_secret,
             grafana_admin_secret=args.grafana_admin_secret,
             grafana_oauth_secret=args.grafana_oauth_secret,
             grafana_sidecar_role=args.grafana_sidecar_role,
         ).apply(lambda refs: kube_prometheus_stack.values(settings, ChartRefs(**refs)))
         self.kube_prometheus_stack = helm_release(
-            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self, protect=settings.protect
+            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self, depends_on=credentials,
+            protect=settings.protect,
         )
 
+        # The HA tracker's etcd and Mimir's distributors authenticate each other with these.
+        ha_tracker_tls, client_certificate = (self._ha_tracker_tls(name, namespace, labels, settings)
+                                              if ha_tracker.enabled(settings) else ([], None))
         mimir = pulumi.Output.all(
             bucket_name=args.metrics_bucket_name,
             region=args.region,
             role_arn=args.role_arn,
             storage_class=args.storage_class,
+            ha_tracker_client_certificate=client_certificate,
         ).apply(lambda inputs: mimir_values(settings, service_account=MIMIR_SERVICE_ACCOUNT, **inputs))
         # Mimir ships ServiceMonitors: the CRDs come with kube-prometheus-stack.
-        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self, depends_on=[self.kube_prometheus_stack],
-                                  protect=settings.protect)
+        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self,
+                                  depends_on=[self.kube_prometheus_stack, *ha_tracker_tls], protect=settings.protect)
 
         objects: list[tuple[str, dict]] = [
             (f"{name}-monitor-{target.name}", scrape.service_monitor(settings, target))
@@ -143,7 +160,7 @@ class MetricsStack(pulumi.ComponentResource):
             for group in args.rule_groups
         ]
         for resource_name, obj in objects:
-            self._kubernetes_object(resource_name, obj)
+            self._kubernetes_object(resource_name, obj, depends_on=ha_tracker_tls if ha_tracker.NAME in resource_name else [])
 
         self.prometheus_url = pulumi.Output.from_input(prometheus_url)
         self.alertmanager_url = pulumi.Output.from_input(alertmanager_url)
@@ -161,11 +178,63 @@ class MetricsStack(pulumi.ComponentResource):
         )
 
 
-    def _kubernetes_object(self, resource_name: str, obj: dict[str, Any]) -> pulumi.Resource:
+    def _federation_secret(self, name: str, namespace: str, labels: dict[str, str], source: FederationSource,
+                           credentials: Optional[pulumi.Input[str]]) -> k8s.core.v1.Secret:
+        """The Secret of a federation source's basic auth, from its entry in the credentials secret."""
+        if credentials is None:
+            raise ValueError(f"MetricsStack {name}: federation source {source.cluster} needs credentials, none given")
+        entry = pulumi.Output.secret(credentials).apply(lambda text: federation_credentials(text)[str(source.cluster)])
+        return k8s.core.v1.Secret(
+            f"{name}-federation-{source.cluster}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=source.credentials_secret, namespace=namespace, labels=labels),
+            type="Opaque",
+            string_data={"username": entry["username"], "password": entry["password"]},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _ha_tracker_tls(self, name: str, namespace: str, labels: dict[str, str],
+                        settings: Settings) -> tuple[list[k8s.core.v1.Secret], pulumi.Output[str]]:
+        """The HA tracker's CA, etcd's certificate and the distributors' (monitoring/ha_tracker.py), each in
+        its Secret; and the distributors' certificate, whose checksum rolls them when it is renewed."""
+        child = pulumi.ResourceOptions(parent=self)
+        # (The provider marks private keys secret; said here too, so the offline render shows them so.)
+        ca_key = pulumi.Output.secret(tls.PrivateKey(f"{name}-ha-tracker-ca-key", algorithm="ECDSA", ecdsa_curve="P256",
+                                                     opts=child).private_key_pem)
+        ca = tls.SelfSignedCert(
+            f"{name}-ha-tracker-ca", private_key_pem=ca_key, is_ca_certificate=True,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=f"{ha_tracker.NAME} CA"),
+            validity_period_hours=ha_tracker.CA_VALIDITY_HOURS,
+            allowed_uses=["cert_signing", "crl_signing", "digital_signature"], opts=child)
+        secrets, issued = [], {}
+        for certificate in ha_tracker.certificates(settings):
+            key = pulumi.Output.secret(tls.PrivateKey(f"{name}-{certificate.secret}-key", algorithm="ECDSA",
+                                                      ecdsa_curve="P256", opts=child).private_key_pem)
+            request = tls.CertRequest(
+                f"{name}-{certificate.secret}-request", private_key_pem=key,
+                subject=tls.CertRequestSubjectArgs(common_name=certificate.common_name),
+                dns_names=list(certificate.dns_names), ip_addresses=list(certificate.ip_addresses), opts=child)
+            issued[certificate.secret] = tls.LocallySignedCert(
+                f"{name}-{certificate.secret}", cert_request_pem=request.cert_request_pem,
+                ca_private_key_pem=ca_key, ca_cert_pem=ca.cert_pem,
+                validity_period_hours=ha_tracker.VALIDITY_HOURS, early_renewal_hours=ha_tracker.EARLY_RENEWAL_HOURS,
+                allowed_uses=list(certificate.uses), opts=child).cert_pem
+            secrets.append(k8s.core.v1.Secret(
+                f"{name}-{certificate.secret}-secret",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=certificate.secret, namespace=namespace, labels=labels),
+                type="kubernetes.io/tls",
+                string_data={ha_tracker.CERTIFICATE_KEY: issued[certificate.secret],
+                             ha_tracker.PRIVATE_KEY_KEY: key,
+                             ha_tracker.CA_KEY: ca.cert_pem},
+                opts=child))
+        return secrets, issued[ha_tracker.CLIENT_SECRET]
+
+    def _kubernetes_object(self, resource_name: str, obj: dict[str, Any],
+                           depends_on: Optional[list[pulumi.Resource]] = None) -> pulumi.Resource:
         """A core object as its typed resource; a monitoring.coreos.com one after the CRDs exist."""
         if obj["kind"] in _CORE_KINDS:
             cls, body = _CORE_KINDS[obj["kind"]]
-            return cls(resource_name, metadata=obj["metadata"], **{body: obj[body]}, opts=pulumi.ResourceOptions(parent=self))
+            return cls(resource_name, metadata=obj["metadata"], **{body: obj[body]},
+                       opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []))
         return k8s.apiextensions.CustomResource(
             resource_name,
             api_version=obj["apiVersion"],

@@ -7,7 +7,10 @@ import re
 
 from config import sizing
 from config.schema import NAMESPACE
-from config.settings import Settings
+from config.settings import Settings, VolumeProfile
+from config.types import Size
+from policy.aws import lifecycle_outlives_retention
+from policy.ebs import gp3_performance_problem, gp3_volume, round_up_gib
 
 
 def cross_field_problems(s: Settings) -> list[str]:
@@ -56,8 +59,28 @@ def cross_field_problems(s: Settings) -> list[str]:
          f"at most prometheus.remoteWriteQueue.maxShards ({q.max_shards})")
 
     for key, store in (("longTermStorage", s.long_term_storage), ("logging", s.logging)):
-        need(store.bucket_expiration.seconds > store.retention.seconds, f"{key}.bucketExpiration",
-             store.bucket_expiration.text, f"longer than {key}.retention ({store.retention.text})")
+        need(lifecycle_outlives_retention(store.bucket_expiration.days, store.retention.seconds),
+             f"{key}.bucketExpiration", store.bucket_expiration.text,
+             f"whole days longer than {key}.retention ({store.retention.text}): S3 expires objects by the day")
+
+    profiles = s.storage.profiles
+    profile_names = [p.name for p in profiles]
+    for i, p in enumerate(profiles):
+        need(profile_names.count(p.name) == 1, f"storage.profiles[{i}].name", p.name, "a name no other profile has")
+        need(p.iops is not None or p.throughput is not None, f"storage.profiles[{i}]", p.name, "iops, throughput or both")
+        problem = gp3_performance_problem(p.iops, p.throughput)
+        need(problem is None, f"storage.profiles[{i}]", {"iops": p.iops, "throughput": p.throughput},
+             f"a performance a gp3 volume can have: {problem}")
+    for key, profile_name, size in volume_profiles(s):
+        chosen = profile(s, profile_name)
+        if profile_name is None:
+            continue
+        if chosen is None:
+            need(False, key, profile_name, f"one of storage.profiles ({', '.join(profile_names) or 'none is set'})")
+            continue
+        volume = gp3_volume(round_up_gib(size.bytes), chosen.iops, chosen.throughput)
+        need(not volume.problems, key, profile_name,
+             f"a profile a {size.text} gp3 volume can have: {'; '.join(volume.problems)}")
 
     names = [t.name for t in s.metrics.services]
     for i, t in enumerate(s.metrics.services):
@@ -102,6 +125,19 @@ def cross_field_problems(s: Settings) -> list[str]:
     need(s.logging.retention.seconds % 86400 == 0, "logging.retention", s.logging.retention.text,
          "whole days, such as 14d")
     return problems
+
+
+def volume_profiles(s: Settings) -> list[tuple[str, str | None, Size]]:
+    """(key, profile named, volume size) of each workload whose volumes can take a profile."""
+    return [("prometheus.volumeProfile", s.prometheus.volume_profile, s.prometheus.volume_size),
+            ("alerting.alertmanager.volumeProfile", s.alerting.alertmanager.volume_profile,
+             s.alerting.alertmanager.volume_size),
+            ("logging.volumeProfile", s.logging.volume_profile, s.logging.volume_size)]
+
+
+def profile(s: Settings, name: str | None) -> VolumeProfile | None:
+    """The `storage.profiles` entry of that name; None for None."""
+    return next((p for p in s.storage.profiles if p.name == name), None) if name else None
 
 
 def _is_time_range(span: str) -> bool:

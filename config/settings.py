@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 from config.schema import PerEnvironment, at_least, between, non_empty, setting
+from policy.ebs import GP3
 from config.types import (
     AwsRegion,
     Cpu,
@@ -71,20 +72,34 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class VolumeProfile:
+    name: DnsLabel = setting("Name of the profile, which a workload's `volumeProfile` names.", example="fast")
+    iops: Optional[int] = setting(
+        "Provisioned IOPS of each volume (unset: the gp3 baseline, 3000).", default=None, unit="IOPS",
+        check=between(GP3.baseline_iops, GP3.max_iops), example=6000,
+    )
+    throughput: Optional[int] = setting(
+        "Provisioned throughput of each volume (unset: the gp3 baseline, 125).", default=None, unit="MiB/s",
+        check=between(GP3.baseline_throughput, GP3.max_throughput), example=250,
+    )
+
+
+@dataclass(frozen=True)
 class StorageSettings:
-    class_name: DnsLabel = setting("Name of the gp3 StorageClass every volume uses.", default="gp3")
+    class_name: DnsLabel = setting(
+        "Name of the gp3 StorageClass every volume uses: encrypted, at gp3's baseline performance (3000 IOPS, "
+        "125 MiB/s); a workload's `volumeProfile` gives its volumes more.", default="gp3")
     kms_key_id: Optional[KmsKeyArn] = setting(
         "KMS key ARN for EBS encryption (unset: the account's default EBS key).",
         default=None,
         example="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
     )
-    iops: Optional[int] = setting(
-        "Provisioned IOPS per volume (unset: gp3 baseline 3000).", default=None, unit="IOPS",
-        check=between(3000, 16000), example=6000,
-    )
-    throughput: Optional[int] = setting(
-        "Provisioned throughput per volume (unset: gp3 baseline 125).", default=None, unit="MiB/s",
-        check=between(125, 1000), example=250,
+    profiles: tuple[VolumeProfile, ...] = setting(
+        "gp3 performance profiles, one VolumeAttributesClass each. A workload's volumes take the profile its "
+        "`volumeProfile` names; the volume must be large enough for it (at most 500 IOPS per GiB, 0.25 MiB/s per "
+        "IOPS), and a profile's numbers can be changed on existing volumes (docs/operations/volumes.md). Grafana's "
+        "and Mimir's charts name no attributes class on their claims: their volumes keep the baseline.",
+        default=[], example=[{"name": "fast", "iops": 6000, "throughput": 250}],
     )
     reclaim_policy: Literal["Retain", "Delete"] = setting(
         "What happens to a volume when its claim is deleted.", default=PerEnvironment("Delete", "Retain")
@@ -135,6 +150,10 @@ class PrometheusSettings:
         "Size cap of the hot TSDB; the oldest blocks go first past it.", default="50GB", unit="bytes"
     )
     volume_size: Size = setting("Size of each Prometheus volume (gp3).", default="100Gi", unit="bytes")
+    volume_profile: Optional[DnsLabel] = setting(
+        "`storage.profiles` entry giving each Prometheus volume its IOPS and throughput (unset: the gp3 baseline).",
+        default=None, example="fast",
+    )
     replicas: int = setting("Prometheus replicas.", default=PerEnvironment(1, 2), check=between(1, 10))
     expected_series: int = setting(
         "Series each replica is sized to hold in memory (its head): `resources.memoryLimit` must hold "
@@ -246,8 +265,9 @@ class FederationSource:
         example="https://prometheus.euw1.example.com",
     )
     credentials_secret: Optional[DnsLabel] = setting(
-        "Secret in the monitoring namespace with `username` and `password` keys for the source's "
-        "basic auth (unset: no auth, only for a source reached over a private network).",
+        "Name of the Secret (`username`, `password`) the program makes in the monitoring namespace for the "
+        "source's basic auth, from the source's entry in the `federationCredentials` secret (unset: no auth, "
+        "only for a source reached over a private network).",
         default=None,
         example="federation-euw1",
     )
@@ -342,6 +362,10 @@ class AlertmanagerSettings:
     replicas: int = setting("Alertmanager replicas (clustered).", default=PerEnvironment(1, 3), check=between(1, 7))
     retention: Duration = setting("How long alert and silence data is kept.", default="720h")
     volume_size: Size = setting("Volume of each Alertmanager.", default="5Gi")
+    volume_profile: Optional[DnsLabel] = setting(
+        "`storage.profiles` entry giving each Alertmanager volume its IOPS and throughput (unset: the gp3 baseline).",
+        default=None, example="fast",
+    )
     resources: Resources = setting(
         "Requests and limits of each Alertmanager pod.",
         default={"cpuRequest": "50m", "memoryRequest": "128Mi", "memoryLimit": "256Mi"},
@@ -397,11 +421,13 @@ class PagerDutySettings:
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    slack_channel: str = setting(
+    slack_channel: Optional[str] = setting(
         "Slack channel of the cluster's own alerts (the charts' Kubernetes, node and storage alerts), "
         "which the webhook team does not handle; with the `platformPagerdutyRoutingKey` secret set, "
-        "the critical ones page that service instead.",
-        default="#platform-alerts",
+        "the critical ones page that service instead. A channel other than the team's needs the "
+        "`platformSlackWebhookUrl` secret: a Slack app's incoming webhook posts only to the channel it was "
+        "made for. Unset: the team's channel, each message marked as the platform's.",
+        default=None, example="#platform-alerts",
     )
 
 
@@ -519,6 +545,10 @@ class LoggingSettings:
     )
     replicas: int = setting("Replicas of each Loki component.", default=PerEnvironment(1, 3), check=between(1, 10))
     volume_size: Size = setting("Volume of each Loki pod that needs disk.", default="10Gi")
+    volume_profile: Optional[DnsLabel] = setting(
+        "`storage.profiles` entry giving each Loki volume its IOPS and throughput (unset: the gp3 baseline).",
+        default=None, example="fast",
+    )
     resources: Resources = setting(
         "Requests and limits of each Loki pod.",
         default={"cpuRequest": "200m", "memoryRequest": "512Mi", "memoryLimit": "2Gi"},

@@ -22,6 +22,9 @@ SECRET_VALUES = {
     "pagerdutyUserToken": "pagerduty-user-token-canary",
     "heartbeatUrl": "https://hc-ping.example.com/heartbeat-secret-canary",
     "grafanaOauthClientSecret": "oauth-client-secret-canary",
+    "platformSlackWebhookUrl": "https://hooks.slack.com/services/TLEAK/BPLATFORM/platform-slack-secret-canary",
+    "federationCredentials": json.dumps({"webhook-prod-euw1": {"username": "federation",
+                                                              "password": "federation-password-canary"}}),
 }
 
 

@@ -33,6 +33,8 @@ OUTCOMES = {
     # Deleting a namespace deletes every volume claim in it.
     "kubernetes:core/v1:Namespace": (DELETED, REFUSED),
     "kubernetes:storage.k8s.io/v1:StorageClass": (DELETED, REFUSED),
+    # A claim may still name an attributes class the program no longer has: prod keeps it in the cluster.
+    "kubernetes:storage.k8s.io/v1:VolumeAttributesClass": (DELETED, KEPT),
     "webhook-monitoring:storage_class:Gp3StorageClass": (DELETED, REFUSED),
     # Deleting a PagerDuty service deletes its incidents.
     "pagerduty:index/service:Service": (DELETED, REFUSED),
@@ -54,6 +56,11 @@ OUTCOMES = {
     "grafana:oss/folder:Folder": (DELETED, DELETED),
     "grafana:oss/folderPermission:FolderPermission": (DELETED, DELETED),
     "random:index/randomPassword:RandomPassword": (DELETED, DELETED),
+    # The HA tracker's CA and certificates: regenerated, the Secrets and the distributors follow.
+    "tls:index/privateKey:PrivateKey": (DELETED, DELETED),
+    "tls:index/selfSignedCert:SelfSignedCert": (DELETED, DELETED),
+    "tls:index/certRequest:CertRequest": (DELETED, DELETED),
+    "tls:index/locallySignedCert:LocallySignedCert": (DELETED, DELETED),
     "pulumi:providers:aws": (DELETED, DELETED),
     "pulumi:providers:grafana": (DELETED, DELETED),
     "pulumi:providers:kubernetes": (DELETED, DELETED),

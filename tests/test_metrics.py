@@ -16,8 +16,8 @@ import pulumi
 import pytest
 import yaml
 
-from config import ConfigError, Settings
-from tests.support import minimal_settings
+from config import ConfigError, Settings, load
+from tests.support import SECRET_VALUES, minimal_settings, raw_config, run_stack
 from config.types import Size
 from monitoring import graphite, scrape
 from monitoring.helm import blackbox_exporter, deep_merge
@@ -29,16 +29,18 @@ from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
 from testkit.live import Process, counter_value, free_port, http_json, wait_until
 from testkit.operator import prometheus_file_format
 from tools.go_tools import binary
+from tools.mock_runtime import resource_outputs
 from testkit.k8s import label_selector_matches
 
 NS = "webhook-monitoring:"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
 BUCKET = "webhook-prod-use1-metrics"
+CLIENT_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB (the distributors' certificate)\n-----END CERTIFICATE-----\n"
 RECORDED = ("service:webhook_deliveries:rate5m", "service:webhook_delivery_errors:ratio_rate5m")
 
 
 def kps_values(settings: Settings) -> dict:
-    return prometheus_values(settings, "gp3")
+    return prometheus_values(settings, "gp3", {})
 
 
 def spec_of(values: dict) -> dict:
@@ -284,15 +286,33 @@ def test_write_relabelling_drops_noise_and_keeps_the_replica_label_for_mimir_to_
 @pytest.mark.parametrize("environment, tracked", [("dev", False), ("prod", True)])
 def test_mimir_keeps_one_replicas_samples_through_its_ha_tracker(environment, tracked):
     settings = minimal_settings(environment)
-    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3")
+    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3",
+                          ha_tracker_client_certificate=CLIENT_CERTIFICATE if tracked else None)
     config = values["mimir"]["structuredConfig"]
     if not tracked:
         assert "distributor" not in config and "accept_ha_samples" not in config["limits"]
+        assert "extraVolumes" not in values["distributor"]
         return
+    host = "mimir-ha-tracker-etcd.monitoring.svc.cluster.local"
     assert config["distributor"]["ha_tracker"] == {
         "enable_ha_tracker": True,
-        "kvstore": {"store": "etcd", "etcd": {"endpoints": ["mimir-ha-tracker-etcd.monitoring.svc.cluster.local:2379"]}},
+        # Over TLS, with the distributors' client certificate (etcd refuses a client without one).
+        "kvstore": {"store": "etcd", "etcd": {
+            "endpoints": [f"{host}:2379"], "tls_enabled": True, "tls_server_name": host,
+            "tls_cert_path": "/etc/mimir/ha-tracker-etcd/tls.crt", "tls_key_path": "/etc/mimir/ha-tracker-etcd/tls.key",
+            "tls_ca_path": "/etc/mimir/ha-tracker-etcd/ca.crt"}},
     }
+    distributor = values["distributor"]
+    assert distributor["extraVolumes"] == [{"name": "ha-tracker-etcd-tls",
+                                            "secret": {"secretName": "mimir-ha-tracker-etcd-client-tls"}}]
+    assert distributor["extraVolumeMounts"] == [{"name": "ha-tracker-etcd-tls", "mountPath": "/etc/mimir/ha-tracker-etcd",
+                                                 "readOnly": True}]
+    # A renewed certificate rolls the distributors, which read it at start; the annotation is a digest, not the PEM.
+    renewed = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3",
+                           ha_tracker_client_certificate=CLIENT_CERTIFICATE.replace("MIIB", "MIIC"))
+    annotation = "checksum/mimir-ha-tracker-etcd-client-tls"
+    assert distributor["podAnnotations"][annotation] != renewed["distributor"]["podAnnotations"][annotation]
+    assert "BEGIN CERTIFICATE" not in str(values)
     assert {k: config["limits"][k] for k in ("accept_ha_samples", "ha_cluster_label", "ha_replica_label")} == {
         "accept_ha_samples": True, "ha_cluster_label": "cluster", "ha_replica_label": "__replica__"}
     # The cluster label Mimir elects a replica per is the one every replica writes.
@@ -313,7 +333,8 @@ def all_keys(value: Any) -> set[str]:
 @pytest.mark.parametrize("environment,ingesters,zone_aware", [("dev", 1, False), ("prod", 3, True)])
 def test_mimir_values(environment, ingesters, zone_aware):
     settings = minimal_settings(environment)
-    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3")
+    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3",
+                          ha_tracker_client_certificate=CLIENT_CERTIFICATE)
     config = values["mimir"]["structuredConfig"]
     assert config["blocks_storage"] == {
         "backend": "s3",
@@ -598,7 +619,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append((args.typ, args.name, args.inputs))
-        return f"{args.name}-id", args.inputs
+        return f"{args.name}-id", resource_outputs(args.typ, args.name, args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}
@@ -621,6 +642,7 @@ def run_component(settings: Settings, **extra: Any) -> RecordingMocks:
         stack = MetricsStack("metrics", MetricsStackArgs(
             settings=settings,
             storage_class=pulumi.Output.from_input("gp3"),
+            attributes_classes=pulumi.Output.from_input({}),
             metrics_bucket_name=pulumi.Output.from_input(BUCKET),
             region="us-east-1",
             role_arn=pulumi.Output.from_input(ROLE_ARN),
@@ -842,3 +864,32 @@ def test_the_deployed_prometheus_keeps_only_the_configured_latency_buckets(tmp_p
         process.stop()
         server.shutdown()
 
+
+
+def test_the_federation_credentials_become_the_secret_prometheus_mounts():
+    """The Secret prod's source names is the program's, from the `federationCredentials` secret, before
+    the release whose Prometheus mounts it."""
+    run = run_stack("prod")
+    (secret,) = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "federation-euw1"]
+    assert secret.as_json()["inputs"]["stringData"] == {
+        "__secret__": {"username": "federation", "password": "federation-password-canary"}}
+    assert secret.inputs["metadata"]["namespace"] == "monitoring"
+    (release,) = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack"]
+    assert secret.urn in release.depends_on
+    assert [r for r in run_stack("dev").of_type("kubernetes:core/v1:Secret")
+            if r.inputs["metadata"]["name"].startswith("federation")] == []
+
+
+@pytest.mark.parametrize("credentials, problem", [
+    ('{"webhook-prod-euw2": {"username": "federation", "password": "p"}}',
+     "no entry for cluster 'webhook-prod-euw1' (its metrics.federation entry names a credentialsSecret), expected "
+     '{"<cluster>": {"username": "...", "password": "..."}}'),
+    ("federation:p4ss", 'not a JSON object of that shape, expected {"<cluster>": {"username": "...", "password": "..."}}'),
+])
+def test_federation_credentials_without_the_sources_entry_are_refused_without_showing_them(credentials, problem):
+    secrets = {**SECRET_VALUES, "federationCredentials": credentials}
+    raw, secret_keys = raw_config("prod", secrets=secrets)
+    with pytest.raises(ConfigError) as refused:
+        load(raw, secret_keys, lambda name: secrets[name])
+    assert refused.value.problems == [f"webhook-monitoring:federationCredentials: {problem}"]
+    assert "p4ss" not in str(refused.value)

@@ -134,8 +134,18 @@ def test_pr_workflow_renders_and_previews_every_stack(pr_workflow) -> None:
     assert uploads == ["build/${{ matrix.stack }}"]
     previews = [s["with"] for s in jobs["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
     assert previews == [
-        {"command": "preview", "stack-name": "${{ vars.PULUMI_ORG }}/${{ matrix.stack }}", "comment-on-pr": True}
+        {"command": "preview", "stack-name": "${{ vars.PULUMI_ORG }}/${{ matrix.stack }}", "comment-on-pr": True,
+         "policyPacks": "policy"}
     ]
+    # The pack's virtualenv, named by policy/PulumiPolicy.yaml, exists before the preview runs.
+    runs = [step.get("run") for step in jobs["preview"]["steps"]]
+    assert "make venv policy-venv" in runs
+    assert runs.index("make venv policy-venv") < [s.get("uses", "").startswith("pulumi/actions@")
+                                                  for s in jobs["preview"]["steps"]].index(True)
+    # The change safety of a pull request against its base, where the charts are fetched.
+    policy = [s for s in jobs["chart-check"]["steps"] if s.get("run") == 'make policy BASE="$BASE"']
+    assert policy and policy[0]["env"] == {"BASE": "${{ github.event.pull_request.base.sha }}"}
+    assert jobs["chart-check"]["steps"][0]["with"]["fetch-depth"] == 0
 
 
 def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import pulumi
 from pulumi.runtime import mocks, rpc
 from config.schema import PROJECT
+from policy.model import UNKNOWN
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -56,7 +57,7 @@ def plain(value: Any, reveal_secrets: bool = False) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v, reveal_secrets) for v in value]
     if value is rpc.UNKNOWN or value == rpc.UNKNOWN:
-        return "<unknown until deployed>"
+        return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         # The wire format carries every number as a double; 2 replicas are 2, not 2.0.
         return int(value)
@@ -69,7 +70,7 @@ def _after_deploy(what: str) -> str:
     return f"<{what} after deploy>"
 
 
-def _outputs(typ: str, name: str, inputs: dict) -> dict:
+def resource_outputs(typ: str, name: str, inputs: dict) -> dict:
     """What the cloud would add to a resource's inputs, as readable placeholders."""
     out = dict(inputs)
     if typ == "aws:s3/bucket:Bucket":
@@ -79,6 +80,12 @@ def _outputs(typ: str, name: str, inputs: dict) -> dict:
         out.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{name}", name=name)
     elif typ.startswith("aws:"):
         out.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}::{ACCOUNT}:{name}")
+    elif typ == "tls:index/privateKey:PrivateKey":
+        out.update(privateKeyPem=_after_deploy(f"private key {name}"), publicKeyPem=_after_deploy(f"public key {name}"))
+    elif typ == "tls:index/certRequest:CertRequest":
+        out.update(certRequestPem=_after_deploy(f"certificate request {name}"))
+    elif typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+        out.update(certPem=_after_deploy(f"certificate {name}"))
     elif typ == "random:index/randomPassword:RandomPassword":
         out.update(result=f"<generated password: {name}>", bcryptHash=f"<bcrypt of {name}>")
     elif typ == "pagerduty:index/serviceIntegration:ServiceIntegration":
@@ -136,8 +143,9 @@ class ProgramMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.typ == "pulumi:pulumi:StackReference":
             return f"{args.name}-id", {"name": args.name, "outputs": self.stack_outputs}
-        state = _outputs(args.typ, args.name, args.inputs)
-        return f"{args.name}-id", state
+        state = resource_outputs(args.typ, args.name, args.inputs)
+        # An S3 bucket's ID is its name (what its sub-resources' `bucket` inputs carry).
+        return state["bucket"] if args.typ == "aws:s3/bucket:Bucket" else f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token, inputs = args.token, args.args

@@ -29,15 +29,19 @@ import yaml
 from config import ConfigError, Settings, load
 from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
-from tools.mock_runtime import ROOT, run_program
+from tools.mock_runtime import INFRA_OUTPUTS, ROOT, run_program
 from tools.rendered import RenderedStack
 
 
-def secret_placeholder(key: str) -> str:
+def secret_placeholder(key: str, settings: Settings | None = None) -> str:
     """A readable stand-in for a secret; URL-shaped where the secret is a URL, so the rendered
-    Alertmanager configuration still passes `amtool check-config`."""
+    Alertmanager configuration still passes `amtool check-config`; of the secret's own shape where it
+    has one (given the stack's settings)."""
     name = key.split(":", 1)[1]
-    if any(k.name == name and k.example.startswith("https://") for k in SECRET_KEYS):
+    secret = next((k for k in SECRET_KEYS if k.name == name), None)
+    if secret is not None and secret.placeholder is not None and settings is not None:
+        return secret.placeholder(settings)
+    if secret is not None and secret.example.startswith("https://"):
         return f"https://secret.invalid/{name}"
     return f"<secret {key}>"
 
@@ -187,13 +191,16 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     """
     config, declared = read_stack_file(path)
     every = ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
+    settings = None
     try:
-        settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name)
+        # Which secrets the stack needs, and the shapes of their placeholders, follow from its settings.
+        settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name,
+                           check_secrets=False)
     except ConfigError:
         secrets = every  # the program reports the problems; placeholders change none of them
     else:
         secrets = declared | {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS if k.required(settings)}
-    config.update({key: secret_placeholder(key) for key in secrets})
+    config.update({key: secret_placeholder(key, settings) for key in secrets})
     return config, sorted(secrets)
 
 
@@ -219,12 +226,17 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
         raise RenderError([f"no stack file {path.name}: stacks are {', '.join(stacks(root))}"])
     try:
         config, secret_keys = stack_config(path)
-        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"])
+        # Its placeholders stand in for the secrets: their values are not judged (`pulumi preview` does).
+        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], check_secrets=False)
     except StackFileError as err:
         raise RenderError([str(err)]) from None
     except ConfigError as err:
         raise RenderError(err.problems) from None
-    run = run_program(stack, config, secret_keys)
+    # The infrastructure stack has the outputs the settings name (as the render has the secrets).
+    cluster = settings.cluster
+    outputs = dict(zip((cluster.kubeconfig_output, cluster.oidc_provider_arn_output, cluster.oidc_issuer_url_output),
+                       INFRA_OUTPUTS.values()))
+    run = run_program(stack, config, secret_keys, outputs)
     if run.error is not None:
         raise RenderError([f"{stack}: {run.error}"])
     if not run.resources:

@@ -9,7 +9,7 @@ configuration Secret, Grafana's admin and OAuth Secrets, the sidecars' Role, the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from config.settings import Settings
 from monitoring import ha_tracker, notifications, rules, versions, web_auth
@@ -35,6 +35,7 @@ from monitoring.pods import (
     spread_replicas,
 )
 from monitoring.rules.alerts import chart_rule_overrides
+from monitoring.volumes import claim_attributes
 from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, federation_scrape_configs, federation_secrets, team_labels
 from monitoring.versions import MIMIR
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, client_mount
@@ -55,6 +56,8 @@ class ChartRefs:
 
     storage_class: str
     """The gp3 StorageClass of Prometheus', Alertmanager's and Grafana's volumes."""
+    attributes_classes: Mapping[str, str]
+    """Profile name -> its VolumeAttributesClass, for the volumes whose settings name a profile."""
     alertmanager_config_secret: str
     """The Secret holding `alertmanager.yaml` (the Alerting component's)."""
     grafana_admin_secret: str
@@ -68,8 +71,9 @@ class ChartRefs:
 def values(settings: Settings, refs: ChartRefs) -> dict[str, Any]:
     """The whole values of the release."""
     return deep_merge(
-        prometheus_values(settings, refs.storage_class),
-        {"alertmanager": alertmanager_values(settings, refs.alertmanager_config_secret, refs.storage_class)},
+        prometheus_values(settings, refs.storage_class, refs.attributes_classes),
+        {"alertmanager": alertmanager_values(settings, refs.alertmanager_config_secret, refs.storage_class,
+                                             refs.attributes_classes)},
         {"grafana": grafana_values(settings, storage_class=refs.storage_class, admin_secret=refs.grafana_admin_secret,
                                    oauth_secret=refs.grafana_oauth_secret, sidecar_role=refs.grafana_sidecar_role)},
     )
@@ -150,7 +154,7 @@ def retention_size(settings: Settings) -> str:
     return text + "B" if text.endswith("i") else text
 
 
-def prometheus_values(settings: Settings, storage_class: str) -> dict:
+def prometheus_values(settings: Settings, storage_class: str, attributes_classes: Mapping[str, str]) -> dict:
     """The values without the `grafana` and `alertmanager` sections: the Operator, Prometheus (remote
     writing to Mimir's gateway; federating the recorded series of `metrics.federation` sources) and
     the exporters."""
@@ -197,6 +201,7 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
             "volumeClaimTemplate": {
                 "spec": {
                     "storageClassName": storage_class,
+                    **claim_attributes(attributes_classes, p.volume_profile),
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": kubernetes_quantity(p.volume_size)}},
                 }
@@ -258,7 +263,8 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
     return deep_merge(own, selection_values(settings))
 
 
-def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str) -> dict[str, Any]:
+def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str,
+                        attributes_classes: Mapping[str, str]) -> dict[str, Any]:
     """The `alertmanager:` section of the kube-prometheus-stack values.
 
     The configuration comes from `config_secret_name` (key `alertmanager.yaml`), which the
@@ -278,6 +284,7 @@ def alertmanager_values(settings: Settings, config_secret_name: str, storage_cla
             "volumeClaimTemplate": {
                 "spec": {
                     "storageClassName": storage_class_name,
+                    **claim_attributes(attributes_classes, am.volume_profile),
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": kubernetes_quantity(am.volume_size)}},
                 }

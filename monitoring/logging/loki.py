@@ -11,10 +11,11 @@ pod talks to the Kubernetes API at all.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from config import Settings
 from monitoring.pods import container_resources, small_resources, zone_spread
+from monitoring.volumes import claim_attributes
 from monitoring.web_auth import ALERTMANAGER, BASIC_CREDENTIALS_KEY, client_file, client_mount
 
 LOKI_SERVICE_ACCOUNT = "loki"
@@ -58,6 +59,7 @@ def loki_values(
     region: str,
     role_arn: str,
     storage_class: str,
+    attributes_classes: Mapping[str, str],
     service_account: str = LOKI_SERVICE_ACCOUNT,
     alertmanager_url: str,
     rules_config_map: str,
@@ -65,14 +67,16 @@ def loki_values(
     """Values of the Loki release.
 
     `bucket_name`/`region`: the logs bucket; `role_arn`: its IRSA role, annotated on
-    `service_account` (which that role must trust); `storage_class`: class of every Loki volume;
+    `service_account` (which that role must trust); `storage_class`: class of every Loki volume, and
+    `attributes_classes` (profile -> VolumeAttributesClass) the one of `logging.volume_profile`;
     `alertmanager_url`: where the ruler sends log-based alerts; `rules_config_map`: the ConfigMap
     holding the ruler's rule files.
     """
     logging = settings.logging
     monolithic = logging.mode == "Monolithic"
     pod_resources = container_resources(logging.resources)
-    persistence = {"size": logging.volume_size.text, "storageClass": storage_class}
+    persistence = {"size": logging.volume_size.text, "storageClass": storage_class,
+                   **claim_attributes(attributes_classes, logging.volume_profile)}
     return {
         "fullnameOverride": LOKI_FULLNAME,
         # The chart's own name for single binary mode ("SingleBinary" is its deprecated alias).
