@@ -155,6 +155,26 @@ def test_lag_unit_test_fails_when_lag_is_read_against_the_storage_wide_timestamp
     assert 'pod="prometheus-kube-prometheus-stack-prometheus-1"' in result.stdout + result.stderr
 
 
+def test_shapes_unit_test_fails_when_the_error_confirmation_does_not_bridge_missed_scrapes(tmp_path):
+    """The scrape-gap case has teeth: read the short error rate as it is (no last value within 2m)
+    and the timed-out scrapes of "gaps" restart its pending alert, which then misses its page."""
+    groups = rule_groups(stack_settings("prod"))
+    (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == "WebhookHighErrorRate"]
+    bridged = 'last_over_time(service:webhook_delivery_errors:rate_short{cluster=""}[2m])'
+    assert bridged in rule["expr"]
+    rule["expr"] = rule["expr"].replace(bridged, 'service:webhook_delivery_errors:rate_short{cluster=""}')
+    spec = yaml.safe_load((ROOT / "tests" / "rules" / "service_shapes.yaml").read_text())
+    spec["tests"] = spec["tests"][:1]  # the error-rate block alone
+    (tmp_path / "source").mkdir()
+    shapes = tmp_path / "source" / "service_shapes.yaml"
+    shapes.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result, = promtool_test(groups, tmp_path, [shapes]).values()
+    assert result.returncode != 0
+    block = (result.stdout + result.stderr).split("alertname: WebhookHighErrorRate, time: 24m")[1].split("alertname:")[0]
+    expected, got = block.split("got:")
+    assert 'service="gaps"' in expected and 'service="gaps"' not in got and 'service="fresh"' in got
+
+
 # What tests/rules/federation.yaml reports when the rules read every cluster's recorded series.
 _FEDERATION_FAILURES = {
     # Recorded from the federated series, under their names and labels: they collide.

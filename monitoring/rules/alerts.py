@@ -806,6 +806,7 @@ def store_alerts(config: RuleConfig) -> list[Alert]:
 
 # The stores' internals, the platform's: the one group whose alerts carry its team.
 STORE_GROUP = "webhook-delivery.stores"
+SLO_GROUP = "webhook-delivery.slo"
 
 # The charts' rule groups that watch this program's alerting pipeline (Prometheus evaluating and
 # sending, Alertmanager notifying): they carry the team label, so they reach the team's receivers,
@@ -836,7 +837,7 @@ def all_alerts(config: RuleConfig) -> dict[str, list[Alert]]:
     """Alerts by rule group name."""
     return {
         "webhook-delivery.alerts": service_alerts(config),
-        "webhook-delivery.slo": slo_alerts(config),
+        SLO_GROUP: slo_alerts(config),
         "webhook-delivery.anomaly": anomaly_alerts(config),
         "webhook-delivery.monitoring-pipeline": pipeline_alerts(config) + guard_alerts(config) + capacity_alerts(config),
         "webhook-delivery.workloads": workload_alerts(config) + certificate_alerts(config),
