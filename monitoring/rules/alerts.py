@@ -165,9 +165,9 @@ def service_alerts(config: RuleConfig) -> list[Alert]:
             f"> {threshold.queue_depth}",
             "warning",
             "Webhook queue on course for a backlog",
-            "At its growth over the last {} the queue of {{{{ $labels.namespace }}}}/{{{{ $labels.service }}}} "
-            "reaches {{{{ $value | humanize }}}} messages within {}, past the backlog threshold of {}.".format(
-                config.queue_growth_window, threshold.queue_growth_horizon.text, threshold.queue_depth),
+            f"At its growth over the last {config.queue_growth_window} the queue of {{{{ $labels.namespace }}}}/"
+            f"{{{{ $labels.service }}}} reaches {{{{ $value | humanize }}}} messages within "
+            f"{threshold.queue_growth_horizon.text}, past the backlog threshold of {threshold.queue_depth}.",
             for_=config.queue_growth_for,
             keep_firing_for=_keep(config),
         ),
