@@ -90,9 +90,9 @@ def _keep(config: RuleConfig) -> str:
 
 
 def _service_up(config: RuleConfig) -> str:
-    """`up` of the configured services' targets."""
-    monitors = regex_alternation(tuple(m.name for m in config.monitors))
-    return f'up{{namespace=~"{regex_alternation(config.service_namespaces)}", {MONITOR_LABEL}=~"{monitors}"}}'
+    """`up` of every target in the services' namespaces: the configured services', and the graphite
+    exporter's, which relays a service's metrics under its namespace and service (monitoring/graphite.py)."""
+    return f'up{{namespace=~"{regex_alternation(config.service_namespaces)}"}}'
 
 
 def _answering(config: RuleConfig, window: str) -> str:
