@@ -115,6 +115,8 @@ def cross_field_problems(s: Settings) -> list[str]:
         for j, day in enumerate(t.weekdays):
             need(_is_weekday_range(day), f"alerting.alertmanager.warningMuteIntervals[{i}].weekdays[{j}]", day,
                  "a weekday (monday ... sunday) or a range first:last in week order, such as monday:friday")
+    need(s.alerting.platform.team_label != s.team_label, "alerting.platform.teamLabel", s.alerting.platform.team_label,
+         f"a team other than teamLabel ({s.team_label}): the stores' alerts are the platform's")
     am = s.alerting.alertmanager
     need(am.retention.seconds % 3600 == 0, "alerting.alertmanager.retention", am.retention.text,
          "whole hours, such as 720h")

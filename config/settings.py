@@ -310,6 +310,12 @@ class MetricsSettings:
     federation: tuple[FederationSource, ...] = setting(
         "Prometheus servers of other clusters whose recorded series this one federates.", default=[]
     )
+    kube_state_metrics_job: str = setting(
+        "`job` label of the kube-state-metrics series the workload alerts read (restarts, waiting "
+        "reasons, pod phases, replicas): this stack's kube-state-metrics, or a platform's that this "
+        "Prometheus scrapes.",
+        default="kube-state-metrics", check=label_value,
+    )
 
 
 @dataclass(frozen=True)
@@ -323,7 +329,22 @@ class AlertThresholds:
         "Queued webhooks, summed across replicas, that page (WebhookQueueBacklog).", default=10000,
         unit="messages", check=at_least(1),
     )
-    queue_depth_for: Duration = setting("How long the queue must stay above the threshold.", default="5m")
+    queue_depth_for: Duration = setting(
+        "How long the queue must be above the threshold within twice this window (so a sawtooth above "
+        "it most of the time pages, a single spike does not).",
+        default="5m", check=lambda d: None if d.seconds % 60 == 0 else "whole minutes (the queue is sampled each minute)",
+    )
+    queue_growth_horizon: Duration = setting(
+        "Warn when the queue, at its growth over the last 30 minutes, would pass `queueDepth` within "
+        "this long (WebhookQueueGrowing).",
+        default="1h",
+    )
+    stall_queue_depth: int = setting(
+        "Queued webhooks, summed across replicas, that with no delivery at all for 5 minutes page "
+        "(WebhookDeliveriesStalled). Raise it for a service that holds webhooks waiting for a "
+        "scheduled retry while nothing else is sent.",
+        default=1, unit="messages", check=at_least(1),
+    )
     latency_p95: float = setting(
         "P95 delivery latency that warns (HighLatency).", default=0.5, unit="seconds", check=at_least(0.001)
     )
@@ -341,6 +362,17 @@ class AlertThresholds:
         "Weeks of history the traffic baseline is built from; Prometheus must keep them "
         "(prometheus.retention).",
         default=2, unit="weeks", check=between(1, 4),
+    )
+    keep_firing_for: Duration = setting(
+        "How long a firing alert on a measurement (error ratio, latency, queue, targets, workloads, "
+        "stores) keeps firing after its condition last held: scrape gaps and a value crossing its "
+        "threshold back and forth neither resolve it nor page again.",
+        default="5m",
+    )
+    workload_for: Duration = setting(
+        "How long a workload problem of the team's namespaces (pods crash looping, waiting, Pending, "
+        "replicas unavailable) lasts before it is told to the team.",
+        default="15m",
     )
 
 
@@ -428,6 +460,11 @@ class PlatformSettings:
         "`platformSlackWebhookUrl` secret: a Slack app's incoming webhook posts only to the channel it was "
         "made for. Unset: the team's channel, each message marked as the platform's.",
         default=None, example="#platform-alerts",
+    )
+    team_label: str = setting(
+        "Value of the `team` label of the alerts on the stores' internals (Mimir, Loki), which the "
+        "platform that runs them handles: they route like the cluster's alerts.",
+        default="platform", check=label_value,
     )
 
 

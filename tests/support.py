@@ -114,9 +114,17 @@ def _run_cached(key: str) -> Run:
     return run
 
 
+GROUP_FILES = "groups"
+
+
 def write_rules(groups: list[dict], directory: Path) -> tuple[Path, list[str]]:
     """Rule groups as the `prometheus-rules.yaml` of a promtool test, and their names in order
-    (promtool's `group_eval_order`: otherwise it evaluates groups in a random order)."""
+    (promtool's `group_eval_order`: otherwise it evaluates groups in a random order). Each group is
+    also written alone, as `groups/<name>.yaml`: a unit test that names only the groups it exercises
+    does not evaluate every other rule at each of its steps."""
     path = directory / "prometheus-rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    (directory / GROUP_FILES).mkdir(exist_ok=True)
+    for group in groups:
+        (directory / GROUP_FILES / f"{group['name']}.yaml").write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False))
     return path, [g["name"] for g in groups]

@@ -17,7 +17,8 @@ import yaml
 
 from components.alerting import Alerting, AlertingArgs, pagerduty_timeout
 from config import ConfigError, Duration, Settings, load
-from tests.support import ONCALL, SECRET_VALUES, minimal_settings, raw_config
+from monitoring.rules import rule_groups
+from tests.support import ONCALL, SECRET_VALUES, minimal_settings, raw_config, stack_settings
 from monitoring.alertmanager import PLATFORM_MARK, Receivers, alertmanager_config, inhibit_rules, render_yaml
 from monitoring.helm.kube_prometheus_stack import alertmanager_values as helm_values
 from testkit.live import CaptureServer, Process, free_port, post_json, responds, wait_until
@@ -212,6 +213,42 @@ def test_amtool_refuses_the_wrong_receiver(config_files, labels, wrong_receiver)
     result = verify_route(config_files["prod"], wrong_receiver, labels)
     assert result.returncode != 0
     assert "Expected receivers did not match" in result.stdout + result.stderr
+
+
+# Who each of our rules must reach, by its owner (the `team` label) and severity, per config.
+OWNER_RECEIVERS = {
+    "dev": {("webhook-delivery", "critical"): "slack", ("webhook-delivery", "warning"): "slack",
+            ("platform", "critical"): "platform", ("platform", "warning"): "platform"},
+    "prod": {("webhook-delivery", "critical"): "pagerduty", ("webhook-delivery", "warning"): "slack",
+             ("platform", "critical"): "platform", ("platform", "warning"): "platform"},
+    "prod-platform": {("webhook-delivery", "critical"): "pagerduty", ("webhook-delivery", "warning"): "slack",
+                      ("platform", "critical"): "platform-pagerduty", ("platform", "warning"): "platform"},
+}
+
+
+@pytest.mark.parametrize("config", sorted(OWNER_RECEIVERS))
+def test_amtool_routes_every_team_alert_to_the_team_and_every_store_alert_to_the_platform(config_files, config):
+    """Every alert rule of the rendered stack (dev's rules for dev, prod's for prod), routed by amtool
+    with the labels its rule gives it: the team's (workloads, certificates, the service) to the team's
+    receivers, the stores' internals (team `platform`) to the platform's. One amtool run per distinct
+    (team, severity); the alert names of each are checked to be the ones expected there."""
+    stack = config.split("-")[0]
+    rules = [r for g in rule_groups(stack_settings(stack)) for r in g["rules"]
+             if "alert" in r and r["alert"] != "Watchdog" and r["labels"]["severity"] != "info"]
+    by_owner: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        by_owner.setdefault((rule["labels"]["team"], rule["labels"]["severity"]), set()).add(rule["alert"])
+    assert set(by_owner) == set(OWNER_RECEIVERS[config])
+    assert {"WorkloadCrashLooping", "WorkloadVolumeFillingUp", "GrafanaCertificateNotReady"} <= by_owner[("webhook-delivery", "warning")]
+    assert {"WebhookDeliveriesStalled", "WebhookTargetDown", "WorkloadVolumeFillingUp"} <= by_owner[("webhook-delivery", "critical")]
+    assert {"MimirCompactorNotCompacting", "LokiIngestionRefused"} <= by_owner[("platform", "warning")]
+    assert by_owner[("platform", "critical")] == {"MimirIngesterWALFailing", "LokiIngesterWALFailing"}
+    assert not any(name.startswith(("Mimir", "Loki")) for (team, _), names in by_owner.items()
+                   if team == "webhook-delivery" for name in names)
+    for (team, severity), names in sorted(by_owner.items()):
+        labels = {"alertname": sorted(names)[0], "severity": severity, "team": team, "cluster": "c1",
+                  "namespace": "monitoring", "service": "mimir"}
+        assert routed_receivers(config_files[config], labels) == [OWNER_RECEIVERS[config][(team, severity)]], (team, severity)
 
 
 # ------------------------------------------------------------------------------ config as data

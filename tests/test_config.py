@@ -104,6 +104,14 @@ def test_secrets_are_read_through_the_secret_reader():
         ({"teamLabel": "webhook delivery"}, "webhook-monitoring:teamLabel: got 'webhook delivery', expected a Kubernetes label value"),
         ({"metrics": {"services": [{"name": "api", "namespace": "n", "selector": {}}]}},
          "webhook-monitoring:metrics.services[0].selector: got {}, expected at least one label"),
+        ({"metrics": {"kubeStateMetricsJob": "kube state"}},
+         "webhook-monitoring:metrics.kubeStateMetricsJob: got 'kube state', expected a Kubernetes label value"),
+        ({"alerting": {"thresholds": {"queueDepthFor": "90s"}}},
+         "webhook-monitoring:alerting.thresholds.queueDepthFor: got '90s', expected whole minutes"),
+        ({"alerting": {"thresholds": {"stallQueueDepth": 0}}},
+         "webhook-monitoring:alerting.thresholds.stallQueueDepth: got 0, expected a number of at least 1"),
+        ({"alerting": {"platform": {"teamLabel": "webhook-delivery"}}},
+         "webhook-monitoring:alerting.platform.teamLabel: got 'webhook-delivery', expected a team other than teamLabel"),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_expected(overrides, expected):

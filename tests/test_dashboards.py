@@ -42,6 +42,8 @@ EXPECTED_UIDS = [
     "webhook-cost",
     "webhook-infrastructure",
     "webhook-capacity",
+    "webhook-mimir",
+    "webhook-loki",
 ]
 # Values a query variable takes in Grafana, for checking the queries outside Grafana.
 SUBSTITUTIONS = {
@@ -150,6 +152,8 @@ def test_every_dashboard_is_in_a_known_folder_and_no_folder_is_empty(built):
         "webhook-cost": "business",
         "webhook-infrastructure": "infrastructure",
         "webhook-capacity": "infrastructure",
+        "webhook-mimir": "infrastructure",
+        "webhook-loki": "infrastructure",
     }
 
 
@@ -439,3 +443,17 @@ def test_range_sla_weighs_windows_by_traffic(built, tmp_path):
     ]
     result = run_promtool_test(tmp_path, series, expr, "60m", [{"labels": labels, "value": 0.75}])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_store_dashboards_read_the_stack_namespaces_and_its_log_agent():
+    settings = minimal_settings(namespace="observability", agentsNamespace="node-agents", logging={"agent": "promtail"})
+    built = {d.uid: d.json for d in dashboards(settings)}
+    for uid, prefix in (("webhook-mimir", "cortex_"), ("webhook-loki", "loki_")):
+        exprs = [t["expr"] for p in panels(built[uid]) for t in p["targets"]]
+        store = [e for e in exprs if prefix in e]
+        assert len(store) >= 5, uid
+        assert all('namespace="observability"' in e for e in store), uid
+    agents = panel_by_title(built["webhook-loki"], "Agents: lines dropped, pushes refused")
+    assert [t["expr"].split("{")[0].split("(")[-1] for t in agents["targets"]] == [
+        "promtail_dropped_entries_total", "promtail_request_duration_seconds_count"]
+    assert all('namespace="node-agents"' in t["expr"] for t in agents["targets"])

@@ -196,7 +196,7 @@ def test_folders_permissions_and_dashboards_through_the_grafana_provider(stack):
     for p in permissions:
         assert p.inputs["permissions"] == [{"permission": "View", "role": "Viewer"}, {"permission": "Edit", "role": "Editor"}]
     boards = [r for r in run.resources if r.type == "grafana:oss/dashboard:Dashboard"]
-    assert len(boards) == 7
+    assert len(boards) == 9
     for board in boards:
         assert board.inputs["folder"] in FOLDERS
         assert json.loads(board.inputs["configJson"])["uid"] == board.name.removeprefix("dashboards-")

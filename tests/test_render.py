@@ -81,7 +81,7 @@ def test_render_writes_every_file_of_the_contract(rendered):
     assert {g["name"] for g in rules["groups"]} >= {"webhook-delivery.recording", "webhook-delivery.alerts"}
     alertmanager = yaml.safe_load((out / "alertmanager.yaml").read_text())
     assert alertmanager["route"]["receiver"] == "platform"  # what is not the team's
-    assert len(list((out / "dashboards").glob("*.json"))) == 7
+    assert len(list((out / "dashboards").glob("*.json"))) == 9
     assert (out / "logging" / "config.alloy").read_text().startswith("// Rendered by monitoring/logging/alloy.py")
     loki_rules = yaml.safe_load((out / "logging" / "loki-rules.yaml").read_text())
     assert {r["alert"] for g in loki_rules["groups"] for r in g["rules"]} == {"WebhookLogErrorBurst", "WebhookServicePanicked"}
