@@ -142,7 +142,7 @@ logs = Logging(
         role_arn=logs_bucket.role_arn,
         alertmanager_url=metrics.alertmanager_url,
     ),
-    # Loki and the agents ship ServiceMonitors, whose CRDs come with kube-prometheus-stack.
+    # Loki and the agents ship ServiceMonitors, admitted by the Operator kube-prometheus-stack runs.
     opts=pulumi.ResourceOptions(providers=[conn.kubernetes],
                                 depends_on=[namespace, agents_namespace, metrics.kube_prometheus_stack]),
 )

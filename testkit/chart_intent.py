@@ -30,6 +30,7 @@ from tools.templating import StackOutput
 from testkit.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
 
 KPS = versions.KUBE_PROMETHEUS_STACK.name
+CRDS = versions.PROMETHEUS_OPERATOR_CRDS.name
 MIMIR = versions.MIMIR.name
 
 
@@ -80,6 +81,32 @@ def program_object(output: StackOutput, kind: str, name: str) -> dict:
     found = [o for o in output.program if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(found) == 1, f"the program registers no {kind} {name}"
     return found[0]
+
+
+# ------------------------------------------------------------------------------ the Operator's CRDs
+
+
+OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
+
+
+@check(CRDS)
+def the_operators_crds_are_their_own_releases_at_the_operators_version_and_kept(output: StackOutput) -> None:
+    crds = output.objects(CRDS, "CustomResourceDefinition")
+    assert {c["spec"]["group"] for c in crds} == {"monitoring.coreos.com"}, "no Operator CRDs in the CRDs release"
+    for crd in crds:
+        annotations = crd["metadata"].get("annotations") or {}
+        equal(f"{crd['metadata']['name']} resource policy", annotations.get("helm.sh/resource-policy"), "keep")
+    if output.releases[KPS].skipped:
+        return
+    # The version of the Operator the stack runs is its image's tag.
+    (operator,) = [d for d in output.objects(KPS, "Deployment") if d["metadata"]["name"].endswith("-operator")]
+    tag = container(operator, "kube-prometheus-stack").get("image", "").rsplit(":", 1)[-1]
+    for crd in crds:
+        equal(f"{crd['metadata']['name']} Operator version", f"v{crd['metadata']['annotations'][OPERATOR_VERSION_ANNOTATION]}", tag)
+    # kube-prometheus-stack brings no CRD and no job applying them (and so pulls no kubectl image for it).
+    equal("CRDs in kube-prometheus-stack's output", output.objects(KPS, "CustomResourceDefinition"), [])
+    jobs = [j["metadata"]["name"] for j in output.objects(KPS, "Job")]
+    assert not [j for j in jobs if "crd" in j], f"a CRD job in kube-prometheus-stack's output: {jobs}"
 
 
 # ------------------------------------------------------------------------------ Prometheus

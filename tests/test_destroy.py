@@ -68,8 +68,9 @@ OUTCOMES = {
     "webhook-monitoring:network_policies:NetworkPolicies": (DELETED, DELETED),
     "webhook-monitoring:web_auth:WebAuth": (DELETED, DELETED),
 }
-# Releases whose pods hold data (Prometheus, Alertmanager and Grafana; Mimir; Loki), by chart.
-STATEFUL_RELEASES = {"kube-prometheus-stack", "mimir-distributed", "loki"}
+# Releases whose pods hold data (Prometheus, Alertmanager and Grafana; Mimir; Loki), by chart, and the
+# CRDs every custom resource of the cluster hangs on.
+STATEFUL_RELEASES = {"kube-prometheus-stack", "mimir-distributed", "loki", "prometheus-operator-crds"}
 
 
 def outcome(resource) -> str:

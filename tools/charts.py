@@ -44,8 +44,8 @@ from tools.go_tools import binary
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".charts"
-CHARTS = (versions.KUBE_PROMETHEUS_STACK, versions.MIMIR, versions.BLACKBOX_EXPORTER, versions.LOKI,
-          versions.ALLOY, versions.PROMTAIL)
+CHARTS = (versions.PROMETHEUS_OPERATOR_CRDS, versions.KUBE_PROMETHEUS_STACK, versions.MIMIR,
+          versions.BLACKBOX_EXPORTER, versions.LOKI, versions.ALLOY, versions.PROMTAIL)
 # Where a chart's source sits in the repositories that publish charts, or at a repository's top level
 # (a repository holding a chart with its dependencies, as mimir-distributed 5.7.0's copy in
 # ragudiko/alloysetup does).

@@ -119,14 +119,16 @@ def helm_template(release: ChartRelease, values: dict[str, Any], chart_dir: Path
 
 
 def template_rendered(rendered: RenderedStack, settings: Settings) -> StackOutput:
-    """Every release of a rendered stack templated; kube-prometheus-stack first, as it brings the CRDs
-    the others' monitors need (the program installs it first for the same reason)."""
+    """Every release of a rendered stack templated in the order the program installs them: the CRDs
+    first, then kube-prometheus-stack, then the rest (whose charts render monitors once the CRDs are
+    served)."""
     releases = [ChartRelease(r.name, CHARTS_BY_NAME[r.chart], r.namespace, r.values)
                 for r in rendered.releases.values()]
     for release in releases:
         pinned = rendered.releases[release.chart.name].version
         assert release.chart.version == pinned, f"{release.name}: chart {pinned} installed, {release.chart.version} pinned"
-    releases.sort(key=lambda r: r.chart != versions.KUBE_PROMETHEUS_STACK)
+    first = (versions.PROMETHEUS_OPERATOR_CRDS.name, versions.KUBE_PROMETHEUS_STACK.name)
+    releases.sort(key=lambda r: first.index(r.chart.name) if r.chart.name in first else len(first))
     apis: list[str] = []
     for release in releases:
         chart_dir = charts.chart_dir(release.chart)

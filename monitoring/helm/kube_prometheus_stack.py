@@ -208,17 +208,10 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
     }
     own = {
         "fullnameOverride": FULLNAME,
-        "crds": {
-            "enabled": True,
-            # Helm installs CRDs only once; this hook job upgrades them with
-            # `kubectl apply --server-side --force-conflicts` (they are too large for client-side apply).
-            "upgradeJob": {
-                "enabled": True,
-                "forceConflicts": True,
-                "image": {"busybox": {"tag": versions.CRD_UPGRADE_BUSYBOX_TAG}},
-                "resources": small_resources("50m", "64Mi", "256Mi"),
-            },
-        },
+        # The CRDs are the prometheus-operator-crds release's (monitoring/helm/prometheus_operator_crds.py),
+        # installed before this one: not the chart's hook job, which force-applies them with a kubectl
+        # image pulled at every install, upgrade and rollback, and re-applies older ones on a rollback.
+        "crds": {"enabled": False},
         # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
         # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
         "defaultRules": {"disabled": {"Watchdog": True}, **chart_rule_overrides(settings)},
