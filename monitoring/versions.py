@@ -51,6 +51,11 @@ ALERTMANAGER_IMAGE_TAG = f"v{ALERTMANAGER_VERSION}"
 BLACKBOX_EXPORTER_IMAGE_TAG = f"v{BLACKBOX_EXPORTER_VERSION}"
 
 GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
+# Grafana and its sidecars (the defaults of kube-prometheus-stack 88.5.3's grafana chart 12.11.1),
+# pinned: the init container that resets the admin password runs Grafana's own CLI, which must be the
+# server's version, and the folder Job runs in the sidecars' image (Python), already on the node.
+GRAFANA_IMAGE = "docker.io/grafana/grafana:13.2.0"
+GRAFANA_SIDECAR_IMAGE = "quay.io/kiwigrid/k8s-sidecar:2.10.1"
 # The key-value store of Mimir's HA tracker (monitoring/ha_tracker.py).
 ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.6.16"
 # The authenticating proxy in front of Prometheus and Alertmanager (monitoring/web_auth.py): the image

@@ -17,7 +17,16 @@ import yaml
 
 from components.alerting import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
 from monitoring import ha_tracker, versions, web_auth
-from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUER_ANNOTATION, SIDECAR_RULES
+from monitoring.grafana import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_RESET_CONTAINER,
+    ADMIN_USER_KEY,
+    CLUSTER_ISSUER_ANNOTATION,
+    DASHBOARD_LABEL,
+    DASHBOARD_LABEL_VALUE,
+    FOLDER_ANNOTATION,
+    SIDECAR_RULES,
+)
 from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retention_size
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
@@ -290,6 +299,36 @@ def grafana_takes_its_admin_and_sso_secrets_by_reference(output: StackOutput) ->
     path = secret_line.removeprefix("client_secret = $__file{").removesuffix("}")
     assert path in files and files[path].endswith("/client-secret"), f"the SSO client secret file {path} is not mounted"
     assert not any("CLIENT_SECRET" in name for name in env), "the SSO client secret is in an environment variable"
+
+
+@check(KPS)
+def grafana_resets_its_admin_password_from_the_secret_before_it_starts(output: StackOutput) -> None:
+    deployment = _grafana(output)
+    grafana = container(deployment, "grafana")
+    (reset,) = [c for c in pod_spec(deployment).get("initContainers", []) if c["name"] == ADMIN_RESET_CONTAINER]
+    equal("admin reset image (Grafana's own CLI)", reset["image"], grafana["image"])
+    env = {e["name"]: e for e in grafana["env"]}
+    reset_env = {e["name"]: e for e in reset["env"]}
+    equal("admin reset password source", reset_env["GF_SECURITY_ADMIN_PASSWORD"], env["GF_SECURITY_ADMIN_PASSWORD"])
+    equal("admin reset data path", reset_env["GF_PATHS_DATA"]["value"].rstrip("/"), env["GF_PATHS_DATA"]["value"].rstrip("/"))
+    mounts = {m["name"]: m for m in grafana["volumeMounts"]}
+    for mount in reset["volumeMounts"]:
+        equal(f"admin reset mount {mount['name']}", mount, mounts[mount["name"]])
+    assert {m["name"] for m in reset["volumeMounts"]} == {"config", "storage"}
+
+
+@check(KPS)
+def grafana_loads_our_dashboards_into_their_folders_from_configmaps(output: StackOutput) -> None:
+    sidecar = {e["name"]: e.get("value") for e in container(_grafana(output), "grafana-sc-dashboard")["env"]}
+    equal("dashboard sidecar label", (sidecar.get("LABEL"), sidecar.get("LABEL_VALUE")), (DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE))
+    equal("dashboard sidecar folder annotation", sidecar.get("FOLDER_ANNOTATION"), FOLDER_ANNOTATION)
+    provider = yaml.safe_load(output.one(KPS, "ConfigMap", f"{FULLNAME}-grafana-config-dashboards")["data"]["provider.yaml"])
+    (entry,) = provider["providers"]
+    equal("dashboard provider folders from files", entry["options"].get("foldersFromFilesStructure"), True)
+    equal("dashboard provider path", entry["options"]["path"], sidecar.get("FOLDER"))
+    labelled = [o for o in output.program if o["kind"] == "ConfigMap"
+                and (o["metadata"].get("labels") or {}).get(DASHBOARD_LABEL) == DASHBOARD_LABEL_VALUE]
+    assert labelled and all(FOLDER_ANNOTATION in o["metadata"]["annotations"] for o in labelled)
 
 
 @check(KPS)

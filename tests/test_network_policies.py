@@ -42,6 +42,8 @@ PEERS = {p.name: p for p in (
     pod("blackbox-exporter", MAIN, {"app.kubernetes.io/name": "prometheus-blackbox-exporter"}),
     pod("graphite-exporter", MAIN, {"app.kubernetes.io/name": "graphite-exporter"}),
     pod("ha-tracker-etcd", MAIN, {"app.kubernetes.io/name": "mimir-ha-tracker-etcd"}),
+    # The program's Job that sets Grafana's folder permissions.
+    pod("grafana-folders", MAIN, {"app.kubernetes.io/name": "grafana-folders", "team": "webhook-delivery"}),
     pod("alloy", AGENTS, {"app.kubernetes.io/name": "alloy"}),
     pod("node-exporter", AGENTS, {"app.kubernetes.io/name": "prometheus-node-exporter"}, host_network=True),
     # Outside the stack.
@@ -61,6 +63,7 @@ MUST_PASS = [
     ("grafana", "prometheus", PROM, "TCP"), ("grafana", "alertmanager", AM, "TCP"),
     ("grafana", "loki-gateway", LOKI_GW, "TCP"), ("grafana", "mimir-gateway", MIMIR_GW, "TCP"),
     ("ingress-controller", "grafana", network.GRAFANA_PORT, "TCP"),
+    ("grafana-folders", "grafana", network.GRAFANA_PORT, "TCP"),
     ("prometheus", "alertmanager", AM, "TCP"), ("prometheus", "mimir-gateway", MIMIR_GW, "TCP"),
     # Scrapes, of every kind of target, in both namespaces (itself through its proxy).
     ("prometheus", "prometheus", PROM, "TCP"), ("prometheus", "kube-state-metrics", 8080, "TCP"),
@@ -92,6 +95,9 @@ MUST_REFUSE = [
     ("grafana", "alertmanager", GOSSIP, "TCP"), ("kube-state-metrics", "mimir-gateway", MIMIR_GW, "TCP"),
     ("internet", "prometheus", PROM, "TCP"), ("other-cluster", "prometheus", PROM, "TCP"),
     ("internet", "grafana", network.GRAFANA_PORT, "TCP"), ("stranger", "graphite-exporter", 9109, "TCP"),
+    # The folder Job reaches Grafana and nothing else.
+    ("grafana-folders", "prometheus", PROM, "TCP"), ("grafana-folders", "alertmanager", AM, "TCP"),
+    ("grafana-folders", "loki-gateway", LOKI_GW, "TCP"),
 ]
 
 
@@ -176,12 +182,13 @@ def test_the_matrix_pods_are_the_charts_pods_and_no_chart_brings_policies(stack)
     pods = [(o["metadata"].get("namespace") or r.namespace, o["spec"]["template"]["metadata"].get("labels") or {})
             for r in templated for o in r.objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")]
     pods += [(o["metadata"]["namespace"], o["spec"]["template"]["metadata"]["labels"])
-             for o in output.program if o["kind"] == "Deployment"]
+             for o in output.program if o["kind"] in ("Deployment", "Job")]
     charted = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "loki-backend", "loki-single-binary",
-               "loki-write", "loki-read", "loki-canary", "blackbox-exporter", "graphite-exporter", "alloy", "node-exporter"}
+               "loki-write", "loki-read", "loki-canary", "blackbox-exporter", "graphite-exporter", "alloy", "node-exporter",
+               "grafana-folders"}
     found = {name for name in charted for namespace, labels in pods
              if PEERS[name].namespace == namespace and PEERS[name].labels.items() <= labels.items()}
-    expected = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "alloy", "node-exporter"}
+    expected = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "alloy", "node-exporter", "grafana-folders"}
     expected |= ({"loki-single-binary", "graphite-exporter"} if stack == "dev" else
                  {"loki-backend", "loki-write", "loki-read", "loki-canary", "blackbox-exporter"})
     assert found == expected

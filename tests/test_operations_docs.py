@@ -126,7 +126,8 @@ def missing(names: dict[str, list[str]], known: set[str]) -> list[str]:
 
 def test_the_handbook_has_its_documents():
     assert {p.name for p in OPERATIONS} == {
-        "investigation.md", "incident-response.md", "troubleshooting.md", "capacity.md", "backup-and-restore.md"}
+        "investigation.md", "incident-response.md", "troubleshooting.md", "capacity.md", "backup-and-restore.md",
+        "grafana-admin.md"}
 
 
 def test_every_alert_named_is_one_of_ours_or_of_the_chart(stacks):

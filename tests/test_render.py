@@ -74,7 +74,7 @@ def test_render_command_line_refuses_an_unknown_stack():
 def test_render_writes_every_file_of_the_contract(rendered):
     stack, out = rendered
     assert sorted(p.name for p in (out / "helm").iterdir()) == sorted(
-        ["alloy.yaml", "kube-prometheus-stack.yaml", "loki.yaml", "mimir-distributed.yaml"]
+        ["alloy.yaml", "kube-prometheus-stack.yaml", "loki.yaml", "mimir-distributed.yaml", "prometheus-operator-crds.yaml"]
         + (["prometheus-blackbox-exporter.yaml"] if stack == "prod" else [])
     )
     rules = yaml.safe_load((out / "prometheus-rules.yaml").read_text())

@@ -39,6 +39,8 @@ from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tests.e2e.harness import alertmanager_for_test
 from config.types import duration_ms
+from monitoring.grafana_folders import LEVELS
+from testkit.grafana import GrafanaApi
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
 from tests.support import merged, rendered_stack, stack_settings
 from tools.go_tools import binary
@@ -113,12 +115,12 @@ def pod(objects: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:
 
 @dataclass
 class Backends:
-    """A fake Grafana (its admin API, behind the admin's basic auth), a Loki gateway and a Mimir
-    gateway without samples; also the scrape target of every configured service."""
+    """A fake Grafana (its admin API, behind the admin's basic auth: folders, permissions and
+    dashboards from testkit/grafana.py), a Loki gateway and a Mimir gateway without samples; also the
+    scrape target of every configured service."""
 
     alertmanager_url: str
-    dashboards: set[str]
-    folders: set[str]
+    grafana: GrafanaApi
     logged_pods: set[tuple[str, str]]
     health: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
@@ -156,12 +158,8 @@ class Backends:
             return 200, {"status": "success", "data": {"resultType": "vector", "result": []}}
         if authorization != "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode():
             return 401, {"message": "Unauthorized"}
-        if found := re.fullmatch(r"/api/dashboards/uid/([^/]+)", path):
-            return (200, {"dashboard": {"uid": found[1], "title": found[1].title()}}) if found[1] in self.dashboards \
-                else (404, {"message": "Dashboard not found"})
-        if found := re.fullmatch(r"/api/folders/([^/]+)", path):
-            return (200, {"uid": found[1], "title": found[1].title()}) if found[1] in self.folders \
-                else (404, {"message": "folder not found"})
+        if path.startswith(("/api/dashboards/", "/api/folders", "/api/teams/")):
+            return self.grafana.answer("GET", url.geturl(), None, authorization)
         if path == "/api/frontend/settings":
             return 200, {"datasources": {uid.title(): {"uid": uid, "type": plugin, "meta": {"backend": plugin != "alertmanager"}}
                                          for uid, plugin in DATASOURCES.items()}}
@@ -186,6 +184,8 @@ class Stack:
     expected: Expected
     rule_groups: list[dict[str, Any]]
     enabled_features: list[str]
+    folder_grants: list[dict[str, Any]]
+    """The folder Job's permission items, as it posts them (roles only in this stack)."""
 
 
 @dataclass
@@ -275,7 +275,8 @@ class Servers:
 def stack() -> Stack:
     rendered = rendered_stack(STACK, OVERRIDES)
     features = rendered.prometheus_spec.get("enableFeatures", [])
-    return Stack(Expected.from_rendered(rendered, stack_settings(STACK, OVERRIDES)), rendered.rule_groups, features)
+    grants = [{"role": p["role"], "permission": LEVELS[p["permission"]]} for p in rendered.folder_permissions]
+    return Stack(Expected.from_rendered(rendered, stack_settings(STACK, OVERRIDES)), rendered.rule_groups, features, grants)
 
 
 @pytest.fixture(scope="module")
@@ -286,8 +287,12 @@ def servers(stack: Stack, tmp_path_factory) -> Iterator[Servers]:
     config = directory / "alertmanager.yaml"
     config.write_text(yaml.safe_dump(alertmanager_for_test(stack.expected.alertmanager_config, capture.url, factor=1)))
     victoria_port = free_port()
+    grafana = GrafanaApi(ADMIN, folders={title.lower().replace(" ", "-"): title for title in stack.expected.folders},
+                         dashboards=set(stack.expected.dashboards))
+    for uid in grafana.folders:
+        grafana.grant(uid, stack.folder_grants)
     servers = Servers(directory, stack, capture, Backends(
-        alertmanager_url="", dashboards=set(stack.expected.dashboards), folders=set(stack.expected.folders),
+        alertmanager_url="", grafana=grafana,
         logged_pods={(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects["pods"]
                      if p["status"]["phase"] == "Running"}),
         f"http://127.0.0.1:{victoria_port}", config, [])
@@ -531,17 +536,37 @@ def test_the_synthetic_alert_not_visible(servers: Servers):
 
 
 @live
-@pytest.mark.parametrize("kind", ["dashboard", "folder"])
-def test_a_dashboard_or_folder_missing(servers: Servers, kind: str):
-    present = servers.backends.dashboards if kind == "dashboard" else servers.backends.folders
-    missing = sorted(present)[0]
-    present.discard(missing)
+def test_a_dashboard_missing(servers: Servers):
+    dashboards = servers.backends.grafana.dashboards
+    missing = sorted(dashboards)[0]
+    dashboards.discard(missing)
     try:
         code, rows = run(servers)
     finally:
-        present.add(missing)
+        dashboards.add(missing)
     assert code == 1
-    assert failures(rows) == [(kind, missing, "FAIL", "missing (HTTP 404)")]
+    assert failures(rows) == [("dashboard", missing, "FAIL", "missing (HTTP 404)")]
+
+
+@live
+def test_a_folder_missing_or_granting_other_permissions(servers: Servers):
+    grafana = servers.backends.grafana
+    (missing, changed, *_) = sorted(grafana.folders)
+    title, permissions = grafana.folders.pop(missing), dict(grafana.permissions)
+    grafana.grant(changed, [{"role": "Viewer", "permission": 2}])
+    try:
+        code, rows = run(servers)
+    finally:
+        grafana.folders[missing] = title
+        grafana.permissions.update(permissions)
+    assert code == 1
+    expected = ", ".join(servers.stack.expected.folder_permissions)
+    assert expected == "Editor: Edit, Viewer: View"
+    assert failures(rows) == [
+        ("folder", title, "FAIL", "missing"),
+        ("folder", grafana.folders[changed], "FAIL", f"grants Viewer: Edit, expected {expected}: run the folder Job again "
+         "(docs/operations/grafana-admin.md)"),
+    ]
 
 
 @live

@@ -147,8 +147,6 @@ class ProgramMocks(pulumi.runtime.Mocks):
             return {"id": f"P-SCHEDULE-{inputs['name']}", "name": inputs["name"]}, []
         if token == "pagerduty:index/getEscalationPolicy:getEscalationPolicy":
             return {"id": f"P-POLICY-{inputs['name']}", "name": inputs["name"]}, []
-        if token == "grafana:oss/getTeam:getTeam":
-            return {"id": f"team-{inputs['name']}", "teamId": 7, "teamUid": f"uid-{inputs['name']}", "name": inputs["name"]}, []
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/render", "userId": "render"}, []
         if token == "aws:index/getRegion:getRegion":

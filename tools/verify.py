@@ -46,7 +46,7 @@ from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_
 from monitoring.logging.pipeline import log_pipeline
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tools.render import RenderError, render_stack
-from tools.rendered import FOLDER, NAMESPACE, RenderedStack
+from tools.rendered import NAMESPACE, RenderedStack
 
 OK, FAIL, SKIPPED = "ok", "FAIL", "skipped"
 
@@ -128,6 +128,9 @@ class Expected:
     """Keys of the admin user and password in `grafana_admin_secret`."""
     dashboards: tuple[str, ...]
     folders: tuple[str, ...]
+    """Folder titles (the dashboard sidecar makes folders by title)."""
+    folder_permissions: tuple[str, ...]
+    """What every folder grants, as `grantee: level` (`Viewer: View`, `team sre: Edit`), sorted."""
     datasources: tuple[str, ...]
     log_labels: tuple[str, str]
     """The stream labels the log pipeline gives every line's namespace and pod."""
@@ -158,7 +161,9 @@ class Expected:
             grafana_admin_secret=grafana["admin"]["existingSecret"],
             grafana_admin_keys=(grafana["admin"]["userKey"], grafana["admin"]["passwordKey"]),
             dashboards=tuple(rendered.dashboards),
-            folders=tuple(sorted(f["uid"] for f in rendered.inputs(FOLDER))),
+            folders=tuple(sorted(set(rendered.dashboard_folders.values()))),
+            folder_permissions=tuple(sorted(grant_text(p.get("role") or "", p.get("team") or "", p["permission"])
+                                            for p in rendered.folder_permissions)),
             datasources=tuple(sorted(datasource_urls)),
             log_labels=(relabels[("__meta_kubernetes_namespace",)], relabels[("__meta_kubernetes_pod_name",)]),
         )
@@ -676,15 +681,33 @@ class Verifier:
                 status, found = http(f"{url}/api/dashboards/uid/{uid}", headers=auth)
                 self.add("dashboard", uid, OK if status == 200 else FAIL,
                          f"\"{found['dashboard']['title']}\"" if status == 200 else _grafana_missing(status, "dashboard"))
-            for uid in self.expected.folders:
-                status, found = http(f"{url}/api/folders/{uid}", headers=auth)
-                self.add("folder", uid, OK if status == 200 else FAIL,
-                         f"\"{found['title']}\"" if status == 200 else _grafana_missing(status, "folder"))
+            self._folders(url, auth)
             _, settings = http(f"{url}/api/frontend/settings", headers=auth)
             backend = {d["uid"]: d.get("meta", {}).get("backend", False)
                        for d in (settings.get("datasources", {}) if isinstance(settings, dict) else {}).values()}
             for uid in self.expected.datasources:
                 self._datasource(url, auth, uid, backend.get(uid, False))
+
+    def _folders(self, url: str, auth: dict[str, str]) -> None:
+        """Each folder, found by title, grants exactly what the folder Job gives it."""
+        status, listed = http(f"{url}/api/folders?limit=1000", headers=auth)
+        uids = {f["title"]: f["uid"] for f in listed} if status == 200 and isinstance(listed, list) else {}
+        expected = list(self.expected.folder_permissions)
+        for title in self.expected.folders:
+            if title not in uids:
+                self.add("folder", title, FAIL, "missing" if status == 200 else _grafana_missing(status, "folder list"))
+                continue
+            status, granted = http(f"{url}/api/folders/{urllib.parse.quote(uids[title])}/permissions", headers=auth)
+            if status != 200:
+                self.add("folder", title, FAIL, _grafana_missing(status, "folder's permissions"))
+                continue
+            found = sorted(grant_text(g.get("role") or "", g.get("team") or "", g.get("permissionName", ""))
+                           for g in granted if not g.get("inherited"))
+            if found == expected:
+                self.add("folder", title, OK, f"{uids[title]}, grants {', '.join(expected)}")
+            else:
+                self.add("folder", title, FAIL, f"grants {', '.join(found) or 'nothing'}, expected {', '.join(expected)}: "
+                         "run the folder Job again (docs/operations/grafana-admin.md)")
 
     def _datasource(self, url: str, auth: dict[str, str], uid: str, backend: bool) -> None:
         status, source = http(f"{url}/api/datasources/uid/{uid}", headers=auth)
@@ -735,6 +758,11 @@ class Verifier:
         newest = max(float(r["value"][1]) for r in result)
         self.add("long-term store", selector, OK,
                  f"{count(len(result), 'series', 'series')}, newest sample {utc_now().timestamp() - newest:.0f}s old")
+
+
+def grant_text(role: str, team: str, level: str) -> str:
+    """A folder permission as the table shows it: `Viewer: View`, `team sre: Edit`."""
+    return f"{role or 'team ' + team}: {level}"
 
 
 def _grafana_missing(status: int, what: str) -> str:
