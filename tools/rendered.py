@@ -59,6 +59,7 @@ class Release:
     name: str
     chart: str
     version: str
+    repo: str
     namespace: str
     values: dict[str, Any]
     """Secrets revealed (placeholders in a render)."""
@@ -93,7 +94,8 @@ class RenderedStack:
     @cached_property
     def releases(self) -> dict[str, Release]:
         """By chart name (the program installs each chart once)."""
-        return {i["chart"]: Release(i["name"], i["chart"], i["version"], i["namespace"], i.get("values") or {})
+        return {i["chart"]: Release(i["name"], i["chart"], i["version"], i["repositoryOpts"]["repo"], i["namespace"],
+                                    i.get("values") or {})
                 for i in self.inputs(RELEASE)}
 
     def manifests(self) -> list[dict[str, Any]]:
