@@ -44,7 +44,18 @@ from testkit.grafana import GrafanaApi
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
 from tests.support import merged, rendered_stack, stack_settings
 from tools.go_tools import binary
-from tools.verify import SYNTHETIC_ALERTNAME, Expected, Kubectl, config_difference, main, metric_samples, parse_time, synthetic_labels, verify
+from tools.verify import (
+    SYNTHETIC_ALERTNAME,
+    Expected,
+    Kubectl,
+    config_difference,
+    main,
+    metric_samples,
+    parse_time,
+    release_state,
+    synthetic_labels,
+    verify,
+)
 
 STACK = "prod"
 OVERRIDES = {"alerting": {"alertmanager": {"groupWait": "1s", "groupInterval": "2s"}}}
@@ -80,14 +91,14 @@ class FakeCluster:
     def get_json(self, api_path: str) -> Any:
         parsed = urllib.parse.urlsplit(api_path)
         selector = urllib.parse.parse_qs(parsed.query).get("labelSelector", [""])[0]
-        wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
+        terms = [term.replace("!=", "=!", 1).split("=", 1) for term in selector.split(",") if term]
         parts = parsed.path.strip("/").split("/")
         assert parts[:2] == ["api", "v1"], api_path
         if len(parts) == 3:  # /api/v1/<kind>, every namespace
             return {"items": self.objects[parts[2]]}
         _, _, _, namespace, kind, *name = parts
         found = [o for o in self.objects[kind] if o["metadata"]["namespace"] == namespace
-                 and all(o["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
+                 and all(matches(o["metadata"].get("labels", {}).get(k), v) for k, v in terms)]
         if not name:
             return {"items": found}
         return next(o for o in found if o["metadata"]["name"] == name[0])
@@ -104,6 +115,11 @@ class FakeCluster:
             yield self.forwards[(pod, port)]
         finally:
             self.open_forwards -= 1
+
+
+def matches(value: Optional[str], term: str) -> bool:
+    """A label selector's `key=value`, or `key!=value` (given as `=!value`)."""
+    return value != term[1:] if term.startswith("!") else value == term
 
 
 def pod(objects: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:
@@ -368,6 +384,7 @@ def test_a_healthy_stack_passes_every_check_and_pages_no_one(servers: Servers):
     checks = {}
     for check, subject, _, _ in rows:
         checks.setdefault(check, []).append(subject)
+    assert checks["helm release"] == [f"{namespace}/{name}" for namespace, name in expected.releases]
     assert checks["pods"] == list(expected.namespaces)
     assert checks["targets"] == [f"{p} {monitor}" for p in PROMETHEUS_PODS for monitor, _ in expected.scrape_pools]
     assert checks["rules"] == [f"{p} {group}" for p in PROMETHEUS_PODS for group, _ in expected.rule_groups]
@@ -390,6 +407,39 @@ def test_a_healthy_stack_passes_every_check_and_pages_no_one(servers: Servers):
 
 
 # ------------------------------------------------------------------------------ Kubernetes
+
+
+@live
+def test_a_release_stuck_mid_upgrade_or_after_an_interrupted_first_install(servers: Servers):
+    """The state an interrupted `pulumi up` leaves: Helm refuses every later operation on the release."""
+    objects = json.loads(FIXTURE.read_text())
+    for record in objects["secrets"]:
+        labels = record["metadata"].get("labels", {})
+        if labels.get("name") == "kube-prometheus-stack" and labels["version"] == "2":
+            objects["secrets"].append({**record, "metadata": {**record["metadata"], "name": f"{record['metadata']['name']}3",
+                                       "labels": {**labels, "version": "3", "status": "pending-upgrade"}}})
+        if labels.get("name") == "loki":
+            labels.update(version="1", status="pending-install") if labels["version"] == "1" else labels.clear()
+    code, rows = run(servers, objects)
+    assert code == 1
+    assert failures(rows) == [
+        ("helm release", "monitoring/kube-prometheus-stack", "FAIL", "revision 3 pending-upgrade: `helm -n monitoring "
+         "rollback kube-prometheus-stack 2` (its last deployed revision), then `pulumi up` (docs/operations/failed-release.md)"),
+        ("helm release", "monitoring/loki", "FAIL", "revision 1 pending-install: `helm -n monitoring uninstall loki` "
+         "(a first install that never completed holds no data), then `pulumi up` (docs/operations/failed-release.md)"),
+    ]
+
+
+@pytest.mark.parametrize("revisions, expected", [
+    ({3: "deployed"}, ("ok", "revision 3 deployed")),
+    ({1: "failed"}, ("FAIL", "revision 1 failed: `helm -n monitoring uninstall loki` (a first install that never completed "
+                             "holds no data), then `pulumi up` (docs/operations/failed-release.md)")),
+    ({4: "pending-rollback"}, ("FAIL", "revision 4 pending-rollback: `helm -n monitoring history loki`, roll back to the "
+                                       "last deployed revision, then `pulumi up` (docs/operations/failed-release.md)")),
+    ({2: "deployed", 3: "failed"}, ("FAIL", "revision 3 failed: `pulumi up` (docs/operations/failed-release.md)")),
+])
+def test_each_helm_state_gets_the_command_that_recovers_it(revisions, expected):
+    assert release_state("monitoring", "loki", max(revisions), revisions) == expected
 
 
 @live

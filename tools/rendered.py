@@ -22,7 +22,7 @@ import yaml
 from monitoring.grafana import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE, FOLDER_ANNOTATION, FOLDER_JOB_LABELS
 from monitoring.logging.loki import RULES_CONFIGMAP_LABEL, RULES_CONFIGMAP_LABEL_VALUE
 from monitoring.scrape import MONITOR_LABEL
-from monitoring.versions import ALLOY, KUBE_PROMETHEUS_STACK, PROMTAIL
+from monitoring.versions import ALLOY, KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS, PROMTAIL
 from tools.mock_runtime import Run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -33,6 +33,7 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 JOB = "kubernetes:batch/v1:Job"
 ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"
+FIRST_RELEASES = (PROMETHEUS_OPERATOR_CRDS.name, KUBE_PROMETHEUS_STACK.name)
 
 
 def reveal(value: Any) -> Any:
@@ -93,10 +94,13 @@ class RenderedStack:
 
     @cached_property
     def releases(self) -> dict[str, Release]:
-        """By chart name (the program installs each chart once)."""
-        return {i["chart"]: Release(i["name"], i["chart"], i["version"], i["repositoryOpts"]["repo"], i["namespace"],
-                                    i.get("values") or {})
-                for i in self.inputs(RELEASE)}
+        """By chart name (the program installs each chart once), in the order the program installs them:
+        the CRDs, then kube-prometheus-stack (whose Operator admits the monitors and rules the other
+        charts ship), then the rest."""
+        found = [Release(i["name"], i["chart"], i["version"], i["repositoryOpts"]["repo"], i["namespace"],
+                         i.get("values") or {}) for i in self.inputs(RELEASE)]
+        found.sort(key=lambda r: FIRST_RELEASES.index(r.chart) if r.chart in FIRST_RELEASES else len(FIRST_RELEASES))
+        return {r.chart: r for r in found}
 
     def manifests(self) -> list[dict[str, Any]]:
         """The Kubernetes objects the program registers itself (not Helm releases), as manifests."""

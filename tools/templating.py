@@ -121,12 +121,9 @@ def helm_template(release: ChartRelease, values: dict[str, Any], chart_dir: Path
 def template_releases(rendered: RenderedStack) -> dict[str, ChartRelease]:
     """Every release of a rendered stack templated, at the chart version it installs (skipped, with the
     reason, where that chart's source is not available), by chart name in the order the program
-    installs them: the CRDs first, then kube-prometheus-stack, then the rest (whose charts render
-    monitors once the CRDs are served)."""
+    installs them (the CRDs first: the later charts render monitors once the CRDs are served)."""
     releases = [ChartRelease(r.name, Chart(r.chart, r.version, r.repo), r.namespace, r.values)
                 for r in rendered.releases.values()]
-    first = (versions.PROMETHEUS_OPERATOR_CRDS.name, versions.KUBE_PROMETHEUS_STACK.name)
-    releases.sort(key=lambda r: first.index(r.chart.name) if r.chart.name in first else len(first))
     apis: list[str] = []
     for release in releases:
         chart_dir = charts.chart_dir(release.chart)

@@ -111,6 +111,8 @@ class Expected:
     """The `cluster` external label of every series."""
     kube_context: Optional[str]
     namespaces: tuple[str, ...]
+    releases: tuple[tuple[str, str], ...]
+    """(namespace, name) of every Helm release, in install order."""
     scrape_pools: tuple[tuple[str, str], ...]
     """(ServiceMonitor name, scrape pool) of every configured webhook service's endpoints."""
     rule_groups: tuple[tuple[str, tuple[str, ...]], ...]
@@ -145,6 +147,7 @@ class Expected:
             cluster=prometheus_spec["externalLabels"]["cluster"],
             kube_context=settings.cluster.kube_context,
             namespaces=tuple(sorted(n["metadata"]["name"] for n in rendered.inputs(NAMESPACE))),
+            releases=tuple((r.namespace, r.name) for r in rendered.releases.values()),
             # The configured services' monitors, each endpoint a scrape pool as the Operator names it.
             scrape_pools=tuple((name, f"serviceMonitor/{m['metadata']['namespace']}/{name}/{i}")
                                for name, m in rendered.service_monitors.items() for i in range(len(m["spec"]["endpoints"]))),
@@ -463,7 +466,8 @@ class Verifier:
         self.rows.append(Row(check, subject, status, detail))
 
     def run(self) -> list[Row]:
-        for section, check in ((self.pods, "pods"), (self.volumes, "volumes"), (self.prometheus, "prometheus"),
+        for section, check in ((self.releases, "helm release"), (self.pods, "pods"), (self.volumes, "volumes"),
+                               (self.prometheus, "prometheus"),
                                (self.alertmanager, "alertmanager"), (self.grafana, "grafana"), (self.logs, "logs"),
                                (self.long_term_store, "long-term store")):
             with self.guard(check, "-"):
@@ -481,6 +485,19 @@ class Verifier:
             self.add(check, subject, FAIL, f"{type(error).__name__}: {error}")
 
     # -------------------------------------------------------------------------- Kubernetes
+
+    def releases(self) -> None:
+        """Each Helm release's current revision is deployed; one that is not says how to recover it."""
+        for namespace, name in self.expected.releases:
+            selector = urllib.parse.quote(f"owner=helm,name={name},status!=superseded")
+            records = items(self.cluster, f"/api/v1/namespaces/{namespace}/secrets?labelSelector={selector}")
+            revisions = {int(r["metadata"]["labels"]["version"]): r["metadata"]["labels"]["status"] for r in records}
+            if not revisions:
+                self.add("helm release", f"{namespace}/{name}", FAIL, "not installed: `pulumi up` installs it")
+                continue
+            current = max(revisions)
+            status, detail = release_state(namespace, name, current, revisions)
+            self.add("helm release", f"{namespace}/{name}", status, detail)
 
     def pods(self) -> None:
         now = utc_now()
@@ -758,6 +775,27 @@ class Verifier:
         newest = max(float(r["value"][1]) for r in result)
         self.add("long-term store", selector, OK,
                  f"{count(len(result), 'series', 'series')}, newest sample {utc_now().timestamp() - newest:.0f}s old")
+
+
+def release_state(namespace: str, name: str, current: int, revisions: dict[int, str]) -> tuple[str, str]:
+    """(status, detail) of a Helm release whose newest revision is `current`; revision -> Helm status of
+    every revision not superseded. A release stuck in a pending state (the process running Helm died:
+    an interrupted `pulumi up`) refuses every later operation; the detail is the one command that
+    recovers it (docs/operations/failed-release.md)."""
+    status = revisions[current]
+    deployed = [r for r, s in revisions.items() if s == "deployed" and r < current]
+    if status == "deployed":
+        return OK, f"revision {current} deployed"
+    where = f"helm -n {namespace}"
+    if status == "pending-install" or (status == "failed" and not deployed):
+        action = f"`{where} uninstall {name}` (a first install that never completed holds no data), then `pulumi up`"
+    elif status in ("pending-upgrade", "pending-rollback") and deployed:
+        action = f"`{where} rollback {name} {max(deployed)}` (its last deployed revision), then `pulumi up`"
+    elif status in ("pending-upgrade", "pending-rollback"):
+        action = f"`{where} history {name}`, roll back to the last deployed revision, then `pulumi up`"
+    else:  # failed after a deployed revision (not atomic): Helm upgrades it again
+        action = "`pulumi up`"
+    return FAIL, f"revision {current} {status}: {action} (docs/operations/failed-release.md)"
 
 
 def grant_text(role: str, team: str, level: str) -> str:
