@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import subprocess
+import tempfile
 
 import pytest
 
@@ -223,33 +225,73 @@ def templated_or_skip(rendered: RenderedStack) -> dict[str, ChartRelease]:
 
 @pytest.mark.charts
 def test_a_chart_bump_shows_the_objects_it_changes():
-    """Loki 18.10.1 -> 18.11.0 (the pinned one), with the same values, through the real charts."""
+    """kube-prometheus-stack 88.4.0 -> 88.5.3 (the pinned one), with the same values, through the real charts:
+    the images the bump brings, and the version labels folded."""
     head = rendered_stack("dev")
-    previous = Chart("loki", "18.10.1", head.releases["loki"].repo)
+    previous = Chart("kube-prometheus-stack", "88.4.0", head.releases["kube-prometheus-stack"].repo)
     if charts.ensure(previous).startswith("unavailable"):
-        pytest.skip(f"loki {previous.version} is not available: {charts.unavailable_reason(previous)}")
+        pytest.skip(f"kube-prometheus-stack 88.4.0 is not available: {charts.unavailable_reason(previous)}")
 
-    def older_loki(resources):
-        next(r for r in resources if r["type"] == diff.RELEASE and r["inputs"]["chart"] == "loki")["inputs"]["version"] = "18.10.1"
+    def older(resources):
+        next(r for r in resources if r["type"] == diff.RELEASE
+             and r["inputs"]["chart"] == "kube-prometheus-stack")["inputs"]["version"] = "88.4.0"
 
-    base = edited(head, older_loki)
+    base = edited(head, older)
     result = diff_of(base, head, templated_or_skip(base), templated_or_skip(head))
-    (loki,) = [r for r in result.releases if r.chart == "loki"]
-    assert (loki.before, loki.after) == ("18.10.1", "18.11.0")
-    assert loki.objects or loki.relabelled, "a chart bump changes what the chart makes"
+    (kps,) = [r for r in result.releases if r.chart == "kube-prometheus-stack"]
+    assert (kps.before, kps.after, kps.values) == ("88.4.0", "88.5.3", ())
+    changes = {c.key: c for c in kps.objects}
+    (image,) = changes["Deployment monitoring/kube-prometheus-stack-kube-state-metrics"].fields
+    assert image.where == "spec.template.spec.containers[name=kube-state-metrics].image"
+    assert (image.before.rsplit(":", 1)[1], image.after.rsplit(":", 1)[1]) == ("v2.19.1", "v2.20.0")
+    assert kps.relabelled > 50, "every object's chart label moved: folded, not listed"
     text = result.text()
-    assert "release loki (18.10.1 -> 18.11.0): values 0 changed; objects " in text
-    assert [r.chart for r in result.releases if r.objects] == ["loki"]
+    assert "release kube-prometheus-stack (88.4.0 -> 88.5.3): values 0 changed; objects 0 added, 0 removed, 3 changed" in text
+    # Hooks are recreated by Helm at every upgrade: an image change of theirs is no immutable field.
+    assert result.findings() == []
+    assert [r.chart for r in result.releases if r.objects or r.relabelled or r.values] == ["kube-prometheus-stack"]
+
+
+def base_revision() -> str:
+    """The revision the upgrade starts from: $DIFF_BASE, else main, else HEAD (a shallow clone)."""
+    for revision in (os.environ.get("DIFF_BASE"), "main", "HEAD"):
+        if revision and not subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", revision],
+                                           capture_output=True).returncode:
+            return revision
+    pytest.skip("not a git checkout: no revision to upgrade from")
 
 
 @pytest.mark.charts
-def test_make_diff_renders_a_git_revision_in_a_worktree(capsys):
-    """This checkout against its own HEAD: the command end to end (git worktree, both renders, charts)."""
-    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "HEAD"], capture_output=True).returncode:
-        pytest.skip("not a git checkout with a HEAD")
-    before = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
-    assert diff.main(["dev", "--base", "HEAD", "--check"]) in (0, 1)
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_upgrade_from_the_base_revision_replaces_no_data_bearing_resource(stack, capsys):
+    """The base revision rendered with its own code in a git worktree, both templated at their own pins,
+    through the command itself: no volume, claim, StatefulSet, bucket, PagerDuty service or release
+    holding them deleted or replaced, no CRD rolled back (an intended migration is --accept'ed with its
+    runbook in the PR workflow instead)."""
+    revision = base_revision()
+    code = diff.main([stack, "--base", revision, "--check"])
     out = capsys.readouterr().out
-    assert out.startswith("== HEAD (") and "release kube-prometheus-stack (" in out
+    assert out.startswith(f"== {revision} (") and "release kube-prometheus-stack (" in out
+    assert [line for line in out.splitlines() if line.startswith(("! DATA", "! DOWNGRADE"))] == []
+    assert code == 0 or "! IMMUTABLE" in out
     # The temporary worktree is gone.
-    assert subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout == before
+    listed = subprocess.run(["git", "-C", str(ROOT), "worktree", "list", "--porcelain"], capture_output=True, text=True)
+    assert not [line for line in listed.stdout.splitlines()
+                if line.startswith(f"worktree {tempfile.gettempdir()}/{diff.WORKDIR_PREFIX}")]
+
+
+def test_rolling_the_crds_release_back_is_refused():
+    """A stack rollback that lowers the CRDs' pin would make Helm apply the older CRDs."""
+    head = rendered_stack("dev")
+
+    def older_crds(resources):
+        next(r for r in resources if r["type"] == diff.RELEASE
+             and r["inputs"]["chart"] == "prometheus-operator-crds")["inputs"]["version"] = "30.0.1"
+
+    rolled_back = diff_of(head, edited(head, older_crds))
+    assert rolled_back.findings() == [("kubernetes:helm.sh/v3:Release prometheus-operator-crds",
+                                       "DOWNGRADE kubernetes:helm.sh/v3:Release prometheus-operator-crds: 31.0.1 -> 30.0.1 "
+                                       "applies older CRDs, pruning from stored objects the fields the newer ones added: "
+                                       "keep the newer pin")]
+    # Upgrading them is what is expected.
+    assert diff_of(edited(head, older_crds), head).findings() == []

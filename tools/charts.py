@@ -155,7 +155,7 @@ def find_in_git(name: str, version_pattern: str, repositories: tuple[Path, ...])
                     path = template.format(name=name)
                     meta = _chart_at(repository, tag, path)
                     if meta and meta.get("name") == name and str(meta.get("version")) == version:
-                        candidates.append((_version_key(version), GitSource(repository, tag, path), version))
+                        candidates.append((version_key(version), GitSource(repository, tag, path), version))
     if candidates:
         _, source, version = max(candidates, key=lambda c: c[0])
         return source, version
@@ -171,7 +171,8 @@ def find_in_git(name: str, version_pattern: str, repositories: tuple[Path, ...])
     return None
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
+    """A chart version as numbers, for ordering: 88.5.3 -> (88, 5, 3)."""
     return tuple(int(part) if part.isdigit() else -1 for part in version.replace("-", ".").split("."))
 
 

@@ -11,14 +11,16 @@ object added, removed or changed field by field. Flagged:
   fails unless the object is replaced by a migration step;
 - DATA: a data-bearing resource (a bucket, a PagerDuty service, a volume claim, a StatefulSet with
   volumes, a Prometheus or Alertmanager with storage, a CRD, a release holding any of those) that
-  the upgrade deletes or replaces.
+  the upgrade deletes or replaces;
+- DOWNGRADE: a release that installs CRDs going to a lower chart version (a rollback): the older
+  CRDs prune from stored objects the fields the newer ones added.
 
 `diff_stacks(base, head)` is the one machinery: it takes two (RenderedStack, templated releases)
 pairs, whatever revision or render they come from.
 
     python -m tools.diff <stack> --base <rev> [--check] [--accept '<key>=<runbook>' ...]
 
-Exit status: 0 with the diff printed; with `--check`, 1 when an IMMUTABLE or DATA finding is not
+Exit status: 0 with the diff printed; with `--check`, 1 when an IMMUTABLE, DATA or DOWNGRADE finding is not
 accepted (`--accept` names the finding's key and the docs/operations/ page of its migration);
 2 when a revision does not render.
 """
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-from monitoring.versions import Chart
+from monitoring.versions import PROMETHEUS_OPERATOR_CRDS, Chart
 from policy.immutable_fields import immutable
 from tools import charts
 from tools.mock_runtime import ROOT
@@ -44,6 +46,8 @@ from tools.rendered import RELEASE, RenderedStack, reveal
 from tools.templating import ChartRelease, template_releases
 
 MISSING = object()
+# The temporary folder holding the base revision's worktree and render.
+WORKDIR_PREFIX = "make-diff-"
 Path_ = tuple[Any, ...]
 
 # Pulumi resources whose replacement or deletion loses data or history.
@@ -117,6 +121,8 @@ class ReleaseDiff:
     """Why the chart's objects are not compared (a chart source unavailable)."""
     release: Optional[ObjectChange]
     """The Helm release itself, when it is added, removed or replaced."""
+    crd_downgrade: bool = False
+    """A lower chart version of a release that installs CRDs: Helm would apply the older CRDs."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,9 @@ class StackDiff:
                 found.append((change.key, f"DATA {change.key}: {change.change}"
                                           f"{' (' + change.replaced_by + ')' if change.replaced_by else ''}, {change.loss} lost"))
             found += [(change.key, f"IMMUTABLE {change.key}: {f.immutable}") for f in change.immutable]
+        found += [(f"{RELEASE} {r.chart}", f"DOWNGRADE {RELEASE} {r.chart}: {r.before} -> {r.after} applies older CRDs, "
+                                           "pruning from stored objects the fields the newer ones added: keep the newer pin")
+                  for r in self.releases if r.crd_downgrade]
         return found
 
     def text(self) -> str:
@@ -306,8 +315,11 @@ def _release_diff(chart: str, base: Revision, head: Revision, homes: Mapping[str
                     _flag(f, after[key].get("apiVersion", ""), after[key]["kind"]) for f in meaningful)
                 objects.append(ObjectChange(key, "changed", flagged))
     release_change = _release_change(chart, old, new, base, head, before or after)
+    installs_crds = any(o["kind"] == "CustomResourceDefinition" for o in before.values()) or (
+        not before and chart == PROMETHEUS_OPERATOR_CRDS.name)
+    downgrade = bool(old and new and installs_crds and charts.version_key(new.version) < charts.version_key(old.version))
     return ReleaseDiff(chart, old.version if old else None, new.version if new else None, values, tuple(objects),
-                       relabelled, skipped, release_change)
+                       relabelled, skipped, release_change, downgrade)
 
 
 def _release_change(chart: str, old, new, base: Revision, head: Revision,
@@ -493,7 +505,7 @@ def render_revision(stack: str, revision: str, workdir: Path) -> Optional[Render
 def diff_against(stack: str, revision: str, with_charts: bool = True) -> StackDiff:
     """This checkout's stack against the same stack at `revision`. Raises RenderError."""
     label = f"{revision} ({_git('rev-parse', '--short', revision)})"
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix=WORKDIR_PREFIX) as tmp:
         base = render_revision(stack, revision, Path(tmp))
     _, head = render_stack(stack)
     base = base or RenderedStack(stack, ())
