@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_RESET_CONTAINER, ADMIN_USER_KEY
+from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_RESET_CONTAINER, ADMIN_USER_KEY, ROTATION_ANNOTATION
 from monitoring.helm.kube_prometheus_stack import GRAFANA_NAME
+from monitoring.versions import GRAFANA_IMAGE
 from testkit.grafana import GrafanaApi, serve
 from tests.support import rendered_stack
 
@@ -35,9 +36,10 @@ SECRET = {ADMIN_USER_KEY: ADMIN[0], ADMIN_PASSWORD_KEY: ADMIN[1]}
 # ------------------------------------------------------------------------------ the folder Job
 
 
-# A team and a role: what the tests with teams use (one mock run for them all).
+# A team and a role, and a rotated admin password: the variant the tests below share (one mock run).
 TEAM_AND_ROLE = {"grafana": {"folderPermissions": [{"team": "sre", "permission": "Admin"},
-                                                   {"role": "Viewer", "permission": "View"}]}}
+                                                   {"role": "Viewer", "permission": "View"}],
+                             "adminPasswordRotation": 3}}
 
 
 def folder_job(overrides: dict | None = None) -> dict:
@@ -119,7 +121,28 @@ def test_grafana_not_answering_fails_the_job_once_the_wait_is_over(tmp_path):
     assert done.stderr.startswith("Grafana at http://127.0.0.1:9 is not ready: ")
 
 
+def test_a_team_is_passed_to_the_job_by_name():
+    (container,) = folder_job(TEAM_AND_ROLE)["spec"]["template"]["spec"]["containers"]
+    permissions = next(e["value"] for e in container["env"] if e["name"] == "PERMISSIONS")
+    assert json.loads(permissions) == [{"team": "sre", "permission": "Admin"}, {"role": "Viewer", "permission": "View"}]
+
+
 # ------------------------------------------------------------------------------ the admin password reset
+
+
+@pytest.mark.parametrize("overrides, rotation", [(None, 0), (TEAM_AND_ROLE, 3)])
+def test_the_admin_password_is_reset_from_its_secret_and_a_rotation_restarts_grafana(overrides, rotation):
+    rendered = rendered_stack("dev", overrides)
+    grafana = rendered.kube_prometheus_stack.values["grafana"]
+    (reset,) = grafana["extraInitContainers"]
+    assert reset["image"] == GRAFANA_IMAGE == "{registry}/{repository}:{tag}".format(**grafana["image"])
+    assert reset["env"][0] == {"name": "GF_SECURITY_ADMIN_PASSWORD",
+                               "valueFrom": {"secretKeyRef": {"name": "grafana-admin", "key": "admin-password"}}}
+    assert grafana["podAnnotations"] == {ROTATION_ANNOTATION: str(rotation)}
+    (password,) = [r for r in rendered.resources if r["type"] == "random:index/randomPassword:RandomPassword"
+                   and r["name"] == "grafana-admin-password"]
+    # A stack deployed before rotations keeps its password: no keepers until the first.
+    assert password["inputs"].get("keepers") == ({"rotation": str(rotation)} if rotation else None)
 
 
 GRAFANA_CLI = '''#!/usr/bin/env python3

@@ -15,9 +15,8 @@ from monitoring.grafana import (
     DASHBOARD_LABEL_VALUE,
     FOLDER_ANNOTATION,
     FOLDER_JOB_LABELS,
-    ROTATION_ANNOTATION,
 )
-from monitoring.versions import GRAFANA_IMAGE, GRAFANA_SIDECAR_IMAGE
+from monitoring.versions import GRAFANA_SIDECAR_IMAGE
 from tests.support import ROOT, SECRET_VALUES, run_stack, stack_settings
 from tools.mock_runtime import Registered, plain
 
@@ -284,25 +283,6 @@ def test_folder_permissions_are_set_by_a_job_inside_the_cluster(stack):
     labels = job.inputs["spec"]["template"]["metadata"]["labels"]
     assert policy.inputs["spec"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": FOLDER_JOB_LABELS}}]
     assert FOLDER_JOB_LABELS.items() <= labels.items()
-
-
-def test_folder_permission_for_a_team_is_passed_by_name():
-    run = run_stack("dev", {"grafana": {"folderPermissions": [{"team": "sre", "permission": "Admin"}]}})
-    assert json.loads(env_of(one(run, "kubernetes:batch/v1:Job"))["PERMISSIONS"]) == [{"team": "sre", "permission": "Admin"}]
-
-
-@pytest.mark.parametrize("rotation", [0, 3])
-def test_the_admin_password_is_reset_from_its_secret_and_a_rotation_restarts_grafana(rotation):
-    run = run_stack("dev", {"grafana": {"adminPasswordRotation": rotation}} if rotation else None)
-    grafana = release_values(run, "kube-prometheus-stack")["grafana"]
-    (reset,) = grafana["extraInitContainers"]
-    assert reset["image"] == GRAFANA_IMAGE == "{registry}/{repository}:{tag}".format(**grafana["image"])
-    assert reset["env"][0] == {"name": "GF_SECURITY_ADMIN_PASSWORD",
-                               "valueFrom": {"secretKeyRef": {"name": "grafana-admin", "key": "admin-password"}}}
-    assert grafana["podAnnotations"] == {ROTATION_ANNOTATION: str(rotation)}
-    password = one(run, "random:index/randomPassword:RandomPassword", "grafana-admin-password")
-    # A stack deployed before rotations keeps its password: no keepers until the first.
-    assert password.inputs.get("keepers") == ({"rotation": str(rotation)} if rotation else None)
 
 
 @pytest.mark.parametrize("stack", STACKS)
