@@ -186,7 +186,8 @@ def test_a_release_removed_whose_chart_is_not_templated_is_taken_to_hold_data():
     head = edited(base, lambda rs: rs.remove(next(r for r in rs if r["type"] == diff.RELEASE and r["inputs"]["chart"] == "loki")))
     (finding,) = diff_of(base, head).findings()
     assert finding == ("kubernetes:helm.sh/v3:Release loki",
-                       "DATA kubernetes:helm.sh/v3:Release loki: removed, what its objects hold (0 data-bearing) lost")
+                       "DATA kubernetes:helm.sh/v3:Release loki: removed, its objects (its chart not templated: taken to "
+                       "hold data) lost")
 
 
 # ------------------------------------------------------------------------------ the table and the command

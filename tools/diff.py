@@ -42,7 +42,7 @@ from policy.immutable_fields import immutable
 from tools import charts
 from tools.mock_runtime import ROOT
 from tools.render import RenderError, render_checkout, render_stack
-from tools.rendered import RELEASE, RenderedStack, reveal
+from tools.rendered import RELEASE, Release, RenderedStack, reveal
 from tools.templating import ChartRelease, template_releases
 
 MISSING = object()
@@ -314,7 +314,7 @@ def _release_diff(chart: str, base: Revision, head: Revision, homes: Mapping[str
                 flagged = tuple(meaningful) if _hook(after[key]) else tuple(
                     _flag(f, after[key].get("apiVersion", ""), after[key]["kind"]) for f in meaningful)
                 objects.append(ObjectChange(key, "changed", flagged))
-    release_change = _release_change(chart, old, new, base, head, before or after)
+    release_change = _release_change(chart, old, new, before or after)
     installs_crds = any(o["kind"] == "CustomResourceDefinition" for o in before.values()) or (
         not before and chart == PROMETHEUS_OPERATOR_CRDS.name)
     downgrade = bool(old and new and installs_crds and charts.version_key(new.version) < charts.version_key(old.version))
@@ -322,12 +322,15 @@ def _release_diff(chart: str, base: Revision, head: Revision, homes: Mapping[str
                        relabelled, skipped, release_change, downgrade)
 
 
-def _release_change(chart: str, old, new, base: Revision, head: Revision,
+def _release_change(chart: str, old: Optional[Release], new: Optional[Release],
                     objects: Mapping[str, Mapping[str, Any]]) -> Optional[ObjectChange]:
+    """The release itself added, removed or replaced (a new name or namespace), with what it loses."""
     key = f"{RELEASE} {chart}"
     held = [what for what in map(_holds_data, objects.values()) if what]
-    # Without its objects (its chart unavailable), a release is taken to hold data.
-    loss = f"what its objects hold ({len(held)} data-bearing)" if held or not objects else None
+    if held:
+        loss: Optional[str] = f"its {len(held)} data-bearing objects"
+    else:  # without its objects (its chart not templated), a release is taken to hold data
+        loss = None if objects else "its objects (its chart not templated: taken to hold data)"
     if old is None:
         return ObjectChange(key, "added")
     if new is None:
