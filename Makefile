@@ -14,7 +14,7 @@ STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all footprint test e2e bench verify clean
+.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff footprint test e2e bench verify clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -24,7 +24,11 @@ help:
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
+	@echo "make policy [STACK=<name>] [BASE=<rev>]  the policy pack's rules over the render and the charts' output (every stack without STACK)"
+	@echo "make policy-venv          the policy pack's virtualenv, for pulumi preview --policy-pack policy"
 	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
+	@echo "make diff STACK=<name> BASE=<rev>  what deploying this checkout over revision BASE changes, per object and release"
+	@echo "make upgrade-check        a chart bump: the previous (BASE's) and the new pinned version with the same values"
 	@echo "make footprint STACK=<name>  the CPU, memory and volume requests of every workload through the pinned charts"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -48,6 +52,16 @@ charts: tools
 chart-check: charts
 	$(PY) -m testkit.chart_check --keys
 
+# The revision deployed, for `make diff` and `make upgrade-check`: a branch, tag or commit.
+BASE ?= main
+
+# A chart whose pin differs from BASE's, templated at both versions with this checkout's values: refused
+# on dropped CRD fields, immutable-field changes, data-bearing objects replaced or values keys no longer
+# read (testkit/upgrade_check.py). UPGRADE_FLAGS: --previous <chart>=<version> to check another bump.
+upgrade-check: venv
+	@$(PY) -m tools.go_tools build helm >/dev/null
+	$(PY) -m testkit.upgrade_check --base $(BASE) $(UPGRADE_FLAGS)
+
 # checkov pins its own dependencies, which clash with the program's: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
@@ -57,6 +71,22 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 security-scan: charts $(CHECKOV_VENV)/.installed
 	$(PY) -m testkit.security_scan $(CHECKOV_VENV)/bin/checkov
+
+# The policy pack runs under pulumi-policy, which pins protobuf 5 (the program's pulumi runs with 6):
+# `pulumi preview --policy-pack policy` takes this virtualenv (policy/PulumiPolicy.yaml).
+POLICY_VENV := .venv-policy
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	touch $@
+
+policy-venv: $(POLICY_VENV)/.installed
+
+# The pack's rules offline (tools/policy.py): STACK (default: every stack, and the account-wide rules
+# over all of them), over the render and, where the charts are fetched, their output; BASE: a git
+# revision whose render the changes are judged against (immutable fields, protected resources).
+policy: venv
+	$(PY) -m tools.policy $(if $(filter command line environment,$(origin STACK)),$(STACK)) $(if $(BASE),--base $(BASE))
 
 debian-packages:
 	@missing=""; for tool in $(DEBIAN_COMMANDS); do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null || missing=1; done; \
@@ -79,6 +109,14 @@ node-packages: node_modules/.installed
 render: venv
 	$(PY) -m tools.render $(STACK)
 
+# What deploying this checkout over BASE changes in Pulumi.<STACK>.yaml's stack (tools/diff.py): BASE
+# rendered with its own code in a temporary git worktree, every release templated at the chart version
+# each revision pins (fetched when missing). DIFF_FLAGS: --check (exit 1 on an immutable field changed
+# or a data-bearing resource replaced), --accept '<key>=<runbook>'.
+diff: venv
+	@$(PY) -m tools.go_tools build helm >/dev/null
+	$(PY) -m tools.diff $(STACK) --base $(BASE) $(DIFF_FLAGS)
+
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
 
@@ -92,10 +130,12 @@ footprint: charts
 verify: venv
 	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
 
-# The offline tests in parallel; the live tests (timing) and the chart check (shared output) serially.
-OFFLINE := not live and not charts
-# Each phase records what ran and what was skipped; the last line of the log is the account of both.
-test: venv tools charts debian-packages node-packages
+# The offline tests in parallel; the live tests (timing), the chart check (shared output) and the
+# policy pack in its virtualenv serially; then the policy pack's rules over every stack and its charts,
+# and checkov on what the charts make. Each pytest phase records what ran and what was skipped; the
+# last line of the log is the account of both.
+OFFLINE := not live and not charts and not pack
+test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV)/.installed
 	@$(PY) -m tools.go_tools versions
 	@$(PY) -m testkit.account clear
 	TEST_PHASE=offline $(PY) -m pytest -q -rs -n 2 --dist worksteal -m "$(OFFLINE)" tests; \
@@ -104,6 +144,8 @@ test: venv tools charts debian-packages node-packages
 	  serial=$$?; \
 	  $(PY) -m testkit.account; \
 	  [ $$offline = 0 ] && [ $$serial = 0 ]
+	$(PY) -m tools.policy
+	$(PY) -m testkit.security_scan $(CHECKOV_VENV)/bin/checkov
 
 # The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
 e2e: venv tools debian-packages

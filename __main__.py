@@ -16,10 +16,12 @@ from config import ConfigError, naming
 from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
+from monitoring.helm import kube_prometheus_stack
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
 from monitoring.network import network_policies
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 from monitoring.security import PRIVILEGED, RESTRICTED, pod_security_labels
+from monitoring.versions import GRAFANA_SIDECAR_IMAGE
 from monitoring.web_auth import FEDERATION_CLIENT, PROMETHEUS
 
 try:
@@ -48,14 +50,7 @@ on_aws = pulumi.ResourceOptions(providers=[conn.aws])
 
 storage_class = Gp3StorageClass(
     "gp3",
-    Gp3StorageClassArgs(
-        class_name=settings.storage.class_name,
-        reclaim_policy=settings.storage.reclaim_policy,
-        kms_key_id=settings.storage.kms_key_id,
-        iops=settings.storage.iops,
-        throughput=settings.storage.throughput,
-    ),
-    # New volumes are provisioned (and, in prod, kept) by it: never deleted by accident.
+    Gp3StorageClassArgs(storage=settings.storage, protect=settings.protect),
     opts=pulumi.ResourceOptions(providers=[conn.kubernetes], protect=settings.protect),
 )
 
@@ -100,7 +95,7 @@ alerting = Alerting(
     opts=in_namespace,
 )
 
-NetworkPolicies("network", NetworkPoliciesArgs(policies=tuple(network_policies(settings))), opts=in_namespace)
+network = NetworkPolicies("network", NetworkPoliciesArgs(policies=tuple(network_policies(settings))), opts=in_namespace)
 
 web_auth = WebAuth(
     "web-auth", WebAuthArgs(namespace=namespace.metadata.name, labels={"team": settings.team_label}), opts=in_namespace
@@ -111,6 +106,7 @@ grafana_access = GrafanaAccess(
     GrafanaAccessArgs(
         namespace=namespace.metadata.name,
         oauth_client_secret=secrets.grafana_oauth_client_secret if settings.grafana.sso else None,
+        password_rotation=settings.grafana.admin_password_rotation,
     ),
     opts=in_namespace,
 )
@@ -120,6 +116,7 @@ metrics = MetricsStack(
     MetricsStackArgs(
         settings=settings,
         storage_class=storage_class.class_name,
+        attributes_classes=storage_class.attributes_classes,
         metrics_bucket_name=metrics_bucket.bucket_name,
         region=settings.cluster.region,
         role_arn=metrics_bucket.role_arn,
@@ -128,6 +125,7 @@ metrics = MetricsStack(
         grafana_oauth_secret=grafana_access.oauth_secret_name,
         grafana_sidecar_role=grafana_access.sidecar_role_name,
         rule_groups=tuple(rules.rule_groups(settings)),
+        federation_credentials=secrets.federation_credentials,
     ),
     # The pods mount the proxies' Secrets and ConfigMaps.
     opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[web_auth])),
@@ -140,30 +138,34 @@ logs = Logging(
         namespace=settings.namespace,
         agent_namespace=settings.agents_namespace,
         storage_class=storage_class.class_name,
+        attributes_classes=storage_class.attributes_classes,
         bucket_name=logs_bucket.bucket_name,
         bucket_region=settings.cluster.region,
         role_arn=logs_bucket.role_arn,
         alertmanager_url=metrics.alertmanager_url,
         agent_role_name=naming.alloy_cluster_role(settings),
     ),
-    # Loki and the agents ship ServiceMonitors, whose CRDs come with kube-prometheus-stack.
+    # Loki and the agents ship ServiceMonitors, admitted by the Operator kube-prometheus-stack runs.
     opts=pulumi.ResourceOptions(providers=[conn.kubernetes],
                                 depends_on=[namespace, agents_namespace, metrics.kube_prometheus_stack]),
 )
 
-grafana_url = f"https://{settings.grafana.host}"
 GrafanaDashboards(
     "dashboards",
     GrafanaDashboardsArgs(
-        url=grafana_url,
-        admin_user=grafana_access.admin_user,
-        admin_password=grafana_access.admin_password,
+        namespace=settings.namespace,
+        grafana_url=kube_prometheus_stack.grafana_url(settings),
+        grafana_deployment=f"{settings.namespace}/{kube_prometheus_stack.grafana_name(settings)}",
+        admin_secret=grafana_access.admin_secret_name,
+        image=GRAFANA_SIDECAR_IMAGE,
         folders=dashboards.FOLDERS,
         folder_permissions=settings.grafana.folder_permissions,
         dashboards=dashboards.dashboards(settings),
+        labels={"team": settings.team_label},
     ),
-    # Grafana's API answers once the release that runs Grafana is up.
-    opts=pulumi.ResourceOptions(depends_on=[metrics.kube_prometheus_stack]),
+    # The folder Job calls Grafana once the release running it is up, through the flow its policy opens.
+    opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(
+        depends_on=[metrics.kube_prometheus_stack, network])),
 )
 
 pulumi.export("namespace", namespace.metadata.name)
@@ -171,7 +173,7 @@ pulumi.export("agentsNamespace", agents_namespace.metadata.name)
 pulumi.export("storageClass", storage_class.class_name)
 pulumi.export("metricsBucket", metrics_bucket.bucket_name)
 pulumi.export("logsBucket", logs_bucket.bucket_name)
-pulumi.export("grafanaUrl", grafana_url)
+pulumi.export("grafanaUrl", f"https://{settings.grafana.host}")
 pulumi.export("prometheusUrl", metrics.prometheus_url)
 pulumi.export("alertmanagerUrl", metrics.alertmanager_url)
 pulumi.export("mimirQueryUrl", metrics.mimir_query_url)

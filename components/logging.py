@@ -47,6 +47,8 @@ class LoggingArgs:
     """Namespace of the log agent (it reads the host's log files, which `restricted` forbids)."""
     storage_class: pulumi.Input[str]
     """Name of the gp3 StorageClass for Loki's volumes."""
+    attributes_classes: pulumi.Input[dict[str, str]]
+    """Profile name -> its VolumeAttributesClass (Loki's volumes take `logging.volume_profile`'s)."""
     bucket_name: pulumi.Input[str]
     """Name of the logs bucket (chunks, index, ruler and admin data)."""
     bucket_region: pulumi.Input[str]
@@ -93,6 +95,7 @@ class Logging(pulumi.ComponentResource):
             region=args.bucket_region,
             role_arn=args.role_arn,
             storage_class=args.storage_class,
+            attributes_classes=args.attributes_classes,
             alertmanager_url=args.alertmanager_url,
             rules_config_map=rules.metadata.name,
         ).apply(lambda inputs: loki_values(settings, service_account=LOKI_SERVICE_ACCOUNT, **inputs))

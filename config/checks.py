@@ -8,7 +8,10 @@ from typing import Any, Mapping
 
 from config import naming, sizing
 from config.schema import NAMESPACE
-from config.settings import Settings
+from config.settings import Settings, VolumeProfile
+from config.types import Size
+from policy.aws import lifecycle_outlives_retention
+from policy.ebs import gp3_performance_problem, gp3_volume, round_up_gib
 
 
 def naming_problems(raw: Mapping[str, Any]) -> list[str]:
@@ -72,8 +75,28 @@ def cross_field_problems(s: Settings) -> list[str]:
          f"at most prometheus.remoteWriteQueue.maxShards ({q.max_shards})")
 
     for key, store in (("longTermStorage", s.long_term_storage), ("logging", s.logging)):
-        need(store.bucket_expiration.seconds > store.retention.seconds, f"{key}.bucketExpiration",
-             store.bucket_expiration.text, f"longer than {key}.retention ({store.retention.text})")
+        need(lifecycle_outlives_retention(store.bucket_expiration.days, store.retention.seconds),
+             f"{key}.bucketExpiration", store.bucket_expiration.text,
+             f"whole days longer than {key}.retention ({store.retention.text}): S3 expires objects by the day")
+
+    profiles = s.storage.profiles
+    profile_names = [p.name for p in profiles]
+    for i, p in enumerate(profiles):
+        need(profile_names.count(p.name) == 1, f"storage.profiles[{i}].name", p.name, "a name no other profile has")
+        need(p.iops is not None or p.throughput is not None, f"storage.profiles[{i}]", p.name, "iops, throughput or both")
+        problem = gp3_performance_problem(p.iops, p.throughput)
+        need(problem is None, f"storage.profiles[{i}]", {"iops": p.iops, "throughput": p.throughput},
+             f"a performance a gp3 volume can have: {problem}")
+    for key, profile_name, size in volume_profiles(s):
+        chosen = profile(s, profile_name)
+        if profile_name is None:
+            continue
+        if chosen is None:
+            need(False, key, profile_name, f"one of storage.profiles ({', '.join(profile_names) or 'none is set'})")
+            continue
+        volume = gp3_volume(round_up_gib(size.bytes), chosen.iops, chosen.throughput)
+        need(not volume.problems, key, profile_name,
+             f"a profile a {size.text} gp3 volume can have: {'; '.join(volume.problems)}")
 
     names = [t.name for t in s.metrics.services]
     for i, t in enumerate(s.metrics.services):
@@ -111,6 +134,8 @@ def cross_field_problems(s: Settings) -> list[str]:
         for j, day in enumerate(t.weekdays):
             need(_is_weekday_range(day), f"alerting.alertmanager.warningMuteIntervals[{i}].weekdays[{j}]", day,
                  "a weekday (monday ... sunday) or a range first:last in week order, such as monday:friday")
+    need(s.alerting.platform.team_label != s.team_label, "alerting.platform.teamLabel", s.alerting.platform.team_label,
+         f"a team other than teamLabel ({s.team_label}): the stores' alerts are the platform's")
     am = s.alerting.alertmanager
     need(am.retention.seconds % 3600 == 0, "alerting.alertmanager.retention", am.retention.text,
          "whole hours, such as 720h")
@@ -132,6 +157,19 @@ def cross_field_problems(s: Settings) -> list[str]:
         need(re.fullmatch(re.escape(c.region) + r"[a-z]", zone) is not None, f"cluster.availabilityZones[{i}]",
              zone, f"an availability zone of cluster.region ({c.region}), such as {c.region}a")
     return problems
+
+
+def volume_profiles(s: Settings) -> list[tuple[str, str | None, Size]]:
+    """(key, profile named, volume size) of each workload whose volumes can take a profile."""
+    return [("prometheus.volumeProfile", s.prometheus.volume_profile, s.prometheus.volume_size),
+            ("alerting.alertmanager.volumeProfile", s.alerting.alertmanager.volume_profile,
+             s.alerting.alertmanager.volume_size),
+            ("logging.volumeProfile", s.logging.volume_profile, s.logging.volume_size)]
+
+
+def profile(s: Settings, name: str | None) -> VolumeProfile | None:
+    """The `storage.profiles` entry of that name; None for None."""
+    return next((p for p in s.storage.profiles if p.name == name), None) if name else None
 
 
 def _is_time_range(span: str) -> bool:

@@ -19,7 +19,7 @@ Value types:
 
 - duration: Prometheus' grammar, `30s`, `5m`, `12h`, `15d`, `1h30m`: units `y w d h m s ms` in
   that order, each at most once, ASCII digits, more than zero and at most `292y`;
-- size: `50GB` (decimal) or `100Gi` (binary), at most `16Ti` (the largest gp3 volume); cpu: `200m`
+- size: `50GB` (decimal) or `100Gi` (binary), at most `64Ti` (the largest gp3 volume); cpu: `200m`
   or `1.5` cores, at most 1000; memory: `512Mi`, `4Gi`, `2G` (Kubernetes suffixes `k M G T Ki Mi Gi
   Ti`), at most `16Ti`;
 - url: `http://` or `https://`, a host name or IPv4 address, an optional port from 1 to 65535, an

@@ -26,13 +26,16 @@ def load(
     raw: Mapping[str, Any],
     secret_keys: Collection[str],
     read_secret: Callable[[str], Any],
+    check_secrets: bool = True,
     stack: str = "",
 ) -> tuple[Settings, Secrets]:
     """Validate `raw` (full key -> value, e.g. `webhook-monitoring:prometheus` -> JSON text).
 
     Keys of other namespaces (`aws:region`, `pulumi:...`) belong to providers and are left
-    alone. `read_secret(name)` returns the secret value of a key known to be set. `stack`: the Pulumi
-    stack's name, which derived names start with (config/naming.py; unknown: the environment's).
+    alone. `read_secret(name)` returns the secret value of a key known to be set. Without
+    `check_secrets`, the secrets' values are not judged (the offline render's placeholders). `stack`:
+    the Pulumi stack's name, which derived names start with (config/naming.py; unknown: the
+    environment's).
     """
     prefix = NAMESPACE + ":"
     ours = {k[len(prefix):]: decode(v) for k, v in raw.items() if k.startswith(prefix)}
@@ -57,6 +60,9 @@ def load(
                 f"{full}: missing, expected a secret ({key.doc}) "
                 f"run `pulumi config set --secret {full} <value>`"
             )
+        elif key.name in ours and settings is not None and key.check is not None and check_secrets:
+            text = raw[full] if isinstance(raw[full], str) else json.dumps(raw[full])
+            problems += [f"{full}: {problem}" for problem in key.check(settings, text)]
         values[secret_field(key)] = read_secret(key.name) if key.name in ours else None
     if problems:
         raise ConfigError(problems)

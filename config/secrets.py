@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from config.settings import Settings
 
@@ -18,6 +19,44 @@ class SecretKey:
     required_when: str
     """The same rule, in words, for the configuration reference."""
     example: str
+    check: Optional[Callable[[Settings, str], list[str]]] = None
+    """What is wrong with a value, given the settings (never echoing it): `<what>, expected <what>`."""
+    placeholder: Optional[Callable[[Settings], str]] = None
+    """A stand-in of the right shape for the offline render (None: any text)."""
+
+
+def federated_clusters(s: Settings) -> list[str]:
+    """The federation sources whose credentials the program puts in a Secret from the `federationCredentials`
+    secret: those naming a Secret and no source stack (whose output gives them instead)."""
+    return [str(f.cluster) for f in s.metrics.federation if f.credentials_secret and f.stack is None]
+
+
+def platform_channel_of_its_own(s: Settings) -> bool:
+    """Whether the cluster's alerts go to a Slack channel other than the team's (a webhook URL of its own)."""
+    return s.alerting.platform.slack_channel not in (None, s.alerting.alertmanager.slack_channel)
+
+
+FEDERATION_CREDENTIALS_SHAPE = '{"<cluster>": {"username": "...", "password": "..."}}'
+
+
+def federation_credentials(text: str) -> Optional[dict[str, dict[str, str]]]:
+    """The `federationCredentials` secret, cluster -> {username, password}; None when it is not that."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    ok = isinstance(value, dict) and all(
+        isinstance(v, dict) and set(v) == {"username", "password"} and all(isinstance(x, str) and x for x in v.values())
+        for v in value.values())
+    return value if ok else None
+
+
+def _federation_credentials_problems(s: Settings, text: str) -> list[str]:
+    credentials = federation_credentials(text)
+    if credentials is None:
+        return [f"not a JSON object of that shape, expected {FEDERATION_CREDENTIALS_SHAPE}"]
+    return [f"no entry for cluster {cluster!r} (its metrics.federation entry names a credentialsSecret), expected "
+            f"{FEDERATION_CREDENTIALS_SHAPE}" for cluster in federated_clusters(s) if cluster not in credentials]
 
 
 SECRET_KEYS = (
@@ -50,11 +89,22 @@ SECRET_KEYS = (
         "https://hc-ping.com/00000000-0000-0000-0000-000000000000",
     ),
     SecretKey(
+        "federationCredentials",
+        "The basic-auth credentials of each federation source that names a `credentialsSecret`, as JSON "
+        f"`{FEDERATION_CREDENTIALS_SHAPE}`; the program writes each into that Secret.",
+        lambda s: bool(federated_clusters(s)),
+        "when a `metrics.federation` entry names a `credentialsSecret`",
+        '{"webhook-prod-euw1": {"username": "federation", "password": "..."}}',
+        check=_federation_credentials_problems,
+        placeholder=lambda s: json.dumps({cluster: {"username": "federation", "password": f"<secret password of {cluster}>"}
+                                          for cluster in federated_clusters(s)}),
+    ),
+    SecretKey(
         "platformSlackWebhookUrl",
-        "Slack incoming-webhook URL of the platform channel (`alerting.platform.slackChannel`); unset: "
-        "the team's webhook URL, with the channel named.",
-        lambda s: False,
-        "optional",
+        "Slack incoming-webhook URL of the platform channel (`alerting.platform.slackChannel`): a Slack app's "
+        "webhook posts only to the channel it was made for.",
+        platform_channel_of_its_own,
+        "when `alerting.platform.slackChannel` names a channel other than `alerting.alertmanager.slackChannel`",
         "https://hooks.slack.com/services/T000/B111/YYYY",
     ),
     SecretKey(
@@ -85,6 +135,7 @@ class Secrets:
     heartbeat_url: Any
     platform_slack_webhook_url: Any
     platform_pagerduty_routing_key: Any
+    federation_credentials: Any
     grafana_oauth_client_secret: Any
 
 

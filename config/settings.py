@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 from config.schema import PerEnvironment, at_least, between, non_empty, setting
+from policy.ebs import GP3
 from config.types import (
     AwsRegion,
     Cpu,
@@ -90,10 +91,24 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class VolumeProfile:
+    name: DnsLabel = setting("Name of the profile, which a workload's `volumeProfile` names.", example="fast")
+    iops: Optional[int] = setting(
+        "Provisioned IOPS of each volume (unset: the gp3 baseline, 3000).", default=None, unit="IOPS",
+        check=between(GP3.baseline_iops, GP3.max_iops), example=6000,
+    )
+    throughput: Optional[int] = setting(
+        "Provisioned throughput of each volume (unset: the gp3 baseline, 125).", default=None, unit="MiB/s",
+        check=between(GP3.baseline_throughput, GP3.max_throughput), example=250,
+    )
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     class_name: Optional[DnsLabel] = setting(
-        "Name of the gp3 StorageClass every volume uses (unset: `<instance>-gp3`, or `gp3` under the "
-        "legacy naming; see `tenancy.naming`).",
+        "Name of the gp3 StorageClass every volume uses: encrypted, at gp3's baseline performance (3000 IOPS, "
+        "125 MiB/s); a workload's `volumeProfile` gives its volumes more (unset: `<instance>-gp3`, or `gp3` "
+        "under the legacy naming; see `tenancy.naming`).",
         default=None, example="gp3",
     )
     kms_key_id: Optional[KmsKeyArn] = setting(
@@ -101,13 +116,12 @@ class StorageSettings:
         default=None,
         example="arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
     )
-    iops: Optional[int] = setting(
-        "Provisioned IOPS per volume (unset: gp3 baseline 3000).", default=None, unit="IOPS",
-        check=between(3000, 16000), example=6000,
-    )
-    throughput: Optional[int] = setting(
-        "Provisioned throughput per volume (unset: gp3 baseline 125).", default=None, unit="MiB/s",
-        check=between(125, 1000), example=250,
+    profiles: tuple[VolumeProfile, ...] = setting(
+        "gp3 performance profiles, one VolumeAttributesClass each. A workload's volumes take the profile its "
+        "`volumeProfile` names; the volume must be large enough for it (at most 500 IOPS per GiB, 0.25 MiB/s per "
+        "IOPS), and a profile's numbers can be changed on existing volumes (docs/operations/volumes.md). Grafana's "
+        "and Mimir's charts name no attributes class on their claims: their volumes keep the baseline.",
+        default=[], example=[{"name": "fast", "iops": 6000, "throughput": 250}],
     )
     reclaim_policy: Literal["Retain", "Delete"] = setting(
         "What happens to a volume when its claim is deleted.", default=PerEnvironment("Delete", "Retain")
@@ -158,6 +172,10 @@ class PrometheusSettings:
         "Size cap of the hot TSDB; the oldest blocks go first past it.", default="50GB", unit="bytes"
     )
     volume_size: Size = setting("Size of each Prometheus volume (gp3).", default="100Gi", unit="bytes")
+    volume_profile: Optional[DnsLabel] = setting(
+        "`storage.profiles` entry giving each Prometheus volume its IOPS and throughput (unset: the gp3 baseline).",
+        default=None, example="fast",
+    )
     replicas: int = setting("Prometheus replicas.", default=PerEnvironment(1, 2), check=between(1, 10))
     expected_series: int = setting(
         "Series each replica is sized to hold in memory (its head): `resources.memoryLimit` must hold "
@@ -283,9 +301,9 @@ class FederationSource:
         example="https://prometheus.euw1.example.com",
     )
     credentials_secret: Optional[DnsLabel] = setting(
-        "Secret in the monitoring namespace with `username` and `password` keys for the source's "
-        "basic auth (unset: no auth, only for a source reached over a private network). With `stack` "
-        "the program makes it; without, it is made by hand.",
+        "Name of the Secret (`username`, `password`) the program makes in the monitoring namespace for the "
+        "source's basic auth, from the password `stack` exports or else the source's entry in the "
+        "`federationCredentials` secret (unset: no auth, only for a source reached over a private network).",
         default=None,
         example="federation-euw1",
     )
@@ -353,6 +371,12 @@ class MetricsSettings:
         "Serve `/federate` to other clusters through the ingress controller (unset: not served).",
         default=None, example={"host": "prometheus.euw1.webhooks.example.com"},
     )
+    kube_state_metrics_job: str = setting(
+        "`job` label of the kube-state-metrics series the workload alerts read (restarts, waiting "
+        "reasons, pod phases, replicas): this stack's kube-state-metrics, or a platform's that this "
+        "Prometheus scrapes (`tenancy.mode` join: its monitor gives the series this job).",
+        default="kube-state-metrics", check=label_value,
+    )
 
 
 @dataclass(frozen=True)
@@ -366,7 +390,22 @@ class AlertThresholds:
         "Queued webhooks, summed across replicas, that page (WebhookQueueBacklog).", default=10000,
         unit="messages", check=at_least(1),
     )
-    queue_depth_for: Duration = setting("How long the queue must stay above the threshold.", default="5m")
+    queue_depth_for: Duration = setting(
+        "How long the queue must be above the threshold within twice this window (so a sawtooth above "
+        "it most of the time pages, a single spike does not).",
+        default="5m", check=lambda d: None if d.seconds % 60 == 0 else "whole minutes (the queue is sampled each minute)",
+    )
+    queue_growth_horizon: Duration = setting(
+        "Warn when the queue, at its growth over the last 30 minutes, would pass `queueDepth` within "
+        "this long (WebhookQueueGrowing).",
+        default="1h",
+    )
+    stall_queue_depth: int = setting(
+        "Queued webhooks, summed across replicas, that with no delivery at all for 5 minutes page "
+        "(WebhookDeliveriesStalled). Raise it for a service that holds webhooks waiting for a "
+        "scheduled retry while nothing else is sent.",
+        default=1, unit="messages", check=at_least(1),
+    )
     latency_p95: float = setting(
         "P95 delivery latency that warns (HighLatency).", default=0.5, unit="seconds", check=at_least(0.001)
     )
@@ -384,6 +423,17 @@ class AlertThresholds:
         "Weeks of history the traffic baseline is built from; Prometheus must keep them "
         "(prometheus.retention).",
         default=2, unit="weeks", check=between(1, 4),
+    )
+    keep_firing_for: Duration = setting(
+        "How long a firing alert on a measurement (error ratio, latency, queue, targets, workloads, "
+        "stores) keeps firing after its condition last held: scrape gaps and a value crossing its "
+        "threshold back and forth neither resolve it nor page again.",
+        default="5m",
+    )
+    workload_for: Duration = setting(
+        "How long a workload problem of the team's namespaces (pods crash looping, waiting, Pending, "
+        "replicas unavailable) lasts before it is told to the team.",
+        default="15m",
     )
 
 
@@ -405,6 +455,10 @@ class AlertmanagerSettings:
     replicas: int = setting("Alertmanager replicas (clustered).", default=PerEnvironment(1, 3), check=between(1, 7))
     retention: Duration = setting("How long alert and silence data is kept.", default="720h")
     volume_size: Size = setting("Volume of each Alertmanager.", default="5Gi")
+    volume_profile: Optional[DnsLabel] = setting(
+        "`storage.profiles` entry giving each Alertmanager volume its IOPS and throughput (unset: the gp3 baseline).",
+        default=None, example="fast",
+    )
     resources: Resources = setting(
         "Requests and limits of each Alertmanager pod.",
         default={"cpuRequest": "50m", "memoryRequest": "128Mi", "memoryLimit": "256Mi"},
@@ -465,11 +519,18 @@ class PagerDutySettings:
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    slack_channel: str = setting(
+    slack_channel: Optional[str] = setting(
         "Slack channel of the cluster's own alerts (the charts' Kubernetes, node and storage alerts), "
         "which the webhook team does not handle; with the `platformPagerdutyRoutingKey` secret set, "
-        "the critical ones page that service instead.",
-        default="#platform-alerts",
+        "the critical ones page that service instead. A channel other than the team's needs the "
+        "`platformSlackWebhookUrl` secret: a Slack app's incoming webhook posts only to the channel it was "
+        "made for. Unset: the team's channel, each message marked as the platform's.",
+        default=None, example="#platform-alerts",
+    )
+    team_label: str = setting(
+        "Value of the `team` label of the alerts on the stores' internals (Mimir, Loki), which the "
+        "platform that runs them handles: they route like the cluster's alerts.",
+        default="platform", check=label_value,
     )
 
 
@@ -588,8 +649,13 @@ class GrafanaSettings:
     sso: Optional[SsoSettings] = setting(
         "Generic OAuth SSO (unset: SSO off).", default=None, example={"clientId": "...", "allowedDomains": ["example.com"]}
     )
+    admin_password_rotation: int = setting(
+        "Raise by one to give the break-glass admin a new generated password: Grafana restarts and takes "
+        "it from its Secret (docs/operations/grafana-admin.md).",
+        default=0, check=at_least(0),
+    )
     folder_permissions: tuple[FolderPermission, ...] = setting(
-        "Who may see and change the dashboard folders.",
+        "Who may see and change the dashboard folders (set by a Job inside the cluster).",
         default=[{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
     )
     revenue_per_delivery: float = setting(
@@ -616,6 +682,10 @@ class LoggingSettings:
     )
     replicas: int = setting("Replicas of each Loki component.", default=PerEnvironment(1, 3), check=between(1, 10))
     volume_size: Size = setting("Volume of each Loki pod that needs disk.", default="10Gi")
+    volume_profile: Optional[DnsLabel] = setting(
+        "`storage.profiles` entry giving each Loki volume its IOPS and throughput (unset: the gp3 baseline).",
+        default=None, example="fast",
+    )
     resources: Optional[Resources] = setting(
         "Requests and limits of each Loki pod (unset: sized from `dailyVolume` by Loki's documented "
         "requirements, docs/operations/capacity.md).",

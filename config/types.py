@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
+from policy.ebs import GIB, GP3
+from policy.kubernetes import DNS1123_LABEL, label_value_problem
+
 # ---------------------------------------------------------------------------- durations
 
 # Prometheus' duration grammar: units in this order, each at most once (`1h30m`, not `30m1h`).
@@ -84,8 +87,8 @@ _SIZE_UNITS = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
 }
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|Ki|Mi|Gi|Ti)")
-# The largest gp3 volume; every size is a volume or a part of one.
-_SIZE_MAX = 16 * 2**40
+# The largest gp3 volume (policy/ebs.py); every size is a volume or a part of one.
+_SIZE_MAX = GP3.max_size_gib * GIB
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class Size:
         if not isinstance(raw, str) or not _SIZE_RE.fullmatch(raw) or cls(raw).bytes <= 0:
             raise ValueError("a size such as 50GB or 100Gi (units B, KB, MB, GB, TB, Ki, Mi, Gi, Ti)")
         if cls(raw).bytes > _SIZE_MAX:
-            raise ValueError("a size of at most 16Ti (the largest gp3 volume)")
+            raise ValueError(f"a size of at most {GP3.max_size_gib // 1024}Ti (the largest gp3 volume)")
         return cls(raw)
 
 
@@ -191,7 +194,7 @@ class Email(PatternString):
     type_name = "email"
 
 
-DNS_LABEL_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+DNS_LABEL_RE = DNS1123_LABEL
 
 
 class DnsLabel(PatternString):
@@ -312,12 +315,9 @@ class Hostname(str):
         return cls(raw)
 
 
-_LABEL_VALUE_RE = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-
-
 def label_value(v: Any) -> Optional[str]:
-    """A Kubernetes label value: at most 63 characters, alphanumeric at both ends."""
-    return None if _LABEL_VALUE_RE.fullmatch(v) else "a Kubernetes label value (letters, digits, '-', '_', '.'; 63 at most)"
+    """A Kubernetes label value (the API server's rule, policy/kubernetes.py), not empty."""
+    return None if v and label_value_problem(v) is None else "a Kubernetes label value (letters, digits, '-', '_', '.'; 63 at most)"
 
 
 VALUE_TYPES = (

@@ -18,7 +18,7 @@ Routing (first match wins):
   anything else (the cluster's alerts: nodes, kubelet, storage, ...) -> platform
       severity=critical -> platform-pagerduty when its routing key is set
       severity=info     -> null
-      anything else     -> platform (its Slack channel)
+      anything else     -> platform (its Slack channel; without one, the team's, marked "[platform]")
 Notification content: monitoring/notifications.py.
 """
 
@@ -49,6 +49,8 @@ INFO_INHIBITOR = "InfoInhibitor"
 NOTIFIER_FAILURES = "AlertmanagerFailedToSendAlerts|AlertmanagerClusterFailedToSendAlerts"
 PLATFORM = "platform"
 PLATFORM_PAGERDUTY = "platform-pagerduty"
+# What the cluster's alerts say first when they share the team's Slack channel.
+PLATFORM_MARK = "[platform] "
 
 # The heartbeat service expects a ping at least every HEARTBEAT_REPEAT: set its check period to
 # that plus a grace of a few minutes. Watchdog never changes, so only repeat_interval re-sends it.
@@ -72,7 +74,8 @@ class Receivers:
     heartbeat_url: Optional[str]
     """Dead-man's-switch URL Watchdog is posted to; None: Watchdog goes to the "null" receiver."""
     platform_slack_webhook_url: Optional[str] = None
-    """Slack incoming-webhook URL of the platform channel; None: the team's, with the channel named."""
+    """Slack incoming-webhook URL of the platform channel; None: the platform has no channel of its own, and
+    its alerts go to the team's, marked as the platform's."""
     platform_pagerduty_routing_key: Optional[str] = None
     """Routing key of the platform's PagerDuty service; None: the cluster's critical alerts go to Slack."""
 
@@ -177,9 +180,14 @@ def inhibit_rules(settings: Settings) -> list[dict[str, Any]]:
 def _receivers(settings: Settings, receivers: Receivers) -> list[dict[str, Any]]:
     am, platform = settings.alerting.alertmanager, settings.alerting.platform
     team_slack = notifications.slack_config(settings, receivers.slack_webhook_url, str(am.slack_channel))
-    platform_slack = notifications.slack_config(
-        settings, receivers.platform_slack_webhook_url or receivers.slack_webhook_url, str(platform.slack_channel),
-        service_links=False)
+    if receivers.platform_slack_webhook_url is not None:
+        platform_slack = notifications.slack_config(
+            settings, receivers.platform_slack_webhook_url, str(platform.slack_channel or am.slack_channel),
+            service_links=False)
+    else:
+        # One webhook posts to one channel (a Slack app's ignores `channel`): the team's, marked.
+        platform_slack = notifications.slack_config(settings, receivers.slack_webhook_url, str(am.slack_channel),
+                                                    service_links=False, title_prefix=PLATFORM_MARK)
     result = [
         notifications.receiver(SLACK, slack=team_slack),
         notifications.receiver(PLATFORM, slack=platform_slack),

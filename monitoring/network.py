@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from config.settings import Settings
 from monitoring import ha_tracker, web_auth
+from monitoring.grafana import FOLDER_JOB_LABELS
 from monitoring.graphite import GRAPHITE_PORT
 from monitoring.graphite import NAME as GRAPHITE_EXPORTER
 from monitoring import PART_OF
@@ -34,6 +35,12 @@ MIMIR_GATEWAY = {**MIMIR, "app.kubernetes.io/component": "gateway"}
 MIMIR_DISTRIBUTOR = {**MIMIR, "app.kubernetes.io/component": "distributor"}
 HA_TRACKER_STORE = {"app.kubernetes.io/name": ha_tracker.NAME}
 ROLLOUT_OPERATOR = {"app.kubernetes.io/name": "rollout-operator"}
+# cert-manager v1.21's HTTP-01 solver pod (pkg/issuer/acme/http/pod.go): started in the namespace of
+# the Certificate (Grafana's, through the ingress annotation) and reached by the ACME server, and by
+# cert-manager's own self-check, through the ingress controller on port 8089
+# (pkg/issuer/acme/http/http.go acmeSolverListenPort).
+ACME_HTTP01_SOLVER = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_HTTP01_SOLVER_PORT = 8089
 LOG_AGENTS = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": ["alloy", "promtail"]}]}
 # Where Loki's ruler runs: the single binary (Monolithic) or the backend (SimpleScalable).
 LOKI_RULER = {"matchLabels": LOKI, "matchExpressions": [
@@ -92,6 +99,12 @@ def network_policies(settings: Settings) -> list[dict]:
         _policy("scrapes-from-prometheus", main, None, [prometheus]),
         _policy("grafana-from-the-ingress-controller", main, GRAFANA,
                 [{"namespaceSelector": _namespace(net.ingress_controller_namespace)}], _ports(GRAFANA_PORT)),
+        # Without it the certificate never issues or renews where the issuer uses HTTP-01.
+        *([_policy("acme-http01-solver-from-the-ingress-controller", main, ACME_HTTP01_SOLVER,
+                   [{"namespaceSelector": _namespace(net.ingress_controller_namespace)}],
+                   _ports(ACME_HTTP01_SOLVER_PORT))] if settings.grafana.cluster_issuer else []),
+        # The Job that sets the folders' permissions through Grafana's API (components/grafana_dashboards.py).
+        _policy("grafana-from-its-folder-job", main, GRAFANA, [_pods(FOLDER_JOB_LABELS)], _ports(GRAFANA_PORT)),
         # Other clusters federate straight to the pods (their addresses kept), or through the ingress
         # controller (the source the pods see), which serves /federate alone (metrics.federationEndpoint).
         _policy("prometheus-from-its-clients", main, PROMETHEUS,

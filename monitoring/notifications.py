@@ -102,14 +102,18 @@ def pagerduty_config(settings: Settings, routing_key: str, service_links: bool =
     }
 
 
-def slack_config(settings: Settings, api_url: str, channel: str, service_links: bool = True) -> dict[str, Any]:
+def slack_config(settings: Settings, api_url: str, channel: str, service_links: bool = True,
+                 title_prefix: str = "") -> dict[str, Any]:
     """One message per group flush: status and how many fire, where and what in the title; the alert
     and its severity as fields; each alert's description; the same links as a page; green once resolved.
-    Without `service_links` (the cluster's alerts, about no webhook service), no dashboard or logs link."""
+    Without `service_links` (the cluster's alerts, about no webhook service), no dashboard or logs link.
+    `channel` is the channel `api_url` posts to: a Slack app's webhook ignores the field, a legacy one
+    honours it; `title_prefix` comes first in the title."""
     links = [f"<{RUNBOOK}|Runbook>", "<{{ .ExternalURL }}|Alertmanager>"]
     if service_links:
         links[1:1] = [f"<{dashboard_link(settings)}|Dashboard>", f"<{logs_link(settings)}|Logs>"]
-    title = f'[{{{{ .Status | toUpper }}}}{{{{ if eq .Status "firing" }}}}:{FIRING}{{{{ end }}}}] {WHERE}: {SUMMARY}'
+    title = (f'{title_prefix}[{{{{ .Status | toUpper }}}}{{{{ if eq .Status "firing" }}}}:{FIRING}{{{{ end }}}}] '
+             f'{WHERE}: {SUMMARY}')
     return {
         "api_url": api_url,
         "channel": channel,

@@ -11,7 +11,7 @@ CRDs, no node-exporter and no kube-state-metrics: the platform's Operator serves
 Alertmanager, and its Prometheus scrapes the platform's kube-state-metrics and node-exporter across
 namespaces, keeping the series of the team's namespaces (and the nodes'). The log agent reads the
 team's namespaces only. Either way the series carry the jobs the charts' rules and the team's
-workload alerts read: `kube-state-metrics` and `node-exporter`.
+workload alerts read: `metrics.kubeStateMetricsJob` and `node-exporter`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from config.settings import Settings
 from monitoring import PART_OF, versions
 from monitoring.scrape import MONITORING_API, team_labels
 
-# The job labels of the exporters' series, as kube-prometheus-stack's own monitors set them: what the
-# charts' rules and dashboards and the team's workload alerts select, in either mode.
-KUBE_STATE_METRICS_JOB = "kube-state-metrics"
+# The job label of node-exporter's series, as kube-prometheus-stack's own monitor sets it: what the
+# charts' rules and dashboards select, in either mode. (kube-state-metrics': `metrics.kubeStateMetricsJob`.)
 NODE_EXPORTER_JOB = "node-exporter"
 
 
@@ -80,7 +79,7 @@ def platform_monitors(settings: Settings) -> list[dict]:
             # The object's namespace and pod labels are kube-state-metrics', not the target's.
             "honorLabels": True,
             "metricRelabelings": [{"action": "keep", "sourceLabels": ["namespace"], "regex": f"({keep})?"}],
-        }, KUBE_STATE_METRICS_JOB),
+        }, str(settings.metrics.kube_state_metrics_job)),
         _platform_monitor(settings, "node-exporter", "prometheus-node-exporter",
                           {"port": "http-metrics", "scheme": "http"}, NODE_EXPORTER_JOB),
     ]

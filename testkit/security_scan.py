@@ -27,6 +27,19 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "chart-output"
 
 
+# Kinds without a namespace: every other object a chart leaves without one, Helm installs in the release's.
+CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Namespace", "StorageClass",
+                  "VolumeAttributesClass", "PersistentVolume", "PriorityClass", "MutatingWebhookConfiguration",
+                  "ValidatingWebhookConfiguration", "APIService", "CSIDriver", "IngressClass"}
+
+
+def installed(obj: dict, namespace: str) -> dict:
+    """The object as Helm installs it: in the release's namespace when the chart names none."""
+    if obj["kind"] in CLUSTER_SCOPED or (obj.get("metadata") or {}).get("namespace"):
+        return obj
+    return {**obj, "metadata": {**obj.get("metadata", {}), "namespace": namespace}}
+
+
 def write_output(stack: str) -> Path:
     """The stack's templated objects (CRDs aside: schemas, not workloads) as one file per release."""
     output = template_stack(stack)
@@ -35,7 +48,7 @@ def write_output(stack: str) -> Path:
     directory.mkdir(parents=True)
     for name, release in output.releases.items():
         if not release.skipped:
-            objects = [o for o in release.objects if o["kind"] != "CustomResourceDefinition"]
+            objects = [installed(o, release.namespace) for o in release.objects if o["kind"] != "CustomResourceDefinition"]
             (directory / f"{name}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=True))
     (directory / "program.yaml").write_text(yaml.safe_dump_all(output.program, sort_keys=True))
     return directory

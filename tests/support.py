@@ -22,6 +22,9 @@ SECRET_VALUES = {
     "pagerdutyUserToken": "pagerduty-user-token-canary",
     "heartbeatUrl": "https://hc-ping.example.com/heartbeat-secret-canary",
     "grafanaOauthClientSecret": "oauth-client-secret-canary",
+    "platformSlackWebhookUrl": "https://hooks.slack.com/services/TLEAK/BPLATFORM/platform-slack-secret-canary",
+    "federationCredentials": json.dumps({"webhook-prod-euw1": {"username": "federation",
+                                                              "password": "federation-password-canary"}}),
 }
 
 
@@ -56,7 +59,7 @@ def raw_config(stack: str, overrides: Mapping[str, Any] | None = None, secrets: 
 def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Validated settings of a stack file (with overrides), without running Pulumi."""
     raw, secret_keys = raw_config(stack, overrides)
-    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack)[0]
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack=stack)[0]
 
 
 MINIMAL_CLUSTER = {
@@ -90,7 +93,7 @@ def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
 
 def stack_secrets(stack: str) -> Secrets:
     raw, secret_keys = raw_config(stack)
-    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack)[1]
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack=stack)[1]
 
 
 def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None) -> Run:
@@ -116,9 +119,17 @@ def _run_cached(key: str) -> Run:
     return run
 
 
+GROUP_FILES = "groups"
+
+
 def write_rules(groups: list[dict], directory: Path) -> tuple[Path, list[str]]:
     """Rule groups as the `prometheus-rules.yaml` of a promtool test, and their names in order
-    (promtool's `group_eval_order`: otherwise it evaluates groups in a random order)."""
+    (promtool's `group_eval_order`: otherwise it evaluates groups in a random order). Each group is
+    also written alone, as `groups/<name>.yaml`: a unit test that names only the groups it exercises
+    does not evaluate every other rule at each of its steps."""
     path = directory / "prometheus-rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    (directory / GROUP_FILES).mkdir(exist_ok=True)
+    for group in groups:
+        (directory / GROUP_FILES / f"{group['name']}.yaml").write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False))
     return path, [g["name"] for g in groups]

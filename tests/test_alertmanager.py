@@ -16,9 +16,10 @@ from pulumi.runtime.mocks import MockMonitor
 import yaml
 
 from components.alerting import Alerting, AlertingArgs, pagerduty_timeout
-from config import Duration, Settings
-from tests.support import ONCALL, minimal_settings
-from monitoring.alertmanager import Receivers, alertmanager_config, inhibit_rules, render_yaml
+from config import ConfigError, Duration, Settings, load
+from monitoring.rules import rule_groups
+from tests.support import ONCALL, SECRET_VALUES, minimal_settings, raw_config, stack_settings
+from monitoring.alertmanager import PLATFORM_MARK, Receivers, alertmanager_config, inhibit_rules, render_yaml
 from monitoring.helm.kube_prometheus_stack import alertmanager_values as helm_values
 from testkit.live import CaptureServer, Process, free_port, post_json, responds, wait_until
 from tests.mocks_alerting import (
@@ -214,6 +215,42 @@ def test_amtool_refuses_the_wrong_receiver(config_files, labels, wrong_receiver)
     assert "Expected receivers did not match" in result.stdout + result.stderr
 
 
+# Who each of our rules must reach, by its owner (the `team` label) and severity, per config.
+OWNER_RECEIVERS = {
+    "dev": {("webhook-delivery", "critical"): "slack", ("webhook-delivery", "warning"): "slack",
+            ("platform", "critical"): "platform", ("platform", "warning"): "platform"},
+    "prod": {("webhook-delivery", "critical"): "pagerduty", ("webhook-delivery", "warning"): "slack",
+             ("platform", "critical"): "platform", ("platform", "warning"): "platform"},
+    "prod-platform": {("webhook-delivery", "critical"): "pagerduty", ("webhook-delivery", "warning"): "slack",
+                      ("platform", "critical"): "platform-pagerduty", ("platform", "warning"): "platform"},
+}
+
+
+@pytest.mark.parametrize("config", sorted(OWNER_RECEIVERS))
+def test_amtool_routes_every_team_alert_to_the_team_and_every_store_alert_to_the_platform(config_files, config):
+    """Every alert rule of the rendered stack (dev's rules for dev, prod's for prod), routed by amtool
+    with the labels its rule gives it: the team's (workloads, certificates, the service) to the team's
+    receivers, the stores' internals (team `platform`) to the platform's. One amtool run per distinct
+    (team, severity); the alert names of each are checked to be the ones expected there."""
+    stack = config.split("-")[0]
+    rules = [r for g in rule_groups(stack_settings(stack)) for r in g["rules"]
+             if "alert" in r and r["alert"] != "Watchdog" and r["labels"]["severity"] != "info"]
+    by_owner: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        by_owner.setdefault((rule["labels"]["team"], rule["labels"]["severity"]), set()).add(rule["alert"])
+    assert set(by_owner) == set(OWNER_RECEIVERS[config])
+    assert {"WorkloadCrashLooping", "WorkloadVolumeFillingUp", "GrafanaCertificateNotReady"} <= by_owner[("webhook-delivery", "warning")]
+    assert {"WebhookDeliveriesStalled", "WebhookTargetDown", "WorkloadVolumeFillingUp"} <= by_owner[("webhook-delivery", "critical")]
+    assert {"MimirCompactorNotCompacting", "LokiIngestionRefused"} <= by_owner[("platform", "warning")]
+    assert by_owner[("platform", "critical")] == {"MimirIngesterWALFailing", "LokiIngesterWALFailing"}
+    assert not any(name.startswith(("Mimir", "Loki")) for (team, _), names in by_owner.items()
+                   if team == "webhook-delivery" for name in names)
+    for (team, severity), names in sorted(by_owner.items()):
+        labels = {"alertname": sorted(names)[0], "severity": severity, "team": team, "cluster": "c1",
+                  "namespace": "monitoring", "service": "mimir"}
+        assert routed_receivers(config_files[config], labels) == [OWNER_RECEIVERS[config][(team, severity)]], (team, severity)
+
+
 # ------------------------------------------------------------------------------ config as data
 
 
@@ -353,16 +390,39 @@ def test_pages_are_copied_to_slack_only_where_set():
 def test_slack_receivers_post_to_the_team_and_the_platform_channels():
     settings = settings_for("dev", {"alertmanager": {"slackChannel": "#webhook-alerts-dev"},
                                     "platform": {"slackChannel": "#k8s-alerts"}})
-    config = alertmanager_config(settings, placeholder_receivers(settings))
+    config = alertmanager_config(settings, placeholder_receivers(settings, platform=True))
     (team,) = receiver(config, "slack")["slack_configs"]
     (platform,) = receiver(config, "platform")["slack_configs"]
     assert (team["api_url"], team["channel"]) == (SLACK_URL, "#webhook-alerts-dev")
-    # Without a webhook of its own, the platform channel is posted to through the team's.
-    assert (platform["api_url"], platform["channel"]) == (SLACK_URL, "#k8s-alerts")
+    # Each channel through its own webhook: a Slack app's webhook posts only to the channel it was made for.
+    assert (platform["api_url"], platform["channel"]) == (PLATFORM_SLACK_URL, "#k8s-alerts")
     assert team["send_resolved"] is True and platform["send_resolved"] is True
-    config = alertmanager_config(settings, placeholder_receivers(settings, platform=True))
-    assert receiver(config, "platform")["slack_configs"][0]["api_url"] == PLATFORM_SLACK_URL
+    assert not platform["title"].startswith(PLATFORM_MARK)
     assert receiver(config, "platform-pagerduty")["pagerduty_configs"][0]["routing_key"] == PLATFORM_ROUTING_KEY
+
+
+def test_without_a_channel_of_its_own_the_platform_posts_to_the_teams_marked_as_the_platforms():
+    settings = settings_for("dev")
+    config = alertmanager_config(settings, placeholder_receivers(settings))
+    (team,) = receiver(config, "slack")["slack_configs"]
+    (platform,) = receiver(config, "platform")["slack_configs"]
+    assert (platform["api_url"], platform["channel"]) == (SLACK_URL, team["channel"]) == (SLACK_URL, "#webhook-alerts")
+    assert platform["title"] == PLATFORM_MARK + team["title"] and platform["fallback"].startswith(PLATFORM_MARK)
+    assert not team["title"].startswith(PLATFORM_MARK)
+
+
+def test_a_platform_channel_without_its_own_webhook_is_refused():
+    secrets = {k: v for k, v in SECRET_VALUES.items() if k != "platformSlackWebhookUrl"}
+    raw, secret_keys = raw_config("dev", {"alerting": {"platform": {"slackChannel": "#k8s-alerts"}}}, secrets)
+    with pytest.raises(ConfigError) as refused:
+        load(raw, secret_keys, lambda name: secrets[name])
+    assert refused.value.problems == [
+        "webhook-monitoring:platformSlackWebhookUrl: missing, expected a secret (Slack incoming-webhook URL of the "
+        "platform channel (`alerting.platform.slackChannel`): a Slack app's webhook posts only to the channel it was "
+        "made for.) run `pulumi config set --secret webhook-monitoring:platformSlackWebhookUrl <value>`"]
+    # The team's own channel named again needs nothing more.
+    raw, secret_keys = raw_config("dev", {"alerting": {"platform": {"slackChannel": "#webhook-alerts"}}}, secrets)
+    assert load(raw, secret_keys, lambda name: secrets[name])[0].alerting.platform.slack_channel == "#webhook-alerts"
 
 
 def test_pagerduty_off_means_no_pagerduty_receiver():
@@ -374,7 +434,7 @@ def test_pagerduty_off_means_no_pagerduty_receiver():
 
 def test_alertmanager_links_open_in_grafana():
     settings = settings_for("prod")
-    values = helm_values(settings, "alertmanager-config", "gp3")
+    values = helm_values(settings, "alertmanager-config", "gp3", {})
     assert values["alertmanagerSpec"]["externalUrl"] == "https://grafana.example.com/alerting/groups?alertmanager=alertmanager"
 
 
@@ -417,7 +477,7 @@ def test_render_is_deterministic():
 
 @pytest.mark.parametrize("stack, replicas", [("dev", 1), ("prod", 3)])
 def test_helm_values_point_at_the_config_secret_and_keep_alerts_30_days(stack, replicas):
-    values = helm_values(settings_for(stack), "alerting-alertmanager-config", "gp3")
+    values = helm_values(settings_for(stack), "alerting-alertmanager-config", "gp3", {})
     spec = values["alertmanagerSpec"]
     assert spec["configSecret"] == "alerting-alertmanager-config"
     assert spec["useExistingSecret"] is True
@@ -430,14 +490,14 @@ def test_helm_values_point_at_the_config_secret_and_keep_alerts_30_days(stack, r
 
 
 def test_helm_values_spread_a_clustered_alertmanager():
-    values = helm_values(settings_for("prod"), "cfg", "gp3")
+    values = helm_values(settings_for("prod"), "cfg", "gp3", {})
     assert values["alertmanagerSpec"]["podAntiAffinity"] == "hard"
     assert values["alertmanagerSpec"]["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
     assert values["podDisruptionBudget"] == {"enabled": True, "minAvailable": 2}
 
 
 def test_helm_values_of_a_single_alertmanager_have_no_disruption_budget():
-    values = helm_values(settings_for("dev"), "cfg", "gp3")
+    values = helm_values(settings_for("dev"), "cfg", "gp3", {})
     assert values["podDisruptionBudget"]["enabled"] is False
     assert "podAntiAffinity" not in values["alertmanagerSpec"]
     assert "topologySpreadConstraints" not in values["alertmanagerSpec"]
@@ -445,13 +505,13 @@ def test_helm_values_of_a_single_alertmanager_have_no_disruption_budget():
 
 def test_retention_is_given_in_hours():
     values = helm_values(settings_for("prod", {"pagerduty": {"escalationUsers": ONCALL},
-                                               "alertmanager": {"retention": "60d"}}), "cfg", "gp3")
+                                               "alertmanager": {"retention": "60d"}}), "cfg", "gp3", {})
     assert values["alertmanagerSpec"]["retention"] == "1440h"
 
 
 def test_helm_values_hold_no_secret():
     settings = settings_for("prod")
-    text = json.dumps(helm_values(settings, "cfg", "gp3"))
+    text = json.dumps(helm_values(settings, "cfg", "gp3", {}))
     assert not any(secret in text for secret in PLACEHOLDERS)
     assert "api_url" not in text and "routing_key" not in text
 
@@ -654,12 +714,13 @@ def delivered(tmp_path_factory) -> Iterator[CaptureServer]:
     external URL from the Helm values), fed one of each kind of alert, then the page resolved."""
     capture = CaptureServer()
     settings = settings_for("prod", {"pagerduty": {"escalationUsers": ONCALL},
-                                     "alertmanager": {"groupWait": "1s", "groupInterval": "1s"}})
+                                     "alertmanager": {"groupWait": "1s", "groupInterval": "1s"},
+                                     "platform": {"slackChannel": "#platform-alerts"}})
     config = alertmanager_config(settings, Receivers(
         f"{capture.url}/slack", ROUTING_KEY, f"{capture.url}/heartbeat", platform_slack_webhook_url=f"{capture.url}/platform"))
     # Only the test redirects PagerDuty; production uses the Events API v2 default URL.
     receiver(config, "pagerduty")["pagerduty_configs"][0]["url"] = f"{capture.url}/pagerduty"
-    external_url = helm_values(settings, "alertmanager-config", "gp3")["alertmanagerSpec"]["externalUrl"]
+    external_url = helm_values(settings, "alertmanager-config", "gp3", {})["alertmanagerSpec"]["externalUrl"]
     directory = tmp_path_factory.mktemp("alertmanager")
     port = free_port()
     process = Process(

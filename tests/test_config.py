@@ -92,7 +92,8 @@ def test_secrets_are_read_through_the_secret_reader():
          "webhook-monitoring:metrics.probes[0].url: got 'ftp://x', expected an http:// or https:// URL"),
         ({"metrics": {"services": []}}, "webhook-monitoring:metrics.services: got [], expected a non-empty list"),
         ({"namespace": "Monitoring"}, "webhook-monitoring:namespace: got 'Monitoring', expected a Kubernetes name"),
-        ({"storage": {"iops": 100}}, "webhook-monitoring:storage.iops: got 100, expected a number from 3000 to 16000"),
+        ({"storage": {"profiles": [{"name": "fast", "iops": 100}]}},
+         "webhook-monitoring:storage.profiles[0].iops: got 100, expected a number from 3000 to 80000"),
         ({"alerting": {"alertmanager": {"replicas": True}}},
          "webhook-monitoring:alerting.alertmanager.replicas: got true, expected a whole number"),
         ({"tags": {"owner": 1}}, "webhook-monitoring:tags: got {\"owner\": 1}, expected a map of string keys"),
@@ -104,6 +105,14 @@ def test_secrets_are_read_through_the_secret_reader():
         ({"teamLabel": "webhook delivery"}, "webhook-monitoring:teamLabel: got 'webhook delivery', expected a Kubernetes label value"),
         ({"metrics": {"services": [{"name": "api", "namespace": "n", "selector": {}}]}},
          "webhook-monitoring:metrics.services[0].selector: got {}, expected at least one label"),
+        ({"metrics": {"kubeStateMetricsJob": "kube state"}},
+         "webhook-monitoring:metrics.kubeStateMetricsJob: got 'kube state', expected a Kubernetes label value"),
+        ({"alerting": {"thresholds": {"queueDepthFor": "90s"}}},
+         "webhook-monitoring:alerting.thresholds.queueDepthFor: got '90s', expected whole minutes"),
+        ({"alerting": {"thresholds": {"stallQueueDepth": 0}}},
+         "webhook-monitoring:alerting.thresholds.stallQueueDepth: got 0, expected a number of at least 1"),
+        ({"alerting": {"platform": {"teamLabel": "webhook-delivery"}}},
+         "webhook-monitoring:alerting.platform.teamLabel: got 'webhook-delivery', expected a team other than teamLabel"),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_expected(overrides, expected):
@@ -116,7 +125,7 @@ def test_misspelled_key_is_an_error_with_the_closest_valid_key():
     assert found == [
         "webhook-monitoring:prometheus.retension: unknown key; did you mean 'retention'? (valid keys: "
         "evaluationInterval, expectedSeries, remoteWriteDrop, remoteWriteQueue, replicas, resources, retention, retentionSize, "
-        "scrapeInterval, volumeSize)"
+        "scrapeInterval, volumeProfile, volumeSize)"
     ]
     top = problems("dev", {"prometheos": {}})
     assert top[0].startswith("webhook-monitoring:prometheos: unknown key; did you mean 'prometheus'?")
@@ -132,7 +141,9 @@ def test_every_problem_is_reported_at_once_one_line_each():
 
 
 def test_missing_required_secret_says_which_command_fixes_it():
-    found = problems("prod", secrets={"slackWebhookUrl": "x", "heartbeatUrl": "y", "grafanaOauthClientSecret": "z"})
+    found = problems("prod", secrets={"slackWebhookUrl": "x", "heartbeatUrl": "y", "grafanaOauthClientSecret": "z",
+                                      "platformSlackWebhookUrl": "w", "federationCredentials": SECRET_VALUES[
+                                          "federationCredentials"]})
     assert found == [
         "webhook-monitoring:pagerdutyToken: missing, expected a secret (PagerDuty REST API token the PagerDuty "
         "provider uses to create the service and integration.) run "
@@ -306,7 +317,7 @@ REFUSED = [
     ("dev", "alerting.alertmanager.groupWait", "0s", DURATION),
     ("dev", "alerting.alertmanager.groupWait", "293y", "a duration of at most 292y (Prometheus' limit)"),
     # Sizes and quantities.
-    ("dev", "prometheus.volumeSize", "17Ti", "a size of at most 16Ti (the largest gp3 volume)"),
+    ("dev", "prometheus.volumeSize", "65Ti", "a size of at most 64Ti (the largest gp3 volume)"),
     ("dev", "prometheus.volumeSize", "\u0666\u0660Gi",
      "a size such as 50GB or 100Gi (units B, KB, MB, GB, TB, Ki, Mi, Gi, Ti)"),
     ("dev", "prometheus.volumeSize", "60Gi\n", "a size such as 50GB or 100Gi (units B, KB, MB, GB, TB, Ki, Mi, Gi, Ti)"),
@@ -399,7 +410,7 @@ ACCEPTED = [
     ("dev", "alerting.alertmanager.groupWait", "1y2w3d4h5m6s7ms", Duration("1y2w3d4h5m6s7ms")),
     ("dev", "alerting.alertmanager.groupWait", "500ms", Duration("500ms")),
     ("dev", "alerting.alertmanager.groupWait", "292y", Duration("292y")),
-    ("dev", "prometheus.volumeSize", "16Ti", Size("16Ti")),
+    ("dev", "prometheus.volumeSize", "64Ti", Size("64Ti")),
     ("dev", "alerting.alertmanager.resources.memoryLimit", "512k", "512k"),
     ("dev", "prometheus.resources.memoryLimit", "16Ti", "16Ti"),
     ("dev", "prometheus.resources.cpuLimit", "1000", "1000"),
@@ -496,7 +507,7 @@ def test_values_that_are_not_json_show_as_text_not_a_traceback():
         load(raw, secret_keys, lambda name: "secret")
     assert caught.value.problems[:2] == [
         "webhook-monitoring:prometheus.2024-01-02: unknown key (valid keys: evaluationInterval, expectedSeries, remoteWriteDrop, "
-        "remoteWriteQueue, replicas, resources, retention, retentionSize, scrapeInterval, volumeSize)",
+        "remoteWriteQueue, replicas, resources, retention, retentionSize, scrapeInterval, volumeProfile, volumeSize)",
         f'webhook-monitoring:prometheus.retention: got "2024-01-01", expected {DURATION}',
     ]
 

@@ -51,7 +51,7 @@ ANY = [
 ]
 BY_TYPE = {
     "duration": ["30s", "5m", "1h30m", "15d", "30m1h", "1m1m", "5m\n", "\u0665m", "0s", "1h 30m", "293y", "90d", "1ms", "2w"],
-    "size": ["50GB", "100Gi", "100Gb", "-5Gi", "1.5Gi", "17Ti", "0B", "\u0665Gi", "10Gi\n", "16Ti"],
+    "size": ["50GB", "100Gi", "100Gb", "-5Gi", "1.5Gi", "17Ti", "0B", "\u0665Gi", "10Gi\n", "16Ti", "65Ti"],
     "url": ["https://..", "http://x:0", "https://example.com:65536", "ftp://example.com", "https://user:pw@example.com",
             "https://example.com/path", "http://example.com", "https://example.com\n", "http://10.0.0.1:9090",
             "https://300.1.1.1", "https://-x.example.com"],

@@ -42,6 +42,8 @@ EXPECTED_UIDS = [
     "webhook-cost",
     "webhook-infrastructure",
     "webhook-capacity",
+    "webhook-mimir",
+    "webhook-loki",
 ]
 # Values a query variable takes in Grafana, for checking the queries outside Grafana.
 SUBSTITUTIONS = {
@@ -150,6 +152,8 @@ def test_every_dashboard_is_in_a_known_folder_and_no_folder_is_empty(built):
         "webhook-cost": "business",
         "webhook-infrastructure": "infrastructure",
         "webhook-capacity": "infrastructure",
+        "webhook-mimir": "infrastructure",
+        "webhook-loki": "infrastructure",
     }
 
 
@@ -377,9 +381,10 @@ def test_cost_dashboard_uses_the_configured_unit_costs():
 
 
 def test_the_monitoring_cost_counts_requests_s3_transfer_and_provisioned_volumes(tmp_path):
-    """The stack's cost, evaluated by promtool on synthetic series: prod's prices and its gp3 volumes of
-    6,000 IOPS and 250 MiB/s (3,000 and 125 above the included baseline)."""
-    settings = minimal_settings("prod", storage={"iops": 6000, "throughput": 250})
+    """The stack's cost, evaluated by promtool on synthetic series: prod's prices and its Prometheus volumes
+    of 6,000 IOPS and 250 MiB/s (3,000 and 125 above the included baseline)."""
+    settings = minimal_settings("prod", storage={"profiles": [{"name": "fast", "iops": 6000, "throughput": 250}]},
+                                prometheus={"volumeProfile": "fast"})
     doc = by_uid(dashboards(settings), "webhook-cost")
     expr = substitute(panel_by_title(doc, "Monitoring hourly cost by resource")["targets"][0]["expr"])
     own = f'cluster="{CLUSTER}", namespace="monitoring"'
@@ -395,9 +400,6 @@ def test_the_monitoring_cost_counts_requests_s3_transfer_and_provisioned_volumes
         {"series": f"cortex_distributor_received_samples_total{{{own}}}", "values": "0+6000x60"},
         {"series": f"prometheus_remote_storage_bytes_total{{{own}}}", "values": "0+60000x60"},
         {"series": f'thanos_objstore_bucket_operations_total{{{own}, operation="upload"}}', "values": "0+6x60"},
-        # Two volumes of the stack's class.
-        *({"series": f'kube_persistentvolumeclaim_info{{cluster="{CLUSTER}", namespace="monitoring", '
-                     f'persistentvolumeclaim="v{i}", storageclass="gp3"}}', "values": "1x60"} for i in range(2)),
     ]
     gib_month = 100 * 90 * 86400 * 2 / 2**30
     expected = {
@@ -406,6 +408,7 @@ def test_the_monitoring_cost_counts_requests_s3_transfer_and_provisioned_volumes
         "s3 requests": 0.1 * 3600 / 1000 * 0.005,
         # Remote write and Mimir's three copies, two thirds of it across zones.
         "cross-zone transfer": 1000 * 4 * (2 / 3) * 3600 / 2**30 * 0.02,
+        # The two Prometheus replicas' volumes of the profile.
         "provisioned iops and throughput": 2 * (3000 * 0.005 + 125 * 0.04) / 730,
     }
     samples = [{"labels": f'{{resource="{name}"}}', "value": value} for name, value in expected.items()]
@@ -480,3 +483,17 @@ def test_range_sla_weighs_windows_by_traffic(built, tmp_path):
     ]
     result = run_promtool_test(tmp_path, series, expr, "60m", [{"labels": labels, "value": 0.75}])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_store_dashboards_read_the_stack_namespaces_and_its_log_agent():
+    settings = minimal_settings(namespace="observability", agentsNamespace="node-agents", logging={"agent": "promtail"})
+    built = {d.uid: d.json for d in dashboards(settings)}
+    for uid, prefix in (("webhook-mimir", "cortex_"), ("webhook-loki", "loki_")):
+        exprs = [t["expr"] for p in panels(built[uid]) for t in p["targets"]]
+        store = [e for e in exprs if prefix in e]
+        assert len(store) >= 5, uid
+        assert all('namespace="observability"' in e for e in store), uid
+    agents = panel_by_title(built["webhook-loki"], "Agents: lines dropped, pushes refused")
+    assert [t["expr"].split("{")[0].split("(")[-1] for t in agents["targets"]] == [
+        "promtail_dropped_entries_total", "promtail_request_duration_seconds_count"]
+    assert all('namespace="node-agents"' in t["expr"] for t in agents["targets"])

@@ -34,7 +34,8 @@ def test_prometheus_requests_default_to_the_measured_use_at_the_expected_series(
 
 def test_mimir_is_sized_by_its_documented_requirements_for_the_configured_series():
     settings = minimal_settings("prod", longTermStorage={"expectedSeries": 250_000})
-    values = mimir_values(settings, bucket_name="b", region="us-east-1", role_arn="arn", storage_class="gp3")
+    values = mimir_values(settings, bucket_name="b", region="us-east-1", role_arn="arn", storage_class="gp3",
+                          ha_tracker_client_certificate="<certificate>")
     # 250,000 series x 3 copies in memory = 2.5 cores and 6.25 GB (+50 %) over three ingesters.
     assert values["ingester"]["replicas"] == 3
     assert values["ingester"]["resources"]["requests"] == {"cpu": "834m", "memory": "2981Mi"}
@@ -61,7 +62,7 @@ def test_loki_is_sized_by_the_daily_volume_and_its_limits_follow_it():
                                            "max_global_streams_per_user": 6000}
     # 1 TB a day is 11.6 MB/s on average: the limit takes five times that.
     assert capacity.loki_limits(minimal_settings("prod", logging={"dailyVolume": "1TB"}))["ingestion_rate_mb"] == 58
-    values = loki_values(small, bucket_name="b", region="r", role_arn="a", storage_class="gp3",
+    values = loki_values(small, bucket_name="b", region="r", role_arn="a", storage_class="gp3", attributes_classes={},
                          alertmanager_url="http://am", rules_config_map="rules")
     assert values["loki"]["limits_config"]["max_global_streams_per_user"] == 6000
     assert values["write"]["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
@@ -69,7 +70,7 @@ def test_loki_is_sized_by_the_daily_volume_and_its_limits_follow_it():
     # Resources set in the stack file win.
     fixed = minimal_settings("prod", logging={"resources": {"cpuRequest": "300m", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}})
     fixed_values = loki_values(fixed, bucket_name="b", region="r", role_arn="a", storage_class="gp3",
-                               alertmanager_url="http://am", rules_config_map="rules")
+                               attributes_classes={}, alertmanager_url="http://am", rules_config_map="rules")
     assert fixed_values["read"]["resources"]["requests"] == {"cpu": "300m", "memory": "1Gi"}
 
 

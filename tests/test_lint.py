@@ -8,7 +8,7 @@ from tests.support import ROOT
 
 def test_pyflakes_finds_nothing():
     result = subprocess.run(
-        [sys.executable, "-m", "pyflakes", "__main__.py", "connection.py", "config", "components", "monitoring", "tools", "tests"],
+        [sys.executable, "-m", "pyflakes", "__main__.py", "connection.py", "config", "components", "monitoring", "policy", "tools", "testkit", "tests"],
         cwd=ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

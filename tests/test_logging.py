@@ -47,7 +47,7 @@ PUSH = push_url("monitoring")
 
 def loki_for(settings) -> dict[str, Any]:
     return loki_values(
-        settings, bucket_name=BUCKET, region=REGION, role_arn=ROLE_ARN, storage_class="gp3",
+        settings, bucket_name=BUCKET, region=REGION, role_arn=ROLE_ARN, storage_class="gp3", attributes_classes={},
         service_account=LOKI_SERVICE_ACCOUNT, alertmanager_url=ALERTMANAGER, rules_config_map="logging-loki-rules",
     )
 
@@ -479,7 +479,7 @@ def _run_component(settings, check):
         logging = Logging(
             "logging",
             LoggingArgs(
-                settings=settings, namespace="monitoring", agent_namespace="monitoring-agents", storage_class="gp3", bucket_name=BUCKET,
+                settings=settings, namespace="monitoring", agent_namespace="monitoring-agents", storage_class="gp3", attributes_classes={}, bucket_name=BUCKET,
                 bucket_region=REGION, role_arn=role_arn, alertmanager_url=ALERTMANAGER,
                 agent_role_name="logging-alloy-pod-discovery",
             ),

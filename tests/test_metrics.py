@@ -16,8 +16,8 @@ import pulumi
 import pytest
 import yaml
 
-from config import ConfigError, Settings
-from tests.support import minimal_settings
+from config import ConfigError, Settings, load
+from tests.support import SECRET_VALUES, minimal_settings, raw_config, run_stack
 from config.types import Size
 from monitoring import graphite, scrape
 from monitoring.helm import blackbox_exporter, deep_merge
@@ -25,20 +25,22 @@ from monitoring.pods import kubernetes_quantity
 from monitoring.helm.kube_prometheus_stack import fullname, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.rules import federation_match
-from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
+from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR, PROMETHEUS_OPERATOR_CRDS
 from testkit.live import Process, counter_value, free_port, http_json, wait_until
 from testkit.operator import prometheus_file_format
 from tools.go_tools import binary
+from tools.mock_runtime import resource_outputs
 from testkit.k8s import label_selector_matches
 
 NS = "webhook-monitoring:"
 ROLE_ARN = "arn:aws:iam::123456789012:role/webhook-metrics"
 BUCKET = "webhook-prod-use1-metrics"
+CLIENT_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB (the distributors' certificate)\n-----END CERTIFICATE-----\n"
 RECORDED = ("service:webhook_deliveries:rate5m", "service:webhook_delivery_errors:ratio_rate5m")
 
 
 def kps_values(settings: Settings) -> dict:
-    return prometheus_values(settings, "gp3")
+    return prometheus_values(settings, "gp3", {})
 
 
 def spec_of(values: dict) -> dict:
@@ -104,7 +106,7 @@ def test_no_cpu_limit_when_unset():
     }
 
 
-def test_chart_watchdog_off_and_crds_upgraded_server_side():
+def test_chart_watchdog_off_and_no_crds_of_its_own():
     values = kps_values(minimal_settings())
     # Only the chart's Watchdog goes (ours is the one); TargetDown and InfoInhibitor stay.
     assert values["defaultRules"]["disabled"] == {"Watchdog": True}
@@ -113,9 +115,8 @@ def test_chart_watchdog_off_and_crds_upgraded_server_side():
         "prometheus": {"team": "webhook-delivery"}, "alertmanager": {"team": "webhook-delivery"}}
     assert values["defaultRules"]["additionalRuleAnnotations"]["PrometheusRuleFailures"] == {
         "runbook_url": "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/PrometheusRuleFailures.md"}
-    assert values["crds"]["enabled"] is True
-    assert values["crds"]["upgradeJob"]["enabled"] is True and values["crds"]["upgradeJob"]["forceConflicts"] is True
-    assert values["crds"]["upgradeJob"]["image"]["busybox"]["tag"] != "latest"
+    # The CRDs are the prometheus-operator-crds release's: no CRDs, no upgrade job, no image pulled for it.
+    assert values["crds"] == {"enabled": False}
     assert "grafana" not in values and "alertmanager" not in values
 
 
@@ -292,15 +293,33 @@ def test_write_relabelling_drops_noise_and_keeps_the_replica_label_for_mimir_to_
 @pytest.mark.parametrize("environment, tracked", [("dev", False), ("prod", True)])
 def test_mimir_keeps_one_replicas_samples_through_its_ha_tracker(environment, tracked):
     settings = minimal_settings(environment)
-    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3")
+    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3",
+                          ha_tracker_client_certificate=CLIENT_CERTIFICATE if tracked else None)
     config = values["mimir"]["structuredConfig"]
     if not tracked:
         assert "distributor" not in config and "accept_ha_samples" not in config["limits"]
+        assert "extraVolumes" not in values["distributor"]
         return
+    host = "mimir-ha-tracker-etcd.monitoring.svc.cluster.local"
     assert config["distributor"]["ha_tracker"] == {
         "enable_ha_tracker": True,
-        "kvstore": {"store": "etcd", "etcd": {"endpoints": ["mimir-ha-tracker-etcd.monitoring.svc.cluster.local:2379"]}},
+        # Over TLS, with the distributors' client certificate (etcd refuses a client without one).
+        "kvstore": {"store": "etcd", "etcd": {
+            "endpoints": [f"{host}:2379"], "tls_enabled": True, "tls_server_name": host,
+            "tls_cert_path": "/etc/mimir/ha-tracker-etcd/tls.crt", "tls_key_path": "/etc/mimir/ha-tracker-etcd/tls.key",
+            "tls_ca_path": "/etc/mimir/ha-tracker-etcd/ca.crt"}},
     }
+    distributor = values["distributor"]
+    assert distributor["extraVolumes"] == [{"name": "ha-tracker-etcd-tls",
+                                            "secret": {"secretName": "mimir-ha-tracker-etcd-client-tls"}}]
+    assert distributor["extraVolumeMounts"] == [{"name": "ha-tracker-etcd-tls", "mountPath": "/etc/mimir/ha-tracker-etcd",
+                                                 "readOnly": True}]
+    # A renewed certificate rolls the distributors, which read it at start; the annotation is a digest, not the PEM.
+    renewed = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3",
+                           ha_tracker_client_certificate=CLIENT_CERTIFICATE.replace("MIIB", "MIIC"))
+    annotation = "checksum/mimir-ha-tracker-etcd-client-tls"
+    assert distributor["podAnnotations"][annotation] != renewed["distributor"]["podAnnotations"][annotation]
+    assert "BEGIN CERTIFICATE" not in str(values)
     assert {k: config["limits"][k] for k in ("accept_ha_samples", "ha_cluster_label", "ha_replica_label")} == {
         "accept_ha_samples": True, "ha_cluster_label": "cluster", "ha_replica_label": "__replica__"}
     # The cluster label Mimir elects a replica per is the one every replica writes.
@@ -321,7 +340,8 @@ def all_keys(value: Any) -> set[str]:
 @pytest.mark.parametrize("environment,ingesters,zone_aware", [("dev", 1, False), ("prod", 3, True)])
 def test_mimir_values(environment, ingesters, zone_aware):
     settings = minimal_settings(environment)
-    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3")
+    values = mimir_values(settings, bucket_name=BUCKET, region="us-east-1", role_arn=ROLE_ARN, storage_class="gp3",
+                          ha_tracker_client_certificate=CLIENT_CERTIFICATE)
     config = values["mimir"]["structuredConfig"]
     assert config["blocks_storage"] == {
         "backend": "s3",
@@ -610,7 +630,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append((args.typ, args.name, args.inputs))
-        return f"{args.name}-id", args.inputs
+        return f"{args.name}-id", resource_outputs(args.typ, args.name, args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}
@@ -633,6 +653,7 @@ def run_component(settings: Settings, **extra: Any) -> RecordingMocks:
         stack = MetricsStack("metrics", MetricsStackArgs(
             settings=settings,
             storage_class=pulumi.Output.from_input("gp3"),
+            attributes_classes=pulumi.Output.from_input({}),
             metrics_bucket_name=pulumi.Output.from_input(BUCKET),
             region="us-east-1",
             role_arn=pulumi.Output.from_input(ROLE_ARN),
@@ -656,8 +677,8 @@ RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 def test_component_registers_pinned_releases_with_values_from_inputs():
     mocks = run_component(minimal_settings("prod"))
     releases = {inputs["chart"]: inputs for _, inputs in mocks.of_type(RELEASE_TYPE)}
-    assert set(releases) == {KUBE_PROMETHEUS_STACK.name, MIMIR.name}
-    for chart in (KUBE_PROMETHEUS_STACK, MIMIR):
+    assert set(releases) == {PROMETHEUS_OPERATOR_CRDS.name, KUBE_PROMETHEUS_STACK.name, MIMIR.name}
+    for chart in (PROMETHEUS_OPERATOR_CRDS, KUBE_PROMETHEUS_STACK, MIMIR):
         assert releases[chart.name]["version"] == chart.version
         assert releases[chart.name]["repositoryOpts"]["repo"] == chart.repo
         assert releases[chart.name]["name"] == chart.name
@@ -689,7 +710,7 @@ def test_component_creates_one_prometheus_rule_per_group_and_a_monitor_per_servi
     # Off by default: no blackbox exporter, no probes, no graphite exporter.
     assert not mocks.of_type("kubernetes:monitoring.coreos.com/v1:Probe")
     assert not mocks.of_type("kubernetes:apps/v1:Deployment")
-    assert len(mocks.of_type(RELEASE_TYPE)) == 2
+    assert len(mocks.of_type(RELEASE_TYPE)) == 3
 
 
 def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
@@ -699,7 +720,7 @@ def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
     })
     mocks = run_component(settings)
     charts = sorted(inputs["chart"] for _, inputs in mocks.of_type(RELEASE_TYPE))
-    assert charts == sorted([KUBE_PROMETHEUS_STACK.name, MIMIR.name, BLACKBOX_EXPORTER.name])
+    assert charts == sorted([PROMETHEUS_OPERATOR_CRDS.name, KUBE_PROMETHEUS_STACK.name, MIMIR.name, BLACKBOX_EXPORTER.name])
     (probe,) = mocks.of_type("kubernetes:monitoring.coreos.com/v1:Probe")
     assert probe[1]["spec"]["prober"]["url"] == "prometheus-blackbox-exporter.monitoring.svc.cluster.local:9115"
     assert [i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:apps/v1:Deployment")] == ["graphite-exporter"]
@@ -854,3 +875,32 @@ def test_the_deployed_prometheus_keeps_only_the_configured_latency_buckets(tmp_p
         process.stop()
         server.shutdown()
 
+
+
+def test_the_federation_credentials_become_the_secret_prometheus_mounts():
+    """The Secret prod's source names is the program's, from the `federationCredentials` secret, before
+    the release whose Prometheus mounts it."""
+    run = run_stack("prod")
+    (secret,) = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "federation-euw1"]
+    assert secret.as_json()["inputs"]["stringData"] == {
+        "__secret__": {"username": "federation", "password": "federation-password-canary"}}
+    assert secret.inputs["metadata"]["namespace"] == "monitoring"
+    (release,) = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack"]
+    assert secret.urn in release.depends_on
+    assert [r for r in run_stack("dev").of_type("kubernetes:core/v1:Secret")
+            if r.inputs["metadata"]["name"].startswith("federation")] == []
+
+
+@pytest.mark.parametrize("credentials, problem", [
+    ('{"webhook-prod-euw2": {"username": "federation", "password": "p"}}',
+     "no entry for cluster 'webhook-prod-euw1' (its metrics.federation entry names a credentialsSecret), expected "
+     '{"<cluster>": {"username": "...", "password": "..."}}'),
+    ("federation:p4ss", 'not a JSON object of that shape, expected {"<cluster>": {"username": "...", "password": "..."}}'),
+])
+def test_federation_credentials_without_the_sources_entry_are_refused_without_showing_them(credentials, problem):
+    secrets = {**SECRET_VALUES, "federationCredentials": credentials}
+    raw, secret_keys = raw_config("prod", secrets=secrets)
+    with pytest.raises(ConfigError) as refused:
+        load(raw, secret_keys, lambda name: secrets[name])
+    assert refused.value.problems == [f"webhook-monitoring:federationCredentials: {problem}"]
+    assert "p4ss" not in str(refused.value)

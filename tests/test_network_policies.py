@@ -8,7 +8,7 @@ import pytest
 
 from monitoring import network
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
-from tests.support import rendered_stack
+from tests.support import minimal_settings, rendered_stack
 from tools.templating import template_stack
 from testkit.k8s import Peer, flow_allowed
 
@@ -42,6 +42,11 @@ PEERS = {p.name: p for p in (
     pod("blackbox-exporter", MAIN, {"app.kubernetes.io/name": "prometheus-blackbox-exporter"}),
     pod("graphite-exporter", MAIN, {"app.kubernetes.io/name": "graphite-exporter"}),
     pod("ha-tracker-etcd", MAIN, {"app.kubernetes.io/name": "mimir-ha-tracker-etcd"}),
+    # cert-manager's HTTP-01 solver for Grafana's certificate (labels of cert-manager v1.21's pod.go).
+    pod("acme-solver", MAIN, {"acme.cert-manager.io/http01-solver": "true", "acme.cert-manager.io/http-domain": "1234",
+                              "acme.cert-manager.io/http-token": "5678"}),
+    # The program's Job that sets Grafana's folder permissions.
+    pod("grafana-folders", MAIN, {"app.kubernetes.io/name": "grafana-folders", "team": "webhook-delivery"}),
     pod("alloy", AGENTS, {"app.kubernetes.io/name": "alloy"}),
     pod("node-exporter", AGENTS, {"app.kubernetes.io/name": "prometheus-node-exporter"}, host_network=True),
     # Outside the stack.
@@ -61,6 +66,9 @@ MUST_PASS = [
     ("grafana", "prometheus", PROM, "TCP"), ("grafana", "alertmanager", AM, "TCP"),
     ("grafana", "loki-gateway", LOKI_GW, "TCP"), ("grafana", "mimir-gateway", MIMIR_GW, "TCP"),
     ("ingress-controller", "grafana", network.GRAFANA_PORT, "TCP"),
+    # The ACME server's challenge, and cert-manager's self-check, come through the ingress controller.
+    ("ingress-controller", "acme-solver", network.ACME_HTTP01_SOLVER_PORT, "TCP"),
+    ("grafana-folders", "grafana", network.GRAFANA_PORT, "TCP"),
     ("prometheus", "alertmanager", AM, "TCP"), ("prometheus", "mimir-gateway", MIMIR_GW, "TCP"),
     # Scrapes, of every kind of target, in both namespaces (itself through its proxy).
     ("prometheus", "prometheus", PROM, "TCP"), ("prometheus", "kube-state-metrics", 8080, "TCP"),
@@ -92,6 +100,11 @@ MUST_REFUSE = [
     ("grafana", "alertmanager", GOSSIP, "TCP"), ("kube-state-metrics", "mimir-gateway", MIMIR_GW, "TCP"),
     ("internet", "prometheus", PROM, "TCP"), ("other-cluster", "prometheus", PROM, "TCP"),
     ("internet", "grafana", network.GRAFANA_PORT, "TCP"), ("stranger", "graphite-exporter", 9109, "TCP"),
+    ("webhook-api", "acme-solver", network.ACME_HTTP01_SOLVER_PORT, "TCP"),
+    ("ingress-controller", "acme-solver", 80, "TCP"),
+    # The folder Job reaches Grafana and nothing else.
+    ("grafana-folders", "prometheus", PROM, "TCP"), ("grafana-folders", "alertmanager", AM, "TCP"),
+    ("grafana-folders", "loki-gateway", LOKI_GW, "TCP"),
 ]
 
 
@@ -140,6 +153,14 @@ def test_only_mimirs_distributors_reach_the_ha_trackers_store_where_it_runs():
     assert not [p for p in policies_of("dev") if p["metadata"]["name"] == "ha-tracker-store-from-mimir-distributors"]
 
 
+def test_the_http01_solver_is_admitted_only_where_cert_manager_issues_the_certificate():
+    """With `grafana.clusterIssuer` null the Secret comes from elsewhere: no solver runs, no door for one."""
+    assert allowed(policies_of("prod"), "ingress-controller", "acme-solver", network.ACME_HTTP01_SOLVER_PORT, "TCP")
+    policies = network.network_policies(minimal_settings("prod", grafana={"clusterIssuer": None}))
+    assert not allowed(policies, "ingress-controller", "acme-solver", network.ACME_HTTP01_SOLVER_PORT, "TCP")
+    assert "acme-http01-solver-from-the-ingress-controller" not in [p["metadata"]["name"] for p in policies]
+
+
 def test_federation_clients_reach_prometheus_only_from_their_configured_addresses():
     policies = policies_of("prod", {"networkPolicy": {"federationClientCidrs": [FEDERATION_CIDR]}})
     assert allowed(policies, "other-cluster", "prometheus", PROM, "TCP")
@@ -176,12 +197,13 @@ def test_the_matrix_pods_are_the_charts_pods_and_no_chart_brings_policies(stack)
     pods = [(o["metadata"].get("namespace") or r.namespace, o["spec"]["template"]["metadata"].get("labels") or {})
             for r in templated for o in r.objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")]
     pods += [(o["metadata"]["namespace"], o["spec"]["template"]["metadata"]["labels"])
-             for o in output.program if o["kind"] == "Deployment"]
+             for o in output.program if o["kind"] in ("Deployment", "Job")]
     charted = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "loki-backend", "loki-single-binary",
-               "loki-write", "loki-read", "loki-canary", "blackbox-exporter", "graphite-exporter", "alloy", "node-exporter"}
+               "loki-write", "loki-read", "loki-canary", "blackbox-exporter", "graphite-exporter", "alloy", "node-exporter",
+               "grafana-folders"}
     found = {name for name in charted for namespace, labels in pods
              if PEERS[name].namespace == namespace and PEERS[name].labels.items() <= labels.items()}
-    expected = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "alloy", "node-exporter"}
+    expected = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "alloy", "node-exporter", "grafana-folders"}
     expected |= ({"loki-single-binary", "graphite-exporter"} if stack == "dev" else
                  {"loki-backend", "loki-write", "loki-read", "loki-canary", "blackbox-exporter"})
     assert found == expected

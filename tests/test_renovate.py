@@ -11,9 +11,10 @@ constant or a reformatted line fails here rather than silently dropping out of R
 from __future__ import annotations
 
 import ast
+import functools
 import json
-import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from tools import go_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = ROOT / "renovate.json"
-SKIPPED_DIRS = {".git", ".venv", "node_modules", "build", ".tools", ".charts", "__pycache__"}
 # The fields a regex manager can capture or template (Renovate's validMatchFields).
 MATCH_FIELDS = ("depName", "packageName", "currentValue", "currentDigest", "datasource", "versioning",
                 "extractVersion", "registryUrl", "depType")
@@ -37,13 +37,13 @@ def config() -> dict[str, Any]:
     return json.loads(CONFIG_FILE.read_text())
 
 
-def repository_files() -> list[str]:
-    """Repository-relative paths, as Renovate matches managerFilePatterns against them."""
-    found = []
-    for directory, subdirectories, files in os.walk(ROOT):
-        subdirectories[:] = [d for d in subdirectories if d not in SKIPPED_DIRS]
-        found += [Path(directory, f).relative_to(ROOT).as_posix() for f in files]
-    return sorted(found)
+@functools.lru_cache(maxsize=1)
+def repository_files() -> tuple[str, ...]:
+    """Repository-relative paths of the files Renovate sees, the repository's own (tracked and new,
+    not ignored), as it matches managerFilePatterns against them."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    return tuple(sorted(f for f in listed if (ROOT / f).is_file()))
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -130,7 +130,6 @@ def pinned() -> list[tuple[str, ...]]:
         ("monitoring/versions.py", "quay.io/prometheus/alertmanager", "docker", versions.ALERTMANAGER_VERSION, "", ""),
         ("monitoring/versions.py", "quay.io/prometheus/blackbox-exporter", "docker", versions.BLACKBOX_EXPORTER_VERSION,
          "", ""),
-        ("monitoring/versions.py", "docker.io/library/busybox", "docker", versions.CRD_UPGRADE_BUSYBOX_TAG, "", ""),
         ("monitoring/versions.py", "github.com/slok/sloth", "go", versions.SLOTH_VERSION, "", ""),
         ("tools/go_tools.py", helm.module, "go", helm.version, "", ""),
     ]
@@ -158,8 +157,7 @@ def test_every_literal_version_in_the_pinned_files_is_seen_by_renovate(config) -
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
         and re.search(r"\d+\.\d+", node.value.value) and not node.value.value.startswith("https://")
     ]
-    assert {name for name, _ in literals} >= {"PROMETHEUS_VERSION", "GRAPHITE_EXPORTER_IMAGE",
-                                              "CRD_UPGRADE_BUSYBOX_TAG"}
+    assert {name for name, _ in literals} >= {"PROMETHEUS_VERSION", "GRAPHITE_EXPORTER_IMAGE"}
     unseen = [name for name, value in literals
               if not any(f'{name} = "{value}"' in text for text in matched["monitoring/versions.py"])]
     assert unseen == []
@@ -262,7 +260,8 @@ def test_a_chart_and_the_versions_its_tests_build_are_updated_together(config) -
         if "groupName" in rule and "matchDepNames" in rule:
             groups[rule["groupName"]] = set(rule["matchDepNames"])
     assert groups["kube-prometheus-stack"] >= {
-        versions.KUBE_PROMETHEUS_STACK.name, "quay.io/prometheus/prometheus", "quay.io/prometheus/alertmanager"}
+        versions.KUBE_PROMETHEUS_STACK.name, versions.PROMETHEUS_OPERATOR_CRDS.name,
+        "quay.io/prometheus/prometheus", "quay.io/prometheus/alertmanager"}
     assert groups["prometheus-blackbox-exporter"] >= {
         versions.BLACKBOX_EXPORTER.name, "quay.io/prometheus/blackbox-exporter"}
     # Every dependency a rule names exists: a typo would silently match nothing.
@@ -302,7 +301,8 @@ def test_the_config_covers_every_kind_of_dependency_weekly_with_labels(config) -
     assert config["labels"]
     pip_files = [f for f in repository_files()
                  if any(pattern_regex(p).search(f) for p in config["pip_requirements"]["managerFilePatterns"])]
-    assert pip_files == ["requirements-dev.txt", "requirements.txt"]
+    # The policy pack's pins too: its pulumi moves with the program's, in the pulumi group.
+    assert pip_files == ["policy/requirements.txt", "requirements-dev.txt", "requirements.txt"]
     assert {"package.json", "package-lock.json"} <= set(repository_files())
     for manager in regex_managers(config):
         assert manager.get("description") and files_of(manager), manager

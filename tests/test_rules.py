@@ -23,7 +23,7 @@ import yaml
 
 from config import ConfigError, Duration
 from monitoring.catalog import render as render_catalog
-from monitoring.rules.alerts import CHART_GUARD_ALERTS
+from monitoring.rules.alerts import CHART_GUARD_ALERTS, STORE_GROUP
 from monitoring.rules import (
     alert_groups,
     baseline_mean_series,
@@ -114,9 +114,9 @@ def _rule_set(settings) -> set[tuple[str, str]]:
     return {(g["name"], yaml.safe_dump(r)) for g in rule_groups(settings) for r in g["rules"]}
 
 
-def test_dev_rules_are_prods_without_the_probe_alert():
+def test_dev_rules_are_prods_without_the_probe_alerts():
     """What the promtool unit tests (run on prod's rules) prove holds for dev: for the same services,
-    dev deploys the same rules, minus the probe alert it has no probe for. A rule that differs fails
+    dev deploys the same rules, minus the probe alerts (failing, certificate expiring) it has no probe for. A rule that differs fails
     here, not in dev. Only the absence alerts name the services, and they follow each stack's own;
     the head series alert follows each stack's sizing."""
     prod_services = stack_values("prod")["metrics"]["services"]
@@ -125,7 +125,8 @@ def test_dev_rules_are_prods_without_the_probe_alert():
                                            "prometheus": {"expectedSeries": prod_sizing}}))
     prod = _rule_set(stack_settings("prod"))
     assert dev <= prod
-    assert {yaml.safe_load(rule)["alert"] for _, rule in prod - dev} == {"WebhookProbeFailed"}
+    assert {yaml.safe_load(rule)["alert"] for _, rule in prod - dev} == {"WebhookProbeFailed",
+                                                                         "WebhookProbeCertificateExpiring"}
     dev_services = {(str(s.namespace), str(s.name)) for s in stack_settings("dev").metrics.services}
     missing = [a for a in alerts_of(stack_settings("dev")) if a["alert"] == "WebhookTargetsMissing"]
     assert {(a["labels"]["service"], a["expr"]) for a in missing} == {
@@ -153,6 +154,26 @@ def test_lag_unit_test_fails_when_lag_is_read_against_the_storage_wide_timestamp
     result, = promtool_test(groups, tmp_path, [ROOT / "tests" / "rules" / "pipeline_alerts.yaml"]).values()
     assert result.returncode != 0
     assert 'pod="prometheus-kube-prometheus-stack-prometheus-1"' in result.stdout + result.stderr
+
+
+def test_shapes_unit_test_fails_when_the_error_confirmation_does_not_bridge_missed_scrapes(tmp_path):
+    """The scrape-gap case has teeth: read the short error rate as it is (no last value within 2m)
+    and the timed-out scrapes of "gaps" restart its pending alert, which then misses its page."""
+    groups = rule_groups(stack_settings("prod"))
+    (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == "WebhookHighErrorRate"]
+    bridged = 'last_over_time(service:webhook_delivery_errors:rate_short{cluster=""}[2m])'
+    assert bridged in rule["expr"]
+    rule["expr"] = rule["expr"].replace(bridged, 'service:webhook_delivery_errors:rate_short{cluster=""}')
+    spec = yaml.safe_load((ROOT / "tests" / "rules" / "service_shapes.yaml").read_text())
+    spec["tests"] = spec["tests"][:1]  # the error-rate block alone
+    (tmp_path / "source").mkdir()
+    shapes = tmp_path / "source" / "service_shapes.yaml"
+    shapes.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result, = promtool_test(groups, tmp_path, [shapes]).values()
+    assert result.returncode != 0
+    block = (result.stdout + result.stderr).split("alertname: WebhookHighErrorRate, time: 24m")[1].split("alertname:")[0]
+    expected, got = block.split("got:")
+    assert 'service="gaps"' in expected and 'service="gaps"' not in got and 'service="fresh"' in got
 
 
 # What tests/rules/federation.yaml reports when the rules read every cluster's recorded series.
@@ -228,7 +249,7 @@ def test_recorded_series_follow_level_metric_operations():
         level = series.record.split(":")[0].split("_")
         # The level names the labels the series keeps: service = (namespace, service), plus the rest.
         assert level[0] == "service" and series.labels[:2] == ("namespace", "service"), series.record
-        assert set(series.labels[2:]) <= {"status", "endpoint", "attempt_number", "quantile", "le"}
+        assert set(series.labels[2:]) <= {"status", "endpoint", "attempt_number", "quantile", "le", "pod"}
         # One level word per label kept beyond the service (the quantile is a static label).
         assert len(level) - 1 == len([label for label in series.labels[2:] if label != "quantile"]), series.record
 
@@ -251,10 +272,10 @@ def test_recording_rules_read_only_series_recorded_before_them():
 
 
 def test_long_windows_never_read_raw_per_endpoint_counters():
-    for rule in recording_groups(stack_settings("dev"))[0]["rules"]:
-        windows = re.findall(r"\[(\w+)\]", rule["expr"])
-        if "webhook_deliveries_total" in rule["expr"]:
-            assert windows == ["5m"], rule
+    raw = [rule for rule in recording_groups(stack_settings("dev"))[0]["rules"] if "webhook_deliveries_total" in rule["expr"]]
+    # The one pass over every counter (5m), and the error page's short confirmation over the failed ones.
+    assert [re.findall(r"\[(\w+)\]", rule["expr"]) for rule in raw] == [["5m"], ["1m"]]
+    assert 'status=~"error"' in raw[1]["expr"]
 
 
 def test_failure_statuses_come_from_settings():
@@ -268,7 +289,8 @@ def test_failure_statuses_come_from_settings():
 def test_federation_pulls_only_aggregated_series():
     match = federation_match(stack_settings("prod"))
     names = {re.fullmatch(r'\{__name__="([^"]+)"\}', m).group(1) for m in match}
-    assert names == {s.record for s in RECORDED_SERIES if "endpoint" not in s.labels}
+    assert names == {s.record for s in RECORDED_SERIES if "endpoint" not in s.labels and "pod" not in s.labels}
+    assert "service_pod:kube_pod_owner:relabel" not in names
     assert not any(n.startswith("service_endpoint") for n in names)
     assert "service:webhook_delivery_errors:ratio_rate5m" in names
     assert match == sorted(match)
@@ -327,10 +349,15 @@ def test_alert_names_and_groups():
 
 
 def test_every_alert_has_labels_annotations_and_runbook():
+    groups = {g["name"]: g["rules"] for g in alert_groups(stack_settings("prod"))}
+    # The stores' internals are the platform's (it runs them); everything else is the team's.
+    assert {r["labels"]["team"] for r in groups.pop(STORE_GROUP)} == {"platform"}
+    for rule in (r for rules in groups.values() for r in rules):
+        name, labels, annotations = rule["alert"], rule["labels"], rule["annotations"]
+        assert labels["team"] == "webhook-delivery", name
     for rule in alerts_of(stack_settings("prod")):
         name, labels, annotations = rule["alert"], rule["labels"], rule["annotations"]
         assert labels["severity"] in {"critical", "warning", "info"}, name
-        assert labels["team"] == "webhook-delivery", name
         # The service label comes from the aggregation or is set statically, never both.
         aggregated = (re.search(r"by \([^)]*\bservice\b", rule["expr"]) or "service:" in rule["expr"]
                       or re.search(r'label_replace\(.*"service"', rule["expr"], re.S))
@@ -374,22 +401,33 @@ def test_thresholds_and_durations_come_from_settings():
     changed = stack_settings("dev", {"alerting": {"thresholds": {
         "errorRatio": 0.02, "errorRatioFor": "7m", "queueDepth": 2500, "queueDepthFor": "9m",
         "latencyP95": 1.5, "latencyP95For": "20m", "sloTarget": 0.995, "anomalyZScore": 4.5,
-    }}, "metrics": {"latencyBuckets": [0.5, 1.5]}})
+        "keepFiringFor": "3m", "workloadFor": "25m", "stallQueueDepth": 40, "queueGrowthHorizon": "2h",
+    }}, "metrics": {"latencyBuckets": [0.5, 1.5], "kubeStateMetricsJob": "platform-ksm"}})
+    confirmation = 'last_over_time(service:webhook_delivery_errors:rate_short{cluster=""}[2m])'
     error, = _rules(default, "WebhookHighErrorRate")
     assert error["expr"] == (
         'service:webhook_delivery_errors:ratio_rate5m{cluster=""} > 0.05\n'
+        f'and on (namespace, service)\n{confirmation} > 0.05 * service:webhook_deliveries:rate5m{{cluster=""}}\n'
         'and on (namespace, service)\nservice:webhook_deliveries:rate5m{cluster=""} * 300 >= 20'
     )
-    assert error["for"] == "2m"
+    assert (error["for"], error["keep_firing_for"]) == ("2m", "5m")
     error, = _rules(changed, "WebhookHighErrorRate")
     # The low-traffic guard follows the threshold: one failure in 50 deliveries is 2%.
     assert error["expr"] == (
         'service:webhook_delivery_errors:ratio_rate5m{cluster=""} > 0.02\n'
+        f'and on (namespace, service)\n{confirmation} > 0.02 * service:webhook_deliveries:rate5m{{cluster=""}}\n'
         'and on (namespace, service)\nservice:webhook_deliveries:rate5m{cluster=""} * 300 >= 50'
     )
-    assert error["for"] == "7m"
+    assert (error["for"], error["keep_firing_for"]) == ("7m", "3m")
     backlog, = _rules(changed, "WebhookQueueBacklog")
-    assert backlog["expr"] == 'service:webhook_queue_depth:sum{cluster=""} > 2500' and backlog["for"] == "9m"
+    # Above 2500 for 9 of the last 18 minutes, and within the last 2.
+    queue = 'service:webhook_queue_depth:sum{cluster=""}'
+    assert backlog["expr"] == (f"max_over_time({queue}[2m]) > 2500\nand on (namespace, service)\n"
+                               f"count_over_time(({queue} > 2500)[18m:1m]) >= 9") and "for" not in backlog
+    growing, = _rules(changed, "WebhookQueueGrowing")
+    assert growing["expr"] == f"predict_linear({queue}[30m], 7200) > 2500"
+    stalled, = _rules(changed, "WebhookDeliveriesStalled")
+    assert stalled["expr"].startswith(f"min_over_time({queue}[5m]) >= 40\n")
     latency, = _rules(changed, "HighLatency")
     assert '{cluster="", quantile="0.95"} > 1.5\n' in latency["expr"] and latency["for"] == "20m"
     assert "(threshold 1.5s)" in latency["annotations"]["description"]
@@ -399,6 +437,13 @@ def test_thresholds_and_durations_come_from_settings():
     assert "budget of 0.5% (SLO 99.5%)" in fast["annotations"]["description"]
     anomaly, = _rules(changed, "WebhookTrafficAnomaly")
     assert ") > 4.5\n" in anomaly["expr"]
+    # The workload alerts read kube-state-metrics of the configured job, for the configured time.
+    for name in ("WorkloadCrashLooping", "WorkloadContainerWaiting", "WorkloadPodsPending", "WorkloadReplicasUnavailable"):
+        workload, = _rules(changed, name)
+        assert workload["for"] == "25m" and workload["keep_firing_for"] == "3m", name
+        assert 'job="platform-ksm"' in workload["expr"] and 'job="kube-state-metrics"' not in workload["expr"], name
+    owner = [r for r in recording_groups(changed)[0]["rules"] if r["record"] == "service_pod:kube_pod_owner:relabel"]
+    assert owner and owner[0]["expr"].count('job="platform-ksm"') == 3
 
 
 def test_burn_rate_alerts_follow_the_workbook():

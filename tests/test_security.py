@@ -10,6 +10,7 @@ import jmespath
 import pytest
 
 from config import ConfigError
+from monitoring import ha_tracker
 from monitoring.grafana import grafana_ini
 from monitoring.security import CHECKOV_ACCEPTED, PRIVILEGED, PROBE_EXCEPTIONS, RESTRICTED, pod_security_labels
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, htpasswd, nginx_config
@@ -209,3 +210,45 @@ def test_docs_list_every_accepted_checkov_finding_and_probe_exception():
     assert documented == set(CHECKOV_ACCEPTED)
     for sidecar in PROBE_EXCEPTIONS:
         assert sidecar.split("-")[0] in text.lower(), sidecar
+
+
+@pytest.mark.parametrize("stack, tracked", [("dev", False), ("prod", True)])
+def test_the_ha_trackers_etcd_takes_only_clients_with_a_certificate_of_its_ca(stack, tracked):
+    run = run_stack(stack)
+    secrets = {r.inputs["metadata"]["name"]: r.as_json()["inputs"] for r in run.of_type("kubernetes:core/v1:Secret")}
+    certificates = {r.name: r.inputs for r in run.of_type("tls:index/locallySignedCert:LocallySignedCert")}
+    if not tracked:
+        assert not certificates and ha_tracker.SERVER_SECRET not in secrets
+        return
+    (deployment,) = [r.inputs for r in run.of_type("kubernetes:apps/v1:Deployment")
+                     if r.inputs["metadata"]["name"] == ha_tracker.NAME]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][0] == "etcd" and "args" not in container
+    flags = dict(flag.removeprefix("--").split("=", 1) for flag in container["command"][1:])
+    tls = "/etc/etcd/tls"
+    assert {k: flags[k] for k in ("cert-file", "key-file", "trusted-ca-file", "peer-cert-file", "peer-key-file",
+                                  "peer-trusted-ca-file", "client-cert-auth", "peer-client-cert-auth")} == {
+        "cert-file": f"{tls}/tls.crt", "key-file": f"{tls}/tls.key", "trusted-ca-file": f"{tls}/ca.crt",
+        "peer-cert-file": f"{tls}/tls.crt", "peer-key-file": f"{tls}/tls.key", "peer-trusted-ca-file": f"{tls}/ca.crt",
+        "client-cert-auth": "true", "peer-client-cert-auth": "true"}
+    # Clients and peers over TLS; health and metrics on their own plain port, for probes and scrapes.
+    assert flags["listen-client-urls"].startswith("https://") and flags["listen-peer-urls"].startswith("https://")
+    assert flags["listen-metrics-urls"] == f"http://0.0.0.0:{ha_tracker.METRICS_PORT}"
+    assert container["readinessProbe"]["httpGet"]["port"] == "metrics"
+    assert not {"auto-tls", "peer-auto-tls"} & set(flags)
+    assert {"name": "tls", "secret": {"secretName": ha_tracker.SERVER_SECRET}} in pod["volumes"]
+    # Two certificates from one CA: etcd's for its names, the distributors' for client auth only.
+    server = certificates[f"metrics-{ha_tracker.SERVER_SECRET}"]
+    client = certificates[f"metrics-{ha_tracker.CLIENT_SECRET}"]
+    assert "server_auth" in server["allowedUses"] and "server_auth" not in client["allowedUses"]
+    assert "client_auth" in client["allowedUses"]
+    (request,) = [r.inputs for r in run.of_type("tls:index/certRequest:CertRequest")
+                  if r.name == f"metrics-{ha_tracker.SERVER_SECRET}-request"]
+    assert ha_tracker.host(minimal_settings("prod")) in request["dnsNames"]
+    # The private keys stay Pulumi secrets, handed over in the Secrets only.
+    for name in (ha_tracker.SERVER_SECRET, ha_tracker.CLIENT_SECRET):
+        assert secrets[name]["type"] == "kubernetes.io/tls"
+        assert set(secrets[name]["stringData"]["__secret__"]) == {"tls.crt", "tls.key", "ca.crt"}
+    for key in run.of_type("tls:index/certRequest:CertRequest"):
+        assert "__secret__" in key.as_json()["inputs"]["privateKeyPem"]

@@ -7,6 +7,8 @@ import json
 import kubernetes_validate
 import pytest
 
+from monitoring.logging.loki import loki_values
+from monitoring.volumes import attributes_class
 from tests.support import rendered_stack, run_stack, stack_settings
 from testkit.k8s import validation_problems
 from tools.stacks import stacks
@@ -69,10 +71,8 @@ def test_storage_class_is_encrypted_gp3_waiting_for_its_consumer(stack):
     assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
     assert sc.inputs["allowVolumeExpansion"] is True
     assert sc.inputs["reclaimPolicy"] == {"dev": "Delete", "prod": "Retain"}[stack]
-    expected = {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"}
-    if stack == "prod":
-        expected |= {"iops": "6000", "throughput": "250"}
-    assert sc.inputs["parameters"] == expected
+    # Only what every volume shares: performance is per workload (the attributes classes below).
+    assert sc.inputs["parameters"] == {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"}
     assert settings.storage.class_name == "gp3"
 
 
@@ -193,3 +193,38 @@ def test_strict_validation_catches_a_bad_object():
            "provisioner": "ebs.csi.aws.com", "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": "yes"}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, "1.33", strict=True)
+
+
+def test_prod_gives_prometheus_volumes_the_fast_profiles_attributes_class_and_no_other():
+    run = run_stack("prod")
+    (attributes,) = run.of_type("kubernetes:storage.k8s.io/v1:VolumeAttributesClass")
+    assert attributes.inputs["metadata"]["name"] == "gp3-fast-6000iops-250mibps"
+    assert (attributes.inputs["driverName"], attributes.inputs["parameters"]) == (
+        "ebs.csi.aws.com", {"iops": "6000", "throughput": "250"})
+    # A claim may still name it once the program no longer does: prod keeps it in the cluster.
+    assert (attributes.protect, attributes.retain_on_delete) == (True, True)
+    rendered = rendered_stack("prod")
+    claim = rendered.prometheus_spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert (claim["storageClassName"], claim["volumeAttributesClassName"]) == ("gp3", "gp3-fast-6000iops-250mibps")
+    # Alertmanager's 5Gi volumes keep the baseline: 6,000 IOPS is more than EC2 allows them.
+    assert "volumeAttributesClassName" not in rendered.alertmanager_spec["storage"]["volumeClaimTemplate"]["spec"]
+    assert run_stack("dev").of_type("kubernetes:storage.k8s.io/v1:VolumeAttributesClass") == []
+
+
+def test_a_profile_with_other_numbers_is_another_attributes_class():
+    """An attributes class' parameters cannot change: new numbers, new name (docs/operations/volumes.md)."""
+    settings = stack_settings("prod", {"storage": {"profiles": [{"name": "fast", "iops": 8000}]}})
+    (profile,) = settings.storage.profiles
+    assert attributes_class(settings.storage, profile)["metadata"]["name"] == "gp3-fast-8000iops"
+    assert attributes_class(settings.storage, profile)["parameters"] == {"iops": "8000"}
+
+
+def test_loki_volumes_take_the_profile_logging_names():
+    settings = stack_settings("prod", {"storage": {"profiles": [{"name": "fast", "iops": 6000},
+                                                                {"name": "logs", "iops": 4000}]},
+                                       "logging": {"volumeProfile": "logs"}})
+    values = loki_values(settings, bucket_name="b", region="us-east-1", role_arn="arn", storage_class="gp3",
+                         attributes_classes={"logs": "gp3-logs-4000iops"}, alertmanager_url="http://am",
+                         rules_config_map="rules")
+    assert values["write"]["persistence"]["volumeAttributesClassName"] == "gp3-logs-4000iops"
+    assert values["backend"]["persistence"]["volumeAttributesClassName"] == "gp3-logs-4000iops"

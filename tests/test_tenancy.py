@@ -14,7 +14,7 @@ from monitoring import tenancy, versions
 from monitoring.helm.kube_prometheus_stack import cluster_values, prometheus_values
 from monitoring.logging.alloy import alloy_config
 from monitoring.logging.promtail import promtail_config
-from tests.support import MINIMAL_CLUSTER, minimal_settings, raw_config, run_stack, stack_settings
+from tests.support import MINIMAL_CLUSTER, minimal_settings, raw_config, rendered_stack, run_stack, stack_settings
 from testkit.k8s import label_selector_matches
 from tools.rendered import RenderedStack
 
@@ -102,9 +102,10 @@ def test_owning_the_cluster_the_operator_and_its_webhook_keep_to_the_stacks_name
     assert label_selector_matches(webhook, {"kubernetes.io/metadata.name": "monitoring"})
     assert not label_selector_matches(webhook, {"kubernetes.io/metadata.name": "payments"})
     # The stack's Prometheus carries the label the Operator selects it by (the chart's commonLabels).
-    assert prometheus_values(s, "gp3")["commonLabels"] == {"team": "webhook-delivery"}
-    values = prometheus_values(s, "gp3")
-    assert values["crds"]["enabled"] and "enabled" not in values["prometheusOperator"]
+    assert prometheus_values(s, "gp3", {})["commonLabels"] == {"team": "webhook-delivery"}
+    values = prometheus_values(s, "gp3", {})
+    # The CRDs are the prometheus-operator-crds release's (tests/test_releases.py), never the chart's hook.
+    assert values["crds"] == {"enabled": False} and "enabled" not in values["prometheusOperator"]
     assert values["prometheus-node-exporter"]["namespaceOverride"] == "monitoring-agents"
 
 
@@ -120,7 +121,7 @@ def test_owning_the_cluster_the_agent_reads_every_pod():
 
 def test_joining_brings_no_operator_crds_or_exporters_and_leaves_the_clusters_alerts_to_the_platform():
     s = minimal_settings("prod", tenancy={"mode": "join", "naming": "legacy"})
-    values = prometheus_values(s, "gp3")
+    values = prometheus_values(s, "gp3", {})
     assert values["crds"] == {"enabled": False}
     assert values["prometheusOperator"] == {"enabled": False}
     for section in ("kubeStateMetrics", "nodeExporter", "kubeApiServer", "coreDns"):
@@ -184,6 +185,8 @@ def test_joining_the_program_reads_the_platforms_crds_and_registers_namespaced_d
     assert roles == {(ns, "webhook-delivery-prod-alloy-pod-discovery") for ns in
                      ("webhook-delivery", "webhook-delivery-prod-monitoring", "webhook-delivery-prod-agents")}
     assert joined.kube_prometheus_stack.name == "webhook-delivery-prod"
+    # No CRDs of its own: the platform's, never installed or changed (its own release installs them in own mode).
+    assert "prometheus-operator-crds" not in joined.releases and "prometheus-operator-crds" in rendered_stack("prod").releases
     assert joined.kube_prometheus_stack.namespace == "webhook-delivery-prod-monitoring"
 
 

@@ -18,6 +18,7 @@ import pulumi
 from pulumi.runtime import mocks, rpc
 from config.schema import PROJECT
 from monitoring.versions import PROMETHEUS_OPERATOR_MINOR
+from policy.model import UNKNOWN
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -39,6 +40,8 @@ class Registered:
     """URNs of the resources this one was declared to wait for (`depends_on`)."""
     read: bool = False
     """Read from the cloud or the cluster (`.get`, a StackReference), not created by the program."""
+    aliases: tuple[str, ...] = ()
+    """`<type> <name>` of what this resource was before a rename (its `aliases`): the same resource."""
 
     def as_json(self) -> dict:
         entry = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": plain(self.inputs)}
@@ -46,7 +49,22 @@ class Registered:
             entry["read"] = True
         if self.protect or self.retain_on_delete:
             entry["options"] = {"protect": self.protect, "retainOnDelete": self.retain_on_delete}
+        if self.aliases:
+            entry["aliases"] = list(self.aliases)
         return entry
+
+
+def alias_keys(request) -> tuple[str, ...]:
+    """`<type> <name>` of each alias of a registration: a URN's last type and name, or a spec's, whose
+    empty fields mean the resource's own."""
+    keys = []
+    for alias in request.aliases:
+        if alias.WhichOneof("alias") == "urn":
+            type_chain, name = alias.urn.split("::")[-2:]
+            keys.append(f"{type_chain.rsplit('$', 1)[-1]} {name}")
+        else:
+            keys.append(f"{alias.spec.type or request.type} {alias.spec.name or request.name}")
+    return tuple(sorted(set(keys) - {f"{request.type} {request.name}"}))
 
 
 def plain(value: Any, reveal_secrets: bool = False) -> Any:
@@ -61,7 +79,7 @@ def plain(value: Any, reveal_secrets: bool = False) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v, reveal_secrets) for v in value]
     if value is rpc.UNKNOWN or value == rpc.UNKNOWN:
-        return "<unknown until deployed>"
+        return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         # The wire format carries every number as a double; 2 replicas are 2, not 2.0.
         return int(value)
@@ -74,7 +92,7 @@ def _after_deploy(what: str) -> str:
     return f"<{what} after deploy>"
 
 
-def _outputs(typ: str, name: str, inputs: dict) -> dict:
+def resource_outputs(typ: str, name: str, inputs: dict) -> dict:
     """What the cloud would add to a resource's inputs, as readable placeholders."""
     out = dict(inputs)
     # An auto-name (or a prefix) gets a unique suffix from the provider: a placeholder here.
@@ -86,6 +104,12 @@ def _outputs(typ: str, name: str, inputs: dict) -> dict:
         out.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{role}", name=role)
     elif typ.startswith("aws:"):
         out.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}::{ACCOUNT}:{name}")
+    elif typ == "tls:index/privateKey:PrivateKey":
+        out.update(privateKeyPem=_after_deploy(f"private key {name}"), publicKeyPem=_after_deploy(f"public key {name}"))
+    elif typ == "tls:index/certRequest:CertRequest":
+        out.update(certRequestPem=_after_deploy(f"certificate request {name}"))
+    elif typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+        out.update(certPem=_after_deploy(f"certificate {name}"))
     elif typ == "random:index/randomPassword:RandomPassword":
         out.update(result=f"<generated password: {name}>", bcryptHash=f"<bcrypt of {name}>")
     elif typ == "pagerduty:index/serviceIntegration:ServiceIntegration":
@@ -113,7 +137,7 @@ class RecordingMonitor(mocks.MockMonitor):
             self._record(
                 request, response.urn, request.object, custom=bool(request.custom),
                 protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
-                depends_on=tuple(sorted(request.dependencies)),
+                depends_on=tuple(sorted(request.dependencies)), aliases=alias_keys(request),
             )
         return response
 
@@ -155,14 +179,15 @@ class ProgramMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.typ == "pulumi:pulumi:StackReference":
-            return f"{args.name}-id", {"name": args.name, "outputs": self.stack_outputs}
+            return f"{args.name}-id", {"name": args.name, "outputs": {**SOURCE_STACK_OUTPUTS, **self.stack_outputs}}
         if args.typ == CRD and args.resource_id:
             # A read of the cluster's CRD (joining a platform's Operator); none without an Operator.
             if self.operator_version is None:
                 raise Exception(f"resource '{args.resource_id}' does not exist")
             return args.resource_id, cluster_crd(args.resource_id, self.operator_version)
-        state = _outputs(args.typ, args.name, args.inputs)
-        return f"{args.name}-id", state
+        state = resource_outputs(args.typ, args.name, args.inputs)
+        # An S3 bucket's ID is its name (what its sub-resources' `bucket` inputs carry).
+        return state["bucket"] if args.typ == "aws:s3/bucket:Bucket" else f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token, inputs = args.token, args.args
@@ -172,8 +197,6 @@ class ProgramMocks(pulumi.runtime.Mocks):
             return {"id": f"P-SCHEDULE-{inputs['name']}", "name": inputs["name"]}, []
         if token == "pagerduty:index/getEscalationPolicy:getEscalationPolicy":
             return {"id": f"P-POLICY-{inputs['name']}", "name": inputs["name"]}, []
-        if token == "grafana:oss/getTeam:getTeam":
-            return {"id": f"team-{inputs['name']}", "teamId": 7, "teamUid": f"uid-{inputs['name']}", "name": inputs["name"]}, []
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/render", "userId": "render"}, []
         if token == "aws:index/getRegion:getRegion":
@@ -181,14 +204,14 @@ class ProgramMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
-# What a StackReference returns in a render: the cluster's infrastructure stack's outputs, and those
-# of another cluster's stack of this program that this one federates from.
+# What a StackReference to the cluster's infrastructure stack returns in a render.
 INFRA_OUTPUTS = {
-    "federationPassword": "<federation password of the source stack>",
     "kubeconfig": "<kubeconfig of the infrastructure stack>",
     "oidcProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/RENDER",
     "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/RENDER",
 }
+# ... and one to another cluster's stack of this program, that this one federates from.
+SOURCE_STACK_OUTPUTS = {"federationPassword": "<federation password of the source stack>"}
 
 
 @dataclass

@@ -16,11 +16,14 @@ if __name__ == "__main__":
     # (measured: 2.3 s -> 2.0 s per render). Tests importing this module keep their collector.
     gc.disable()
 
+import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +32,20 @@ import yaml
 from config import ConfigError, Settings, load
 from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
-from tools.mock_runtime import ROOT, run_program
+from tools.mock_runtime import INFRA_OUTPUTS, ROOT, run_program
 from tools.rendered import RenderedStack
 from tools.stacks import stacks
 
 
-def secret_placeholder(key: str) -> str:
+def secret_placeholder(key: str, settings: Settings | None = None) -> str:
     """A readable stand-in for a secret; URL-shaped where the secret is a URL, so the rendered
-    Alertmanager configuration still passes `amtool check-config`."""
+    Alertmanager configuration still passes `amtool check-config`; of the secret's own shape where it
+    has one (given the stack's settings)."""
     name = key.split(":", 1)[1]
-    if any(k.name == name and k.example.startswith("https://") for k in SECRET_KEYS):
+    secret = next((k for k in SECRET_KEYS if k.name == name), None)
+    if secret is not None and secret.placeholder is not None and settings is not None:
+        return secret.placeholder(settings)
+    if secret is not None and secret.example.startswith("https://"):
         return f"https://secret.invalid/{name}"
     return f"<secret {key}>"
 
@@ -188,14 +195,16 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     """
     config, declared = read_stack_file(path)
     every = ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
+    settings = None
     try:
+        # Which secrets the stack needs, and the shapes of their placeholders, follow from its settings.
         settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name,
-                           path.name[len("Pulumi."):-len(".yaml")])
+                           check_secrets=False, stack=path.name[len("Pulumi."):-len(".yaml")])
     except ConfigError:
         secrets = every  # the program reports the problems; placeholders change none of them
     else:
         secrets = declared | {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS if k.required(settings)}
-    config.update({key: secret_placeholder(key) for key in secrets})
+    config.update({key: secret_placeholder(key, settings) for key in secrets})
     return config, sorted(secrets)
 
 
@@ -215,12 +224,18 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
         raise RenderError([f"no stack file {path.name}: stacks are {', '.join(stacks(root))}"])
     try:
         config, secret_keys = stack_config(path)
-        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], stack)
+        # Its placeholders stand in for the secrets: their values are not judged (`pulumi preview` does).
+        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], check_secrets=False,
+                           stack=stack)
     except StackFileError as err:
         raise RenderError([str(err)]) from None
     except ConfigError as err:
         raise RenderError(err.problems) from None
-    run = run_program(stack, config, secret_keys)
+    # The infrastructure stack has the outputs the settings name (as the render has the secrets).
+    cluster = settings.cluster
+    outputs = dict(zip((cluster.kubeconfig_output, cluster.oidc_provider_arn_output, cluster.oidc_issuer_url_output),
+                       INFRA_OUTPUTS.values()))
+    run = run_program(stack, config, secret_keys, outputs)
     if run.error is not None:
         raise RenderError([f"{stack}: {run.error}"])
     if not run.resources:
@@ -265,6 +280,56 @@ def render(stack: str, path: Path | None = None, out_root: Path | None = None, r
     print(summary(rendered))
     print("files: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
     return 0
+
+
+# Render in another checkout with its own code: `python -c` run there imports that checkout's modules.
+_RENDER_THERE = "import sys, pathlib, tools.render as r; sys.exit(r.render(sys.argv[1], out_root=pathlib.Path(sys.argv[2])))"
+
+
+def installed_differently(requirements: Path) -> list[str]:
+    """The `name==version` pins of a requirements file this interpreter does not have installed."""
+    wrong = []
+    for line in requirements.read_text().splitlines():
+        pin = line.split("#", 1)[0].strip()
+        if "==" not in pin:
+            continue
+        name, version = (part.strip() for part in pin.split("==", 1))
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != version:
+            wrong.append(f"{name}=={version} ({installed or 'not installed'})")
+    return wrong
+
+
+def interpreter_for(checkout: Path) -> str:
+    """A Python with the checkout's pinned requirements: this one when it has them all, else a
+    virtualenv made for them once (build/venvs/<hash of the file>), as an older revision's program
+    may import what this one no longer requires."""
+    requirements = checkout / "requirements.txt"
+    if not requirements.exists() or not installed_differently(requirements):
+        return sys.executable
+    venv = ROOT / "build" / "venvs" / hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    python = venv / "bin" / "python"
+    if not (venv / ".installed").exists():
+        print(f"{checkout.name}: its requirements differ from this virtualenv's; installing them into {venv}",
+              file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "-r", str(requirements)], check=True)
+        (venv / ".installed").write_text(requirements.read_text())
+    return str(python)
+
+
+def render_checkout(stack: str, checkout: Path, out_root: Path) -> Path:
+    """Render Pulumi.<stack>.yaml of another checkout (a `git worktree` of an older revision) with that
+    checkout's own code and requirements into <out_root>/<stack>/; the folder. Raises RenderError."""
+    done = subprocess.run([interpreter_for(checkout), "-c", _RENDER_THERE, stack, str(out_root)], cwd=checkout,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RenderError([f"rendering {stack} in {checkout} failed:", *(done.stdout + done.stderr).splitlines()])
+    return out_root / stack
 
 
 def main(argv: list[str]) -> int:

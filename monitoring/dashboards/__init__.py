@@ -16,17 +16,19 @@ from monitoring.dashboards.datasources import DATASOURCES, DatasourceUrls, datas
 from monitoring.dashboards.defaults import Dashboard
 from monitoring.dashboards.infrastructure import infrastructure
 from monitoring.dashboards.logs import logs
+from monitoring.dashboards.loki import loki
+from monitoring.dashboards.mimir import mimir
 from monitoring.dashboards.overview import overview
 
 # Folder key -> title. Grouped by who looks: the team running webhook delivery, the business
-# side, and whoever runs the cluster. Alerts are a row of the overview, not a folder of their own.
+# side, and whoever runs the cluster and the stores. Alerts are a row of the overview, not a folder of their own.
 FOLDERS = {
     "webhook-delivery": "Webhook Delivery",
     "business": "Business",
     "infrastructure": "Infrastructure",
 }
 
-_BUILDERS = (overview, logs, ab, business, cost, infrastructure, capacity)
+_BUILDERS = (overview, logs, ab, business, cost, infrastructure, capacity, mimir, loki)
 
 
 def dashboards(settings: Settings) -> list[Dashboard]:

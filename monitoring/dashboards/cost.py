@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from config import Settings
 from monitoring import capacity
+from config.settings import VolumeProfile
 from monitoring.helm.mimir import replication_factor
+from monitoring.logging import loki
 from monitoring.dashboards.defaults import (
     CLUSTER,
     SCOPE,
@@ -56,7 +58,7 @@ def hourly_cost(settings: Settings, scope: str) -> str:
     return " or ".join(f'label_replace({expr}, "resource", "{name}", "", "")' for name, expr in parts.items())
 
 
-# gp3's included performance, and what a volume pays above it (storage.iops, storage.throughput).
+# gp3's included performance, and what a volume pays above it (storage.profiles).
 GP3_BASELINE_IOPS = 3000
 GP3_BASELINE_THROUGHPUT = 125
 # With the zones of a region equally used, this share of what crosses between pods crosses zones.
@@ -74,13 +76,21 @@ def _usd(name: str, expr: str) -> str:
     return f'label_replace({expr}, "resource", "{name}", "", "")'
 
 
+def provisioned_volumes(settings: Settings) -> list[tuple[int, VolumeProfile]]:
+    """(volumes, their profile) of every workload whose volumes name a performance profile."""
+    profiles = {str(p.name): p for p in settings.storage.profiles}
+    named = ((settings.prometheus.replicas, settings.prometheus.volume_profile),
+             (settings.alerting.alertmanager.replicas, settings.alerting.alertmanager.volume_profile),
+             (loki.volumes(settings), settings.logging.volume_profile))
+    return [(count, profiles[str(name)]) for count, name in named if name]
+
+
 def store_costs(settings: Settings, scope: str) -> str:
     """PromQL of USD per hour, by `resource`, of the stack's stores and volumes beyond requests: S3
     storage (what the long-term stores keep for their retention: Mimir's samples at their documented
     bytes per sample, Loki's stored chunks, one copy of each), S3 requests, data sent across zones (remote
     write and log pushes, and each store's replication), and provisioned gp3 IOPS and throughput."""
     prices = settings.grafana.unit_costs
-    storage = settings.storage
     mimir_rf, loki_rf = replication_factor(settings), min(settings.logging.replicas, 3)
     metrics_seconds = settings.long_term_storage.retention.seconds
     logs_seconds = settings.logging.retention.seconds
@@ -96,17 +106,17 @@ def store_costs(settings: Settings, scope: str) -> str:
     crossing = (
         f"(sum(rate(prometheus_remote_storage_bytes_total{{{scope}}}[1h])) * {1 + mimir_rf} or vector(0))"
         f" + (sum(rate(loki_distributor_bytes_received_total{{{scope}}}[1h])) * {1 + loki_rf} or vector(0))")
-    extra_iops = max(0, (storage.iops or GP3_BASELINE_IOPS) - GP3_BASELINE_IOPS)
-    extra_throughput = max(0, (storage.throughput or GP3_BASELINE_THROUGHPUT) - GP3_BASELINE_THROUGHPUT)
-    per_volume_month = extra_iops * prices.iops_month + extra_throughput * prices.throughput_mibps_month
+    provisioned_month = sum(count * (
+        max(0, (profile.iops or GP3_BASELINE_IOPS) - GP3_BASELINE_IOPS) * prices.iops_month
+        + max(0, (profile.throughput or GP3_BASELINE_THROUGHPUT) - GP3_BASELINE_THROUGHPUT) * prices.throughput_mibps_month)
+        for count, profile in provisioned_volumes(settings))
     parts = {
         "s3 storage": f"({stored_gib}) / {GIB} * {number(prices.s3_gib_month)} / {HOURS_PER_MONTH}",
         "s3 requests": f"(({requests[0]}) * {number(prices.s3_write_requests_per_1000)} + ({requests[1]}) * "
                        f"{number(prices.s3_read_requests_per_1000)}) * {HOUR} / 1000",
         "cross-zone transfer": f"({crossing}) * {number(CROSS_ZONE_SHARE)} * {HOUR} / {GIB} * {number(prices.cross_zone_gib)}",
-        "provisioned iops and throughput": (
-            f'count(kube_persistentvolumeclaim_info{{{CLUSTER}, storageclass="{storage.class_name}"}}) '
-            f"* {number(per_volume_month)} / {HOURS_PER_MONTH}"),
+        # What the configuration provisions: the volume profiles the stack's volumes name.
+        "provisioned iops and throughput": f"vector({number(provisioned_month)} / {HOURS_PER_MONTH})",
     }
     return " or ".join(_usd(name, expr) for name, expr in parts.items())
 

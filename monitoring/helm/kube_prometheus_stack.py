@@ -9,13 +9,19 @@ configuration Secret, Grafana's admin and OAuth Secrets, the sidecars' Role, the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from config.settings import Settings
 from monitoring import ha_tracker, notifications, rules, tenancy, versions, web_auth
 from monitoring.alertmanager import NOTHING
 from monitoring.dashboards import DatasourceUrls, datasources
 from monitoring.grafana import (
+    DASHBOARD_LABEL,
+    DASHBOARD_LABEL_VALUE,
+    FOLDER_ANNOTATION,
+    ROTATION_ANNOTATION,
+    admin_reset_container,
+    chart_image,
     ADMIN_PASSWORD_KEY,
     ADMIN_USER_KEY,
     CLUSTER_ISSUER_ANNOTATION,
@@ -35,6 +41,7 @@ from monitoring.pods import (
     spread_replicas,
 )
 from monitoring.rules.alerts import chart_rule_overrides
+from monitoring.volumes import claim_attributes
 from monitoring.scrape import (
     federation_scrape_configs,
     federation_secrets,
@@ -62,6 +69,8 @@ class ChartRefs:
 
     storage_class: str
     """The gp3 StorageClass of Prometheus', Alertmanager's and Grafana's volumes."""
+    attributes_classes: Mapping[str, str]
+    """Profile name -> its VolumeAttributesClass, for the volumes whose settings name a profile."""
     alertmanager_config_secret: str
     """The Secret holding `alertmanager.yaml` (the Alerting component's)."""
     grafana_admin_secret: str
@@ -75,11 +84,26 @@ class ChartRefs:
 def values(settings: Settings, refs: ChartRefs) -> dict[str, Any]:
     """The whole values of the release."""
     return deep_merge(
-        prometheus_values(settings, refs.storage_class),
-        {"alertmanager": alertmanager_values(settings, refs.alertmanager_config_secret, refs.storage_class)},
+        prometheus_values(settings, refs.storage_class, refs.attributes_classes),
+        {"alertmanager": alertmanager_values(settings, refs.alertmanager_config_secret, refs.storage_class,
+                                             refs.attributes_classes)},
         {"grafana": grafana_values(settings, storage_class=refs.storage_class, admin_secret=refs.grafana_admin_secret,
                                    oauth_secret=refs.grafana_oauth_secret, sidecar_role=refs.grafana_sidecar_role)},
     )
+
+
+# The grafana chart's Service port (service.port), in front of Grafana's 3000.
+GRAFANA_SERVICE_PORT = 80
+
+
+def grafana_name(settings: Settings) -> str:
+    """Grafana's Deployment and Service: the subchart is named after the release."""
+    return f"{fullname(settings)}-grafana"
+
+
+def grafana_url(settings: Settings) -> str:
+    """Grafana's Service inside the cluster."""
+    return f"http://{grafana_name(settings)}.{settings.namespace}.svc.cluster.local:{GRAFANA_SERVICE_PORT}"
 
 
 def service_urls(settings: Settings) -> tuple[str, str]:
@@ -159,7 +183,7 @@ def retention_size(settings: Settings) -> str:
     return text + "B" if text.endswith("i") else text
 
 
-def prometheus_values(settings: Settings, storage_class: str) -> dict:
+def prometheus_values(settings: Settings, storage_class: str, attributes_classes: Mapping[str, str]) -> dict:
     """The values without the `grafana` and `alertmanager` sections: the Operator, Prometheus (remote
     writing to Mimir's gateway; federating the recorded series of `metrics.federation` sources) and
     the exporters."""
@@ -208,6 +232,7 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
                     "storageClassName": storage_class,
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": kubernetes_quantity(p.volume_size)}},
+                    **claim_attributes(attributes_classes, p.volume_profile),
                 }
             }
         },
@@ -217,6 +242,11 @@ def prometheus_values(settings: Settings, storage_class: str) -> dict:
     }
     own = {
         "fullnameOverride": fullname(settings),
+        # The CRDs are the prometheus-operator-crds release's (monitoring/helm/prometheus_operator_crds.py),
+        # installed before this one when the stack owns its cluster, the platform's when it joins one: not
+        # the chart's hook job, which force-applies them with a kubectl image pulled at every install,
+        # upgrade and rollback, and re-applies older ones on a rollback.
+        "crds": {"enabled": False},
         # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
         # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
         "defaultRules": {"disabled": {"Watchdog": True}, **chart_rule_overrides(settings)},
@@ -274,7 +304,6 @@ def cluster_values(settings: Settings) -> dict[str, Any]:
         # server's and CoreDNS' metrics and the cluster's alerts are the platform's, and the chart's
         # workload alerts look at the team's namespaces only.
         return {
-            "crds": {"enabled": False},
             "prometheusOperator": {"enabled": False},
             "kubeStateMetrics": {"enabled": False},
             "nodeExporter": {"enabled": False},
@@ -286,17 +315,6 @@ def cluster_values(settings: Settings) -> dict[str, Any]:
             },
         }
     return {
-        "crds": {
-            "enabled": True,
-            # Helm installs CRDs only once; this hook job upgrades them with
-            # `kubectl apply --server-side --force-conflicts` (they are too large for client-side apply).
-            "upgradeJob": {
-                "enabled": True,
-                "forceConflicts": True,
-                "image": {"busybox": {"tag": versions.CRD_UPGRADE_BUSYBOX_TAG}},
-                "resources": small_resources("50m", "64Mi", "256Mi"),
-            },
-        },
         "prometheusOperator": deep_merge({
             "resources": OPERATOR_RESOURCES,
             "admissionWebhooks": {
@@ -346,7 +364,8 @@ def federation_ingress(settings: Settings) -> dict[str, Any]:
     }}
 
 
-def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str) -> dict[str, Any]:
+def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str,
+                        attributes_classes: Mapping[str, str]) -> dict[str, Any]:
     """The `alertmanager:` section of the kube-prometheus-stack values.
 
     The configuration comes from `config_secret_name` (key `alertmanager.yaml`), which the
@@ -368,6 +387,7 @@ def alertmanager_values(settings: Settings, config_secret_name: str, storage_cla
                     "storageClassName": storage_class_name,
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": kubernetes_quantity(am.volume_size)}},
+                    **claim_attributes(attributes_classes, am.volume_profile),
                 }
             }
         },
@@ -425,16 +445,22 @@ def grafana_values(
 
     Secrets are referenced by name, never inlined: the admin credentials from `admin_secret`,
     the OAuth client secret from `oauth_secret`. Data sources are ours alone, with stable UIDs
-    that the dashboards reference, so the chart's defaults are switched off. The sidecars that load
-    data sources and the chart's dashboards read ConfigMaps of Grafana's namespace only, through
-    `sidecar_role` (a Role granting exactly that): the chart's own role would let Grafana read
-    every Secret (a ClusterRole, as kube-prometheus-stack has the dashboard sidecar watch all
-    namespaces).
+    that the dashboards reference, so the chart's defaults are switched off. The sidecars load data
+    sources and dashboards (the chart's and ours, each of ours in the folder its annotation names)
+    from ConfigMaps of Grafana's namespace only, through `sidecar_role` (a Role granting exactly
+    that): the chart's own role would let Grafana read every Secret (a ClusterRole, as
+    kube-prometheus-stack has the dashboard sidecar watch all namespaces). Nothing reaches Grafana
+    through its public URL to configure it. Its admin password is reset from `admin_secret` at every
+    start (monitoring/grafana.py), and a rotation restarts it.
     """
     g = settings.grafana
     ingress_annotations = {CLUSTER_ISSUER_ANNOTATION: g.cluster_issuer} if g.cluster_issuer else {}
     values = {
+        # The version the admin reset's CLI is (monitoring/grafana.py): the server's own.
+        "image": chart_image(versions.GRAFANA_IMAGE),
         "admin": {"existingSecret": admin_secret, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
+        "extraInitContainers": [admin_reset_container(versions.GRAFANA_IMAGE, admin_secret)],
+        "podAnnotations": {ROTATION_ANNOTATION: str(g.admin_password_rotation)},
         # SQLite on a ReadWriteOnce gp3 volume: one replica, and the volume keeps users and preferences.
         "replicas": 1,
         # The chart's RollingUpdate starts the new pod before stopping the old: it cannot attach the
@@ -466,10 +492,20 @@ def grafana_values(
         "extraSecretMounts": [client_mount(server, "grafana") for server in (PROMETHEUS, ALERTMANAGER)]
         + ([oauth_mount(oauth_secret)] if oauth_secret else []),
         "sidecar": {
+            # The image the folder Job runs too (components/grafana_dashboards.py).
+            "image": chart_image(versions.GRAFANA_SIDECAR_IMAGE),
             "resources": small_resources("10m", "64Mi", "128Mi"),
             "datasources": {"defaultDatasourceEnabled": False, "resource": "configmap"},
-            # Grafana's own namespace, where the chart's dashboards are (kube-prometheus-stack says ALL).
-            "dashboards": {"searchNamespace": settings.namespace, "resource": "configmap"},
+            "dashboards": {
+                # Grafana's own namespace, where the dashboards are (kube-prometheus-stack says ALL).
+                "searchNamespace": settings.namespace,
+                "resource": "configmap",
+                "label": DASHBOARD_LABEL,
+                "labelValue": DASHBOARD_LABEL_VALUE,
+                # Each of our dashboards in the folder its ConfigMap's annotation names.
+                "folderAnnotation": FOLDER_ANNOTATION,
+                "provider": {"foldersFromFilesStructure": True},
+            },
         },
         "additionalDataSources": datasources(settings, datasource_urls(settings)),
         # The subchart's monitor does not get the parent chart's common labels: without the

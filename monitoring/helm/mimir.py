@@ -8,6 +8,8 @@ no tenant header, so multi-tenancy is off.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from config.settings import Settings
 from monitoring import ha_tracker
 from monitoring.helm import deep_merge
@@ -68,9 +70,13 @@ def mimir_values(
     role_arn: str,
     storage_class: str,
     service_account: str = MIMIR_SERVICE_ACCOUNT,
+    ha_tracker_client_certificate: Optional[str] = None,
 ) -> dict:
-    """Values of mimir-distributed 5.7.0 for this stack."""
+    """Values of mimir-distributed 5.7.0 for this stack. `ha_tracker_client_certificate`: the
+    distributors' certificate for the HA tracker's etcd (its PEM), when the tracker runs."""
     lts = settings.long_term_storage
+    if ha_tracker.enabled(settings) and ha_tracker_client_certificate is None:
+        raise ValueError("the HA tracker runs: the distributors need their client certificate")
     rf = replication_factor(settings)
     # Zone-aware StatefulSets (one per zone, rolled by the rollout-operator) only make sense with a copy per zone.
     zone_aware = rf == 3
@@ -129,7 +135,9 @@ def mimir_values(
             "annotations": {"eks.amazonaws.com/role-arn": role_arn},
         },
         "mimir": {"structuredConfig": structured},
-        "distributor": stateless("distributor", **_sized(settings, "distributor", rf)),
+        "distributor": stateless("distributor", **_sized(settings, "distributor", rf),
+                                 **(ha_tracker.client_mounts(ha_tracker_client_certificate)
+                                    if ha_tracker.enabled(settings) else {})),
         "ingester": component("ingester", **zones(), **volume(lts.ingester_volume_size)),
         "store_gateway": component("store_gateway", **zones(), **volume(lts.store_gateway_volume_size)),
         "compactor": component("compactor", replicas=1, **volume(lts.compactor_volume_size)),

@@ -11,11 +11,12 @@ pod talks to the Kubernetes API at all.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from config import Settings
 from monitoring import capacity
 from monitoring.pods import container_resources, small_resources, zone_spread
+from monitoring.volumes import claim_attributes
 from monitoring.web_auth import ALERTMANAGER, BASIC_CREDENTIALS_KEY, client_file, client_mount
 
 LOKI_SERVICE_ACCOUNT = "loki"
@@ -59,6 +60,7 @@ def loki_values(
     region: str,
     role_arn: str,
     storage_class: str,
+    attributes_classes: Mapping[str, str],
     service_account: str = LOKI_SERVICE_ACCOUNT,
     alertmanager_url: str,
     rules_config_map: str,
@@ -66,13 +68,15 @@ def loki_values(
     """Values of the Loki release.
 
     `bucket_name`/`region`: the logs bucket; `role_arn`: its IRSA role, annotated on
-    `service_account` (which that role must trust); `storage_class`: class of every Loki volume;
+    `service_account` (which that role must trust); `storage_class`: class of every Loki volume, and
+    `attributes_classes` (profile -> VolumeAttributesClass) the one of `logging.volume_profile`;
     `alertmanager_url`: where the ruler sends log-based alerts; `rules_config_map`: the ConfigMap
     holding the ruler's rule files.
     """
     logging = settings.logging
     monolithic = logging.mode == "Monolithic"
-    persistence = {"size": logging.volume_size.text, "storageClass": storage_class}
+    persistence = {"size": logging.volume_size.text, "storageClass": storage_class,
+                   **claim_attributes(attributes_classes, logging.volume_profile)}
     return {
         "fullnameOverride": LOKI_FULLNAME,
         # The chart's own name for single binary mode ("SingleBinary" is its deprecated alias).
@@ -187,6 +191,18 @@ def _monolithic(settings: Settings, persistence: dict, rules_config_map: str) ->
     }
 
 
+def read_and_backend_replicas(settings: Settings) -> int:
+    """Reading and the backend's work (compactor, ruler, index) need two pods to stay up through a node's
+    loss, and no more for the sized volume."""
+    return min(settings.logging.replicas, 2)
+
+
+def volumes(settings: Settings) -> int:
+    """Loki's volumes: the single binary's, or the write path's and the backend's."""
+    replicas = settings.logging.replicas
+    return replicas if settings.logging.mode == "Monolithic" else replicas + read_and_backend_replicas(settings)
+
+
 def _simple_scalable(settings: Settings, persistence: dict, rules_config_map: str) -> dict[str, Any]:
     """Read, write and backend (which runs the ruler: with its rules and credentials); the single
     binary stays at the chart's zero replicas.
@@ -195,9 +211,8 @@ def _simple_scalable(settings: Settings, persistence: dict, rules_config_map: st
     stack keeps them, as the storage class keeps every volume.
     """
     replicas = settings.logging.replicas
-    # The write path keeps `replicas` copies of every stream; reading and the backend's work (compactor,
-    # ruler, index) need two pods to stay up through a node's loss, and no more for the sized volume.
-    others = min(replicas, 2)
+    # The write path keeps `replicas` copies of every stream.
+    others = read_and_backend_replicas(settings)
     kept = {"whenScaled": "Retain", "whenDeleted": "Retain"} if settings.protect else {}
     return {
         "write": {"replicas": replicas, "persistence": persistence, "resources": pod_resources(settings, "write", replicas),

@@ -39,6 +39,8 @@ class Monitor:
     name: str
     sample_limit: int
     """Samples per scrape past which a scrape fails (WebhookScrapeNearSampleLimit)."""
+    interval_seconds: float = 30
+    """Its scrape interval: a rate window needs two scrapes."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class RuleConfig:
     failed_statuses: str
     """RE2 alternation of the `status` values that count as failed deliveries."""
     team: str
+    platform_team: str
+    """`team` of the stores' alerts: the platform runs Mimir and Loki."""
     runbook_base_url: str
     monitoring_namespace: str
     """Namespace of the monitoring stack (Prometheus' own targets)."""
@@ -62,6 +66,10 @@ class RuleConfig:
     """Head series each Prometheus replica is sized for (prometheus.expectedSeries)."""
     prometheus_job: str
     """Prometheus' own scrape job: the chart's Service `<fullname>-prometheus`, which its ServiceMonitor names."""
+    kube_state_metrics_job: str
+    """`job` of the kube-state-metrics series the workload alerts read."""
+    grafana_certificate: str
+    """Name of Grafana's cert-manager Certificate (the ingress' TLS Secret); "" when cert-manager does not issue it."""
     # The anomaly alert also needs the rate to differ from the mean by this share, so that a
     # near-zero standard deviation (very regular traffic) does not turn noise into an alert.
     anomaly_min_relative_change: float = 0.2
@@ -80,11 +88,66 @@ class RuleConfig:
     # Share of a scrape's sample limit that warns; growth is slow, so it must last.
     sample_limit_warning: float = 0.8
     capacity_for: str = "30m"
+    # A target counts as answering when it answered at least half of its scrapes over the window:
+    # a crash-looping pod is up for the odd scrape, a healthy one misses the odd scrape.
+    target_up_share: float = 0.5
+    # Scrape gaps a condition on kube-state-metrics or kubelet series bridges (last_over_time): a
+    # failed scrape writes stale markers, which would otherwise restart a pending alert.
+    gap_bridge: str = "2m"
+    # The kubelet's crash back-off grows to 5 minutes: a CrashLoopBackOff wait seen within that long
+    # still counts while the container runs for a few seconds between waits.
+    crash_back_off: str = "5m"
+    crash_restarts: int = 3
+    crash_window: str = "15m"
+    # A PersistentVolumeClaim is filling up when less than 15% is free and it runs out within 4 days
+    # at the growth of the last 6 hours; it is full at 3% (what the kubelet leaves for filesystem overhead).
+    volume_free_warning: float = 0.15
+    volume_free_critical: float = 0.03
+    volume_forecast_window: str = "6h"
+    volume_forecast_horizon_seconds: int = 4 * 86400
+    # The stall alert waits this long once its 5m window shows no delivery: one window more of evidence.
+    stall_for: str = "2m"
+    queue_growth_window: str = "30m"
+    queue_growth_for: str = "15m"
+    # cert-manager renews a certificate when a third of its life is left (30 days for Let's Encrypt's
+    # 90): two weeks left means renewal has been failing for two weeks.
+    certificate_min_days: int = 14
+    certificate_not_ready_for: str = "10m"
+    certificate_expiry_for: str = "1h"
+    # The stores: how long an internal failure must last (or how old a last success may be) before
+    # the platform is told. Mimir's compactor runs hourly and its blocks cleaner every 15 minutes,
+    # Loki's compactor and retention every 10 and 15 minutes, Mimir's store-gateway syncs every 15
+    # minutes: each allowed age is several missed runs.
+    store_for: str = "15m"
+    mimir_compaction_max_age_seconds: int = 6 * 3600
+    mimir_cleanup_max_age_seconds: int = 6 * 3600
+    mimir_sync_max_age_seconds: int = 30 * 60
+    loki_compaction_max_age_seconds: int = 3 * 3600
+    loki_retention_max_age_seconds: int = 3 * 3600
+    store_failures_window: str = "3h"
+    object_store_error_ratio: float = 0.05
+    # An elected replica changes when the other Prometheus replica took over: a rolling update of two
+    # replicas makes two; more than four in an hour is failover flapping.
+    ha_elections_per_hour: int = 4
+    ingester_restarts: int = 2
+    ingester_restart_window: str = "30m"
 
     @property
     def service_namespaces(self) -> tuple[str, ...]:
         """Namespaces of the scraped webhook delivery services (WebhookTargetDown), each once."""
         return tuple(sorted({m.namespace for m in self.monitors}))
+
+    @property
+    def error_confirmation_window(self) -> str:
+        """The error-rate page's short window: a minute, or two scrapes of the slowest-scraped service
+        (a rate needs two samples). A 30s blip keeps it true for 30s plus this window, under the 2m `for`."""
+        seconds = max(60, 2 * max(m.interval_seconds for m in self.monitors))
+        return f"{int(seconds)}s" if seconds % 60 else f"{int(seconds // 60)}m"
+
+    @property
+    def team_namespaces(self) -> tuple[str, ...]:
+        """Namespaces whose workloads are the team's: the services' and the monitoring stack's own."""
+        return tuple(sorted({*self.service_namespaces, self.monitoring_namespace, self.agents_namespace}))
 
     def runbook_url(self, alert: str) -> str:
         """The one place an alert's runbook link is made: `docs/runbooks/<alert>.md`."""
@@ -98,9 +161,11 @@ class RuleConfig:
 def rule_config(settings: Settings) -> RuleConfig:
     return RuleConfig(
         thresholds=settings.alerting.thresholds,
-        monitors=tuple(Monitor(str(s.namespace), str(s.name), s.sample_limit) for s in settings.metrics.services),
+        monitors=tuple(Monitor(str(s.namespace), str(s.name), s.sample_limit, s.interval.seconds)
+                       for s in settings.metrics.services),
         failed_statuses=regex_alternation(settings.metrics.failure_statuses),
         team=settings.team_label,
+        platform_team=settings.alerting.platform.team_label,
         runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
         monitoring_namespace=str(settings.namespace),
         agents_namespace=str(settings.agents_namespace),
@@ -108,4 +173,6 @@ def rule_config(settings: Settings) -> RuleConfig:
         log_agent=settings.logging.agent,
         expected_series=settings.prometheus.expected_series,
         prometheus_job=f"{kube_prometheus_stack(settings)}-prometheus",
+        kube_state_metrics_job=settings.metrics.kube_state_metrics_job,
+        grafana_certificate=str(settings.grafana.tls_secret) if settings.grafana.cluster_issuer else "",
     )

@@ -17,7 +17,7 @@ from string import Template
 from typing import Any
 
 from config import Settings
-from monitoring.rules.config import RuleConfig, local, rule_config
+from monitoring.rules.config import RuleConfig, local, regex_alternation, rule_config
 
 SERVICE = ("namespace", "service")
 
@@ -58,7 +58,9 @@ TARGET_LABELS = ("namespace", "service", "pod", "container", "job")
 class RecordedSeries:
     record: str
     expr: str
-    """PromQL, a `string.Template`: `$failed` is the failed-status regex."""
+    """PromQL, a `string.Template`: `$failed` is the failed-status regex, `$workloads` the matchers of
+    the kube-state-metrics series of the team's namespaces, `$confirmation` the error page's short window,
+    `$bridge` the scrape gaps a workload series bridges."""
     labels: tuple[str, ...]
     unit: str
     meaning: str
@@ -66,17 +68,24 @@ class RecordedSeries:
 
     @property
     def federated(self) -> bool:
-        """Per-endpoint series stay in this cluster: unbounded cardinality."""
-        return "endpoint" not in self.labels
+        """Per-endpoint series stay in this cluster (unbounded cardinality), and so do per-pod ones."""
+        return not {"endpoint", "pod"} & set(self.labels)
 
     def rule(self, config: RuleConfig) -> dict[str, Any]:
         rule: dict[str, Any] = {
             "record": self.record,
-            "expr": Template(self.expr).substitute(failed=config.failed_statuses),
+            "expr": Template(self.expr).substitute(failed=config.failed_statuses, workloads=workload_matchers(config),
+                                                   confirmation=config.error_confirmation_window,
+                                                   bridge=config.gap_bridge),
         }
         if self.static_labels:
             rule["labels"] = dict(sorted(self.static_labels.items()))
         return rule
+
+
+def workload_matchers(config: RuleConfig) -> str:
+    """Label matchers of the kube-state-metrics series of the team's namespaces, by its configured job."""
+    return f'job="{config.kube_state_metrics_job}", namespace=~"{regex_alternation(config.team_namespaces)}"'
 
 
 # One group: rules in a group run in order, so each reads the series recorded just before it at the
@@ -114,6 +123,7 @@ def _quantile(q: str) -> RecordedSeries:
 
 
 _RATE1H = "service:webhook_deliveries:rate1h"
+POD_SERVICE = "service_pod:kube_pod_owner:relabel"
 
 
 def baseline_series_name(statistic: str, weeks: int) -> str:
@@ -203,6 +213,14 @@ _SERIES: tuple[RecordedSeries, ...] = (
         SERVICE, "deliveries/s", "Failed delivery rate of the service (0 when nothing failed).",
     ),
     RecordedSeries(
+        "service:webhook_delivery_errors:rate_short",
+        # The failed-status counters only, over a short window: a small pass beside the one above.
+        'sum by (namespace, service) (rate(webhook_deliveries_total{status=~"$failed"}[$confirmation]))',
+        SERVICE, "deliveries/s",
+        "Failed delivery rate over the last minute (two scrapes of the slowest-scraped service, if "
+        "longer): WebhookHighErrorRate pages only while the failure is current.",
+    ),
+    RecordedSeries(
         "service:webhook_delivery_errors:ratio_rate5m",
         f"{local('service:webhook_delivery_errors:rate5m')}\n/\n{local('service:webhook_deliveries:rate5m')}",
         SERVICE, "ratio 0..1",
@@ -244,6 +262,23 @@ _SERIES: tuple[RecordedSeries, ...] = (
         SERVICE, "deliveries/s", "Delivery throughput over the last hour.",
     ),
     *(_ratio(w) for w in SLO_WINDOWS),
+    RecordedSeries(
+        POD_SERVICE,
+        # The owner of a Deployment's pod is its ReplicaSet, `<deployment>-<pod-template-hash>`.
+        # One workload per pod, should a pod name two owners. The last owner seen within the gap
+        # bridge: a failed kube-state-metrics scrape does not unmap every pod for an evaluation.
+        "topk by (namespace, pod) (1, max by (namespace, service, pod) (\n"
+        '  label_replace(last_over_time(kube_pod_owner{$workloads, owner_kind="ReplicaSet"}[$bridge]), "service", "$$1", "owner_name", "(.+)-[^-]+")\n'
+        '  or\n'
+        '  label_replace(last_over_time(kube_pod_owner{$workloads, owner_kind!~"ReplicaSet|<none>"}[$bridge]), "service", "$$1", "owner_name", "(.+)")\n'
+        '  or\n'
+        '  label_replace(last_over_time(kube_pod_owner{$workloads, owner_kind="<none>"}[$bridge]), "service", "$$1", "pod", "(.+)")\n'
+        "))",
+        SERVICE + ("pod",), "1",
+        "Each pod of the team's namespaces (the services' and the monitoring stack's) with the workload "
+        "it belongs to as `service`: its Deployment, StatefulSet, DaemonSet or Job (kube-state-metrics, "
+        "`metrics.kubeStateMetricsJob`). The workload alerts aggregate by it.",
+    ),
     RecordedSeries(
         "service:webhook_delivery_success:ratio_rate1d",
         f"1 - {local('service:webhook_delivery_errors:ratio_rate1d')}",

@@ -1,9 +1,12 @@
 """`python -m tests.e2e.bench`: one run of the live alert pipeline, measured.
 
 Prints, per alert, the detection latency from fault onset to the PagerDuty/Slack POST over the
-theoretical bound (scrape interval + evaluation interval + `for` + group_wait, all scaled by the
-harness FACTOR), the errors that new error series would lose without created timestamps, and the
-harness wall time (render, start, scenarios, checks, teardown).
+theoretical bound (scrape interval + the time the alert's windowed condition needs for the fault's
+shape + `for` + evaluation interval + group_wait, all scaled by the harness FACTOR, Harness.alert_bound);
+for the scenarios that time it, the resolve latency from the recovery over its bound (the condition
+clearing + evaluation interval + keep_firing_for + group_interval, Harness.resolve_bound); the
+errors that new error series would lose without created timestamps, and the harness wall time
+(render, start, scenarios, checks, teardown).
 Budgets on the 2-core reference machine: ratio <= 1.2 per alert, wall time <= 180 s.
 """
 
@@ -34,6 +37,14 @@ def main() -> int:
         over |= detection.ratio > RATIO_TARGET
         print(f"  {key:32s} -> {detection.receiver.strip('/'):9s} {detection.latency:6.2f} s / bound {detection.bound:6.2f} s"
               f" = {detection.ratio:4.2f} ({verdict(detection.ratio, RATIO_TARGET)}, target {RATIO_TARGET})")
+    for key, resolve in sorted(report.resolves.items()):
+        if resolve.ratio is None:
+            over = True
+            print(f"  {key:32s} no resolve")
+            continue
+        over |= resolve.ratio > RATIO_TARGET
+        print(f"  {key:32s} resolved {resolve.latency:6.2f} s after the recovery / bound {resolve.bound:6.2f} s"
+              f" = {resolve.ratio:4.2f} ({verdict(resolve.ratio, RATIO_TARGET)}, target {RATIO_TARGET})")
     if "fresh_first_window_errors" in report.facts:
         counted, without = report.facts["fresh_first_window_errors"]
         print(f"  new error series, first rate window: {counted:.0f} errors counted; {without:.0f} without "

@@ -7,6 +7,14 @@ capture servers and the remote write at the local receiver, and by dividing ever
 FACTOR (tests/e2e/timescale.py). `Harness.run()` plays every scenario concurrently, each on its own
 `service` label value, and returns a `Report` of what the capture servers and the live APIs showed;
 the tests (test_pipeline.py) and the benchmark (`python -m tests.e2e.bench`) read that report.
+
+Each page is measured against its bound (`Harness.alert_bound`): the scrape that first sees the
+failure, the time the alert's windowed condition needs to turn true for the fault's shape (0 for a
+threshold on the current value; a short-window confirmation such as WebhookHighErrorRate's last
+minute holds within that first scrape of a step), its `for`, an evaluation and the route's
+group_wait. Each resolve against `Harness.resolve_bound`: the time the condition needs to stop
+holding after the recovery, an evaluation, `keep_firing_for` (the alert keeps firing that long once
+its condition is gone) and the route's group_interval (a resolve waits for the group's next flush).
 """
 
 from __future__ import annotations
@@ -65,6 +73,14 @@ SLOW = Phase(latencies=SLOW_LATENCIES)
 SLOW_AND_FAILING = Phase(error_ratio={e: 0.5 for e in ENDPOINTS}, latencies=SLOW_LATENCIES)
 QUEUE_BEFORE = Phase(queue_depth=(1000, 1000, 1000))
 QUEUE_BACKLOG = Phase(queue_depth=(4000, 4000, 4000))  # 12000 in all; every replica under 10000
+# A stuck consumer: 800 webhooks held, not one delivered; then deliveries resume and drain it.
+STALLED = Phase(default_rate=0.0, queue_depth=(400, 400))
+DRAINED = Phase(queue_depth=(0, 0))
+# A crash loop at the kubelet's longest back-off: 5 minutes between restarts, 15 s scaled. Each
+# process runs 40 s (2 s scaled: starting up, a few deliveries, the crash) before it dies again:
+# about one scrape in seven of each target answers (scrape interval 30 s, 1.5 s scaled).
+CRASH_PERIOD = "5m"
+CRASH_ALIVE = "40s"
 
 PAGERDUTY, SLACK, HEARTBEAT, PLATFORM = "/pagerduty", "/slack", "/heartbeat", "/platform"
 # Log lines of Prometheus and Alertmanager that the harness causes on purpose (see Harness.log_problems).
@@ -144,6 +160,8 @@ class Report:
     routing_key: str
     alertmanager: dict[str, Any]
     detections: dict[str, Detection] = field(default_factory=dict)
+    resolves: dict[str, Detection] = field(default_factory=dict)
+    """From the recovery to the resolve (`bound`: Harness.resolve_bound), for the scenarios that time it."""
     facts: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, BaseException] = field(default_factory=dict)
     dashboard_queries: list[dict[str, Any]] = field(default_factory=list)
@@ -240,6 +258,10 @@ class Harness:
             "vanish": Service("vanish", 2, ENDPOINTS, HEALTHY),
             # A Prometheus replica dies while it fails.
             "failover": Service("failover", 2, ENDPOINTS, HEALTHY),
+            # Every pod crash-loops, then runs again.
+            "crashloop": Service("crashloop", 2, ENDPOINTS, HEALTHY),
+            # Its consumers stop delivering while webhooks wait.
+            "stalled": Service("stalled", 2, ENDPOINTS, HEALTHY),
         }
         # Every Service is selected by the first configured ServiceMonitor (one monitor may select
         # several Services), but "vanish", the only one of the second: without it, that monitor has no target.
@@ -382,8 +404,7 @@ class Harness:
         for process in reversed(self.processes):
             process.stop()
         for service in self.services.values():
-            for replica in service.replicas:
-                replica.close()
+            service.close()
         self.cluster_series.close()
         self.capture.shutdown()
 
@@ -436,15 +457,23 @@ class Harness:
         """The Alertmanager route the alert takes, with the labels its rule gives it."""
         return route_for(self.alertmanager_config, {"alertname": alert, **self._rule(alert)["labels"]})
 
-    def alert_bound(self, alert: str, service: str = "") -> float:
-        """Scrape interval (of the service's monitor) + evaluation interval + `for` + group_wait of
-        the alert's route, seconds."""
+    def alert_bound(self, alert: str, service: str = "", window: float = 0.0) -> float:
+        """Scrape interval (of the service's monitor) + `window` + `for` + evaluation interval +
+        group_wait of the alert's route, seconds. `window`: how long the alert's windowed condition
+        needs, after the fault's onset, to turn true for the fault's shape (scaled seconds)."""
         rule = self._rule(alert)
         route = self.route_of(alert)
         monitor = self.rendered.service_monitors[self.monitor_of.get(service, next(iter(self.monitor_of.values())))]
         interval = monitor["spec"]["endpoints"][0]["interval"]
-        return sum(self.seconds(d) for d in (self.scaled(interval), self.evaluation_interval,
-                                               rule.get("for", "0s"), route["group_wait"]))
+        return window + sum(self.seconds(d) for d in (self.scaled(interval), self.evaluation_interval,
+                                                        rule.get("for", "0s"), route["group_wait"]))
+
+    def resolve_bound(self, alert: str, window: float = 0.0) -> float:
+        """`window` (how long the condition needs to stop holding after the recovery, scaled seconds)
+        + evaluation interval + `keep_firing_for` + group_interval of the alert's route, seconds."""
+        rule = self._rule(alert)
+        return window + sum(self.seconds(d) for d in (self.evaluation_interval, rule.get("keep_firing_for", "0s"),
+                                                        self.route_of(alert)["group_interval"]))
 
     # ------------------------------------------------------------------------------ the run
 
@@ -454,6 +483,9 @@ class Harness:
                         alertmanager=self.alertmanager_config, peer_timeout=self.seconds(self.peer_timeout),
                         scenario_services={**{name: name for name in self.services}, "vanish": self.monitor_of["vanish"]})
         self._wait_for_steady_state()
+        # The scrape jobs as the running Prometheus holds them (what the tests compare with the monitors).
+        report.facts["scrape_configs"] = yaml.safe_load(
+            http_json(f"{self.prometheus_url}/api/v1/status/config")["data"]["yaml"])["scrape_configs"]
         scenarios = {
             "errors": lambda: self._error_spike(report, "errors"),
             "nearmiss": lambda: self._near_miss(report),
@@ -464,12 +496,18 @@ class Harness:
             "fresh": lambda: self._fresh(report),
             "vanish": lambda: self._vanish(report),
             "failover": lambda: self._failover(report),
+            "crashloop": lambda: self._crash_loop(report),
+            "stalled": lambda: self._stalled(report),
         }
         with ThreadPoolExecutor(len(scenarios)) as pool:
             futures = {name: pool.submit(scenario) for name, scenario in scenarios.items()}
         for name, future in futures.items():
             if future.exception() is not None:
                 report.errors[name] = future.exception()
+        # The workload alerts at the end: the one workload crash-looping all along (synthetic.RESTARTING_POD).
+        report.facts["workload_alerts"] = sorted(
+            (r["metric"]["alertname"], r["metric"]["service"], r["metric"]["alertstate"])
+            for r in self.query('ALERTS{alertname=~"Workload.*"}')["data"]["result"])
         report.dashboard_queries = self._query_dashboards()
         report.remote_write = self._remote_write_facts()
         return report
@@ -490,11 +528,19 @@ class Harness:
         wait_until(history_full, timeout=60, interval=0.2, what="a full window of healthy history")
 
     def _detect(self, report: Report, key: str, alert: str, service: str, receiver: str,
-                onset: float, match: Callable[[Any], bool]) -> Any:
+                onset: float, match: Callable[[Any], bool], window: float = 0.0) -> Any:
         """Wait for the first notification `match` accepts; record its latency; return its body."""
-        detection = report.detections[key] = Detection(alert, service, receiver, self.alert_bound(alert, service), onset)
+        detection = report.detections[key] = Detection(alert, service, receiver, self.alert_bound(alert, service, window),
+                                                       onset)
         body, detection.arrived = self._first_post(receiver, match, 4 * detection.bound + 10, f"{alert} for {service}")
         return body
+
+    def _resolved(self, report: Report, alert: str, service: str, recovered: float, window: float = 0.0) -> None:
+        """Wait for the page's resolve; record its latency from the recovery against `resolve_bound`."""
+        resolve = report.resolves[f"{alert}/{service}"] = Detection(alert, service, PAGERDUTY,
+                                                                    self.resolve_bound(alert, window), recovered)
+        _, resolve.arrived = self._first_post(PAGERDUTY, self._page(alert, service, "resolve"), 4 * resolve.bound + 10,
+                                              f"resolve of {alert} for {service}")
 
     def _first_post(self, receiver: str, match: Callable[[Any], bool], timeout: float, what: str) -> tuple[Any, float]:
         """(body, arrival time) of the first POST to `receiver` that `match` accepts, waiting up to `timeout` s."""
@@ -515,8 +561,8 @@ class Harness:
         if kill_alertmanager:
             self._kill_notifying_alertmanager(report)
         recovered = self.services[service].set_phase(HEALTHY)
-        # The errors leave the rate window, then the next group flush sends the resolve.
-        deadline = 2 * (self.seconds(self.scaled("5m")) + self.seconds(self.alertmanager_config["route"]["group_interval"])) + 10
+        # The errors leave the rate window (at the latest), the alert keeps firing, then the next group flush sends the resolve.
+        deadline = 2 * self.resolve_bound("WebhookHighErrorRate", self.seconds(self.scaled("5m"))) + 10
         _, arrived = self._first_post(PAGERDUTY, self._page("WebhookHighErrorRate", service, "resolve"), deadline,
                                       f"resolve for {service}")
         report.facts[f"resolve_after_recovery/{service}"] = arrived - recovered
@@ -567,8 +613,12 @@ class Harness:
     def _queue(self, report: Report) -> None:
         report.facts["queue_before"] = self.values('service:webhook_queue_depth:sum{service="queue"}')["queue"]
         onset = self.services["queue"].set_phase(QUEUE_BACKLOG)
+        # The rule counts the subquery's steps above the threshold: that many steps, the first one
+        # at the next step after the onset.
+        step, needed = re.search(r":(\w+)\]\) >= (\d+)", self._rule("WebhookQueueBacklog")["expr"]).groups()
+        window = (int(needed) + 1) * self.seconds(step)
         self._detect(report, "WebhookQueueBacklog/queue", "WebhookQueueBacklog", "queue", PAGERDUTY, onset,
-                     self._page("WebhookQueueBacklog", "queue", "trigger"))
+                     self._page("WebhookQueueBacklog", "queue", "trigger"), window)
         report.facts["queue_per_replica_max"] = max(self.values(
             'max by (service) (webhook_queue_depth{service="queue"})').values())
 
@@ -623,7 +673,7 @@ class Harness:
                      self._page("WebhookTargetsMissing", monitor, "trigger"))
         back = self.discover(service)
         # Discovery hands updates over every 5 s at most (not scaled), then a scrape and an evaluation.
-        deadline = 2 * (5 + self.seconds(self.alertmanager_config["route"]["group_interval"])) + 10
+        deadline = 2 * self.resolve_bound("WebhookTargetsMissing", 5) + 10
         _, arrived = self._first_post(PAGERDUTY, self._page("WebhookTargetsMissing", monitor, "resolve"), deadline,
                                       f"resolve for {monitor}")
         report.facts["resolve_after_rediscovery"] = arrived - back
@@ -642,7 +692,7 @@ class Harness:
         self._detect(report, "WebhookHighErrorRate/failover", "WebhookHighErrorRate", "failover", PAGERDUTY, onset,
                      self._page("WebhookHighErrorRate", "failover", "trigger"))
         recovered = self.services["failover"].set_phase(HEALTHY)
-        deadline = 2 * (self.seconds(self.scaled("5m")) + self.seconds(self.alertmanager_config["route"]["group_interval"])) + 10
+        deadline = 2 * self.resolve_bound("WebhookHighErrorRate", self.seconds(self.scaled("5m"))) + 10
         _, arrived = self._first_post(PAGERDUTY, self._page("WebhookHighErrorRate", "failover", "resolve"), deadline,
                                       "resolve for failover")
         report.facts["resolve_after_recovery/failover"] = arrived - recovered
@@ -663,6 +713,69 @@ class Harness:
             assert series, f"no {selector} in the long-term store"
             gaps[selector] = max(b - a for stamps in series for a, b in zip(stamps, stamps[1:]))
         report.facts["failover_long_term_gaps"] = gaps
+
+    def _crash_loop(self, report: Report) -> None:
+        """Every pod of the service crash-loops: each process dies, waits out the back-off and runs a
+        moment, its counters back at zero; its targets answer the odd scrape. It pages once, as down,
+        and resolves once when the pods run again."""
+        service = self.services["crashloop"]
+        period, alive = (self.seconds(self.scaled(d)) for d in (CRASH_PERIOD, CRASH_ALIVE))
+        onset = service.crash_loop(period, alive)
+        # Each target answers about alive/period of its scrapes: the best share over the window drops
+        # under the rule's half after window * 0.5 / (1 - alive/period).
+        window = self._target_window() * 0.5 / (1 - alive / period)
+        self._detect(report, "WebhookTargetDown/crashloop", "WebhookTargetDown", "crashloop", PAGERDUTY, onset,
+                     self._page("WebhookTargetDown", "crashloop", "trigger"), window)
+        crashed = time.monotonic() - onset
+        recovered = service.recover()
+        # Answering every scrape again, the share passes half after half the window.
+        self._resolved(report, "WebhookTargetDown", "crashloop", recovered, self._target_window() / 2)
+        span = f"{int(crashed) + 1}s"
+        at = onset + crashed
+        report.facts["crashloop"] = {
+            "restarts": dict(service.restarts),
+            "up_samples": self.values(f'sum by (service) (count_over_time(up{{service="crashloop"}}[{span}]))', at=self._wall(at)),
+            "up_answered": self.values(f'sum by (service) (sum_over_time(up{{service="crashloop"}}[{span}]))', at=self._wall(at)),
+            "counter_resets": self.values(f'sum by (service) (resets(webhook_deliveries_total{{service="crashloop"}}[{span}]))',
+                                          at=self._wall(at)),
+            "waiting": self.values(f'max_over_time(kube_pod_container_status_waiting_reason{{pod=~"crashloop-.*", '
+                                   f'reason="CrashLoopBackOff"}}[{span}])', at=self._wall(at)),
+        }
+
+    def _stalled(self, report: Report) -> None:
+        """The consumers stop delivering while the queue holds webhooks (the targets answer): it pages
+        once, and resolves once deliveries resume."""
+        service = self.services["stalled"]
+        onset = service.set_phase(STALLED)
+        # The 5m delivery rate reads zero, and the queue has held, 5 minutes after the last delivery.
+        window = self.seconds(self.scaled("5m"))
+        self._detect(report, "WebhookDeliveriesStalled/stalled", "WebhookDeliveriesStalled", "stalled", PAGERDUTY, onset,
+                     self._page("WebhookDeliveriesStalled", "stalled", "trigger"), window)
+        stalled_for = time.monotonic() - onset
+        recovered = service.set_phase(DRAINED)
+        # The first delivery counted ends it: one scrape.
+        self._resolved(report, "WebhookDeliveriesStalled", "stalled", recovered, self._scrape_interval("stalled"))
+        # From the second scrape after the onset (the first may hold one replica's queue before the other's).
+        span = f"{int(stalled_for - 2 * self._scrape_interval('stalled'))}s"
+        at = self._wall(onset + stalled_for)
+        report.facts["stalled"] = {
+            "delivered": self.values(f'sum by (service) (increase(webhook_deliveries_total{{service="stalled"}}[{span}]))', at=at),
+            "queue_min_max": (self.values(f'min_over_time(service:webhook_queue_depth:sum{{service="stalled"}}[{span}])', at=at),
+                              self.values(f'max_over_time(service:webhook_queue_depth:sum{{service="stalled"}}[{span}])', at=at)),
+            "answered": self.values(f'min by (service) (min_over_time(up{{service="stalled"}}[{span}]))', at=at),
+        }
+
+    def _target_window(self) -> float:
+        """The window over which WebhookTargetDown reads each target's share of answered scrapes, scaled seconds."""
+        return self.seconds(re.search(r"avg_over_time\(up\{[^}]*\}\[(\w+)\]\)", self._rule("WebhookTargetDown")["expr"])[1])
+
+    def _scrape_interval(self, service: str) -> float:
+        monitor = self.rendered.service_monitors[self.monitor_of[service]]
+        return self.seconds(self.scaled(monitor["spec"]["endpoints"][0]["interval"]))
+
+    def _wall(self, monotonic: float) -> float:
+        """The Unix time of a monotonic instant of this run."""
+        return time.time() - (time.monotonic() - monotonic)
 
     # ------------------------------------------------------------------------------ dashboards
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import FAILING_ENDPOINT, HEARTBEAT, PAGERDUTY, PLATFORM, SLACK, Report, run_once
+from tests.e2e.harness import FAILING_ENDPOINT, HEARTBEAT, PAGERDUTY, PLATFORM, SLACK, STACK, Report, run_once
+from tests.support import rendered_stack, stack_settings
 from config.types import duration_ms
 from tools.mock_runtime import ROOT
 
@@ -23,6 +24,7 @@ RUNBOOKS = "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/"
 CLUSTER = "webhook-prod-use1"
 WHERE = f"[prod/{CLUSTER}]"
 GRAFANA = "https://grafana.webhooks.example.com"  # Pulumi.prod.yaml, grafana.host
+KEEP_FIRING_FOR = stack_settings("prod").alerting.thresholds.keep_firing_for.seconds
 # The notification preview: what each scenario sent, as sent (docs/alerting.md shows one of each).
 NOTIFICATIONS = ROOT / "build" / "notifications"
 
@@ -61,6 +63,20 @@ def only(items: list[Any]) -> Any:
 # ------------------------------------------------------------------------------ error spike
 
 
+def test_the_services_are_scraped_with_the_limits_their_monitors_set(report):
+    """Every endpoint of every configured ServiceMonitor is a scrape job of the running Prometheus, with
+    the monitor's sample and label limits: a scrape over them fails in the live pipeline as it would
+    in the cluster."""
+    jobs = {job["job_name"]: job for job in report.facts["scrape_configs"]}
+    monitors = rendered_stack(STACK).service_monitors
+    assert len(monitors) >= 2, "prod configures two services"
+    for name, monitor in monitors.items():
+        spec = monitor["spec"]
+        for index, _ in enumerate(spec["endpoints"]):
+            job = jobs[f"serviceMonitor/{monitor['metadata']['namespace']}/{name}/{index}"]
+            assert (job["sample_limit"], job["label_limit"]) == (spec["sampleLimit"], spec["labelLimit"]), name
+
+
 def test_error_spike_pages_pagerduty_once_with_summary_severity_and_dedup_key(report):
     page = only(scenario(report, "errors").pages("WebhookHighErrorRate", "errors", "trigger"))
     assert page["routing_key"] == report.routing_key
@@ -81,8 +97,8 @@ def test_error_spike_pages_pagerduty_once_with_summary_severity_and_dedup_key(re
     # The spike fails half the deliveries: the 5m ratio is between 5 % and 50 % when the page goes out,
     # in the description (a percentage) and in the value (a ratio).
     (description,), (value,) = details["descriptions"], details["values"]
-    percent = re.fullmatch(r"Webhook error rate of webhook-delivery/errors is ([\d.]+)% over 5m \(threshold 5%\)\.",
-                           description)
+    percent = re.fullmatch(r"Webhook error rate of webhook-delivery/errors is ([\d.]+)% over 5m \(threshold 5%\), "
+                           r"and still failing over the last 1m\.", description)
     assert percent and 5 < float(percent.group(1)) <= 50
     assert 0.05 < float(value) <= 0.5
     assert page["client_url"] == f"{GRAFANA}/alerting/groups?alertmanager=alertmanager"
@@ -145,7 +161,8 @@ def test_queue_backlog_summed_across_replicas_pages(report):
     assert page["payload"]["summary"] == f"{WHERE} queue: Webhook queue backlog growing"
     assert page["payload"]["severity"] == "critical"
     assert page["payload"]["custom_details"]["descriptions"] == [
-        "Queue depth of webhook-delivery/queue is 12000 messages across all replicas (threshold 10000)."]
+        "Queue depth of webhook-delivery/queue is 12000 messages across all replicas (threshold 10000), "
+        "above the threshold for 5 of the last 10m."]
     assert page["payload"]["custom_details"]["values"] == ["12000"]
     # No replica alone crossed the threshold; before the fault the sum was under it.
     assert report.facts["queue_per_replica_max"] == 4000
@@ -183,6 +200,57 @@ def test_a_monitor_left_without_targets_pages_and_resolves_when_they_are_back(re
     # The first monitor's Services stayed: no absence alert for it, nor any metrics-missing alert.
     assert report.pages("WebhookTargetsMissing", "webhook-api") == []
     assert [a for a in report.capture.received(SLACK) if "metrics are missing" in json.dumps(a)] == []
+
+
+# ------------------------------------------------------------------------------ crash loop and stall
+
+
+def test_a_crash_looping_service_pages_once_as_down_and_resolves_once(report):
+    scenario(report, "crashloop")
+    trigger = only(report.pages("WebhookTargetDown", "crashloop", "trigger"))
+    resolve = only(report.pages("WebhookTargetDown", "crashloop", "resolve"))
+    assert resolve["dedup_key"] == trigger["dedup_key"]
+    assert trigger["payload"]["summary"] == (f"{WHERE} crashloop: A webhook delivery service is down: none of its "
+                                             "targets answers its scrapes")
+    # The one page of the outage: not also stalled, nor a second incident.
+    pages = report.capture.received(PAGERDUTY, lambda b: b["payload"]["component"] == "crashloop")
+    assert [(p["payload"]["class"], p["event_action"]) for p in pages] == [
+        ("WebhookTargetDown", "trigger"), ("WebhookTargetDown", "resolve")]
+    facts = report.facts["crashloop"]
+    # The real shape: every pod restarted, each target answered some scrapes and missed most, the
+    # delivery counters went back to zero, kube-state-metrics saw the back-off.
+    assert all(count >= 1 for count in facts["restarts"].values()), facts["restarts"]
+    samples, answered = facts["up_samples"]["crashloop"], facts["up_answered"]["crashloop"]
+    assert 0 < answered < samples / 2, (answered, samples)
+    assert facts["counter_resets"]["crashloop"] >= 1
+    assert facts["waiting"], facts
+
+
+def test_one_crash_looping_workload_of_several_is_told_to_the_team_and_pages_no_one(report):
+    """webhook-retrier's one pod restarts all along (every 40 s scaled) while the other workloads run:
+    the team's Slack is told, by a warning that reaches no one's PagerDuty."""
+    assert ("WorkloadCrashLooping", "webhook-retrier", "firing") in report.facts["workload_alerts"]
+    assert {service for _, service, _ in report.facts["workload_alerts"]} == {"webhook-retrier"}
+    posts = report.slack_posts("webhook-retrier", "WorkloadCrashLooping")
+    assert posts and posts[0]["title"].startswith(f"[FIRING:1] {WHERE} webhook-retrier: Pods of a workload are crash looping")
+    assert report.capture.received(PAGERDUTY, lambda b: b["payload"]["component"] == "webhook-retrier") == []
+
+
+def test_a_stalled_consumer_pages_once_and_resolves_once(report):
+    scenario(report, "stalled")
+    trigger = only(report.pages("WebhookDeliveriesStalled", "stalled", "trigger"))
+    resolve = only(report.pages("WebhookDeliveriesStalled", "stalled", "resolve"))
+    assert resolve["dedup_key"] == trigger["dedup_key"]
+    assert trigger["payload"]["custom_details"]["values"] == ["800"]
+    pages = report.capture.received(PAGERDUTY, lambda b: b["payload"]["component"] == "stalled")
+    assert [(p["payload"]["class"], p["event_action"]) for p in pages] == [
+        ("WebhookDeliveriesStalled", "trigger"), ("WebhookDeliveriesStalled", "resolve")]
+    facts = report.facts["stalled"]
+    # Nothing delivered while it stalled, the queue held steady, every target answered.
+    assert facts["delivered"]["stalled"] == 0
+    (low,), (high,) = (v.values() for v in facts["queue_min_max"])
+    assert low == high == 800
+    assert facts["answered"]["stalled"] == 1
 
 
 # ------------------------------------------------------------------------------ the first error of a new series
@@ -284,7 +352,7 @@ def test_no_page_is_sent_twice_by_the_cluster(report):
     triggers = report.capture.received(PAGERDUTY, lambda b: b["event_action"] == "trigger"
                                        and b["payload"]["class"] != "WebhookErrorBudgetBurn")
     keys = [p["dedup_key"] for p in triggers]
-    assert len(keys) == len(set(keys)) == 7  # errors, inhibit, ha, queue, fresh, vanish, failover
+    assert len(keys) == len(set(keys)) == 9  # errors, inhibit, ha, queue, fresh, vanish, failover, crashloop, stalled
 
 
 # ------------------------------------------------------------------------------ latency bound
@@ -294,10 +362,21 @@ def test_detection_latency_stays_within_twice_the_theoretical_bound(report):
     assert set(report.detections) == {"WebhookHighErrorRate/errors", "WebhookHighErrorRate/inhibit",
                                       "WebhookHighErrorRate/ha", "HighLatency/latency", "WebhookQueueBacklog/queue",
                                       "WebhookHighErrorRate/fresh", "WebhookTargetsMissing/webhook-worker",
-                                      "WebhookHighErrorRate/failover"}
+                                      "WebhookHighErrorRate/failover", "WebhookTargetDown/crashloop",
+                                      "WebhookDeliveriesStalled/stalled"}
     for key, detection in report.detections.items():
         assert detection.ratio is not None, key
         assert detection.ratio <= 2.0, (key, detection.latency, detection.bound)
+
+
+def test_resolve_latency_stays_within_twice_its_bound(report):
+    """From the recovery to the resolve: the condition clearing, keep_firing_for, the group's next flush."""
+    assert set(report.resolves) == {"WebhookTargetDown/crashloop", "WebhookDeliveriesStalled/stalled"}
+    for key, resolve in report.resolves.items():
+        assert resolve.ratio is not None, key
+        assert resolve.ratio <= 2.0, (key, resolve.latency, resolve.bound)
+        # keep_firing_for holds it at least that long after the condition cleared.
+        assert resolve.latency >= KEEP_FIRING_FOR / report.factor, (key, resolve.latency)
 
 
 # ------------------------------------------------------------------------------ dashboards

@@ -43,13 +43,23 @@ def test_scale_promql_scales_windows_subqueries_and_offsets_but_not_numbers_or_s
         'and up{job=~"a[5m]", path="offset 1w"} and z offset -6s')
 
 
+def test_scale_promql_scales_the_horizon_of_predict_linear():
+    expr = ('predict_linear(q{a="b"}[30m], 3600) > 10000 and max by (p) (predict_linear(v[6h], 345600)) < 0 '
+            'and predict_linear(max_over_time(w[1d:1h]), 604800)')
+    assert scale_promql(expr, 20) == (
+        'predict_linear(q{a="b"}[90s], 180) > 10000 and max by (p) (predict_linear(v[18m], 17280)) < 0 '
+        'and predict_linear(max_over_time(w[72m:3m]), 30240)')
+    with pytest.raises(ValueError, match="horizon"):
+        scale_promql("predict_linear(q[1h], 3601)", 20)
+
+
 def test_scale_rule_groups_scales_for_interval_and_expr_and_leaves_the_input_alone():
     groups = [{"name": "g", "interval": "1m", "rules": [
-        {"alert": "A", "expr": "rate(x[5m]) > 1", "for": "2m", "labels": {"severity": "critical"}},
+        {"alert": "A", "expr": "rate(x[5m]) > 1", "for": "2m", "keep_firing_for": "5m", "labels": {"severity": "critical"}},
         {"record": "r", "expr": "sum(rate(x[5m]))"},
     ]}]
     assert scale_rule_groups(groups, 20) == [{"name": "g", "interval": "3s", "rules": [
-        {"alert": "A", "expr": "rate(x[15s]) > 1", "for": "6s", "labels": {"severity": "critical"}},
+        {"alert": "A", "expr": "rate(x[15s]) > 1", "for": "6s", "keep_firing_for": "15s", "labels": {"severity": "critical"}},
         {"record": "r", "expr": "sum(rate(x[15s]))"},
     ]}]
     assert groups[0]["rules"][0]["for"] == "2m"

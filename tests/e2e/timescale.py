@@ -5,9 +5,12 @@ subquery steps (`[5m]`, `[1d:1h]`), `offset`s, and Alertmanager's group_wait / g
 repeat_interval / resolve_timeout. A duration that does not divide into whole milliseconds is
 refused rather than rounded, so the scaled pipeline keeps every ratio between its timings.
 
-Not scaled, on purpose: numeric seconds inside expressions (`rate5m * 300 >= 20`, the horizon of
-`predict_linear`) convert per-second rates to counts or set a forecast horizon; they are plain
-numbers to PromQL, and the rates they multiply are per real second whatever the window.
+Not scaled, on purpose: numeric seconds inside expressions (`rate5m * 300 >= 20`) convert
+per-second rates to counts; they are plain numbers to PromQL, and the rates they multiply are per
+real second whatever the window. The horizon of `predict_linear` (its second argument, a number of
+seconds) is scaled: it is a span of the scenario's time, and a slope measured in compressed time
+over the real horizon would forecast twenty times too far (a queue growing for a minute would be
+"full within the hour" at once). `keep_firing_for` is a duration like `for`, scaled alike.
 """
 
 from __future__ import annotations
@@ -42,8 +45,35 @@ def scale_duration(text: str, factor: int) -> str:
     return format_ms(ms // factor)
 
 
+_PREDICT_LINEAR = "predict_linear("
+
+
+def _scale_horizons(code: str, factor: int) -> str:
+    """`code` with the horizon (a literal number of seconds, the last argument) of every
+    `predict_linear(...)` divided by `factor`."""
+    out, start = [], 0
+    while (at := code.find(_PREDICT_LINEAR, start)) >= 0:
+        depth, comma, end = 0, -1, at + len(_PREDICT_LINEAR)
+        for end in range(at + len(_PREDICT_LINEAR), len(code)):
+            ch = code[end]
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif ch == "," and depth == 0:
+                comma = end
+        horizon = code[comma + 1:end].strip()
+        if comma < 0 or not re.fullmatch(r"\d+", horizon) or int(horizon) % factor:
+            raise ValueError(f"predict_linear horizon {horizon!r} is not whole seconds divisible by {factor}")
+        out.append(code[start:comma + 1] + f" {int(horizon) // factor}")
+        start = end
+    return "".join(out) + code[start:]
+
+
 def scale_promql(expr: str, factor: int) -> str:
-    """`expr` with every range window, subquery step and offset divided by `factor`."""
+    """`expr` with every range window, subquery step, offset and `predict_linear` horizon divided by `factor`."""
 
     def scale_range(match: re.Match) -> str:
         window, step = match.group(1), match.group(2)
@@ -61,19 +91,22 @@ def scale_promql(expr: str, factor: int) -> str:
         pieces.append(literal.group(0))
         last = literal.end()
     pieces.append(_OFFSET.sub(scale_offset, _RANGE.sub(scale_range, expr[last:])))
-    return "".join(pieces)
+    # A predict_linear's arguments hold no string literal in our rules and dashboards: its horizon
+    # is found in the whole expression, after the windows are scaled.
+    return _scale_horizons("".join(pieces), factor)
 
 
 def scale_rule_groups(groups: list[dict[str, Any]], factor: int) -> list[dict[str, Any]]:
-    """Rule groups (as in a rule file) with interval, `for` and every expression scaled."""
+    """Rule groups (as in a rule file) with interval, `for`, `keep_firing_for` and every expression scaled."""
     scaled = copy.deepcopy(groups)
     for group in scaled:
         if "interval" in group:
             group["interval"] = scale_duration(group["interval"], factor)
         for rule in group["rules"]:
             rule["expr"] = scale_promql(rule["expr"], factor)
-            if "for" in rule:
-                rule["for"] = scale_duration(rule["for"], factor)
+            for key in ("for", "keep_firing_for"):
+                if key in rule:
+                    rule[key] = scale_duration(rule[key], factor)
     return scaled
 
 
