@@ -42,8 +42,9 @@ ALLOY_SERVICE_ACCOUNT = "alloy"
 def alloy_values(settings: Settings, config_text: str) -> dict[str, Any]:
     return {
         # The chart's PodLogs CRD serves a discovery this pipeline does not use, and a cluster has one of
-        # it: another stack's or the platform's Alloy brings it too. (Helm never deletes an installed CRD.)
-        "crds": {"create": False},
+        # it: another stack's or the platform's Alloy brings it too. The deployed stacks keep theirs (a
+        # CRD removed from a release takes every object of its kind: tools/diff.py).
+        **({} if naming.legacy(settings) else {"crds": {"create": False}}),
         "rbac": {"create": False},
         "serviceAccount": {"create": True, "name": ALLOY_SERVICE_ACCOUNT},
         "configReloader": {"resources": small_resources("10m", "50Mi", "128Mi")},
