@@ -13,7 +13,7 @@ STACKS := dev prod
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all test e2e bench verify clean
+.PHONY: help venv tools charts chart-check security-scan debian-packages node-packages render render-all test e2e bench verify backtest clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -24,6 +24,8 @@ help:
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
 	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
+	@echo "make backtest STACK=<name> [BASE=<git rev>] [FROM=... TO=...] [INCIDENTS=file]"
+	@echo "                          the alerting rules over past data from BACKTEST_URL: firing, notifications, changes"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +87,16 @@ render-all: venv
 # kubeconfig context, when not the stack's cluster.kubeContext or the current one.
 verify: venv
 	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
+
+# How the stack's alerting rules would have fired and notified over past data (tools/backtest.py),
+# read from the query API in BACKTEST_URL (or URL=...; credentials in BACKTEST_TOKEN, or BACKTEST_USER
+# and BACKTEST_PASSWORD; Mimir's tenant in BACKTEST_TENANT). BASE: a git revision to compare with;
+# FROM and TO: the range (default the last 7 days); INCIDENTS: a YAML list of {name, start, end};
+# FORMAT: text (default), markdown or json; ARGS: any other option (--match, --align-to-source).
+backtest: venv
+	@$(PY) -m tools.go_tools build inline-rules >/dev/null
+	$(PY) -m tools.backtest $(STACK) $(if $(BASE),--base $(BASE)) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+	  $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(URL),--url $(URL)) $(if $(FORMAT),--format $(FORMAT)) $(ARGS)
 
 # The offline tests in parallel; the live tests (timing) and the chart check (shared output) serially.
 OFFLINE := not live and not charts
