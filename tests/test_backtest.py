@@ -11,6 +11,7 @@ import datetime
 import http.server
 import json
 import threading
+import urllib.parse
 from typing import Any, Iterator
 
 import pytest
@@ -331,24 +332,25 @@ def test_times_are_now_relative_rfc3339_dates_or_unix_seconds():
 
 @pytest.fixture
 def stub() -> Iterator[dict[str, Any]]:
-    """A query API answering with what the test sets: {"status": code, "body": {...}}; records requests."""
+    """A query API answering what the test sets: {"status": code, "body": {...}}, or {"answer": a function
+    of the request's path and form giving (code, body)}; records each request's path, headers and form."""
     state: dict[str, Any] = {"status": 200, "body": {"status": "success", "data": []}, "requests": []}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def answer(self) -> None:
-            state["requests"].append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-            body = json.dumps(state["body"]).encode()
-            self.send_response(state["status"])
+        def answer(self, form: dict[str, list[str]]) -> None:
+            state["requests"].append((self.path, {k.lower(): v for k, v in self.headers.items()}, form))
+            status, body = state["answer"](self.path, form) if "answer" in state else (state["status"], state["body"])
+            data = json.dumps(body).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
 
         def do_GET(self) -> None:
-            self.answer()
+            self.answer({})
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.answer()
+            self.answer(urllib.parse.parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()))
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -361,6 +363,28 @@ def stub() -> Iterator[dict[str, Any]]:
     server.server_close()
 
 
+def test_a_long_range_is_split_by_the_point_limit_and_again_when_refused_as_too_large(stub):
+    """A week at 30s is 20,160 evaluations: two queries by Prometheus' 11,000 points per series; a
+    server refusing more than 4,000 points' worth of samples makes the backtest halve them until it
+    passes, and every evaluation is still asked for exactly once."""
+    def answer(path: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        start, end, step = (float(form[k][0]) for k in ("start", "end", "step"))
+        if (end - start) / step + 1 > 4000:
+            return 422, {"status": "error", "errorType": "execution",
+                         "error": "query processing would load too many samples into memory in query execution"}
+        return 200, {"status": "success", "data": {"resultType": "matrix", "result": [
+            {"metric": {"service": "x"}, "values": [[start, "1"]]}]}}
+
+    stub["answer"] = answer
+    query = backtest.AlertQuery("g", 0, "A", "up == 0", 30 * S, 0, 0, 0, {}, 5 * MIN, ("up",))
+    week = 7 * 24 * 60 * MIN
+    firings, queries = backtest.evaluate(query, QueryApi.connect(stub["url"]), MONDAY - week, MONDAY - 30 * S, {})
+    asked = [(float(f["start"][0]), float(f["end"][0])) for path, _, f in stub["requests"]]
+    points = [round((end - start) / 30) + 1 for start, end in asked]
+    assert points[0] == backtest.MAX_POINTS
+    answered = [p for p in points if p <= 4000]
+    assert sum(answered) == 20_160 and queries == len(answered) == 8  # 11,000 -> 5,500 -> 2,750 a query
+    assert len(firings) == 8  # one present evaluation per answered query: each a firing of its own
 def run(api: QueryApi) -> backtest.Result:
     return backtest.run(RuleSet.from_rendered(rendered_stack("prod")), api, MONDAY - 60 * MIN, MONDAY)
 

@@ -110,8 +110,8 @@ class QueryRefused(Exception):
 
     @property
     def too_large(self) -> bool:
-        return self.error_type in ("timeout", "execution", "too_many_samples") and bool(TOO_LARGE.search(self.message)) \
-            or self.status in (413, 422) and bool(TOO_LARGE.search(self.message))
+        """Refused for its size (samples, points, time taken): a shorter range may pass."""
+        return bool(TOO_LARGE.search(self.message))
 
 
 @dataclass
@@ -668,33 +668,29 @@ class Result:
 
 
 class Progress:
-    """A progress bar on stderr while queries run (on a terminal only)."""
+    """A progress bar on stderr while the queries run (on a terminal only), by evaluations done."""
 
     def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.done, self.label, self.enabled = total, 0, label, enabled and total > 1
+        self.total, self.done, self.label, self.enabled = total, 0, label, enabled
         self.lock = threading.Lock()
         self.started = time.monotonic()
-        self._draw()
 
-    def advance(self) -> None:
+    def advance(self, evaluations: int) -> None:
         with self.lock:
-            self.done += 1
-            self._draw()
-
-    def _draw(self) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        filled = width * self.done // max(self.total, 1)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} queries, "
-                         f"{time.monotonic() - self.started:.0f}s")
-        if self.done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            self.done += evaluations
+            if self.enabled:
+                width = 30
+                filled = width * min(self.done, self.total) // max(self.total, 1)
+                sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                                 f"{100 * self.done // max(self.total, 1)}% of {self.total} evaluations, "
+                                 f"{time.monotonic() - self.started:.0f}s")
+                if self.done >= self.total:
+                    sys.stderr.write("\n")
+                sys.stderr.flush()
 
 
 def evaluate(query: AlertQuery, api: QueryApi, start_ms: int, end_ms: int, external_labels: dict[str, str],
-             progress: Optional[Callable[[], None]] = None) -> tuple[list[Firing], int]:
+             progress: Optional[Callable[[int], None]] = None) -> tuple[list[Firing], int]:
     """The rule's firing stretches over the range, and the number of queries it took: its
     expression over every evaluation time, split by the point limit, and further while the
     server refuses a part as too large."""
@@ -718,7 +714,7 @@ def evaluate(query: AlertQuery, api: QueryApi, start_ms: int, end_ms: int, exter
             present.setdefault(labels, []).extend(round(float(t) * 1000) for t, _ in series["values"])
         index += len(part)
         if progress:
-            progress()
+            progress(len(part))
     return alert_states(slots, present, query.for_ms, query.keep_firing_for_ms), queries
 
 
@@ -752,8 +748,7 @@ def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: s
     if read and not (api.metric_names(read, start_ms, end_ms) if present else set()):
         raise BacktestError(f"no data between {_time(start_ms)} and {_time(end_ms)} at {api.where}: none of the "
                             f"{len(read)} metrics the alerting rules read has a series there ({', '.join(sorted(read)[:4])}, ...)")
-    total = sum(-(-len(q.slots(start_ms, end_ms)) // MAX_POINTS) for q in queries)
-    progress = Progress(total, f"backtest {label}", show_progress)
+    progress = Progress(sum(len(q.slots(start_ms, end_ms)) for q in queries), f"backtest {label}", show_progress)
     results: dict[int, AlertResult] = {}
 
     def one(i: int, query: AlertQuery) -> int:
