@@ -19,7 +19,7 @@ help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
 	@echo "make test                 the whole test suite"
 	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
-	@echo "make bench                render and unit-suite timings, the live pipeline's, the load benchmark (LOAD_BENCH=...)"
+	@echo "make bench                render and unit-suite timings, the live pipeline's, the load benchmark (LOAD_BENCH=...), the backtest's"
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
@@ -94,7 +94,7 @@ verify: venv
 # FROM and TO: the range (default the last 7 days); INCIDENTS: a YAML list of {name, start, end};
 # FORMAT: text (default), markdown or json; ARGS: any other option (--match, --align-to-source).
 backtest: venv
-	@$(PY) -m tools.go_tools build inline-rules >/dev/null
+	@$(PY) -m tools.go_tools build backtest-rules >/dev/null
 	$(PY) -m tools.backtest $(STACK) $(if $(BASE),--base $(BASE)) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
 	  $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(URL),--url $(URL)) $(if $(FORMAT),--format $(FORMAT)) $(ARGS)
 
@@ -116,6 +116,7 @@ bench: venv tools debian-packages
 	$(PY) -m testkit.bench $(STACKS)
 	$(PY) -m tests.e2e.bench
 	$(PY) -m testkit.load_bench $(LOAD_BENCH)
+	$(PY) -m testkit.backtest_bench
 
 clean:
 	rm -rf build .charts

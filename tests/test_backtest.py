@@ -70,9 +70,9 @@ def test_each_label_set_is_an_alert_of_its_own():
 
 
 def test_alert_labels_are_the_series_labels_with_the_rule_labels_over_them():
-    rule = backtest.AlertQuery("g", 0, "HighLatency", "x", 30 * S, 0, 0, 0,
-                               {"severity": "warning", "quantile": "", "where": "{{ $labels.namespace }}/{{ $externalLabels.cluster }}"},
-                               0, ())
+    rule = backtest.RuleQuery("g", 0, "HighLatency", True, "x", "x", 30 * S, 0, 0, 0, 0,
+                              {"severity": "warning", "quantile": "", "where": "{{ $labels.namespace }}/{{ $externalLabels.cluster }}"},
+                              0, ())
     got = backtest.alert_labels({"__name__": "m", "namespace": "ns", "quantile": "0.95", "severity": "info"}, rule,
                                 {"cluster": "c1"})
     # A label templated to nothing is no label; the metric name goes; alertname is the rule's.
@@ -86,11 +86,11 @@ def test_a_label_template_the_backtest_cannot_expand_is_refused():
                         "only $labels.<name> and $externalLabels.<name> are"]
 
 
-# ------------------------------------------------------------------------------ inlining (inline-rules)
+# ------------------------------------------------------------------------------ inlining (backtest-rules inline)
 
 
-def inlined(groups: list[dict[str, Any]], **options: Any) -> dict[str, backtest.AlertQuery]:
-    return {q.name: q for q in backtest.inline_rules(RuleSet(tuple(groups), "30s", {}), **options)}
+def inlined(groups: list[dict[str, Any]], **options: Any) -> dict[str, backtest.RuleQuery]:
+    return {q.name: q for q in backtest.inline_rules(RuleSet(tuple(groups), "30s", {}), **options) if q.alert}
 
 
 RECORDING = {"name": "recording", "rules": [
@@ -133,7 +133,7 @@ def test_an_alert_reads_another_groups_recording_as_of_its_last_evaluation():
     groups = [{"name": "alerts", "rules": [{"alert": "Errors", "expr": "job:errors:rate5m > 1"}]}, RECORDING]
     phases = {"alerts": 10 * S, "recording": 25 * S}
     request = [dict(g, interval="30s") for g in groups]
-    query = backtest.inline_rules(RuleSet(tuple(request), "30s", {}), phases_ms=phases)[0]
+    query = next(q for q in backtest.inline_rules(RuleSet(tuple(request), "30s", {}), phases_ms=phases) if q.alert)
     # The alert evaluates at 10s past each 30s, the recording group wrote last at 25s past the previous.
     assert "rate(errors_total[5m] offset 15s)" in query.expr
     assert query.phase_ms == 10 * S
@@ -173,12 +173,81 @@ def test_a_matcher_that_cannot_reach_the_raw_series_is_refused():
 
 def test_every_rendered_alerting_rule_inlines():
     rendered = rendered_stack("prod")
-    queries = backtest.inline_rules(RuleSet.from_rendered(rendered))
+    queries = [q for q in backtest.inline_rules(RuleSet.from_rendered(rendered)) if q.alert]
     alerting = [r for g in rendered.rule_groups for r in g["rules"] if "alert" in r]
     assert len(queries) == len(alerting)
     assert not any(":" in m for q in queries for m in q.metrics)  # no recorded series left
     slowest = max(queries, key=lambda q: q.lookback_ms)
     assert (slowest.name, slowest.lookback_ms) == ("WebhookTrafficAnomaly", (14 * 24 * 60 + 60 + 5) * MIN)
+
+
+# ------------------------------------------------------------------------------ what the backtest holds (backtest-rules evaluate)
+
+
+def test_a_held_series_ends_with_a_stale_marker_as_the_rule_manager_writes_one():
+    grid = range(0, 10 * 30 * S, 30 * S)
+    found = {(("__name__", "x"), ("job", "a")): [(0, "1"), (30 * S, "2"), (120 * S, "3")]}
+    (series,) = backtest.grid_series(found, grid, "job:x:sum", {"team": "t", "job": ""})
+    # Renamed, labelled (an empty label removed); missing at 60s and after 150s: a marker each.
+    assert series == {"labels": {"__name__": "job:x:sum", "team": "t"},
+                      "times": [0, 30 * S, 60 * S, 120 * S, 150 * S], "values": ["1", "2", None, "3", None]}
+
+
+def local_run(series: list[dict[str, Any]], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    return backtest._backtest_rules("evaluate", {"lookback_delta_ms": 5 * MIN, "max_samples": 10**6,
+                                                 "experimental_functions": False, "series": series, "steps": steps})
+
+
+def test_the_engine_reads_a_recording_it_wrote_as_prometheus_reads_the_rule_managers():
+    """A recorded series written by the engine ends at the first evaluation without it (a stale
+    marker), not a lookback delta later; an alert reads it at its own evaluation times."""
+    grid = range(0, 20 * 30 * S, 30 * S)
+    held = backtest.grid_series({(("__name__", "x"), ("job", "a")): [(t, "5") for t in grid if t <= 8 * 30 * S]}, grid)
+    steps = [{"id": -1, "record": "job:x:sum", "labels": {"team": "t"}, "expr": "sum by (job) (x)",
+              "start_ms": 0, "end_ms": grid[-1], "step_ms": 30 * S},
+             {"id": 7, "record": "", "labels": {}, "expr": "job:x:sum > 1", "start_ms": 15 * S, "end_ms": grid[-1] + 15 * S,
+              "step_ms": 30 * S}]
+    answer = local_run(held, steps)
+    assert answer["errors"] == []
+    (found,) = answer["alerts"]["7"]
+    assert found["labels"] == {"__name__": "job:x:sum", "job": "a", "team": "t"}
+    assert found["times"] == [t + 15 * S for t in grid if t <= 8 * 30 * S]
+
+
+def test_a_rule_the_engine_cannot_evaluate_is_one_line():
+    answer = local_run([], [{"id": 1, "record": "", "labels": {}, "expr": "sum(", "start_ms": 0, "end_ms": MIN,
+                             "step_ms": 30 * S}])
+    (line,) = answer["errors"]
+    assert line.startswith("sum(: ")
+
+
+def test_the_plan_holds_small_recorded_series_and_leaves_large_ones_to_the_source(stub):
+    """Per-endpoint series over the budget stay inlined: what reads them directly is computed at
+    the source; the service level above is held, and the alert reading it evaluated locally."""
+    def answer(path: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        series = 5000 if form["query"][0].startswith("count(sum by (service, endpoint)") else 2
+        return 200, {"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [0, str(series)]}]}}
+
+    stub["answer"] = answer
+    groups = ({"name": "rec", "rules": [
+        {"record": "service_endpoint:x:rate5m", "expr": "sum by (service, endpoint) (rate(x_total[5m]))"},
+        {"record": "service:x:rate5m", "expr": "sum by (service) (service_endpoint:x:rate5m)"},
+        {"record": "service:x:rate1h", "expr": "avg_over_time(service:x:rate5m[1h])"}]},
+              {"name": "alerts", "rules": [
+                  {"alert": "Low", "expr": "service:x:rate1h < 1", "for": "5m"},
+                  {"alert": "Hot", "expr": "service_endpoint:x:rate5m > 100"},
+                  {"alert": "Down", "expr": "up == 0"}]})
+    rules = backtest.inline_rules(RuleSet(groups, "30s", {}))
+    work = backtest.plan(rules, QueryApi.connect(stub["url"]), MONDAY - 7 * 24 * 60 * MIN, MONDAY)
+    assert [a.name for a in work.local_alerts] == ["Low"]
+    assert [a.name for a in work.source_alerts] == ["Hot", "Down"]
+    assert [w.name for w in work.at_source] == ["service:x:rate5m"]
+    assert [w.name for w in work.local_records] == ["service:x:rate1h"]
+    # Held from the first evaluation of Low (its `for`, 5m, before FROM), less the lookback of its
+    # instant read of the 1h rate (5m), less the hour that rate reads.
+    assert work.starts["service:x:rate1h"] == MONDAY - 7 * 24 * 60 * MIN - 10 * MIN
+    assert work.starts["service:x:rate5m"] == MONDAY - 7 * 24 * 60 * MIN - 70 * MIN
 
 
 # ------------------------------------------------------------------------------ Alertmanager
@@ -271,7 +340,7 @@ def test_continue_sends_an_alert_to_every_matching_route():
 
 
 def result(firings: list[Firing], notified: list[Notification], label: str = "HEAD") -> backtest.Result:
-    rule = backtest.AlertQuery("g", 0, "A", "x", 30 * S, 0, 0, 0, {}, 5 * MIN, ("x",))
+    rule = backtest.RuleQuery("g", 0, "A", True, "x", "x", 30 * S, 0, 0, 0, 0, {}, 5 * MIN, ("x",))
     return backtest.Result(label, MONDAY - 60 * MIN, MONDAY + 60 * MIN, [backtest.AlertResult(rule, firings)],
                            notified, {"pager": True, "nowhere": False})
 
@@ -376,7 +445,7 @@ def test_a_long_range_is_split_by_the_point_limit_and_again_when_refused_as_too_
             {"metric": {"service": "x"}, "values": [[start, "1"]]}]}}
 
     stub["answer"] = answer
-    query = backtest.AlertQuery("g", 0, "A", "up == 0", 30 * S, 0, 0, 0, {}, 5 * MIN, ("up",))
+    query = backtest.RuleQuery("g", 0, "A", True, "up == 0", "up == 0", 30 * S, 0, 0, 0, 0, {}, 5 * MIN, ("up",))
     week = 7 * 24 * 60 * MIN
     firings, queries = backtest.evaluate(query, QueryApi.connect(stub["url"]), MONDAY - week, MONDAY - 30 * S, {})
     asked = [(float(f["start"][0]), float(f["end"][0])) for path, _, f in stub["requests"]]

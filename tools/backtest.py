@@ -14,8 +14,8 @@ the stack's Mimir, VictoriaMetrics) with Prometheus' semantics:
   set after the rule's labels are applied (annotations do not count);
 - the recording rules an alert reads are those of the candidate rule set, not the series the
   deployed rules wrote: each recorded series an alert reads is replaced by its recording
-  expression (inline-rules, built from the deployed Prometheus' own PromQL parser: see
-  tools/inline_rules/main.go), read as Prometheus would read it at the alert's evaluation (the
+  expression (backtest-rules inline, built from the deployed Prometheus' own PromQL parser: see
+  tools/backtest_rules/main.go), read as Prometheus would read it at the alert's evaluation (the
   previous evaluation of a rule later in the same group, the latest of another group's); so a
   changed recording rule is backtested honestly, and the query reads history as far back as
   the longest window plus the `offset`s need (3 days for the slowest SLO alert, 2 weeks for the
@@ -230,29 +230,39 @@ class RuleSet:
 
 
 @dataclass(frozen=True)
-class AlertQuery:
-    """One alerting rule as the backtest evaluates it."""
+class RuleQuery:
+    """One rule as the backtest evaluates it."""
 
     group: str
     index: int
     """Of the rule in its group."""
     name: str
+    alert: bool
     expr: str
-    """The rule's expression with every recorded series replaced by its recording expression."""
+    """The rule's expression over raw series: every recorded series replaced by its recording expression."""
+    local: str
+    """The rule's own expression, for the engine holding the recorded series it reads."""
     interval_ms: int
     phase_ms: int
     """The group's evaluation times are phase_ms + k * interval_ms."""
+    query_offset_ms: int
     for_ms: int
     keep_firing_for_ms: int
     labels: dict[str, str]
     lookback_ms: int
-    """How long before an evaluation the expression reads samples."""
+    """How long before an evaluation `expr` reads samples."""
     metrics: tuple[str, ...]
-    """The raw metrics it reads."""
+    """The raw metrics `expr` reads."""
+    reads: dict[str, int] = field(default_factory=dict)
+    """The recorded series the rule reads, and how long before an evaluation."""
+    raw_instant: tuple[str, ...] = ()
+    """The raw series it reads by instant selectors, as selectors."""
+    raw_range: bool = False
+    """It reads raw series over a range (or a subquery, an offset)."""
 
     @property
     def key(self) -> str:
-        """Names the rule in a report: its alert name, and which of several rules of that name."""
+        """Names the rule in a report: its name, and which of several rules of that name."""
         return f"{self.name} [{self.group} #{self.index + 1}]"
 
     def warm_up_ms(self) -> int:
@@ -288,8 +298,8 @@ def check_label_templates(ruleset: RuleSet) -> list[str]:
 
 
 def inline_rules(ruleset: RuleSet, *, matchers: tuple[str, ...] = (), rule_files: Optional[dict[str, str]] = None,
-                 phases_ms: Optional[dict[str, int]] = None, lookback_delta: str = LOOKBACK_DELTA) -> list[AlertQuery]:
-    """Every alerting rule of the set as an AlertQuery; BacktestError with one line per rule that
+                 phases_ms: Optional[dict[str, int]] = None, lookback_delta: str = LOOKBACK_DELTA) -> list[RuleQuery]:
+    """Every rule of the set as a RuleQuery, in order; BacktestError with one line per rule that
     does not parse or cannot be inlined. Each group is evaluated at the phase of its file in
     `rule_files` (as the Prometheus that loaded it from there), else at its phase in `phases_ms`,
     else on the multiples of its interval."""
@@ -297,37 +307,43 @@ def inline_rules(ruleset: RuleSet, *, matchers: tuple[str, ...] = (), rule_files
     if problems:
         raise BacktestError("\n".join(problems))
     rule_files = rule_files or {}
+    offsets = {g["name"]: duration_ms(g["query_offset"]) if g.get("query_offset") else 0 for g in ruleset.groups}
     request = {
         "groups": [{"name": g["name"], "interval_ms": ruleset.interval_ms(g), "file": rule_files.get(g["name"], ""),
-                    "phase_ms": (phases_ms or {}).get(g["name"], 0),
-                    "query_offset_ms": duration_ms(g["query_offset"]) if g.get("query_offset") else 0,
+                    "phase_ms": (phases_ms or {}).get(g["name"], 0), "query_offset_ms": offsets[g["name"]],
                     "rules": [{"record": r.get("record", ""), "alert": r.get("alert", ""), "expr": str(r["expr"]),
                                "labels": {k: str(v) for k, v in (r.get("labels") or {}).items()}} for r in g["rules"]]}
                    for g in ruleset.groups],
         "matchers": list(matchers), "lookback_delta_ms": duration_ms(lookback_delta),
         "experimental_functions": ruleset.experimental_functions,
     }
-    try:
-        program = binary("inline-rules")
-    except FileNotFoundError as error:
-        raise BacktestError(str(error)) from None
-    done = subprocess.run([program], input=json.dumps(request), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BacktestError(done.stderr.strip() or f"inline-rules failed ({done.returncode})")
-    answer = json.loads(done.stdout)
+    answer = _backtest_rules("inline", request)
     if answer["errors"]:
         raise BacktestError("\n".join(f"does not parse: {e}" if "parse error" in e else e for e in answer["errors"]))
     by_name = {g["name"]: g for g in ruleset.groups}
     queries = []
-    for inlined in answer["alerts"]:
-        group = by_name[inlined["group"]]
-        rule = group["rules"][inlined["index"]]
-        queries.append(AlertQuery(
-            inlined["group"], inlined["index"], inlined["name"], inlined["expr"], ruleset.interval_ms(group),
-            answer["phases_ms"][inlined["group"]], duration_ms(rule.get("for", "0s")),
-            duration_ms(rule.get("keep_firing_for", "0s")), {k: str(v) for k, v in (rule.get("labels") or {}).items()},
-            inlined["lookback_ms"], tuple(inlined["metrics"])))
+    for found in answer["rules"]:
+        group = by_name[found["group"]]
+        rule = group["rules"][found["index"]]
+        queries.append(RuleQuery(
+            found["group"], found["index"], found["name"], found["alert"], found["inlined"], found["local"],
+            ruleset.interval_ms(group), answer["phases_ms"][found["group"]], offsets[found["group"]],
+            duration_ms(rule.get("for", "0s")), duration_ms(rule.get("keep_firing_for", "0s")),
+            {k: str(v) for k, v in (rule.get("labels") or {}).items()}, found["lookback_ms"], tuple(found["metrics"]),
+            found["reads"], tuple(found["raw_instant"]), found["raw_range"]))
     return queries
+
+
+def _backtest_rules(command: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Run `backtest-rules <command>` (tools/backtest_rules) on a request."""
+    try:
+        program = binary("backtest-rules")
+    except FileNotFoundError as error:
+        raise BacktestError(str(error)) from None
+    done = subprocess.run([program, command], input=json.dumps(request), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BacktestError(done.stderr.strip() or f"backtest-rules {command} failed ({done.returncode})")
+    return json.loads(done.stdout)
 
 
 # ------------------------------------------------------------------------------ alerts (Prometheus)
@@ -357,7 +373,7 @@ class Firing:
         return self.fired_at <= t and (self.resolved_at is None or t < self.resolved_at)
 
 
-def alert_labels(metric: dict[str, str], rule: AlertQuery, external_labels: dict[str, str]) -> Labels:
+def alert_labels(metric: dict[str, str], rule: RuleQuery, external_labels: dict[str, str]) -> Labels:
     """The alert's labels for one series of its expression, as Prometheus builds them: the series'
     labels without the metric name, the rule's labels (templated) over them, `alertname` last; a
     label left empty is no label."""
@@ -622,7 +638,7 @@ def _needs_update(entry: Optional[tuple[frozenset, frozenset, int]], firing: fro
 class AlertResult:
     """One alerting rule over the range."""
 
-    rule: AlertQuery
+    rule: RuleQuery
     firings: list[Firing]
     judged: bool = True
     note: str = ""
@@ -689,36 +705,77 @@ class Progress:
                 sys.stderr.flush()
 
 
-def evaluate(query: AlertQuery, api: QueryApi, start_ms: int, end_ms: int, external_labels: dict[str, str],
-             progress: Optional[Callable[[int], None]] = None) -> tuple[list[Firing], int]:
-    """The rule's firing stretches over the range, and the number of queries it took: its
-    expression over every evaluation time, split by the point limit, and further while the
-    server refuses a part as too large."""
-    slots = query.slots(start_ms, end_ms)
-    present: dict[Labels, list[int]] = {}
-    queries = 0
-    chunk = MAX_POINTS
-    index = 0
+Sampled = dict[tuple[tuple[str, str], ...], list[tuple[int, str]]]
+"""A query's result over evaluation times: (time, value as the API writes it) by series labels."""
+
+
+def fetch(api: QueryApi, expr: str, slots: range, key: str, progress: Optional[Callable[[int], None]] = None) -> tuple[Sampled, int]:
+    """An expression at every evaluation time of `slots`, and the number of queries it took: split
+    by the point limit, and further while the server refuses a part as too large."""
+    found: Sampled = {}
+    queries, chunk, index = 0, MAX_POINTS, 0
     while index < len(slots):
         part = slots[index:index + chunk]
         try:
-            result = api.query_range(query.expr, part[0], part[-1], query.interval_ms)
+            result = api.query_range(expr, part[0], part[-1], slots.step)
         except QueryRefused as refused:
             if refused.too_large and chunk > 1:
                 chunk = max(1, chunk // 2)
                 continue
-            raise BacktestError(f"{query.key}: the query API at {api.where} refused its expression: {refused}") from None
+            raise BacktestError(f"{key}: the query API at {api.where} refused its expression: {refused}") from None
         queries += 1
         for series in result:
-            labels = alert_labels(series["metric"], query, external_labels)
-            present.setdefault(labels, []).extend(round(float(t) * 1000) for t, _ in series["values"])
+            found.setdefault(tuple(sorted(series["metric"].items())), []).extend(
+                (round(float(t) * 1000), v) for t, v in series["values"])
         index += len(part)
         if progress:
             progress(len(part))
-    return alert_states(slots, present, query.for_ms, query.keep_firing_for_ms), queries
+    return found, queries
 
 
-def judge(query: AlertQuery, api: QueryApi, start_ms: int, present_metrics: set[str], lookback_delta: str) -> tuple[bool, str]:
+def firings_of(rule: RuleQuery, slots: range, present: Iterable[tuple[dict[str, str], list[int]]],
+               external_labels: dict[str, str]) -> list[Firing]:
+    """The firing stretches of an alerting rule from the times its expression returned each series."""
+    by_alert: dict[Labels, list[int]] = {}
+    for metric, times in present:
+        by_alert.setdefault(alert_labels(metric, rule, external_labels), []).extend(times)
+    return alert_states(slots, by_alert, rule.for_ms, rule.keep_firing_for_ms)
+
+
+def evaluate(query: RuleQuery, api: QueryApi, start_ms: int, end_ms: int, external_labels: dict[str, str],
+             progress: Optional[Callable[[int], None]] = None) -> tuple[list[Firing], int]:
+    """An alerting rule's firing stretches over the range, evaluated at the source over raw series."""
+    slots = query.slots(start_ms, end_ms)
+    found, queries = fetch(api, query.expr, slots, query.key, progress)
+    present = [(dict(metric), [t for t, _ in samples]) for metric, samples in found.items()]
+    return firings_of(query, slots, present, external_labels), queries
+
+
+def grid_series(found: Sampled, grid: range, name: str = "", labels: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:
+    """A query's result as the series Prometheus would hold, sampled on `grid`: named and labelled as
+    a recording rule names and labels its result, with a stale marker (null) at the first evaluation
+    time a series is missing from, as the rule manager writes one."""
+    out = []
+    for metric, samples in found.items():
+        series = dict(metric)
+        if name:
+            series = {**{k: v for k, v in series.items() if k != "__name__"}, "__name__": name}
+        series = {k: v for k, v in {**series, **(labels or {})}.items() if v != ""}
+        times, values = [], []
+        for t, v in sorted(samples):
+            if times and t - times[-1] > grid.step:
+                times.append(times[-1] + grid.step)
+                values.append(None)
+            times.append(t)
+            values.append(v)
+        if times and times[-1] + grid.step <= grid.stop - 1:
+            times.append(times[-1] + grid.step)
+            values.append(None)
+        out.append({"labels": series, "times": times, "values": values})
+    return out
+
+
+def judge(query: RuleQuery, api: QueryApi, start_ms: int, present_metrics: set[str], lookback_delta: str) -> tuple[bool, str]:
     """Whether the history reaches as far back as the rule reads from its first evaluation."""
     needed_from = query.first_slot(start_ms) - query.lookback_ms
     missing = [m for m in query.metrics if m not in present_metrics and not m.startswith("{")]
@@ -733,6 +790,114 @@ def judge(query: AlertQuery, api: QueryApi, start_ms: int, present_metrics: set[
     return False, f"reads {_duration(query.lookback_ms)} of history: needs data from {_time(needed_from)}"
 
 
+@dataclass
+class Plan:
+    """Where each rule is evaluated. A recorded series the alerts read is materialized once, on the
+    evaluation times of its group, where its cardinality allows: computed by the source from raw
+    series when it reads raw series (or a recorded series too large to hold), else by the local
+    engine from materialized ones. An alert reading materialized series only (and raw series by
+    instant selectors, copied on its evaluation times) is evaluated by the local engine; any other
+    at the source, every recorded series it reads inlined."""
+
+    local_alerts: list[RuleQuery]
+    source_alerts: list[RuleQuery]
+    at_source: list[RuleQuery]
+    """Recording rules whose series the source computes."""
+    local_records: list[RuleQuery]
+    """Recording rules the local engine evaluates, in an order that has every input before its reader."""
+    starts: dict[str, int]
+    """By recorded series: from when it is needed."""
+    raw_grid: Optional[range] = None
+    """The evaluation times on which the raw series of the local alerts are copied."""
+
+
+# A recorded series is held by the backtest when it has at most this many samples over the range
+# (series x evaluations): per-endpoint series of a large service are left to the source.
+MATERIALIZED_SAMPLES = 4_000_000
+
+
+def plan(rules: list[RuleQuery], api: QueryApi, start_ms: int, end_ms: int) -> Plan:
+    records: dict[str, list[RuleQuery]] = {}
+    for rule in rules:
+        if not rule.alert:
+            records.setdefault(rule.name, []).append(rule)
+    alerts = [r for r in rules if r.alert]
+    longest = max((r.lookback_ms + r.warm_up_ms() for r in rules), default=0)
+    modes: dict[str, str] = {}
+
+    def mode(name: str) -> str:
+        """local, source, or inline (too large to hold)."""
+        if name not in modes:
+            modes[name] = "inline"  # while deciding: a cycle is refused by the inliner anyway
+            writers = records[name]
+            reads_raw = any(w.raw_instant or w.raw_range or w.query_offset_ms for w in writers)
+            if not reads_raw and all(mode(n) != "inline" for w in writers for n in w.reads):
+                modes[name] = "local"  # computed from what is held: its size is the engine's business
+            else:
+                # Counted at one evaluation: the expression at the source reads raw series (or a
+                # recorded series too large to hold), over a window at most.
+                series = sum(int(float(r["value"][1])) for w in writers for r in api.query(f"count({w.expr})", end_ms))
+                evaluations = (end_ms - start_ms + longest) // min(w.interval_ms for w in writers) + 1
+                modes[name] = "source" if series * evaluations <= MATERIALIZED_SAMPLES else "inline"
+        return modes[name]
+
+    local_alerts, source_alerts, grids = [], [], set()
+    for alert in alerts:
+        local = (alert.reads and not alert.raw_range and not alert.query_offset_ms
+                 and all(mode(n) != "inline" for n in alert.reads)
+                 and (not alert.raw_instant or not grids or grids == {(alert.phase_ms, alert.interval_ms)}))
+        (local_alerts if local else source_alerts).append(alert)
+        if local and alert.raw_instant:
+            grids.add((alert.phase_ms, alert.interval_ms))
+    # From when each materialized series is needed, readers before what they read.
+    starts: dict[str, int] = {}
+    order: list[str] = []
+
+    def need(name: str, from_ms: int) -> None:
+        starts[name] = min(starts.get(name, from_ms), from_ms)
+        if name not in order:
+            order.append(name)
+        if mode(name) == "local":
+            for writer in records[name]:
+                first = starts[name] - (starts[name] - writer.phase_ms) % writer.interval_ms
+                for read, back in writer.reads.items():
+                    need(read, first - back)
+
+    for alert in local_alerts:
+        for read, back in alert.reads.items():
+            need(read, alert.first_slot(start_ms) - back)
+    local_names = [n for n in _dependency_order(order, records) if modes[n] == "local"]
+    raw_grid = None
+    if grids:
+        (phase, interval), = grids
+        first = min(a.first_slot(start_ms) for a in local_alerts if a.raw_instant)
+        raw_grid = range(first, end_ms + 1, interval)
+    return Plan(local_alerts, source_alerts, [w for n in order if modes[n] == "source" for w in records[n]],
+                [w for n in local_names for w in records[n]], starts, raw_grid)
+
+
+def _dependency_order(names: list[str], records: dict[str, list[RuleQuery]]) -> list[str]:
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        for writer in records[name]:
+            for read in writer.reads:
+                if read in names:
+                    visit(read)
+        ordered.append(name)
+
+    for name in names:
+        visit(name)
+    return ordered
+
+
+def _grid(rule: RuleQuery, from_ms: int, end_ms: int) -> range:
+    first = from_ms - (from_ms - rule.phase_ms) % rule.interval_ms
+    return range(first, end_ms + 1, rule.interval_ms)
+
+
 def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: str = "HEAD",
         matchers: tuple[str, ...] = (), align_to_source: bool = False, parallel: int = 2,
         lookback_delta: str = LOOKBACK_DELTA, show_progress: bool = False) -> Result:
@@ -741,33 +906,83 @@ def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: s
     if end_ms <= start_ms:
         raise BacktestError(f"the range is empty: FROM {_time(start_ms)} is not before TO {_time(end_ms)}")
     rule_files = api.rule_files() if align_to_source else {}
-    queries = inline_rules(ruleset, matchers=matchers, rule_files=rule_files, lookback_delta=lookback_delta)
-    read = {m for q in queries for m in q.metrics if not m.startswith("{")}
-    earliest = min((q.first_slot(start_ms) - q.lookback_ms for q in queries), default=start_ms)
+    rules = inline_rules(ruleset, matchers=matchers, rule_files=rule_files, lookback_delta=lookback_delta)
+    alerts = [r for r in rules if r.alert]
+    read = {m for q in alerts for m in q.metrics if not m.startswith("{")}
+    earliest = min((q.first_slot(start_ms) - q.lookback_ms for q in alerts), default=start_ms)
     present = api.metric_names(read, earliest, end_ms) if read else set()
     if read and not (api.metric_names(read, start_ms, end_ms) if present else set()):
         raise BacktestError(f"no data between {_time(start_ms)} and {_time(end_ms)} at {api.where}: none of the "
                             f"{len(read)} metrics the alerting rules read has a series there ({', '.join(sorted(read)[:4])}, ...)")
-    progress = Progress(sum(len(q.slots(start_ms, end_ms)) for q in queries), f"backtest {label}", show_progress)
+    work = plan(rules, api, start_ms, end_ms)
+    grids = {id(w): _grid(w, work.starts[w.name], end_ms) for w in work.at_source + work.local_records}
+    progress = Progress(sum(len(q.slots(start_ms, end_ms)) for q in work.source_alerts)
+                        + sum(len(grids[id(w)]) for w in work.at_source)
+                        + (len(work.raw_grid) * len({s for a in work.local_alerts for s in a.raw_instant})
+                           if work.raw_grid else 0), f"backtest {label}", show_progress)
     results: dict[int, AlertResult] = {}
+    held: list[dict[str, Any]] = []
+    queries = 0
+    lock = threading.Lock()
 
-    def one(i: int, query: AlertQuery) -> int:
+    def at_source(i: int, query: RuleQuery) -> None:
         began = time.monotonic()
         judged, note = judge(query, api, start_ms, present, lookback_delta)
         firings, n = evaluate(query, api, start_ms, end_ms, ruleset.external_labels, progress.advance)
-        results[i] = AlertResult(query, [f for f in firings if f.fired_at <= end_ms and
-                                          (f.resolved_at is None or f.resolved_at > start_ms)], judged, note,
-                                 n, time.monotonic() - began)
+        results[i] = AlertResult(query, firings, judged, note, n, time.monotonic() - began)
+
+    def materialize(rule: RuleQuery) -> int:
+        found, n = fetch(api, rule.expr, grids[id(rule)], rule.key, progress.advance)
+        with lock:
+            held.extend(grid_series(found, grids[id(rule)], rule.name, rule.labels))
         return n
 
+    def copy(selector: str) -> int:
+        found, n = fetch(api, selector, work.raw_grid, selector, progress.advance)
+        with lock:
+            held.extend(grid_series(found, work.raw_grid))
+        return n
+
+    index = {id(a): i for i, a in enumerate(alerts)}
+    jobs: list[Callable[[], Any]] = [lambda a=a: at_source(index[id(a)], a) for a in work.source_alerts]
+    jobs += [lambda w=w: materialize(w) for w in work.at_source]
+    jobs += [lambda s=s: copy(s) for s in sorted({s for a in work.local_alerts for s in a.raw_instant})]
     with ThreadPoolExecutor(max(1, parallel)) as pool:
-        count = sum(pool.map(lambda item: one(*item), enumerate(queries)))
+        queries += sum(n for n in pool.map(lambda job: job(), jobs) if isinstance(n, int))
+    queries += sum(r.queries for r in results.values())
+    if work.local_alerts:
+        began = time.monotonic()
+        judged = {id(a): judge(a, api, start_ms, present, lookback_delta) for a in work.local_alerts}
+        steps = [{"id": -1, "record": w.name, "labels": w.labels, "expr": w.local, "start_ms": grids[id(w)].start,
+                  "end_ms": grids[id(w)][-1], "step_ms": w.interval_ms} for w in work.local_records]
+        steps += [{"id": index[id(a)], "record": "", "labels": {}, "expr": a.local,
+                   "start_ms": a.first_slot(start_ms), "end_ms": a.slots(start_ms, end_ms)[-1], "step_ms": a.interval_ms}
+                  for a in work.local_alerts]
+        answer = _backtest_rules("evaluate", {"lookback_delta_ms": duration_ms(lookback_delta), "max_samples": LOCAL_MAX_SAMPLES,
+                                              "experimental_functions": ruleset.experimental_functions,
+                                              "series": held, "steps": steps})
+        if answer["errors"]:
+            raise BacktestError("\n".join(f"evaluating the held series: {e}" for e in answer["errors"]))
+        seconds = (time.monotonic() - began) / len(work.local_alerts)
+        for alert in work.local_alerts:
+            i = index[id(alert)]
+            present_times = [(p["labels"], p["times"]) for p in answer["alerts"].get(str(i), [])]
+            results[i] = AlertResult(alert, firings_of(alert, alert.slots(start_ms, end_ms), present_times,
+                                                       ruleset.external_labels), *judged[id(alert)], 0, seconds)
+    for i, result in results.items():
+        result.firings = [f for f in result.firings
+                          if f.fired_at <= end_ms and (f.resolved_at is None or f.resolved_at > start_ms)]
     firings = [f for i in sorted(results) for f in results[i].firings]
     sent = [n for n in notifications(firings, ruleset.alertmanager, ruleset.external_labels, end_ms) if n.at >= start_ms]
     silent = silent_receivers(ruleset.alertmanager)
     return Result(label, start_ms, end_ms, [results[i] for i in sorted(results)], sent,
                   {r["name"]: r["name"] not in silent for r in ruleset.alertmanager.get("receivers", [])},
-                  count, time.monotonic() - started)
+                  queries, time.monotonic() - started)
+
+
+# The local engine holds a few series per service: Prometheus' default limit would only stop it on
+# a rule set far larger than this one.
+LOCAL_MAX_SAMPLES = 500_000_000
 
 
 # ------------------------------------------------------------------------------ incidents and the difference

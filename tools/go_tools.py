@@ -5,8 +5,8 @@ versions the charts run (monitoring/versions.py), so every rule test, routing te
 scenario exercises what is deployed. Helm (v3, as pulumi-kubernetes embeds it) renders the charts
 for the chart check; Sloth generates the reference SLO alerts ours are compared with. Each tool is built once into `.tools/<name>-<version>/` (gitignored) and
 reused until its version changes; Go's module and build caches make a rebuild in a fresh clone
-quick. Two small programs of ours use the deployed Prometheus' own Go packages: inline-rules (the
-PromQL parser, for `make backtest`) and tsdbgen (the TSDB, for the backtest benchmark's history);
+quick. Two small programs of ours use the deployed Prometheus' own Go packages: backtest-rules (the
+PromQL parser and engine, for `make backtest`) and tsdbgen (the TSDB, for the backtest benchmark's history);
 each is a module of its own in this repository (go.mod and go.sum beside its source, requiring the
 Prometheus module of PROMETHEUS_VERSION), rebuilt whenever its files change.
 
@@ -107,10 +107,10 @@ TOOLS = (
         "helm", "helm.sh/helm/v3", "v3.20.2", "3.20.2", {"helm": "./cmd/helm"},
         "helm.sh/helm/v3/internal/version.version", version_value="v3.20.2",
     ),
-    # Ours: every alerting rule as one expression over raw series (tools/backtest.py).
+    # Ours: the rules as expressions over raw series, and the PromQL engine over series of its own (tools/backtest.py).
     GoTool(
-        "inline-rules", "webhook-monitoring/tools/inline_rules", prometheus_module_version(versions.PROMETHEUS_VERSION),
-        versions.PROMETHEUS_VERSION, {"inline-rules": "."}, "", source="tools/inline_rules",
+        "backtest-rules", "webhook-monitoring/tools/backtest_rules", prometheus_module_version(versions.PROMETHEUS_VERSION),
+        versions.PROMETHEUS_VERSION, {"backtest-rules": "."}, "", source="tools/backtest_rules",
     ),
     # Ours: TSDB blocks of synthetic history for the backtest benchmark (testkit/backtest_bench.py).
     GoTool(

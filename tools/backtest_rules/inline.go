@@ -1,30 +1,7 @@
-// Command inline-rules turns every alerting rule of a rule set into one PromQL expression that
-// reads raw series only, so that any Prometheus-compatible query API can evaluate it over a past
-// range (tools/backtest.py). It parses with the Prometheus PromQL parser of the version deployed.
-//
-// Each selector of a series a recording rule of the set writes is replaced by that rule's own
-// expression (recursively), as Prometheus would have computed it at the time the reader looks:
-//
-//   - an instant selector `record{m}` becomes the recording expression with the matchers m applied
-//     to it (pushed down to the raw selectors the label comes from, or decided at once when the
-//     expression never yields the label), the rule's labels set, the metric name set, and every
-//     selector in it shifted by the selector's offset plus the reader's lag: a reader in the same
-//     group after the recording rule sees this evaluation's result, one before it the previous
-//     evaluation's, a reader in another group with the same interval the latest sample written
-//     before its own evaluation (the groups' phases come with the request);
-//   - a range selector `record{m}[w]` becomes a subquery `(...)[w:interval]` of the same at the
-//     recording group's interval;
-//   - several recording rules writing one name are joined with `or`, as the union of their series.
-//
-// Reads a JSON request on stdin, writes a JSON response on stdout: per alerting rule the
-// expression, how far back before an evaluation it reads (its lookback) and the raw metrics it
-// reads; and one line per rule that does not parse or cannot be inlined.
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -62,18 +39,32 @@ type request struct {
 	ExperimentalFunctions bool     `json:"experimental_functions"`
 }
 
-type alert struct {
-	Group      string   `json:"group"`
-	Index      int      `json:"index"`
-	Name       string   `json:"name"`
-	Expr       string   `json:"expr"`
+// ruleOut is one rule of the set, as the backtest evaluates it either way: over raw series at the
+// source (Inlined), or over series the backtest holds itself (Local).
+type ruleOut struct {
+	Group string `json:"group"`
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	Alert bool   `json:"alert"`
+	// Inlined reads raw series only: every recorded series replaced by its recording expression.
+	Inlined    string   `json:"inlined"`
 	LookbackMs int64    `json:"lookback_ms"`
 	Metrics    []string `json:"metrics"`
+	// Local is the rule's own expression, for an engine holding the recorded series it reads
+	// written at their own groups' evaluation times: a recorded series written later in the same
+	// group is read as of the previous evaluation (1ms earlier than this one).
+	Local string `json:"local"`
+	// Reads: every recorded series the rule reads, and how far back before an evaluation.
+	Reads map[string]int64 `json:"reads"`
+	// RawInstant: the raw series it reads by instant selectors (each as a selector, the extra
+	// matchers applied); RawRange: it also reads raw series over a range, a subquery or an offset.
+	RawInstant []string `json:"raw_instant"`
+	RawRange   bool     `json:"raw_range"`
 }
 
 type response struct {
-	Alerts []alert  `json:"alerts"`
-	Errors []string `json:"errors"`
+	Rules  []ruleOut `json:"rules"`
+	Errors []string  `json:"errors"`
 	// PhasesMs: by group, its evaluation times' offset from the multiples of its interval.
 	PhasesMs map[string]int64 `json:"phases_ms"`
 }
@@ -110,19 +101,6 @@ func init() {
 	}
 }
 
-func main() {
-	var req request
-	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
-		fmt.Fprintf(os.Stderr, "inline-rules: cannot read the request: %v\n", err)
-		os.Exit(2)
-	}
-	out := run(req)
-	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
-		fmt.Fprintf(os.Stderr, "inline-rules: %v\n", err)
-		os.Exit(2)
-	}
-}
-
 func ruleName(r rule) string {
 	if r.Alert != "" {
 		return r.Alert
@@ -136,7 +114,7 @@ func run(req request) response {
 		parser:  parser.NewParser(parser.Options{EnableExperimentalFunctions: req.ExperimentalFunctions}),
 		records: map[string][]ref{},
 	}
-	out := response{Alerts: []alert{}, Errors: []string{}, PhasesMs: map[string]int64{}}
+	out := response{Rules: []ruleOut{}, Errors: []string{}, PhasesMs: map[string]int64{}}
 	for i, grp := range req.Groups {
 		if grp.File != "" && grp.IntervalMs > 0 {
 			hash := labels.New(labels.Label{Name: "name", Value: grp.Name}, labels.Label{Name: "file", Value: grp.File}).Hash()
@@ -175,24 +153,80 @@ func run(req request) response {
 	}
 	for g, grp := range req.Groups {
 		for i, r := range grp.Rules {
-			if r.Alert == "" {
-				continue
-			}
-			e, err := in.expand(in.parse(r.Expr), ref{g, i}, true, nil)
-			if err == nil && grp.QueryOffsetMs != 0 {
-				e, err = shift(e, ms(grp.QueryOffsetMs))
-			}
+			rule, err := in.describe(ref{g, i})
 			if err != nil {
-				out.Errors = append(out.Errors, fmt.Sprintf("group %s, rule %d (%s): %s", grp.Name, i+1, r.Alert, oneLine(err)))
+				out.Errors = append(out.Errors, fmt.Sprintf("group %s, rule %d (%s): %s", grp.Name, i+1, ruleName(r), oneLine(err)))
 				continue
 			}
-			out.Alerts = append(out.Alerts, alert{
-				Group: grp.Name, Index: i, Name: r.Alert, Expr: e.String(),
-				LookbackMs: lookback(e, ms(req.LookbackDeltaMs)).Milliseconds(), Metrics: metrics(e),
-			})
+			out.Rules = append(out.Rules, rule)
 		}
 	}
 	return out
+}
+
+// describe is everything the backtest needs of one rule.
+func (in *inliner) describe(at ref) (ruleOut, error) {
+	grp, r := in.req.Groups[at.group], in.rule(at)
+	e, err := in.expand(in.parse(r.Expr), at, true, nil)
+	if err == nil && r.Alert != "" && grp.QueryOffsetMs != 0 {
+		e, err = shift(e, ms(grp.QueryOffsetMs))
+	}
+	if err != nil {
+		return ruleOut{}, err
+	}
+	out := ruleOut{Group: grp.Name, Index: at.index, Name: ruleName(r), Alert: r.Alert != "", Inlined: e.String(),
+		LookbackMs: lookback(e, ms(in.req.LookbackDeltaMs)).Milliseconds(), Metrics: metrics(e),
+		Reads: map[string]int64{}, RawInstant: []string{}}
+	local := in.parse(r.Expr)
+	in.local(local, at, 0, false, &out)
+	if r.Alert != "" && grp.QueryOffsetMs != 0 {
+		if local, err = shift(local, ms(grp.QueryOffsetMs)); err != nil {
+			return ruleOut{}, err
+		}
+	}
+	out.Local = local.String()
+	return out, nil
+}
+
+// local prepares the rule's own expression for an engine holding its recorded inputs, and notes
+// what it reads: `back` is how far before the evaluation the enclosing subqueries reach, `ranged`
+// whether a subquery encloses the node.
+func (in *inliner) local(node parser.Node, at ref, back time.Duration, ranged bool, out *ruleOut) {
+	switch n := node.(type) {
+	case *parser.SubqueryExpr:
+		in.local(n.Expr, at, back+n.OriginalOffset+n.Range, true, out)
+		return
+	case *parser.MatrixSelector:
+		vs := n.VectorSelector.(*parser.VectorSelector)
+		in.read(vs, at, back+n.Range, true, out)
+		return
+	case *parser.VectorSelector:
+		in.read(n, at, back+ms(in.req.LookbackDeltaMs), ranged, out)
+		return
+	}
+	for _, child := range parser.Children(node) {
+		in.local(child, at, back, ranged, out)
+	}
+}
+
+func (in *inliner) read(vs *parser.VectorSelector, at ref, back time.Duration, ranged bool, out *ruleOut) {
+	name := in.recorded(vs)
+	if name == "" {
+		in.addExtra(vs)
+		if ranged || vs.OriginalOffset != 0 || vs.OriginalOffsetExpr != nil || vs.Timestamp != nil || vs.StartOrEnd != 0 {
+			out.RawRange = true
+		} else if !slices.Contains(out.RawInstant, vs.String()) {
+			out.RawInstant = append(out.RawInstant, vs.String())
+		}
+		return
+	}
+	for _, w := range in.records[name] {
+		if w.group == at.group && w.index >= at.index {
+			vs.OriginalOffset += time.Millisecond // written after the reader: the previous evaluation's
+			break
+		}
+	}
+	out.Reads[name] = max(out.Reads[name], (back + vs.OriginalOffset).Milliseconds())
 }
 
 func oneLine(err error) string {
