@@ -663,6 +663,8 @@ class Result:
     """Every receiver, and whether it has integrations (a receiver without sends nothing)."""
     queries: int = 0
     seconds: float = 0.0
+    spent: dict[str, float] = field(default_factory=dict)
+    """Seconds taken, by part of the work (queries run two at a time: they add up to more)."""
 
     def pages(self, receiver: Optional[str] = None, alert: Optional[AlertResult] = None) -> list[Notification]:
         """Firing notifications (one per group flush and receiver, whatever its integrations), of
@@ -709,11 +711,12 @@ Sampled = dict[tuple[tuple[str, str], ...], list[tuple[int, str]]]
 """A query's result over evaluation times: (time, value as the API writes it) by series labels."""
 
 
-def fetch(api: QueryApi, expr: str, slots: range, key: str, progress: Optional[Callable[[int], None]] = None) -> tuple[Sampled, int]:
+def fetch(api: QueryApi, expr: str, slots: range, key: str, progress: Optional[Callable[[int], None]] = None,
+          chunk: int = MAX_POINTS) -> tuple[Sampled, int]:
     """An expression at every evaluation time of `slots`, and the number of queries it took: split
-    by the point limit, and further while the server refuses a part as too large."""
+    by the point limit (or `chunk` evaluations), and further while the server refuses a part as too large."""
     found: Sampled = {}
-    queries, chunk, index = 0, MAX_POINTS, 0
+    queries, index = 0, 0
     while index < len(slots):
         part = slots[index:index + chunk]
         try:
@@ -743,10 +746,10 @@ def firings_of(rule: RuleQuery, slots: range, present: Iterable[tuple[dict[str, 
 
 
 def evaluate(query: RuleQuery, api: QueryApi, start_ms: int, end_ms: int, external_labels: dict[str, str],
-             progress: Optional[Callable[[int], None]] = None) -> tuple[list[Firing], int]:
+             progress: Optional[Callable[[int], None]] = None, chunk: int = MAX_POINTS) -> tuple[list[Firing], int]:
     """An alerting rule's firing stretches over the range, evaluated at the source over raw series."""
     slots = query.slots(start_ms, end_ms)
-    found, queries = fetch(api, query.expr, slots, query.key, progress)
+    found, queries = fetch(api, query.expr, slots, query.key, progress, chunk)
     present = [(dict(metric), [t for t, _ in samples]) for metric, samples in found.items()]
     return firings_of(query, slots, present, external_labels), queries
 
@@ -925,22 +928,31 @@ def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: s
     queries = 0
     lock = threading.Lock()
 
+    spent: dict[str, float] = {}
+
     def at_source(i: int, query: RuleQuery) -> None:
         began = time.monotonic()
         judged, note = judge(query, api, start_ms, present, lookback_delta)
-        firings, n = evaluate(query, api, start_ms, end_ms, ruleset.external_labels, progress.advance)
+        firings, n = evaluate(query, api, start_ms, end_ms, ruleset.external_labels, progress.advance,
+                              first_chunk(api, query.metrics, end_ms))
         results[i] = AlertResult(query, firings, judged, note, n, time.monotonic() - began)
+        spent[f"alert {query.key} at the source"] = results[i].seconds
 
     def materialize(rule: RuleQuery) -> int:
-        found, n = fetch(api, rule.expr, grids[id(rule)], rule.key, progress.advance)
+        began = time.monotonic()
+        found, n = fetch(api, rule.expr, grids[id(rule)], rule.key, progress.advance,
+                         first_chunk(api, rule.metrics, end_ms))
         with lock:
             held.extend(grid_series(found, grids[id(rule)], rule.name, rule.labels))
+        spent[f"recording {rule.key} from raw series"] = time.monotonic() - began
         return n
 
     def copy(selector: str) -> int:
+        began = time.monotonic()
         found, n = fetch(api, selector, work.raw_grid, selector, progress.advance)
         with lock:
             held.extend(grid_series(found, work.raw_grid))
+        spent[f"raw series {selector}"] = time.monotonic() - began
         return n
 
     index = {id(a): i for i, a in enumerate(alerts)}
@@ -963,7 +975,8 @@ def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: s
                                               "series": held, "steps": steps})
         if answer["errors"]:
             raise BacktestError("\n".join(f"evaluating the held series: {e}" for e in answer["errors"]))
-        seconds = (time.monotonic() - began) / len(work.local_alerts)
+        spent["the held series, by the local engine"] = time.monotonic() - began
+        seconds = spent["the held series, by the local engine"] / len(work.local_alerts)
         for alert in work.local_alerts:
             i = index[id(alert)]
             present_times = [(p["labels"], p["times"]) for p in answer["alerts"].get(str(i), [])]
@@ -977,7 +990,23 @@ def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: s
     silent = silent_receivers(ruleset.alertmanager)
     return Result(label, start_ms, end_ms, [results[i] for i in sorted(results)], sent,
                   {r["name"]: r["name"] not in silent for r in ruleset.alertmanager.get("receivers", [])},
-                  queries, time.monotonic() - started)
+                  queries, time.monotonic() - started, spent)
+
+
+# A query loads about as many samples as the raw series it reads times its evaluations (the matrix of
+# their rates, say): Prometheus and Mimir refuse one past 50 million (--query.max-samples,
+# -querier.max-samples). The first split keeps under this, so that a query is not refused halfway.
+QUERY_SAMPLES = 40_000_000
+
+
+def first_chunk(api: QueryApi, metrics: Iterable[str], at_ms: int) -> int:
+    """Evaluations per query for an expression reading these metrics (all their series counted)."""
+    names = sorted(m for m in metrics if not m.startswith("{"))
+    if not names:
+        return MAX_POINTS
+    result = api.query("count({__name__=~\"" + "|".join(re.escape(n) for n in names) + "\"})", at_ms)
+    series = int(float(result[0]["value"][1])) if result else 0
+    return max(1, min(MAX_POINTS, QUERY_SAMPLES // max(series, 1)))
 
 
 # The local engine holds a few series per service: Prometheus' default limit would only stop it on
