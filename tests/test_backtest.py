@@ -18,7 +18,8 @@ import pytest
 
 from tests.support import rendered_stack
 from testkit.live import free_port
-from tools import backtest
+from monitoring.versions import PROMETHEUS_VERSION
+from tools import backtest, go_tools
 from tools.backtest import BacktestError, Firing, Incident, Notification, QueryApi, RuleSet
 
 S = 1000  # ms
@@ -494,3 +495,14 @@ def test_the_command_wants_a_query_api(monkeypatch, capsys):
     assert backtest.main(["prod"]) == 2
     assert capsys.readouterr().err == ("no query API: give --url or set BACKTEST_URL (a Prometheus, or Mimir's "
                                        ".../prometheus)\n")
+
+
+def test_our_go_programs_build_on_the_deployed_prometheus_module():
+    """backtest-rules and tsdbgen parse, evaluate and write with the Prometheus of PROMETHEUS_VERSION:
+    their go.mod must require that module version (Renovate moves versions.py, not these)."""
+    ours = [tool for tool in go_tools.TOOLS if tool.source]
+    assert {tool.name for tool in ours} == {"backtest-rules", "tsdbgen"}
+    wanted = f"github.com/prometheus/prometheus {go_tools.prometheus_module_version(PROMETHEUS_VERSION)}"
+    for tool in ours:
+        requires = [line.strip() for line in (go_tools.ROOT / tool.source / "go.mod").read_text().splitlines()]
+        assert f"require {wanted}" in requires, tool.source

@@ -13,12 +13,17 @@ the stack's Mimir, VictoriaMetrics) with Prometheus' semantics:
 - each group's evaluation interval; `for` (pending) and `keep_firing_for`; an alert is its label
   set after the rule's labels are applied (annotations do not count);
 - the recording rules an alert reads are those of the candidate rule set, not the series the
-  deployed rules wrote: each recorded series an alert reads is replaced by its recording
-  expression (backtest-rules inline, built from the deployed Prometheus' own PromQL parser: see
-  tools/backtest_rules/main.go), read as Prometheus would read it at the alert's evaluation (the
-  previous evaluation of a rule later in the same group, the latest of another group's); so a
-  changed recording rule is backtested honestly, and the query reads history as far back as
-  the longest window plus the `offset`s need (3 days for the slowest SLO alert, 2 weeks for the
+  deployed rules wrote (backtest-rules, tools/backtest_rules/: the deployed Prometheus' own PromQL
+  parser, engine and TSDB). A recorded series the alerts read is computed once over the range on
+  its group's evaluation times and held: by the source from raw series when its rule reads raw
+  series (its recording inputs inlined into it), by the local engine from held series otherwise,
+  with the stale markers the rule manager writes. An alert that reads held series (and raw series
+  by instant selectors, copied) is evaluated by the local engine; any other at the source, every
+  recorded series it reads replaced by its recording expression, read as Prometheus would read it
+  at the alert's evaluation (the previous evaluation of a rule later in the same group, the
+  latest of another group's). What is too large to hold (per-endpoint series) stays inlined. So a
+  changed recording rule is backtested honestly, and the history read reaches as far back as the
+  longest window plus the `offset`s need (3 days for the slowest SLO alert, 2 weeks for the
   anomaly baseline). An alert whose history does not reach that far is reported as not judged;
 - evaluation starts `for` + `keep_firing_for` before FROM, so an alert pending at FROM fires when
   it would have; queries are split so that none asks for more than Prometheus' 11,000 points per
