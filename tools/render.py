@@ -247,22 +247,6 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
     return settings, RenderedStack.from_run(stack, run)
 
 
-# A child process in another checkout imports that checkout's own code.
-_RENDER_IN_CHECKOUT = ("import sys, pathlib, tools.render as r; "
-                       "sys.exit(r.render(sys.argv[1], out_root=pathlib.Path(sys.argv[2])))")
-
-
-def render_checkout(stack: str, root: Path, out_root: Path) -> Path:
-    """Render Pulumi.<stack>.yaml of another checkout `root` (a `git worktree` of an older revision,
-    say) with that checkout's own code, into <out_root>/<stack>/; returns that folder. Raises
-    RenderError with what the render printed when it fails."""
-    done = subprocess.run([sys.executable, "-c", _RENDER_IN_CHECKOUT, stack, str(out_root)], cwd=root,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RenderError((done.stdout + done.stderr).strip().splitlines() or [f"exit status {done.returncode}"])
-    return out_root / stack
-
-
 def write_files(rendered: RenderedStack, out: Path) -> dict[str, int]:
     """Write build/<stack>/ afresh; returns the number of files per kind (top-level file or folder)."""
     if out.exists():
