@@ -7,7 +7,8 @@ from typing import Any, Callable, Collection, Mapping
 
 from config.schema import NAMESPACE, ConfigError, parse
 from config.secrets import SECRET_KEYS, Secrets, secret_field
-from config.checks import cross_field_problems
+from config.checks import cross_field_problems, naming_problems
+from config.naming import resolve
 from config.settings import Settings
 
 
@@ -26,12 +27,15 @@ def load(
     secret_keys: Collection[str],
     read_secret: Callable[[str], Any],
     check_secrets: bool = True,
+    stack: str = "",
 ) -> tuple[Settings, Secrets]:
     """Validate `raw` (full key -> value, e.g. `webhook-monitoring:prometheus` -> JSON text).
 
     Keys of other namespaces (`aws:region`, `pulumi:...`) belong to providers and are left
     alone. `read_secret(name)` returns the secret value of a key known to be set. Without
-    `check_secrets`, the secrets' values are not judged (the offline render's placeholders).
+    `check_secrets`, the secrets' values are not judged (the offline render's placeholders). `stack`:
+    the Pulumi stack's name, which derived names start with (config/naming.py; unknown: the
+    environment's).
     """
     prefix = NAMESPACE + ":"
     ours = {k[len(prefix):]: decode(v) for k, v in raw.items() if k.startswith(prefix)}
@@ -39,7 +43,9 @@ def load(
     plain = {k: v for k, v in ours.items() if k not in secret_names}
     environment = plain.get("environment")
     settings, problems = parse(Settings, plain, environment if isinstance(environment, str) else "dev", prefix)
+    problems += naming_problems(plain)
     if settings is not None:
+        settings = resolve(settings, stack)
         problems += cross_field_problems(settings)
     values = {}
     for key in SECRET_KEYS:

@@ -22,4 +22,4 @@ def load_stack_config() -> tuple[Settings, Secrets]:
     env_secret_keys = set(pulumi.runtime.get_config_secret_keys_env())
     secret_keys = {k for k in raw if k in env_secret_keys or pulumi.runtime.is_config_secret(k)}
     stack_config = pulumi.Config(NAMESPACE)
-    return load(raw, secret_keys, stack_config.require_secret)
+    return load(raw, secret_keys, stack_config.require_secret, stack=pulumi.get_stack())

@@ -34,6 +34,7 @@ from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
 from tools.mock_runtime import INFRA_OUTPUTS, ROOT, run_program
 from tools.rendered import RenderedStack
+from tools.stacks import stacks
 
 
 def secret_placeholder(key: str, settings: Settings | None = None) -> str:
@@ -198,19 +199,13 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     try:
         # Which secrets the stack needs, and the shapes of their placeholders, follow from its settings.
         settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name,
-                           check_secrets=False)
+                           check_secrets=False, stack=path.name[len("Pulumi."):-len(".yaml")])
     except ConfigError:
         secrets = every  # the program reports the problems; placeholders change none of them
     else:
         secrets = declared | {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS if k.required(settings)}
     config.update({key: secret_placeholder(key, settings) for key in secrets})
     return config, sorted(secrets)
-
-
-def stacks(root: Path = ROOT) -> list[str]:
-    """Every stack with a stack file in `root`, sorted."""
-    names = (p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-    return sorted(name for name in names if name)
 
 
 class RenderError(Exception):
@@ -230,7 +225,8 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
     try:
         config, secret_keys = stack_config(path)
         # Its placeholders stand in for the secrets: their values are not judged (`pulumi preview` does).
-        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], check_secrets=False)
+        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], check_secrets=False,
+                           stack=stack)
     except StackFileError as err:
         raise RenderError([str(err)]) from None
     except ConfigError as err:
