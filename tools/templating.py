@@ -81,13 +81,18 @@ class StackOutput:
     def crds(self) -> list[dict[str, Any]]:
         return self.objects(kind="CustomResourceDefinition")
 
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Chart name -> why its release was not templated."""
+        return {name: r.skipped for name, r in self.releases.items() if r.skipped}
+
     def unavailable(self) -> Optional[str]:
         """Why not every release of the stack was templated (None when each was): what a check over the
         whole stack says when it skips. The stack's objects depend on each other (the monitors on
         kube-prometheus-stack's CRDs, the flows on every release's pods): judged in part, they fail
         for what is missing rather than for what is wrong."""
-        skipped = [f"{name}: {r.skipped}" for name, r in self.releases.items() if r.skipped]
-        return f"stack {self.stack}: not every chart is available ({'; '.join(skipped)})" if skipped else None
+        skipped = "; ".join(f"{name}: {reason}" for name, reason in self.skipped.items())
+        return f"stack {self.stack}: not every chart is available ({skipped})" if skipped else None
 
 
 def api_versions(crds: list[dict[str, Any]]) -> list[str]:
