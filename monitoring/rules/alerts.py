@@ -160,7 +160,10 @@ def service_alerts(config: RuleConfig) -> list[Alert]:
         Alert(
             "WebhookQueueGrowing",
             f"predict_linear({queue}[{config.queue_growth_window}], {int(threshold.queue_growth_horizon.seconds)}) "
-            f"> {threshold.queue_depth}",
+            f"> {threshold.queue_depth}\n"
+            # Confirmed by the last minutes: a queue that jumped and then held level (a batch enqueued at
+            # once) has no trend left to follow, though the long window's fit still climbs for a while.
+            f"and on (namespace, service)\nderiv({queue}[{config.queue_growth_confirmation}]) > 0",
             "warning",
             "Webhook queue on course for a backlog",
             f"At its growth over the last {config.queue_growth_window} the queue of {{{{ $labels.namespace }}}}/"

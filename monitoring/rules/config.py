@@ -109,6 +109,8 @@ class RuleConfig:
     stall_for: str = "2m"
     queue_growth_window: str = "30m"
     queue_growth_for: str = "15m"
+    queue_growth_confirmation: str = "10m"
+    """The window in which the queue must still be rising for WebhookQueueGrowing."""
     # cert-manager renews a certificate when a third of its life is left (30 days for Let's Encrypt's
     # 90): two weeks left means renewal has been failing for two weeks.
     certificate_min_days: int = 14
