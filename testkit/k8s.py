@@ -19,7 +19,7 @@ import jsonschema
 import referencing
 from kubernetes_validate import utils
 
-from monitoring.versions import KUBERNETES_VERSION
+from monitoring.versions import KUBERNETES_MINOR
 
 
 def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
@@ -105,11 +105,11 @@ def validation_problems(objects: Iterable[Mapping[str, Any]],
 
 @lru_cache(maxsize=None)
 def _definitions() -> referencing.Registry:
-    definitions = utils.schema_contents(f"kubernetes-json-schema/{_SCHEMA_DIR}/_definitions.json", KUBERNETES_VERSION)
+    definitions = utils.schema_contents(f"kubernetes-json-schema/{_SCHEMA_DIR}/_definitions.json", KUBERNETES_MINOR)
     return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
-_SCHEMA_DIR = f"v{KUBERNETES_VERSION}.0-local-strict"
+_SCHEMA_DIR = f"v{KUBERNETES_MINOR}.0-local-strict"
 
 
 @lru_cache(maxsize=None)
@@ -120,7 +120,7 @@ def builtin_validator(api_version: str, kind: str) -> Optional[jsonschema.protoc
     file_api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
         schema = utils.schema_contents(f"kubernetes-json-schema/{_SCHEMA_DIR}/{kind.lower()}-{file_api}.json",
-                                       KUBERNETES_VERSION)
+                                       KUBERNETES_MINOR)
     except FileNotFoundError:
         return None
     registry = referencing.Resource.from_contents(schema) @ _definitions()

@@ -25,7 +25,7 @@ from monitoring.pods import kubernetes_quantity
 from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.rules import federation_match
-from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR, PROMETHEUS_OPERATOR_CRDS
+from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, KUBERNETES_MINOR, MIMIR, PROMETHEUS_OPERATOR_CRDS
 from testkit.live import Process, counter_value, free_port, http_json, wait_until
 from testkit.operator import prometheus_file_format
 from tools.go_tools import binary
@@ -595,18 +595,18 @@ def test_graphite_service_exposes_tcp_udp_and_metrics():
 
 @pytest.mark.parametrize("build", [graphite.deployment, graphite.service, graphite.config_map])
 def test_graphite_objects_are_valid_kubernetes(build):
-    kubernetes_validate.validate(build(minimal_settings()), "1.33", strict=True)
+    kubernetes_validate.validate(build(minimal_settings()), KUBERNETES_MINOR, strict=True)
 
 
 def test_kubernetes_validation_catches_a_broken_object():
     broken = graphite.deployment(minimal_settings())
     broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "9109"
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(broken, "1.33", strict=True)
+        kubernetes_validate.validate(broken, KUBERNETES_MINOR, strict=True)
     unknown_field = graphite.service(minimal_settings())
     unknown_field["spec"]["portz"] = []
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(unknown_field, "1.33", strict=True)
+        kubernetes_validate.validate(unknown_field, KUBERNETES_MINOR, strict=True)
 
 
 # ------------------------------------------------------------------------- the component

@@ -2,16 +2,25 @@
 
 Prometheus and promtool, Alertmanager and amtool and the blackbox exporter are built at the
 versions the charts run (monitoring/versions.py), so every rule test, routing test and live
-scenario exercises what is deployed. Helm (v3, as pulumi-kubernetes embeds it) renders the charts
-for the chart check; Sloth generates the reference SLO alerts ours are compared with. Each tool is built once into `.tools/<name>-<version>/` (gitignored) and
-reused until its version changes; Go's module and build caches make a rebuild in a fresh clone
-quick.
+scenario exercises what is deployed. The Prometheus Operator the chart deploys writes the live
+tests' Prometheus configuration, against kube-apiserver of the Kubernetes release the stack targets,
+on the etcd the HA tracker runs. Helm (v3, as pulumi-kubernetes embeds it) renders the charts for
+the chart check; Sloth generates the reference SLO alerts ours are compared with. Each tool is built
+once into `.tools/<name>-<version>/` (gitignored) and reused until its version changes; Go's module
+and build caches make a rebuild in a fresh clone quick.
 
-`go install <module>/cmd/<tool>@<version>` cannot build these two: Prometheus' go.mod has
-replace directives (refused by `go install pkg@version`) and Alertmanager embeds a web UI that is
-built by npm and absent from the module. So the module is downloaded with `go mod download`, and
-built as the main module with `go build`; where the module lacks embedded UI files, a writable copy
-gets a placeholder page (no test uses the web UIs).
+`go install <module>/cmd/<tool>@<version>` builds none of these: it refuses a module whose go.mod
+has replace directives, and Alertmanager embeds a web UI that is built by npm and absent from the
+module. So a tool is built one of two ways:
+
+- inside its own module, downloaded with `go mod download` and built as the main module with `go
+  build` (Prometheus, Alertmanager, ...); where the module lacks embedded UI files, a writable copy
+  gets a placeholder page (no test uses the web UIs);
+- from a module of ours that requires it (Kubernetes, etcd, the Operator): their go.mod replaces
+  modules of their own repository with its folders, which the published module does not hold. Ours
+  replaces each with its published release instead (k8s.io/api v0.34.12 for Kubernetes v1.34.12),
+  takes the tool's `go` and `godebug` lines (the language version and runtime defaults it is
+  built with upstream), and `go get` resolves what the commands import.
 
     python -m tools.go_tools build [tool ...]   build what is missing (all tools by default)
     python -m tools.go_tools versions           print each built command's version line
@@ -59,6 +68,11 @@ class GoTool:
     """The value given to it; the version when empty."""
     placeholder_embeds: tuple[str, ...] = ()
     """Directories the source embeds that the module does not ship (built web UIs)."""
+    build_facts: tuple[tuple[str, str], ...] = ()
+    """Further linker variables and their values: what else the commands report about their build."""
+    siblings_version: str = ""
+    """Set for a tool built from a module of ours: the version the modules of its repository that its
+    go.mod replaces with folders are published at. Empty: built inside its own module."""
 
     @property
     def directory(self) -> Path:
@@ -89,6 +103,30 @@ TOOLS = (
     GoTool(
         "helm", "helm.sh/helm/v3", "v3.20.2", "3.20.2", {"helm": "./cmd/helm"},
         "helm.sh/helm/v3/internal/version.version", version_value="v3.20.2",
+    ),
+    # The API server the tests apply every object to (testkit/apiserver.py). Its staging modules
+    # (k8s.io/api, ...) are published as v0.<minor>.<patch> of the release; without the version
+    # variables it reports v0.0.0, and clients (the Operator) decide what it serves by that.
+    GoTool(
+        "kubernetes", "k8s.io/kubernetes", f"v{versions.KUBERNETES_VERSION}", versions.KUBERNETES_VERSION,
+        {"kube-apiserver": "./cmd/kube-apiserver"}, "k8s.io/component-base/version.gitVersion",
+        version_value=f"v{versions.KUBERNETES_VERSION}",
+        build_facts=(("k8s.io/component-base/version.gitMajor", versions.KUBERNETES_VERSION.split(".")[0]),
+                     ("k8s.io/component-base/version.gitMinor", versions.KUBERNETES_VERSION.split(".")[1]),
+                     ("k8s.io/component-base/version.gitTreeState", "clean")),
+        siblings_version="v0." + versions.KUBERNETES_VERSION.split(".", 1)[1],
+    ),
+    # The API server's store; its version is compiled in, the variable holds the release's commit.
+    GoTool(
+        "etcd", "go.etcd.io/etcd/server/v3", f"v{versions.ETCD_VERSION}", versions.ETCD_VERSION, {"etcd": "."},
+        "go.etcd.io/etcd/api/v3/version.GitSHA", version_value=f"v{versions.ETCD_VERSION}",
+        siblings_version=f"v{versions.ETCD_VERSION}",
+    ),
+    GoTool(
+        "prometheus-operator", "github.com/prometheus-operator/prometheus-operator",
+        f"v{versions.PROMETHEUS_OPERATOR_VERSION}", versions.PROMETHEUS_OPERATOR_VERSION,
+        {"prometheus-operator": "./cmd/operator"}, PROMETHEUS_COMMON_VERSION,
+        siblings_version=f"v{versions.PROMETHEUS_OPERATOR_VERSION}",
     ),
 )
 
@@ -121,7 +159,7 @@ def check_go() -> str | None:
     """None when a Go toolchain new enough is on PATH; else the one line saying what to install."""
     if shutil.which("go") is None:
         return ("go: not found. Install Go 1.26 or newer (https://go.dev/dl/): `make test` builds Prometheus, "
-                "Alertmanager, the blackbox exporter and Helm from source with it.")
+                "Alertmanager, the blackbox exporter, the Operator, kube-apiserver, etcd and Helm from source with it.")
     installed = _go("env", "GOVERSION").strip()
     found = re.match(r"go(\d+)\.(\d+)", installed)
     if not found or (int(found[1]), int(found[2])) < GO_MINIMUM:
@@ -133,24 +171,69 @@ def is_built(tool: GoTool) -> bool:
     return (tool.directory / ".built").exists() and all((tool.directory / c).exists() for c in tool.commands)
 
 
+def own_module_source(tool: GoTool, directory: Path) -> str:
+    """The go.mod of a module of ours that builds `tool`: its `go` and `godebug` lines, the
+    requirement, and every module the tool replaces with a folder of its repository (and requires)
+    replaced with its published release."""
+    downloaded = json.loads(_go("mod", "download", "-json", f"{tool.module}@{tool.module_version}"))
+    # `go mod edit -json` parses a go.mod file; a copy, as it refuses one outside a module folder.
+    (directory / "go.mod").write_text(Path(downloaded["GoMod"]).read_text())
+    theirs = json.loads(_go("mod", "edit", "-json", cwd=directory))
+    required = {r["Path"] for r in theirs.get("Require") or []}
+    siblings = sorted(r["Old"]["Path"] for r in theirs.get("Replace") or []
+                      if r["New"]["Path"].startswith(".") and r["Old"]["Path"] in required)
+    lines = [f"module local/{tool.name}-build", "", f"go {theirs['Go']}", ""]
+    lines += [f"godebug {d['Key']}={d['Value']}" for d in theirs.get("Godebug") or []]
+    lines += ["", f"require {tool.module} {tool.module_version}", ""]
+    lines += [f"replace {m} => {m} {tool.siblings_version}" for m in siblings]
+    return "\n".join(lines) + "\n"
+
+
+def package_path(tool: GoTool, package: str) -> str:
+    """A command's package as an import path: `./cmd/x` of the module is `<module>/cmd/x`."""
+    return tool.module + package.removeprefix(".")
+
+
+def own_module(tool: GoTool) -> tuple[Path, dict[str, str]]:
+    """A module of ours that builds `tool`, with what its commands import resolved: (its folder,
+    command -> package import path)."""
+    source = TOOLS_DIR / "src" / f"{tool.name}-{tool.version}"
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    (source / "go.mod").write_text(own_module_source(tool, source))
+    packages = {command: package_path(tool, package) for command, package in tool.commands.items()}
+    # Only what the commands import: `go mod tidy` would also resolve the tests of every dependency
+    # (for the Operator, an import it finds ambiguous).
+    _go("get", *(f"{package}@{tool.module_version}" for package in packages.values()), cwd=source)
+    return source, packages
+
+
+def module_copy(tool: GoTool, module: Path) -> Path:
+    """A writable copy of the downloaded module with placeholder pages where it embeds a web UI it
+    does not ship (the module cache is read-only)."""
+    copy = TOOLS_DIR / "src" / f"{tool.name}-{tool.version}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(module, copy, copy_function=shutil.copy)
+    for embed in tool.placeholder_embeds:
+        (copy / embed).mkdir(parents=True, exist_ok=True)
+        (copy / embed / "index.html").write_text("<!doctype html><title>UI not built</title>\n")
+    return copy
+
+
 def build(tool: GoTool) -> float:
     """Build every command of `tool` into its directory; seconds taken."""
     started = time.monotonic()
-    source = Path(json.loads(_go("mod", "download", "-json", f"{tool.module}@{tool.module_version}"))["Dir"])
-    if tool.placeholder_embeds:
-        # The module cache is read-only: build from a writable copy holding the placeholder pages.
-        copy = TOOLS_DIR / "src" / f"{tool.name}-{tool.version}"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(source, copy, copy_function=shutil.copy)
-        for embed in tool.placeholder_embeds:
-            (copy / embed).mkdir(parents=True, exist_ok=True)
-            (copy / embed / "index.html").write_text("<!doctype html><title>UI not built</title>\n")
-        source = copy
+    if tool.siblings_version:
+        source, packages = own_module(tool)
+    else:
+        module = Path(json.loads(_go("mod", "download", "-json", f"{tool.module}@{tool.module_version}"))["Dir"])
+        source, packages = (module_copy(tool, module) if tool.placeholder_embeds else module), tool.commands
+    ldflags = " ".join(["-s -w", *(f"-X {variable}={value}" for variable, value in (
+        (tool.version_variable, tool.version_value or tool.version), *tool.build_facts))])
     tool.directory.mkdir(parents=True, exist_ok=True)
-    ldflags = f"-s -w -X {tool.version_variable}={tool.version_value or tool.version}"
-    for command, package in tool.commands.items():
+    for command, package in packages.items():
         _go("build", "-trimpath", "-ldflags", ldflags, "-o", str(tool.directory / command), package, cwd=source)
-    if tool.placeholder_embeds:
+    if source.is_relative_to(TOOLS_DIR / "src"):
         shutil.rmtree(source)
     (tool.directory / ".built").write_text(f"{tool.module}@{tool.module_version}\n")
     return time.monotonic() - started
@@ -171,7 +254,8 @@ def version_line(command: str) -> str:
 
 def reported_version(command: str) -> str:
     """The bare version a built command reports: `promtool, version 3.14.0 (...)` -> 3.14.0."""
-    found = re.search(r"[Vv]ersion[: ]+\"?v?(\d+\.\d+\.\d+)", version_line(command))
+    # `Kubernetes v1.34.12` is what kube-apiserver says.
+    found = re.search(r"(?:[Vv]ersion[: ]+\"?|Kubernetes )v?(\d+\.\d+\.\d+)", version_line(command))
     if not found:
         raise ValueError(f"{command}: no version in {version_line(command)!r}")
     return found[1]

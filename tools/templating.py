@@ -109,7 +109,7 @@ def helm_template(release: ChartRelease, values: dict[str, Any], chart_dir: Path
         args = [binary("helm"), "template", release.name, str(chart_dir), "--namespace", release.namespace,
                 # Test hooks run only with `helm test`, which a Helm release under Pulumi never runs.
                 "--values", values_file.name, "--include-crds", "--skip-tests",
-                "--kube-version", f"{versions.KUBERNETES_VERSION}.0",
+                "--kube-version", versions.KUBERNETES_VERSION,
                 *(f"--api-versions={api}" for api in apis)]
         result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
