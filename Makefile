@@ -13,15 +13,16 @@ STACKS := dev prod
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify clean
+.PHONY: help venv tools charts chart-check apiserver-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
 	@echo "make test                 the whole test suite"
 	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
 	@echo "make bench                render and unit-suite timings, the live pipeline's, the load benchmark (LOAD_BENCH=...)"
-	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
+	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter, the Operator, kube-apiserver, etcd and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
+	@echo "make apiserver-check      every object of every stack applied to kube-apiserver on loopback (Pod Security, RBAC, upgrades)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
 	@echo "make policy [STACK=<name>] [BASE=<rev>]  the policy pack's rules over the render and the charts' output (every stack without STACK)"
 	@echo "make policy-venv          the policy pack's virtualenv, for pulumi preview --policy-pack policy"
@@ -36,8 +37,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-# Prometheus, promtool, Alertmanager, amtool and the blackbox exporter of the versions the charts
-# deploy (monitoring/versions.py), and Helm 3, built from source once into .tools/.
+# Prometheus, promtool, Alertmanager, amtool, the blackbox exporter and the Prometheus Operator of
+# the versions the charts deploy, kube-apiserver and etcd of the Kubernetes release the stack
+# targets (monitoring/versions.py), and Helm 3, built from source once into .tools/.
 tools: venv
 	@$(PY) -m tools.go_tools build
 
@@ -59,6 +61,11 @@ BASE ?= main
 upgrade-check: venv
 	@$(PY) -m tools.go_tools build helm >/dev/null
 	$(PY) -m testkit.upgrade_check --base $(BASE) $(UPGRADE_FLAGS)
+
+# The API server as the judge (also part of `make test`): every object applied, every pod admitted,
+# immutable fields, a shared cluster, RBAC (tests/test_apiserver.py).
+apiserver-check: charts
+	$(PY) -m pytest -q -rs -m apiserver tests
 
 # checkov pins its own dependencies, which clash with the program's: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
@@ -124,11 +131,11 @@ render-all: venv
 verify: venv
 	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
 
-# The offline tests in parallel; the live tests (timing), the chart check (shared output) and the
-# policy pack in its virtualenv serially; then the policy pack's rules over every stack and its charts,
+# The offline tests in parallel; the live tests (timing), the chart check (shared output), the
+# API server's tests and the policy pack in its virtualenv serially; then the policy pack's rules over every stack and its charts,
 # and checkov on what the charts make. Each pytest phase records what ran and what was skipped; the
 # last line of the log is the account of both.
-OFFLINE := not live and not charts and not pack
+OFFLINE := not live and not charts and not pack and not apiserver
 test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV)/.installed
 	@$(PY) -m tools.go_tools versions
 	@$(PY) -m testkit.account clear
