@@ -155,7 +155,12 @@ def pod_mounts(kube: Kube, prometheus: dict[str, Any], directory: Path) -> dict[
 
 
 def _secret_data(kube: Kube, namespace: str, name: str) -> dict[str, str]:
-    secret = kube.must(kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}"), f"Secret {name}")
+    """A Secret's files; none for one the stack names but leaves to the cluster's operators (the
+    federation credentials), which a test does not have."""
+    found = kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    if found.status == 404:
+        return {}
+    secret = kube.must(found, f"Secret {name}")
     return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
 
 
