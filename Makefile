@@ -148,14 +148,15 @@ test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV
 	$(PY) -m tools.policy
 	$(PY) -m testkit.security_scan $(CHECKOV_VENV)/bin/checkov
 
-# The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
-e2e: venv tools debian-packages
+# The live tests alone: real Prometheus and Alertmanager on the configuration the real Operator
+# generates from the chart's resources (also part of `make test`).
+e2e: venv tools charts debian-packages
 	$(PY) -m pytest -q -m live tests
 
 # LOAD_BENCH: the load benchmark's parameters (testkit/load_bench.py), 20 pods x 2,000 endpoints
 # against the prod stack's rules and limits by default.
 LOAD_BENCH ?= --pods 20 --endpoints 2000 --minutes 10
-bench: venv tools debian-packages
+bench: venv tools charts debian-packages
 	$(PY) -m testkit.bench $(STACKS)
 	$(PY) -m tests.e2e.bench
 	$(PY) -m testkit.load_bench $(LOAD_BENCH)
