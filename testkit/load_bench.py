@@ -6,7 +6,7 @@ scraped by the real Prometheus on the configuration the real Prometheus Operator
 rendered stack (testkit/operator.py: kube-prometheus-stack's objects and the program's on the
 loopback API server): its scrape and evaluation intervals, rules, and the scrape settings of the
 first configured service's ServiceMonitor, which discovers the pods through the API server. The
-remote write is left out: it has no receiver here. Prometheus is held to the rendered
+remote write and the federation jobs are left out: their other ends are not here. Prometheus is held to the rendered
 resource limits: pinned to as many CPUs as its CPU limit allows (GOMAXPROCS too, as Go sets it
 from a container's CPU limit), with GOMEMLIMIT at 90 % of its memory limit (what
 --auto-gomemlimit sets from the container's). The exporter runs on the other CPUs.
@@ -285,17 +285,22 @@ class Exporter:
 # ------------------------------------------------------------------------------ Prometheus
 
 
-def without_remote_write(obj: dict[str, Any]) -> dict[str, Any]:
-    """The Prometheus resource without its remote write (no receiver here); other objects as they are."""
+# What the Prometheus resource names that is not here: the long-term store (remote write) and other
+# clusters' Prometheus (the federation jobs, its additional scrape configurations).
+ABSENT_HERE = ("remoteWrite", "additionalScrapeConfigs")
+
+
+def without_what_is_absent(obj: dict[str, Any]) -> dict[str, Any]:
+    """The Prometheus resource without what it sends to or scrapes from elsewhere; other objects as they are."""
     if obj["kind"] != "Prometheus":
         return obj
-    return {**obj, "spec": {k: v for k, v in obj["spec"].items() if k != "remoteWrite"}}
+    return {**obj, "spec": {k: v for k, v in obj["spec"].items() if k not in ABSENT_HERE}}
 
 
 def operated_prometheus(stack: Stack, exporter: Exporter, workdir: Path) -> tuple[OperatedStack, Path, str]:
     """The stack under the Operator with the exporter's pods published as the service's: (the
     operated stack, the first replica's configuration file, the address it listens on)."""
-    operated = OperatedStack(workdir, stack.rendered, without_remote_write, namespaces=(stack.namespace,))
+    operated = OperatedStack(workdir, stack.rendered, without_what_is_absent, namespaces=(stack.namespace,))
     try:
         operated.publish(stack.service, stack.endpoint["port"],
                          {pod: int(address.rsplit(":", 1)[1]) for address, pod in exporter.targets()}, APP_CONTAINER,

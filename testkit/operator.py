@@ -28,7 +28,7 @@ from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.versions import KUBE_PROMETHEUS_STACK
 from testkit.apiserver import ApiServer, Kube, host_address, service_account
 from testkit.live import Process, free_port, wait_until
-from testkit.stack_apply import apply_all
+from testkit.stack_apply import apply_all, name_of
 from tools.go_tools import binary
 from tools.rendered import RenderedStack
 from tools.templating import template_release
@@ -248,8 +248,9 @@ class OperatedStack:
 
     def publish(self, service: dict[str, Any], port_name: str, pods: dict[str, int], container: str,
                 labels: dict[str, str]) -> None:
-        """Pods of a Service, standing in for `pods` (pod name -> the port its process listens on here)."""
+        """The Service, and pods of it standing in for `pods` (pod name -> the port its process listens on here)."""
         namespace = service["metadata"]["namespace"]
+        self.kube.must(self.kube.apply(service), name_of(service))
         for pod, port in pods.items():
             self.kube.must(self.kube.apply(stand_in_pod(pod, namespace, labels, container, port)), pod)
             self.kube.must(self.kube.apply(endpoint_slice(service, port_name, pod, self.address, port)), pod)

@@ -86,9 +86,10 @@ def test_the_service_of_the_synthetic_pods_is_the_one_the_first_monitor_selects(
     assert [p["name"] for p in service["spec"]["ports"]] == [monitor["endpoints"][0]["port"]]
     assert service["metadata"]["name"] == stack.monitor_name == "webhook-api"
     assert (stack.cpu_limit, stack.memory_limit) == (1.0, 4000 * 2**20)
-    prometheus = {"kind": "Prometheus", "spec": {"remoteWrite": [{"url": "http://mimir"}], "replicas": 2}}
-    assert load_bench.without_remote_write(prometheus) == {"kind": "Prometheus", "spec": {"replicas": 2}}
-    assert load_bench.without_remote_write(service) is service
+    prometheus = {"kind": "Prometheus", "spec": {"remoteWrite": [{"url": "http://mimir"}], "replicas": 2,
+                                                 "additionalScrapeConfigs": {"name": "federation", "key": "k"}}}
+    assert load_bench.without_what_is_absent(prometheus) == {"kind": "Prometheus", "spec": {"replicas": 2}}
+    assert load_bench.without_what_is_absent(service) is service
 
 
 def test_prometheus_gets_the_highest_cpus_the_exporter_the_rest():

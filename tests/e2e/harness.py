@@ -55,7 +55,6 @@ from monitoring.helm.kube_prometheus_stack import FULLNAME
 from testkit import operator
 from testkit.apiserver import host_address
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
-from testkit.stack_apply import name_of
 from tools.go_tools import binary
 from tools.render import render
 from tools.rendered import ALERTMANAGER_CONFIG_KEY, RenderedStack
@@ -359,14 +358,12 @@ class Harness:
     def discover(self, service: Service, present: bool = True) -> float:
         """Put the service's pods into discovery (its EndpointSlices), or take them out; returns the
         monotonic time."""
-        kube = self.kubernetes.kube
         monitor = self.rendered.service_monitors[self.monitor_of[service.name]]["spec"]
         labels = monitor["selector"]["matchLabels"]
         port = monitor["endpoints"][0]["port"]
         resource = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": service.name, "namespace": NAMESPACE,
                                                                          "labels": labels},
                     "spec": {"selector": labels, "ports": [{"name": port, "port": 8080}]}}
-        kube.must(kube.apply(resource), name_of(resource))
         pods = {replica.pod: replica.port for replica in service.replicas}
         if present:
             self.kubernetes.publish(resource, port, pods, "webhook-delivery", labels)
