@@ -13,7 +13,7 @@ STACKS := dev prod
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check apiserver-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify clean
+.PHONY: help venv tools charts chart-check apiserver-check apiserver-next upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -23,6 +23,7 @@ help:
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter, the Operator, kube-apiserver, etcd and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make apiserver-check      every object of every stack applied to kube-apiserver on loopback (Pod Security, RBAC, upgrades)"
+	@echo "make apiserver-next       the same against the next Kubernetes minor, before an EKS upgrade"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
 	@echo "make policy [STACK=<name>] [BASE=<rev>]  the policy pack's rules over the render and the charts' output (every stack without STACK)"
 	@echo "make policy-venv          the policy pack's virtualenv, for pulumi preview --policy-pack policy"
@@ -66,6 +67,12 @@ upgrade-check: venv
 # immutable fields, a shared cluster, RBAC (tests/test_apiserver.py).
 apiserver-check: charts
 	$(PY) -m pytest -q -rs -m apiserver tests
+
+# The same against the next Kubernetes minor (KUBERNETES_NEXT_VERSION), before an EKS upgrade; its
+# kube-apiserver is built on demand (not by `make tools`).
+apiserver-next: charts
+	@$(PY) -m tools.go_tools build kubernetes-next
+	KUBERNETES_UNDER_TEST=next $(PY) -m pytest -q -rs -m apiserver tests/test_apiserver.py
 
 # checkov pins its own dependencies, which clash with the program's: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov

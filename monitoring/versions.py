@@ -22,6 +22,9 @@ class Chart:
 # Security pinned for its minor, and `make tools` builds this kube-apiserver, the judge of the tests.
 KUBERNETES_VERSION = "1.34.12"
 KUBERNETES_MINOR = KUBERNETES_VERSION.rsplit(".", 1)[0]
+# The next minor (its newest release the Go module proxy serves): `make apiserver-next` applies the
+# stack to its kube-apiserver, so an EKS upgrade is known safe before it happens.
+KUBERNETES_NEXT_VERSION = "1.35.8"
 
 PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA = "https://grafana.github.io/helm-charts"

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from monitoring.versions import KUBERNETES_VERSION
 from testkit.live import Process, free_port, wait_until
 from tools.go_tools import binary
 
@@ -267,10 +268,12 @@ def service_account(namespace: str, name: str) -> str:
 
 
 class ApiServer:
-    """etcd and kube-apiserver on loopback in `workdir`; `close()` stops both (call it in a finally)."""
+    """etcd and kube-apiserver (of the Kubernetes release `version`: the stack's by default) on
+    loopback in `workdir`; `close()` stops both (call it in a finally)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, version: str = KUBERNETES_VERSION) -> None:
         self.workdir = workdir
+        self.kubernetes_version = version
         workdir.mkdir(parents=True, exist_ok=True)
         self.pki = Pki(workdir / "pki")
         self.processes: list[Process] = []
@@ -293,7 +296,7 @@ class ApiServer:
         self.url = f"https://127.0.0.1:{secure}"
         self.admin_credentials = self.pki.client("admin", [MASTERS])
         self.processes.append(Process(
-            [binary("kube-apiserver"), f"--etcd-servers={etcd}",
+            [binary("kube-apiserver", self.kubernetes_version), f"--etcd-servers={etcd}",
              "--bind-address=127.0.0.1", f"--secure-port={secure}",
              # Its own address, published in the `kubernetes` Service's endpoints: not loopback,
              # which Endpoints refuse; and with no reconciler, no endpoints are published at all.

@@ -3,13 +3,15 @@ admitted by Pod Security, immutable fields refused on upgrade, the clashes on a 
 what each service account may do, as the server decides.
 
 The API server and etcd are built by `make tools`; without them (no Go) these tests are skipped
-with the reason. The Operator's own Prometheus and Alertmanager pods come from the real Operator,
+with the reason. The API server is the release the stack targets, or with KUBERNETES_UNDER_TEST=next
+(`make apiserver-next`) the next minor's, before an upgrade. The Operator's own Prometheus and Alertmanager pods come from the real Operator,
 which makes their StatefulSets from the applied resources.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +30,14 @@ from testkit.operator import Operator, chart_operator
 from testkit.stack_apply import (Applied, apply_stack, as_pod, create_all, default_service_account, helm_clashes,
                                  helm_installed, name_of, pod_security_refusals, pods_of, shared_cluster_clashes)
 from tools import charts
-from tools.go_tools import binary
+from tools.go_tools import binary, reported_version
 from tools.render import stacks
 from tools.templating import ChartRelease, StackOutput, helm_template, load_all, template_stack
 
 STACKS = sorted(stacks())
 KPS = versions.KUBE_PROMETHEUS_STACK.name
+SERVER_VERSION = {"next": versions.KUBERNETES_NEXT_VERSION}.get(os.environ.get("KUBERNETES_UNDER_TEST", ""),
+                                                              versions.KUBERNETES_VERSION)
 
 
 def test_the_kubernetes_pins_agree():
@@ -44,14 +48,26 @@ def test_the_kubernetes_pins_agree():
     assert requirement.split("==")[1].rsplit(".", 1)[0] == versions.KUBERNETES_MINOR
     assert pod_security_labels(RESTRICTED)["pod-security.kubernetes.io/enforce-version"] == f"v{versions.KUBERNETES_MINOR}"
     assert versions.KUBERNETES_VERSION.startswith(versions.KUBERNETES_MINOR + ".")
+    major, minor = (int(part) for part in versions.KUBERNETES_MINOR.split("."))
+    assert versions.KUBERNETES_NEXT_VERSION.startswith(f"{major}.{minor + 1}.")
+
+
+def test_the_built_etcd_and_operator_are_the_pinned_releases():
+    """etcd is the HA tracker's (its image tag), the Operator kube-prometheus-stack's appVersion."""
+    try:
+        assert reported_version("etcd") == versions.ETCD_VERSION
+        assert reported_version("prometheus-operator") == versions.PROMETHEUS_OPERATOR_VERSION
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+    assert versions.ETCD_IMAGE.endswith(f":v{versions.ETCD_VERSION}")
 
 
 def start_server(workdir: Path) -> ApiServer:
     try:
-        binary("kube-apiserver"), binary("etcd")
+        binary("kube-apiserver", SERVER_VERSION), binary("etcd")
     except FileNotFoundError as missing:
         pytest.skip(str(missing))
-    return ApiServer(workdir)
+    return ApiServer(workdir, SERVER_VERSION)
 
 
 def stack_output(stack: str) -> StackOutput:
@@ -96,7 +112,7 @@ pytestmark = pytest.mark.apiserver
 
 
 def test_the_server_is_the_pinned_release(cluster):
-    assert cluster.server.version() == f"v{versions.KUBERNETES_VERSION}"
+    assert cluster.server.version() == f"v{SERVER_VERSION}"
 
 
 def test_every_object_is_accepted(cluster):

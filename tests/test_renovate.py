@@ -131,6 +131,7 @@ def pinned() -> list[tuple[str, ...]]:
         ("monitoring/versions.py", "quay.io/prometheus/blackbox-exporter", "docker", versions.BLACKBOX_EXPORTER_VERSION,
          "", ""),
         ("monitoring/versions.py", "kubernetes/kubernetes", "github-releases", versions.KUBERNETES_VERSION, "", ""),
+        ("monitoring/versions.py", "kubernetes-next", "github-releases", versions.KUBERNETES_NEXT_VERSION, "", ""),
         ("monitoring/versions.py", "quay.io/prometheus-operator/prometheus-operator", "docker",
          versions.PROMETHEUS_OPERATOR_VERSION, "", ""),
         ("monitoring/versions.py", "github.com/slok/sloth", "go", versions.SLOTH_VERSION, "", ""),
@@ -185,7 +186,7 @@ def bumped(value: str) -> str:
 def helm_tool_strings(source: str) -> tuple[str, str, str]:
     """(module version, version, version_value) of the GoTool("helm", ...) call in go_tools.py source."""
     (call,) = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
-               and getattr(node.func, "id", None) == "GoTool" and node.args[0].value == "helm"]
+               and getattr(node.func, "id", None) == "GoTool" and getattr(node.args[0], "value", None) == "helm"]
     keywords = {k.arg: k.value.value for k in call.keywords}
     return call.args[2].value, call.args[3].value, keywords["version_value"]
 

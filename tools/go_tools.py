@@ -73,10 +73,26 @@ class GoTool:
     siblings_version: str = ""
     """Set for a tool built from a module of ours: the version the modules of its repository that its
     go.mod replaces with folders are published at. Empty: built inside its own module."""
+    on_demand: bool = False
+    """Built only when named (`build <name>`), not by `make tools`."""
 
     @property
     def directory(self) -> Path:
         return TOOLS_DIR / f"{self.name}-{self.version}"
+
+
+def kubernetes_tool(name: str, version: str, on_demand: bool = False) -> GoTool:
+    """kube-apiserver of a Kubernetes release. Its staging modules (k8s.io/api, ...) are published as
+    v0.<minor>.<patch> of the release; without the version variables it reports v0.0.0, and clients
+    (the Operator) decide what it serves by that."""
+    major, minor, _ = version.split(".")
+    return GoTool(
+        name, "k8s.io/kubernetes", f"v{version}", version, {"kube-apiserver": "./cmd/kube-apiserver"},
+        "k8s.io/component-base/version.gitVersion", version_value=f"v{version}",
+        build_facts=(("k8s.io/component-base/version.gitMajor", major), ("k8s.io/component-base/version.gitMinor", minor),
+                     ("k8s.io/component-base/version.gitTreeState", "clean")),
+        siblings_version="v0." + version.split(".", 1)[1], on_demand=on_demand,
+    )
 
 
 TOOLS = (
@@ -104,18 +120,9 @@ TOOLS = (
         "helm", "helm.sh/helm/v3", "v3.20.2", "3.20.2", {"helm": "./cmd/helm"},
         "helm.sh/helm/v3/internal/version.version", version_value="v3.20.2",
     ),
-    # The API server the tests apply every object to (testkit/apiserver.py). Its staging modules
-    # (k8s.io/api, ...) are published as v0.<minor>.<patch> of the release; without the version
-    # variables it reports v0.0.0, and clients (the Operator) decide what it serves by that.
-    GoTool(
-        "kubernetes", "k8s.io/kubernetes", f"v{versions.KUBERNETES_VERSION}", versions.KUBERNETES_VERSION,
-        {"kube-apiserver": "./cmd/kube-apiserver"}, "k8s.io/component-base/version.gitVersion",
-        version_value=f"v{versions.KUBERNETES_VERSION}",
-        build_facts=(("k8s.io/component-base/version.gitMajor", versions.KUBERNETES_VERSION.split(".")[0]),
-                     ("k8s.io/component-base/version.gitMinor", versions.KUBERNETES_VERSION.split(".")[1]),
-                     ("k8s.io/component-base/version.gitTreeState", "clean")),
-        siblings_version="v0." + versions.KUBERNETES_VERSION.split(".", 1)[1],
-    ),
+    # The API server the tests apply every object to (testkit/apiserver.py), and the next minor's.
+    kubernetes_tool("kubernetes", versions.KUBERNETES_VERSION),
+    kubernetes_tool("kubernetes-next", versions.KUBERNETES_NEXT_VERSION, on_demand=True),
     # The API server's store; its version is compiled in, the variable holds the release's commit.
     GoTool(
         "etcd", "go.etcd.io/etcd/server/v3", f"v{versions.ETCD_VERSION}", versions.ETCD_VERSION, {"etcd": "."},
@@ -131,19 +138,21 @@ TOOLS = (
 )
 
 
-def tool_of(command: str) -> GoTool:
+def tool_of(command: str, version: str | None = None) -> GoTool:
+    """The tool that provides `command` (at `version`, where two releases of it are built)."""
     for tool in TOOLS:
-        if command in tool.commands:
+        if command in tool.commands and version in (None, tool.version):
             return tool
-    raise KeyError(f"no Go tool provides {command!r}")
+    raise KeyError(f"no Go tool provides {command!r}" + (f" {version}" if version else ""))
 
 
-def binary(command: str) -> str:
-    """Path of a built command; a clear error when `make tools` has not built it."""
-    tool = tool_of(command)
+def binary(command: str, version: str | None = None) -> str:
+    """Path of a built command; a clear error when it has not been built."""
+    tool = tool_of(command, version)
     path = tool.directory / command
     if not path.exists():
-        raise FileNotFoundError(f"{command} {tool.version} is not built: run `make tools` (needs Go 1.26+)")
+        how = f"python -m tools.go_tools build {tool.name}" if tool.on_demand else "make tools"
+        raise FileNotFoundError(f"{command} {tool.version} is not built: run `{how}` (needs Go 1.26+)")
     return str(path)
 
 
@@ -242,10 +251,10 @@ def build(tool: GoTool) -> float:
 VERSION_ARGUMENTS = {"helm": ("version",), "sloth": ("--no-log", "version")}
 
 
-def version_line(command: str) -> str:
+def version_line(command: str, version: str | None = None) -> str:
     """The first line a built command prints about its version, named after the command."""
     arguments = VERSION_ARGUMENTS.get(command, ("--version",))
-    result = subprocess.run([binary(command), *arguments], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([binary(command, version), *arguments], capture_output=True, text=True, timeout=30)
     line = (result.stdout or result.stderr).splitlines()[0]
     if re.fullmatch(r"v?\d+\.\d+\.\d+", line):  # a bare version (sloth)
         return f"{command}, version {line}"
@@ -264,13 +273,13 @@ def reported_version(command: str) -> str:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["versions"]:
         for tool in TOOLS:
-            for command in tool.commands:
-                print(version_line(command))
+            for command in tool.commands if is_built(tool) or not tool.on_demand else ():
+                print(version_line(command, tool.version))
         return 0
     if argv[:1] != ["build"]:
         print(__doc__, file=sys.stderr)
         return 2
-    wanted = [t for t in TOOLS if not argv[1:] or t.name in argv[1:]]
+    wanted = [t for t in TOOLS if t.name in argv[1:] or (not argv[1:] and not t.on_demand)]
     missing = [t for t in wanted if not is_built(t)]
     if missing:
         problem = check_go()
