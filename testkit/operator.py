@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -219,13 +220,15 @@ class OperatedStack:
 
     def __init__(self, workdir: Path, rendered: RenderedStack, adapt: Callable[[dict[str, Any]], dict[str, Any]],
                  namespaces: tuple[str, ...] = ()) -> None:
-        release = template_release(rendered, KUBE_PROMETHEUS_STACK.name, [])
-        if release.skipped:
-            raise ChartUnavailable(release.skipped)
         self.address = host_address()
-        self.server = ApiServer(workdir / "kubernetes")
         self.operator: Optional[Operator] = None
+        with ThreadPoolExecutor(1) as pool:  # the chart is templated while the servers start
+            templated = pool.submit(template_release, rendered, KUBE_PROMETHEUS_STACK.name, [])
+            self.server = ApiServer(workdir / "kubernetes")
         try:
+            release = templated.result()
+            if release.skipped:
+                raise ChartUnavailable(release.skipped)
             kube = self.kube
             applied = apply_all(kube, [(adapt(o), release.namespace) for o in release.objects]
                                 + [(adapt(o), rendered.namespace) for o in rendered.manifests()]
