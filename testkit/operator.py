@@ -26,13 +26,13 @@ from typing import Any, Callable, Optional
 import yaml
 
 from monitoring.helm.kube_prometheus_stack import FULLNAME
-from monitoring.versions import KUBE_PROMETHEUS_STACK
+from monitoring.versions import KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS
 from testkit.apiserver import ApiServer, Kube, host_address, service_account
 from testkit.live import Process, free_port, wait_until
 from testkit.stack_apply import apply_all, name_of
 from tools.go_tools import binary
 from tools.rendered import RenderedStack
-from tools.templating import template_release
+from tools.templating import ChartRelease, api_versions, template_release
 
 PROMETHEUS_CONFIG_KEY = "prometheus.yaml.gz"
 ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml.gz"
@@ -212,6 +212,17 @@ def endpoint_slice(service: dict[str, Any], port_name: str, pod: str, address: s
             "ports": [{"name": port_name, "port": port, "protocol": "TCP"}]}
 
 
+def operator_releases(rendered: RenderedStack) -> list[ChartRelease]:
+    """The releases of the Operator and its resources, templated in install order: its CRDs' chart
+    (where the stack installs them apart) and kube-prometheus-stack."""
+    releases: list[ChartRelease] = []
+    for chart in (PROMETHEUS_OPERATOR_CRDS.name, KUBE_PROMETHEUS_STACK.name):
+        if chart in rendered.releases:
+            apis = api_versions([o for r in releases for o in r.objects if o["kind"] == "CustomResourceDefinition"])
+            releases.append(template_release(rendered, chart, apis))
+    return releases
+
+
 class OperatedStack:
     """A rendered stack on the loopback API server, under the chart's Operator: kube-prometheus-stack's
     objects as its chart makes them and the program's, each changed by `adapt` (a test scales
@@ -222,15 +233,16 @@ class OperatedStack:
                  namespaces: tuple[str, ...] = ()) -> None:
         self.address = host_address()
         self.operator: Optional[Operator] = None
-        with ThreadPoolExecutor(1) as pool:  # the chart is templated while the servers start
-            templated = pool.submit(template_release, rendered, KUBE_PROMETHEUS_STACK.name, [])
+        with ThreadPoolExecutor(1) as pool:  # the charts are templated while the servers start
+            templated = pool.submit(operator_releases, rendered)
             self.server = ApiServer(workdir / "kubernetes")
         try:
-            release = templated.result()
-            if release.skipped:
-                raise ChartUnavailable(release.skipped)
+            releases = templated.result()
+            skipped = [release.skipped for release in releases if release.skipped]
+            if skipped:
+                raise ChartUnavailable("; ".join(skipped))
             kube = self.kube
-            applied = apply_all(kube, [(adapt(o), release.namespace) for o in release.objects]
+            applied = apply_all(kube, [(adapt(o), release.namespace) for release in releases for o in release.objects]
                                 + [(adapt(o), rendered.namespace) for o in rendered.manifests()]
                                 + [({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}, n) for n in namespaces])
             assert applied.refused == {}, applied.refused
@@ -279,4 +291,4 @@ class OperatedStack:
 
 
 class ChartUnavailable(Exception):
-    """kube-prometheus-stack's chart is not available (tools/charts.py says why)."""
+    """A chart of the Operator's releases is not available (tools/charts.py says why)."""
