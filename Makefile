@@ -14,15 +14,17 @@ STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff footprint test e2e bench verify backtest clean
+.PHONY: help venv tools charts chart-check apiserver-check apiserver-next upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff footprint test e2e bench verify backtest clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
 	@echo "make test                 the whole test suite"
 	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
 	@echo "make bench                render and unit-suite timings, the live pipeline's, the load benchmark (LOAD_BENCH=...), the backtest's"
-	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
+	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter, the Operator, kube-apiserver, etcd, Helm and our Go helpers from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
+	@echo "make apiserver-check      every object of every stack applied to kube-apiserver on loopback (Pod Security, RBAC, upgrades)"
+	@echo "make apiserver-next       the same against the next Kubernetes minor, before an EKS upgrade"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
 	@echo "make policy [STACK=<name>] [BASE=<rev>]  the policy pack's rules over the render and the charts' output (every stack without STACK)"
 	@echo "make policy-venv          the policy pack's virtualenv, for pulumi preview --policy-pack policy"
@@ -40,8 +42,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-# Prometheus, promtool, Alertmanager, amtool and the blackbox exporter of the versions the charts
-# deploy (monitoring/versions.py), and Helm 3, built from source once into .tools/.
+# Prometheus, promtool, Alertmanager, amtool, the blackbox exporter and the Prometheus Operator of
+# the versions the charts deploy, kube-apiserver and etcd of the Kubernetes release the stack
+# targets (monitoring/versions.py), and Helm 3, built from source once into .tools/.
 tools: venv
 	@$(PY) -m tools.go_tools build
 
@@ -63,6 +66,17 @@ BASE ?= main
 upgrade-check: venv
 	@$(PY) -m tools.go_tools build helm >/dev/null
 	$(PY) -m testkit.upgrade_check --base $(BASE) $(UPGRADE_FLAGS)
+
+# The API server as the judge (also part of `make test`): every object applied, every pod admitted,
+# immutable fields, a shared cluster, RBAC (tests/test_apiserver.py).
+apiserver-check: charts
+	$(PY) -m pytest -q -rs -m apiserver tests
+
+# The same against the next Kubernetes minor (KUBERNETES_NEXT_VERSION), before an EKS upgrade; its
+# kube-apiserver is built on demand (not by `make tools`).
+apiserver-next: charts
+	@$(PY) -m tools.go_tools build kubernetes-next
+	KUBERNETES_UNDER_TEST=next $(PY) -m pytest -q -rs -m apiserver tests/test_apiserver.py
 
 # checkov pins its own dependencies, which clash with the program's: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
@@ -142,11 +156,11 @@ backtest: venv
 	$(PY) -m tools.backtest $(STACK) $(if $(BASE),--base $(BASE)) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
 	  $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(URL),--url $(URL)) $(if $(FORMAT),--format $(FORMAT)) $(ARGS)
 
-# The offline tests in parallel; the live tests (timing), the chart check (shared output) and the
-# policy pack in its virtualenv serially; then the policy pack's rules over every stack and its charts,
-# and checkov on what the charts make. Each pytest phase records what ran and what was skipped; the
-# last line of the log is the account of both.
-OFFLINE := not live and not charts and not pack
+# The offline tests in parallel; the live tests (timing), the chart check (shared output), the API
+# server's tests and the policy pack in its virtualenv serially; then the policy pack's rules over
+# every stack and its charts, and checkov on what the charts make. Each pytest phase records what ran
+# and what was skipped; the last line of the log is the account of both.
+OFFLINE := not live and not charts and not pack and not apiserver
 test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV)/.installed
 	@$(PY) -m tools.go_tools versions
 	@$(PY) -m testkit.account clear
@@ -159,14 +173,15 @@ test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV
 	$(PY) -m tools.policy
 	$(PY) -m testkit.security_scan $(CHECKOV_VENV)/bin/checkov
 
-# The live tests alone: real Prometheus and Alertmanager on loopback (also part of `make test`).
-e2e: venv tools debian-packages
+# The live tests alone: real Prometheus and Alertmanager on the configuration the real Operator
+# generates from the chart's resources (also part of `make test`).
+e2e: venv tools charts debian-packages
 	$(PY) -m pytest -q -m live tests
 
 # LOAD_BENCH: the load benchmark's parameters (testkit/load_bench.py), 20 pods x 2,000 endpoints
 # against the prod stack's rules and limits by default.
 LOAD_BENCH ?= --pods 20 --endpoints 2000 --minutes 10
-bench: venv tools debian-packages
+bench: venv tools charts debian-packages
 	$(PY) -m testkit.bench $(STACKS)
 	$(PY) -m tests.e2e.bench
 	$(PY) -m testkit.load_bench $(LOAD_BENCH)

@@ -1,19 +1,20 @@
 """Pod Security Standards of the stack's namespaces.
 
 The main namespace enforces `restricted`: every pod of the charts there is configured to comply
-(testkit/chart_intent.py checks each one). The agents that need the host (node-exporter: host
-network and PID namespace; the log agent: the node's log files) run in a namespace of their own at
-`privileged`, the only level that admits them, and are hardened as far as they allow.
+(the API server of the tests admits each one: tests/test_apiserver.py). The agents that need the
+host (node-exporter: host network and PID namespace; the log agent: the node's log files) run in a
+namespace of their own at `privileged`, the only level that admits them, and are hardened as far as
+they allow.
 """
 
 from __future__ import annotations
 
-from monitoring.versions import KUBERNETES_VERSION
+from monitoring.versions import KUBERNETES_MINOR
 
 RESTRICTED = "restricted"
 PRIVILEGED = "privileged"
 # The version of the standard the labels pin: a cluster upgrade does not tighten it unannounced.
-STANDARD_VERSION = f"v{KUBERNETES_VERSION}"
+STANDARD_VERSION = f"v{KUBERNETES_MINOR}"
 
 
 def pod_security_labels(level: str) -> dict[str, str]:

@@ -18,9 +18,13 @@ class Chart:
     repo: str
 
 
-# The Kubernetes minor the stack targets (EKS): charts are templated, objects validated and Pod
-# Security pinned for it.
-KUBERNETES_VERSION = "1.34"
+# The Kubernetes release the stack targets (EKS): charts are templated, objects validated and Pod
+# Security pinned for its minor, and `make tools` builds this kube-apiserver, the judge of the tests.
+KUBERNETES_VERSION = "1.34.12"
+KUBERNETES_MINOR = KUBERNETES_VERSION.rsplit(".", 1)[0]
+# The next minor (its newest release the Go module proxy serves): `make apiserver-next` applies the
+# stack to its kube-apiserver, so an EKS upgrade is known safe before it happens.
+KUBERNETES_NEXT_VERSION = "1.35.8"
 
 PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA = "https://grafana.github.io/helm-charts"
@@ -56,14 +60,20 @@ PROMETHEUS_IMAGE_TAG = f"v{PROMETHEUS_VERSION}"
 ALERTMANAGER_IMAGE_TAG = f"v{ALERTMANAGER_VERSION}"
 BLACKBOX_EXPORTER_IMAGE_TAG = f"v{BLACKBOX_EXPORTER_VERSION}"
 
+# The Operator kube-prometheus-stack 88.5.3 deploys (its appVersion): `make tools` builds it for the
+# live tests, which run Prometheus on the configuration it generates.
+PROMETHEUS_OPERATOR_VERSION = "0.93.1"
+
 GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
 # Grafana and its sidecars (the defaults of kube-prometheus-stack 88.5.3's grafana chart 12.11.1),
 # pinned: the init container that resets the admin password runs Grafana's own CLI, which must be the
 # server's version, and the folder Job runs in the sidecars' image (Python), already on the node.
 GRAFANA_IMAGE = "docker.io/grafana/grafana:13.2.0"
 GRAFANA_SIDECAR_IMAGE = "quay.io/kiwigrid/k8s-sidecar:2.10.1"
-# The key-value store of Mimir's HA tracker (monitoring/ha_tracker.py).
+# The key-value store of Mimir's HA tracker (monitoring/ha_tracker.py); `make tools` builds the same
+# etcd as the API server's store in the tests.
 ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.6.16"
+ETCD_VERSION = ETCD_IMAGE.rsplit(":v", 1)[1]
 # The authenticating proxy in front of Prometheus and Alertmanager (monitoring/web_auth.py): the image
 # the Loki chart's gateway runs too, pinned by digest, as every image the program defines itself.
 AUTH_PROXY_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.29.4-alpine@sha256:a6c4f61f456b85b8fdf7ec7ab28cc3e299440e6fb4a9dea520e5fd8fd440025e"

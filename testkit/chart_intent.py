@@ -38,7 +38,7 @@ from monitoring.security import PROBE_EXCEPTIONS
 from tools.go_tools import binary
 from tools.templating import StackOutput
 from testkit import rotation
-from testkit.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
+from testkit.k8s import granted_rules, label_selector_matches, pod_template
 
 KPS = versions.KUBE_PROMETHEUS_STACK.name
 CRDS = versions.PROMETHEUS_OPERATOR_CRDS.name
@@ -532,10 +532,10 @@ def _workloads(output: StackOutput) -> list[tuple[str, dict, dict]]:
     for release in [*output.releases.values(), None]:
         objects = output.program if release is None else release.objects
         for obj in objects:
-            spec = pod_template(obj)
-            if spec is not None:
+            template = pod_template(obj)
+            if template is not None:
                 namespace = obj["metadata"].get("namespace") or (release.namespace if release else "default")
-                found.append((namespace, obj, spec))
+                found.append((namespace, obj, template["spec"]))
     return found
 
 
@@ -573,36 +573,6 @@ def _quorum(output: StackOutput) -> dict[str, int]:
     if "loki" in output.releases:
         quorum[f"{namespace}/loki-write"] = min(settings.logging.replicas, 3) // 2 + 1
     return quorum
-
-
-# What the agents on every node need beyond `restricted`, and nothing else.
-_HOST_ACCESS = ("hostNetwork=true", "hostPID=true", "hostPath volume ")
-# The log agent reads the node's log files, which root owns, as root (with no capability).
-_ROOT = (": runAsNonRoot != true", ": runAsUser=0")
-
-
-@check(None)
-def every_pod_is_admitted_by_the_pod_security_of_its_namespace(output: StackOutput) -> None:
-    settings = output.settings
-    levels = {ns["metadata"]["name"]: ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
-              for ns in output.program if ns["kind"] == "Namespace"}
-    equal("namespace Pod Security levels", levels,
-          {settings.namespace: "restricted", settings.agents_namespace: "privileged"})
-    for namespace, workload, spec in _workloads(output):
-        where = f"{workload['kind']} {namespace}/{workload['metadata']['name']}"
-        assert namespace in levels, f"{where} runs outside the stack's namespaces"
-        problems = pod_security_violations(spec, levels[namespace])
-        assert not problems, f"{where} is refused by Pod Security {levels[namespace]}: {problems}"
-        if levels[namespace] != "restricted":
-            # Hardened as far as the host access it needs allows: only that is beyond `restricted`.
-            beyond = [p for p in pod_security_violations(spec, "restricted")
-                      if not p.startswith(_HOST_ACCESS) and not p.endswith(_ROOT)]
-            assert not beyond, f"{where} goes beyond `restricted` more than its host access needs: {beyond}"
-    # The pods the Operator makes from the Prometheus and Alertmanager resources.
-    for kind in ("Prometheus", "Alertmanager"):
-        context = output.one(KPS, kind)["spec"]["securityContext"]
-        assert context.get("runAsNonRoot") is True and context.get("seccompProfile") == {"type": "RuntimeDefault"}, \
-            f"{kind} pods are not restricted: {context}"
 
 
 @check(None)

@@ -1,5 +1,5 @@
-"""Kubernetes semantics the checks need offline: label selectors, schema validation, RBAC, the flows
-network policies allow.
+"""Kubernetes semantics the checks need offline: label selectors, schema validation, RBAC, pod
+templates, the flows network policies allow (Pod Security is the API server's: tests/test_apiserver.py).
 
 Shared by the chart check (testkit/chart_check.py) and the tests: the API server's label-selector
 matching, strict validation of built-in kinds (kubernetes-validate) and of custom resources against
@@ -19,7 +19,7 @@ import jsonschema
 import referencing
 from kubernetes_validate import utils
 
-from monitoring.versions import KUBERNETES_VERSION
+from monitoring.versions import KUBERNETES_MINOR
 
 
 def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
@@ -105,11 +105,11 @@ def validation_problems(objects: Iterable[Mapping[str, Any]],
 
 @lru_cache(maxsize=None)
 def _definitions() -> referencing.Registry:
-    definitions = utils.schema_contents(f"kubernetes-json-schema/{_SCHEMA_DIR}/_definitions.json", KUBERNETES_VERSION)
+    definitions = utils.schema_contents(f"kubernetes-json-schema/{_SCHEMA_DIR}/_definitions.json", KUBERNETES_MINOR)
     return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
-_SCHEMA_DIR = f"v{KUBERNETES_VERSION}.0-local-strict"
+_SCHEMA_DIR = f"v{KUBERNETES_MINOR}.0-local-strict"
 
 
 @lru_cache(maxsize=None)
@@ -120,7 +120,7 @@ def builtin_validator(api_version: str, kind: str) -> Optional[jsonschema.protoc
     file_api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
         schema = utils.schema_contents(f"kubernetes-json-schema/{_SCHEMA_DIR}/{kind.lower()}-{file_api}.json",
-                                       KUBERNETES_VERSION)
+                                       KUBERNETES_MINOR)
     except FileNotFoundError:
         return None
     registry = referencing.Resource.from_contents(schema) @ _definitions()
@@ -154,85 +154,21 @@ def granted_rules(objects: Iterable[Mapping[str, Any]], namespace: str, service_
     return granted
 
 
-# ------------------------------------------------------------------------------ Pod Security Standards
+# ------------------------------------------------------------------------------ workloads
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
-_BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-                          "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
-_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                       "projected", "secret"}
-_SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-                 "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-                 "net.ipv4.tcp_keepalive_probes"}
 
 
 def pod_template(workload: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
-    """The pod spec a workload object runs (None for other kinds)."""
+    """The pod template (metadata and spec) a workload object runs; None for other kinds."""
     kind = workload.get("kind")
     if kind == "Pod":
-        return workload.get("spec")
+        return workload
     if kind == "CronJob":
-        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return workload["spec"]["jobTemplate"]["spec"]["template"]
     if kind in WORKLOAD_KINDS:
-        return workload["spec"]["template"]["spec"]
+        return workload["spec"]["template"]
     return None
-
-
-def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []), *(spec.get("ephemeralContainers") or [])]
-
-
-def pod_security_violations(spec: Mapping[str, Any], level: str) -> list[str]:
-    """What keeps a pod spec out of a Pod Security Standard level (`privileged`, `baseline` or
-    `restricted`), as the admission controller's checks go; empty when the pod is admitted."""
-    if level == "privileged":
-        return []
-    problems = []
-    pod_context = spec.get("securityContext") or {}
-    for host in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(host):
-            problems.append(f"{host}=true")
-    for volume in spec.get("volumes") or []:
-        kinds = set(volume) - {"name"}
-        if "hostPath" in kinds:
-            problems.append(f"hostPath volume {volume['name']}")
-        elif level == "restricted" and not kinds <= _RESTRICTED_VOLUMES:
-            problems.append(f"volume {volume['name']} of type {', '.join(sorted(kinds))}")
-    for sysctl in pod_context.get("sysctls") or []:
-        if sysctl["name"] not in _SAFE_SYSCTLS:
-            problems.append(f"unsafe sysctl {sysctl['name']}")
-    if (pod_context.get("seccompProfile") or {}).get("type") == "Unconfined":
-        problems.append("seccompProfile Unconfined")
-    for container in _containers(spec):
-        name = container["name"]
-        context = container.get("securityContext") or {}
-        capabilities = context.get("capabilities") or {}
-        if context.get("privileged"):
-            problems.append(f"{name}: privileged")
-        if (context.get("seccompProfile") or {}).get("type") == "Unconfined":
-            problems.append(f"{name}: seccompProfile Unconfined")
-        allowed = {"NET_BIND_SERVICE"} if level == "restricted" else _BASELINE_CAPABILITIES
-        added = set(capabilities.get("add") or [])
-        if added - allowed:
-            problems.append(f"{name}: adds capabilities {sorted(added - allowed)}")
-        if any(p.get("hostPort") for p in container.get("ports") or []):
-            problems.append(f"{name}: hostPort")
-        if level != "restricted":
-            continue
-        if context.get("allowPrivilegeEscalation") is not False:
-            problems.append(f"{name}: allowPrivilegeEscalation != false")
-        if "ALL" not in (capabilities.get("drop") or []):
-            problems.append(f"{name}: capabilities do not drop ALL")
-        run_as_non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
-        if run_as_non_root is not True:
-            problems.append(f"{name}: runAsNonRoot != true")
-        if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
-            problems.append(f"{name}: runAsUser=0")
-        seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get("type")
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            problems.append(f"{name}: seccompProfile not RuntimeDefault or Localhost")
-    return problems
 
 
 # ------------------------------------------------------------------------------ network policies

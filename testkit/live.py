@@ -1,7 +1,8 @@
 """Helpers shared by the live tests: loopback ports, child processes, capture servers, polling.
 
-Everything binds 127.0.0.1 only. Child processes run in their own process group so that a
-teardown (also after a failed test) takes down anything they spawned.
+Everything binds 127.0.0.1 but what the API server must list as a pod's endpoint (it refuses
+loopback addresses: testkit/apiserver.py `host_address`). Child processes run in their own process
+group so that a teardown (also after a failed test) takes down anything they spawned.
 """
 
 from __future__ import annotations

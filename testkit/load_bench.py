@@ -2,9 +2,11 @@
 
 A synthetic webhook delivery service (--pods pods, each exposing the service's metrics contract for
 --endpoints customer endpoints: two delivery counters and a 12-bucket histogram per endpoint) is
-scraped by the real Prometheus, configured as the Prometheus Operator would configure it from the
-rendered stack: its scrape and evaluation intervals, feature flags and rule file, and the scrape
-settings of the first configured service's ServiceMonitor. Prometheus is held to the rendered
+scraped by the real Prometheus on the configuration the real Prometheus Operator generates from the
+rendered stack (testkit/operator.py: kube-prometheus-stack's objects and the program's on the
+loopback API server): its scrape and evaluation intervals, rules, and the scrape settings of the
+first configured service's ServiceMonitor, which discovers the pods through the API server. The
+remote write and the federation jobs are left out: their other ends are not here. Prometheus is held to the rendered
 resource limits: pinned to as many CPUs as its CPU limit allows (GOMAXPROCS too, as Go sets it
 from a container's CPU limit), with GOMEMLIMIT at 90 % of its memory limit (what
 --auto-gomemlimit sets from the container's). The exporter runs on the other CPUs.
@@ -53,9 +55,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.types import Cpu, Memory, duration_ms
 from monitoring.versions import PROMETHEUS_VERSION
+from testkit.apiserver import host_address
 from testkit.bench import verdict
 from testkit.live import Process, free_port, responds, wait_until
-from testkit.operator import PROMETHEUS_PORT_NAME, service_monitor_jobs
+from testkit.operator import OperatedStack
 from tools.go_tools import binary
 from tools.mock_runtime import ROOT
 from tools.render import RenderError, render_checkout
@@ -119,8 +122,19 @@ class Stack:
         return Memory.parse(self.spec["resources"]["limits"]["memory"]).bytes
 
     @property
-    def rule_file(self) -> Path:
-        return self.directory / "prometheus-rules.yaml"
+    def namespace(self) -> str:
+        """Where the service runs: the monitor's namespace selector's."""
+        return self.monitor["spec"]["namespaceSelector"]["matchNames"][0]
+
+    @property
+    def service(self) -> dict[str, Any]:
+        """The Kubernetes Service of the synthetic pods, as the monitor selects it (named after it:
+        the Operator makes the Service's name the `job`)."""
+        return {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": self.monitor_name, "namespace": self.namespace,
+                             "labels": self.monitor["spec"]["selector"]["matchLabels"]},
+                "spec": {"selector": self.monitor["spec"]["selector"]["matchLabels"],
+                         "ports": [{"name": self.endpoint["port"], "port": 8080}]}}
 
     @property
     def scrape_interval(self) -> float:
@@ -223,14 +237,14 @@ class _ExpositionHandler(http.server.BaseHTTPRequestHandler):
 
 
 class Exporter:
-    """`pods` synthetic pods, each its own HTTP server on 127.0.0.1 and its own thread regenerating
+    """`pods` synthetic pods, each its own HTTP server on `address` and its own thread regenerating
     its exposition once per `interval` seconds (the pods' turns spread over the interval)."""
 
-    def __init__(self, service: str, pods: int, endpoints: int, interval: float) -> None:
+    def __init__(self, service: str, pods: int, endpoints: int, interval: float, address: str = "127.0.0.1") -> None:
         self.interval = interval
         self.servers = []
         for i in range(pods):
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ExpositionHandler)
+            server = http.server.ThreadingHTTPServer((address, 0), _ExpositionHandler)
             server.daemon_threads = True
             server.pod = SyntheticPod(f"{service}-{i}", endpoints, seed=i)
             self.servers.append(server)
@@ -239,7 +253,7 @@ class Exporter:
 
     def targets(self) -> list[tuple[str, str]]:
         """(address, pod name) of every pod."""
-        return [(f"127.0.0.1:{s.server_address[1]}", s.pod.name) for s in self.servers]
+        return [(f"{s.server_address[0]}:{s.server_address[1]}", s.pod.name) for s in self.servers]
 
     def start(self) -> None:
         start = time.monotonic()
@@ -267,34 +281,38 @@ class Exporter:
 # ------------------------------------------------------------------------------ Prometheus
 
 
-def target_labels(stack: Stack, pod: str) -> dict[str, str]:
-    """What the Prometheus Operator labels a pod's target of the ServiceMonitor with (before the
-    monitor's relabelings): `endpoint` is the port's name, which the application's own `endpoint`
-    label replaces where honorLabels is set."""
-    return {"namespace": stack.monitor["spec"]["namespaceSelector"]["matchNames"][0], "service": stack.monitor_name,
-            "pod": pod, "container": APP_CONTAINER, "endpoint": stack.endpoint["port"]}
+# What the Prometheus resource names that is not here: the long-term store (remote write) and other
+# clusters' Prometheus (the federation jobs, its additional scrape configurations).
+ABSENT_HERE = ("remoteWrite", "additionalScrapeConfigs")
 
 
-def prometheus_config(stack: Stack, targets: list[tuple[str, str]], self_address: str) -> dict[str, Any]:
-    """What the Operator would generate from the rendered spec: the service's jobs from the
-    ServiceMonitor (its pods as static targets), and Prometheus scraping itself as the chart's
-    ServiceMonitor labels it."""
-    spec = stack.spec
-    static = {"static_configs": [{"targets": [address], "labels": target_labels(stack, pod)} for address, pod in targets]}
-    service_jobs = service_monitor_jobs(stack.monitor, lambda _: static, spec["scrapeInterval"])
-    job, pod = stack.rendered.prometheus_job, stack.rendered.prometheus_pod(0)
-    self_job = {"job_name": job, "static_configs": [{"targets": [self_address], "labels": {
-        "namespace": stack.rendered.namespace, "service": job, "pod": pod,
-        "container": "prometheus", "endpoint": PROMETHEUS_PORT_NAME}}]}
-    return {
-        "global": {
-            "scrape_interval": spec["scrapeInterval"],
-            "evaluation_interval": spec["evaluationInterval"],
-            "external_labels": {**spec.get("externalLabels", {}), spec.get("replicaExternalLabelName", "prometheus_replica"): pod},
-        },
-        "rule_files": [str(stack.rule_file)],
-        "scrape_configs": [*service_jobs, self_job],
-    }
+def without_what_is_absent(obj: dict[str, Any]) -> dict[str, Any]:
+    """The Prometheus resource without what it sends to or scrapes from elsewhere; other objects as they are."""
+    if obj["kind"] != "Prometheus":
+        return obj
+    return {**obj, "spec": {k: v for k, v in obj["spec"].items() if k not in ABSENT_HERE}}
+
+
+def operated_prometheus(stack: Stack, exporter: Exporter, workdir: Path) -> tuple[OperatedStack, Path, str]:
+    """The stack under the Operator with the exporter's pods published as the service's: (the
+    operated stack, the first replica's configuration file, the address it listens on)."""
+    operated = OperatedStack(workdir, stack.rendered, without_what_is_absent, namespaces=(stack.namespace,))
+    try:
+        operated.publish(stack.service, stack.endpoint["port"],
+                         {pod: int(address.rsplit(":", 1)[1]) for address, pod in exporter.targets()}, APP_CONTAINER,
+                         stack.monitor["spec"]["selector"]["matchLabels"])
+        pod = f"prometheus-{operated.prometheus['metadata']['name']}-0"
+        port = free_port()
+        config = workdir / "prometheus.yaml"
+        config.write_text(yaml.safe_dump(operated.prometheus_configs([pod], workdir / "pod")[pod], sort_keys=False))
+        # Prometheus scrapes itself through its Service, as the rendered monitors have it.
+        service = operated.service(stack.rendered.prometheus_job)
+        operated.publish(service, service["spec"]["ports"][0]["name"], {pod: port}, "prometheus",
+                         {"app.kubernetes.io/name": "prometheus"})
+        return operated, config, f"{operated.address}:{port}"
+    except BaseException:
+        operated.close()
+        raise
 
 
 def split_cpus(cores: float, cpus: list[int]) -> tuple[list[int], list[int]]:
@@ -475,13 +493,13 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[str], bool]:
     cpus = split_cpus(stack.cpu_limit, sorted(os.sched_getaffinity(0)))
     os.sched_setaffinity(0, cpus[1])  # the exporter's threads, started below, inherit it
     progress(f"building {args.pods} pods x {args.endpoints} endpoints")
-    exporter = Exporter(stack.monitor_name, args.pods, args.endpoints, stack.scrape_interval)
-    prometheus = None
+    # The API server refuses loopback endpoints: the pods listen on this machine's own address.
+    exporter = Exporter(stack.monitor_name, args.pods, args.endpoints, stack.scrape_interval, host_address())
+    prometheus = operated = None
     try:
         exporter.start()
-        address = f"127.0.0.1:{free_port()}"
-        config = workdir / "prometheus.yaml"
-        config.write_text(yaml.safe_dump(prometheus_config(stack, exporter.targets(), address), sort_keys=False))
+        progress("the Operator configures Prometheus")
+        operated, config, address = operated_prometheus(stack, exporter, workdir)
         prometheus = start_prometheus(stack, config, workdir, address, cpus[0])
         url = f"http://{address}"
         wait_until(lambda: responds(f"{url}/-/ready"), timeout=60, what="Prometheus ready")
@@ -492,6 +510,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[str], bool]:
     finally:
         if prometheus is not None:
             prometheus.stop(timeout=30)
+        if operated is not None:
+            operated.close()
         exporter.close()
     return report(stack, measurement, args, cpus, warm_up_seconds)
 

@@ -13,7 +13,10 @@ def pytest_report_header(config) -> list[str]:
     lines = []
     for tool in TOOLS:
         for command in tool.commands:
-            lines.append(version_line(command) if is_built(tool) else f"{command} {tool.version}: not built (make tools)")
+            if is_built(tool):
+                lines.append(version_line(command, tool.version))
+            elif not tool.on_demand:
+                lines.append(f"{command} {tool.version}: not built (make tools)")
     return ["Go tools at the deployed versions:", *(f"  {line}" for line in lines)]
 
 

@@ -12,6 +12,7 @@ import copy
 import pytest
 import yaml
 
+from monitoring import versions
 from testkit import chart_check, k8s
 from tools import charts
 from tools.templating import ChartRelease, StackOutput, template_stack
@@ -121,3 +122,14 @@ def test_promtail_as_the_agent_is_valid_and_as_intended(promtail_output):
     promtail_check.run(promtail_output)
     assert chart_check.ignored_keys(promtail_output, release) == []
 
+
+
+def test_the_operator_built_for_the_tests_is_the_one_the_chart_deploys():
+    """PROMETHEUS_OPERATOR_VERSION is kube-prometheus-stack's appVersion, the Operator image it runs."""
+    chart_dir = charts.chart_dir(versions.KUBE_PROMETHEUS_STACK)
+    if chart_dir is None:
+        pytest.skip(charts.unavailable_reason(versions.KUBE_PROMETHEUS_STACK))
+    app_version = yaml.safe_load((chart_dir / "Chart.yaml").read_text())["appVersion"]
+    assert app_version == f"v{versions.PROMETHEUS_OPERATOR_VERSION}"
+    operator = output_of("prod").one("kube-prometheus-stack", "Deployment", "kube-prometheus-stack-operator")
+    assert operator["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{app_version}")

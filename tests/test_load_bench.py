@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import urllib.request
 
 import pytest
@@ -10,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import run_stack
 from testkit import load_bench
-from testkit.operator import JOB_FROM_SERVICE
+from testkit.k8s import label_selector_matches
 from tools.render import write_files
 from tools.rendered import RenderedStack
 
@@ -75,23 +74,22 @@ def test_counters_advance_between_regenerations():
         assert advanced == [True] * ENDPOINTS, name
 
 
-def test_prometheus_config_from_the_rendered_prod_stack(tmp_path):
+def test_the_service_of_the_synthetic_pods_is_the_one_the_first_monitor_selects(tmp_path):
+    """The Operator's configuration discovers the pods through this Service: the monitor must select
+    it by its labels, in its namespace, by its port's name."""
     directory = tmp_path / "prod"
     write_files(RenderedStack.from_run("prod", run_stack("prod")), directory)
-    monitor = next(r["inputs"]["spec"] for r in json.loads((directory / "resources.json").read_text())
-                   if r["type"].endswith(":ServiceMonitor") and "labelLimit" in r["inputs"]["spec"])
     stack = load_bench.Stack.load(directory)
-    config = load_bench.prometheus_config(stack, [("127.0.0.1:1", "webhook-api-0")], "127.0.0.1:2")
-
-    assert config["rule_files"] == [str(directory / "prometheus-rules.yaml")]
-    job = config["scrape_configs"][0]
-    assert job["sample_limit"] == monitor["sampleLimit"] and job["label_limit"] == monitor["labelLimit"]
-    assert job["honor_labels"] is True
-    assert job["job_name"] == f"serviceMonitor/monitoring/{stack.monitor_name}/0"
-    assert job["relabel_configs"] == [JOB_FROM_SERVICE,
-                                      {"action": "replace", "replacement": stack.monitor_name, "target_label": "monitor"}]
-    assert job["static_configs"][0]["labels"]["namespace"] == "webhook-delivery"
+    monitor, service = stack.monitor["spec"], stack.service
+    assert label_selector_matches(monitor["selector"], service["metadata"]["labels"])
+    assert service["metadata"]["namespace"] in monitor["namespaceSelector"]["matchNames"]
+    assert [p["name"] for p in service["spec"]["ports"]] == [monitor["endpoints"][0]["port"]]
+    assert service["metadata"]["name"] == stack.monitor_name == "webhook-api"
     assert (stack.cpu_limit, stack.memory_limit) == (1.0, 4000 * 2**20)
+    prometheus = {"kind": "Prometheus", "spec": {"remoteWrite": [{"url": "http://mimir"}], "replicas": 2,
+                                                 "additionalScrapeConfigs": {"name": "federation", "key": "k"}}}
+    assert load_bench.without_what_is_absent(prometheus) == {"kind": "Prometheus", "spec": {"replicas": 2}}
+    assert load_bench.without_what_is_absent(service) is service
 
 
 def test_prometheus_gets_the_highest_cpus_the_exporter_the_rest():

@@ -25,9 +25,8 @@ from monitoring.pods import kubernetes_quantity
 from monitoring.helm.kube_prometheus_stack import fullname, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.rules import federation_match
-from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR, PROMETHEUS_OPERATOR_CRDS
+from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, KUBERNETES_MINOR, MIMIR, PROMETHEUS_OPERATOR_CRDS
 from testkit.live import Process, counter_value, free_port, http_json, wait_until
-from testkit.operator import prometheus_file_format
 from tools.go_tools import binary
 from tools.mock_runtime import resource_outputs
 from testkit.k8s import label_selector_matches
@@ -48,6 +47,13 @@ def spec_of(values: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------- helpers
+
+
+def relabel_file_format(configs: list[dict]) -> list[dict]:
+    """Relabel configs of the Operator's spec (camelCase) in Prometheus' file format, for a
+    Prometheus started here without the Operator (the live pipeline runs on the Operator's own)."""
+    names = {"sourceLabels": "source_labels", "targetLabel": "target_label"}
+    return [{names.get(key, key): value for key, value in config.items()} for config in configs]
 
 
 def test_deep_merge_recurses_later_wins_lists_replace_inputs_untouched():
@@ -78,6 +84,7 @@ def test_prometheus_hot_tier(environment, replicas):
     assert spec["replicas"] == replicas
     assert values["prometheus"]["podDisruptionBudget"] == ({"enabled": True, "minAvailable": 1} if replicas > 1 else {"enabled": False})
     assert spec["scrapeInterval"] == "30s" and spec["evaluationInterval"] == "30s"
+    assert spec["serviceDiscoveryRole"] == "EndpointSlice"
     assert spec["externalLabels"] == {"cluster": "webhook-test-use1", "environment": environment}
     assert spec["resources"] == {
         "requests": {"cpu": "160m", "memory": "1989Mi"} if environment == "prod" else {"cpu": "60m", "memory": "730Mi"},
@@ -510,7 +517,7 @@ def test_federation_and_remote_write_pass_promtool(tmp_path: Path):
     config = {
         "global": {"external_labels": spec["externalLabels"]},
         "scrape_configs": spec["additionalScrapeConfigs"],
-        "remote_write": [{"url": rw["url"], "write_relabel_configs": prometheus_file_format(rw["writeRelabelConfigs"]),
+        "remote_write": [{"url": rw["url"], "write_relabel_configs": relabel_file_format(rw["writeRelabelConfigs"]),
                           "queue_config": {"capacity": rw["queueConfig"]["capacity"],
                                            "max_shards": rw["queueConfig"]["maxShards"]}}],
     }
@@ -607,18 +614,18 @@ def test_graphite_service_exposes_tcp_udp_and_metrics():
 
 @pytest.mark.parametrize("build", [graphite.deployment, graphite.service, graphite.config_map])
 def test_graphite_objects_are_valid_kubernetes(build):
-    kubernetes_validate.validate(build(minimal_settings()), "1.33", strict=True)
+    kubernetes_validate.validate(build(minimal_settings()), KUBERNETES_MINOR, strict=True)
 
 
 def test_kubernetes_validation_catches_a_broken_object():
     broken = graphite.deployment(minimal_settings())
     broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "9109"
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(broken, "1.33", strict=True)
+        kubernetes_validate.validate(broken, KUBERNETES_MINOR, strict=True)
     unknown_field = graphite.service(minimal_settings())
     unknown_field["spec"]["portz"] = []
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(unknown_field, "1.33", strict=True)
+        kubernetes_validate.validate(unknown_field, KUBERNETES_MINOR, strict=True)
 
 
 # ------------------------------------------------------------------------- the component
@@ -790,7 +797,7 @@ def remote_written(tmp_path_factory) -> Iterator[dict]:
                     spec_of(kps_values(settings))["replicaExternalLabelName"]: REPLICAS[ordinal]}},
                 "scrape_configs": [{"job_name": "webhook", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
                 "remote_write": [{"url": f"http://127.0.0.1:{receiver_port}/api/v1/write",
-                                  "write_relabel_configs": prometheus_file_format(rw["writeRelabelConfigs"]),
+                                  "write_relabel_configs": relabel_file_format(rw["writeRelabelConfigs"]),
                                   "queue_config": {"batch_send_deadline": "1s"}}],
             }
             (tmp / f"replica-{ordinal}.yml").write_text(yaml.safe_dump(config))
@@ -850,7 +857,7 @@ def test_the_deployed_prometheus_keeps_only_the_configured_latency_buckets(tmp_p
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s"},
         "scrape_configs": [{"job_name": "webhook", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
-                            "metric_relabel_configs": prometheus_file_format(endpoint["metricRelabelings"])}],
+                            "metric_relabel_configs": relabel_file_format(endpoint["metricRelabelings"])}],
     }))
     features = [f"--enable-feature={f}" for f in spec_of(kps_values(settings))["enableFeatures"]]
     process = Process([binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}", *features,

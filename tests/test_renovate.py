@@ -130,6 +130,10 @@ def pinned() -> list[tuple[str, ...]]:
         ("monitoring/versions.py", "quay.io/prometheus/alertmanager", "docker", versions.ALERTMANAGER_VERSION, "", ""),
         ("monitoring/versions.py", "quay.io/prometheus/blackbox-exporter", "docker", versions.BLACKBOX_EXPORTER_VERSION,
          "", ""),
+        ("monitoring/versions.py", "kubernetes/kubernetes", "github-releases", versions.KUBERNETES_VERSION, "", ""),
+        ("monitoring/versions.py", "kubernetes-next", "github-releases", versions.KUBERNETES_NEXT_VERSION, "", ""),
+        ("monitoring/versions.py", "quay.io/prometheus-operator/prometheus-operator", "docker",
+         versions.PROMETHEUS_OPERATOR_VERSION, "", ""),
         ("monitoring/versions.py", "github.com/slok/sloth", "go", versions.SLOTH_VERSION, "", ""),
         ("tools/go_tools.py", helm.module, "go", helm.version, "", ""),
     ]
@@ -182,7 +186,7 @@ def bumped(value: str) -> str:
 def helm_tool_strings(source: str) -> tuple[str, str, str]:
     """(module version, version, version_value) of the GoTool("helm", ...) call in go_tools.py source."""
     (call,) = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
-               and getattr(node.func, "id", None) == "GoTool" and node.args[0].value == "helm"]
+               and getattr(node.func, "id", None) == "GoTool" and getattr(node.args[0], "value", None) == "helm"]
     keywords = {k.arg: k.value.value for k in call.keywords}
     return call.args[2].value, call.args[3].value, keywords["version_value"]
 
@@ -261,7 +265,8 @@ def test_a_chart_and_the_versions_its_tests_build_are_updated_together(config) -
             groups[rule["groupName"]] = set(rule["matchDepNames"])
     assert groups["kube-prometheus-stack"] >= {
         versions.KUBE_PROMETHEUS_STACK.name, versions.PROMETHEUS_OPERATOR_CRDS.name,
-        "quay.io/prometheus/prometheus", "quay.io/prometheus/alertmanager"}
+        "quay.io/prometheus/prometheus", "quay.io/prometheus/alertmanager",
+        "quay.io/prometheus-operator/prometheus-operator"}
     assert groups["prometheus-blackbox-exporter"] >= {
         versions.BLACKBOX_EXPORTER.name, "quay.io/prometheus/blackbox-exporter"}
     # Every dependency a rule names exists: a typo would silently match nothing.

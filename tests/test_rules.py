@@ -425,7 +425,7 @@ def test_thresholds_and_durations_come_from_settings():
     assert backlog["expr"] == (f"max_over_time({queue}[2m]) > 2500\nand on (namespace, service)\n"
                                f"count_over_time(({queue} > 2500)[18m:1m]) >= 9") and "for" not in backlog
     growing, = _rules(changed, "WebhookQueueGrowing")
-    assert growing["expr"] == f"predict_linear({queue}[30m], 7200) > 2500"
+    assert growing["expr"] == f"predict_linear({queue}[30m], 7200) > 2500\nand on (namespace, service)\nderiv({queue}[10m]) > 0"
     stalled, = _rules(changed, "WebhookDeliveriesStalled")
     assert stalled["expr"].startswith(f"min_over_time({queue}[5m]) >= 40\n")
     latency, = _rules(changed, "HighLatency")

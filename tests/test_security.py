@@ -1,9 +1,9 @@
-"""Security: Pod Security Standards, RBAC scope, the authenticating proxies and their credentials, SSO."""
+"""Security: the Pod Security labels of the namespaces (the API server judges the pods:
+tests/test_apiserver.py), RBAC scope, the authenticating proxies and their credentials, SSO."""
 
 from __future__ import annotations
 
 import base64
-import copy
 import re
 
 import jmespath
@@ -15,54 +15,8 @@ from monitoring.grafana import grafana_ini
 from monitoring.security import CHECKOV_ACCEPTED, PRIVILEGED, PROBE_EXCEPTIONS, RESTRICTED, pod_security_labels
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, htpasswd, nginx_config
 from tests.support import ROOT, minimal_settings, run_stack
-from testkit.k8s import granted_rules, pod_security_violations
+from testkit.k8s import granted_rules
 from tools.mock_runtime import plain
-
-COMPLIANT = {
-    "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
-    "containers": [{
-        "name": "app",
-        "image": "example/app:1",
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-    }],
-    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
-}
-
-
-def with_change(change) -> dict:
-    spec = copy.deepcopy(COMPLIANT)
-    change(spec)
-    return spec
-
-
-def test_a_compliant_pod_is_admitted_at_every_level():
-    for level in ("restricted", "baseline", "privileged"):
-        assert pod_security_violations(COMPLIANT, level) == []
-
-
-@pytest.mark.parametrize("change, restricted, baseline", [
-    (lambda s: s.update(hostNetwork=True), ["hostNetwork=true"], ["hostNetwork=true"]),
-    (lambda s: s["volumes"].append({"name": "logs", "hostPath": {"path": "/var/log"}}),
-     ["hostPath volume logs"], ["hostPath volume logs"]),
-    (lambda s: s["containers"][0]["securityContext"].update(privileged=True), ["app: privileged"], ["app: privileged"]),
-    (lambda s: s["containers"][0]["securityContext"].update(allowPrivilegeEscalation=True),
-     ["app: allowPrivilegeEscalation != false"], []),
-    (lambda s: s["containers"][0]["securityContext"].update(capabilities={"add": ["NET_ADMIN"], "drop": ["ALL"]}),
-     ["app: adds capabilities ['NET_ADMIN']"], ["app: adds capabilities ['NET_ADMIN']"]),
-    (lambda s: s["containers"][0]["securityContext"].update(capabilities={"add": ["CHOWN"], "drop": ["ALL"]}),
-     ["app: adds capabilities ['CHOWN']"], []),
-    (lambda s: s["securityContext"].pop("runAsNonRoot"), ["app: runAsNonRoot != true"], []),
-    (lambda s: s["securityContext"].update(runAsUser=0), ["app: runAsUser=0"], []),
-    (lambda s: s["securityContext"].pop("seccompProfile"), ["app: seccompProfile not RuntimeDefault or Localhost"], []),
-    (lambda s: s["volumes"].append({"name": "nfs", "nfs": {"server": "x", "path": "/"}}),
-     ["volume nfs of type nfs"], []),
-])
-def test_what_each_level_refuses(change, restricted, baseline):
-    spec = with_change(change)
-    assert pod_security_violations(spec, "restricted") == restricted
-    assert pod_security_violations(spec, "baseline") == baseline
-    assert pod_security_violations(spec, "privileged") == []
-
 
 def test_namespace_labels_enforce_the_level_and_audit_what_goes_beyond_restricted():
     assert pod_security_labels(RESTRICTED) == {

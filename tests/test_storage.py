@@ -8,6 +8,7 @@ import kubernetes_validate
 import pytest
 
 from monitoring.logging.loki import loki_values
+from monitoring.versions import KUBERNETES_MINOR
 from monitoring.volumes import attributes_class
 from tests.support import rendered_stack, run_stack, stack_settings
 from testkit.k8s import validation_problems
@@ -192,7 +193,7 @@ def test_strict_validation_catches_a_bad_object():
     bad = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "gp3"},
            "provisioner": "ebs.csi.aws.com", "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": "yes"}
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(bad, "1.33", strict=True)
+        kubernetes_validate.validate(bad, KUBERNETES_MINOR, strict=True)
 
 
 def test_prod_gives_prometheus_volumes_the_fast_profiles_attributes_class_and_no_other():

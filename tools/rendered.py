@@ -183,10 +183,14 @@ class RenderedStack:
         return self.releases[KUBE_PROMETHEUS_STACK.name]
 
     @property
+    def fullname(self) -> str:
+        """kube-prometheus-stack's fullname, the prefix of its objects' names: its release name."""
+        return self.kube_prometheus_stack.name
+
+    @property
     def prometheus_job(self) -> str:
-        """Prometheus' own scrape job: the chart's Service `<fullname>-prometheus` (its fullname is the
-        release name)."""
-        return f"{self.kube_prometheus_stack.name}-prometheus"
+        """Prometheus' own scrape job: the chart's Service `<fullname>-prometheus`."""
+        return f"{self.fullname}-prometheus"
 
     def prometheus_pod(self, replica: int) -> str:
         """The name the Operator gives a Prometheus replica's pod."""

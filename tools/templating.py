@@ -114,7 +114,7 @@ def helm_template(release: ChartRelease, values: dict[str, Any], chart_dir: Path
         args = [binary("helm"), "template", release.name, str(chart_dir), "--namespace", release.namespace,
                 # Test hooks run only with `helm test`, which a Helm release under Pulumi never runs.
                 "--values", values_file.name, "--include-crds", "--skip-tests",
-                "--kube-version", f"{versions.KUBERNETES_VERSION}.0",
+                "--kube-version", versions.KUBERNETES_VERSION,
                 *(f"--api-versions={api}" for api in apis)]
         result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
@@ -123,20 +123,27 @@ def helm_template(release: ChartRelease, values: dict[str, Any], chart_dir: Path
     return result.stdout
 
 
-def template_releases(rendered: RenderedStack) -> dict[str, ChartRelease]:
-    """Every release of a rendered stack templated, at the chart version it installs (skipped, with the
-    reason, where that chart's source is not available), by chart name in the order the program
-    installs them (the CRDs first: the later charts render monitors once the CRDs are served)."""
-    releases = [ChartRelease(r.name, Chart(r.chart, r.version, r.repo), r.namespace, r.values)
-                for r in rendered.releases.values()]
-    apis: list[str] = []
-    for release in releases:
-        chart_dir = charts.chart_dir(release.chart)
-        if chart_dir is None:
-            release.skipped = charts.unavailable_reason(release.chart)
-            continue
+def template_release(rendered: RenderedStack, chart: str, apis: list[str]) -> ChartRelease:
+    """The release of `chart` templated at the chart version it installs, for a cluster serving `apis`
+    (skipped, with the reason, where that chart's source is not available)."""
+    installed = rendered.releases[chart]
+    release = ChartRelease(installed.name, Chart(installed.chart, installed.version, installed.repo),
+                           installed.namespace, installed.values)
+    chart_dir = charts.chart_dir(release.chart)
+    if chart_dir is None:
+        release.skipped = charts.unavailable_reason(release.chart)
+    else:
         release.objects = load_all(helm_template(release, release.values, chart_dir, apis))
+    return release
+
+
+def template_releases(rendered: RenderedStack) -> dict[str, ChartRelease]:
+    """Every release of a rendered stack templated (`template_release`), by chart name in the order
+    the program installs them (the CRDs first: the later charts render monitors once the CRDs are served)."""
+    releases: list[ChartRelease] = []
+    for chart in rendered.releases:
         apis = api_versions([o for r in releases for o in r.objects if o["kind"] == "CustomResourceDefinition"])
+        releases.append(template_release(rendered, chart, apis))
     return {r.chart.name: r for r in releases}
 
 

@@ -221,6 +221,10 @@ def prometheus_values(settings: Settings, storage_class: str, attributes_classes
         "replicas": p.replicas,
         "scrapeInterval": p.scrape_interval.text,
         "evaluationInterval": p.evaluation_interval.text,
+        # Targets and Alertmanagers discovered through EndpointSlices: the Operator's default, v1
+        # Endpoints, is deprecated since Kubernetes 1.33 (the API server warns on every read) and
+        # holds at most 1000 addresses. The chart's Prometheus role may read both.
+        "serviceDiscoveryRole": "EndpointSlice",
         # Only on samples leaving Prometheus (remote write, federation, alerts), not in rule evaluation.
         "externalLabels": {"cluster": settings.cluster.name, "environment": settings.environment},
         # Each replica adds `<label>=<its pod>`: the label Mimir's HA tracker reads (alerts drop it).

@@ -1,10 +1,16 @@
 """Live alert pipeline: real Prometheus, two clustered Alertmanagers, VictoriaMetrics, a synthetic
-webhook delivery service and capture servers for PagerDuty, Slack and the heartbeat, on loopback.
+webhook delivery service and capture servers for PagerDuty, Slack and the heartbeat, configured by
+the real Prometheus Operator against kube-apiserver, all on this machine.
 
-The rules, Alertmanager config, remote-write section and dashboards are the ones `make render`
-produces (rendered here into a temporary directory), changed only by pointing receivers at the
-capture servers and the remote write at the local receiver, and by dividing every duration by
-FACTOR (tests/e2e/timescale.py). `Harness.run()` plays every scenario concurrently, each on its own
+The stack `make render` produces (rendered here into a temporary directory) is applied to the API
+server: kube-prometheus-stack's objects as its chart makes them (the Prometheus and Alertmanager
+resources among them) and the program's ServiceMonitors, Probes, PrometheusRules and Alertmanager
+configuration, changed only by pointing receivers at the capture servers and the remote write at
+the local receiver, and by dividing every duration by FACTOR (tests/e2e/timescale.py). The chart's
+Operator generates the Prometheus configuration, the rule files and Alertmanager's configuration;
+Prometheus discovers the synthetic services, Alertmanager and itself through the API server, from
+EndpointSlices of their Services that point at the processes standing in for the pods (on this
+machine's own address: EndpointSlices refuse loopback ones). `Harness.run()` plays every scenario concurrently, each on its own
 `service` label value, and returns a `Report` of what the capture servers and the live APIs showed;
 the tests (test_pipeline.py) and the benchmark (`python -m tests.e2e.bench`) read that report.
 
@@ -20,6 +26,7 @@ its condition is gone) and the route's group_interval (a resolve waits for the g
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import re
@@ -35,7 +42,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from tests.e2e.synthetic import SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
+from tests.e2e.synthetic import NAMESPACE, SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
 from tests.e2e.timescale import (
     scale_alertmanager,
     scale_duration,
@@ -43,11 +50,12 @@ from tests.e2e.timescale import (
     scale_rule_groups,
 )
 from config.types import duration_ms
+from testkit import operator
+from testkit.apiserver import host_address
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
-from testkit.operator import PROMETHEUS_PORT_NAME, prometheus_file_format, service_monitor_jobs
 from tools.go_tools import binary
 from tools.render import render
-from tools.rendered import RenderedStack
+from tools.rendered import ALERTMANAGER_CONFIG_KEY, RenderedStack
 from tools.verify import matching_routes
 
 FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
@@ -201,6 +209,8 @@ class AlertmanagerCluster:
     workdir: Path
     spec: dict[str, Any]
     peer_timeout: str
+    address: str = "127.0.0.1"
+    """Where their APIs listen (their gossip stays on loopback)."""
     web: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     gossip: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     starts: int = 0
@@ -210,9 +220,9 @@ class AlertmanagerCluster:
         self.starts += 1
         processes = {}
         for i in (0, 1):
-            processes[f"http://127.0.0.1:{self.web[i]}"] = Process(
+            processes[f"http://{self.address}:{self.web[i]}"] = Process(
                 [binary("alertmanager"), f"--config.file={self.config}", f"--storage.path={self.workdir / f'am{i}'}",
-                 f"--web.listen-address=127.0.0.1:{self.web[i]}", f"--cluster.listen-address=127.0.0.1:{self.gossip[i]}",
+                 f"--web.listen-address={self.address}:{self.web[i]}", f"--cluster.listen-address=127.0.0.1:{self.gossip[i]}",
                  f"--cluster.peer=127.0.0.1:{self.gossip[1 - i]}", f"--cluster.peer-timeout={self.peer_timeout}",
                  f"--web.external-url={self.spec['externalUrl']}", f"--web.route-prefix={self.spec.get('routePrefix', '/')}"],
                 self.workdir / f"alertmanager-{i}{'' if self.starts == 1 else f'-start{self.starts}'}.log")
@@ -236,34 +246,38 @@ class Harness:
         self.rendered = RenderedStack.load(rendered_root / STACK)
         self.dashboard_sets = {stack: RenderedStack.load(rendered_root / stack).dashboards for stack in ("dev", "prod")}
         self.processes: list[Process] = []
+        self.kubernetes: Optional[operator.OperatedStack] = None
         self.capture = CaptureServer()
+        self.address = host_address()
+        address = self.address
         self.services = {
-            "errors": Service("errors", 2, ENDPOINTS, HEALTHY),
-            "nearmiss": Service("nearmiss", 2, ENDPOINTS + (FAILING_ENDPOINT,), NEAR_MISS_BEFORE),
-            "latency": Service("latency", 2, ENDPOINTS, HEALTHY),
-            "queue": Service("queue", 3, ENDPOINTS, QUEUE_BEFORE),
-            "inhibit": Service("inhibit", 2, ENDPOINTS, HEALTHY),
-            "ha": Service("ha", 2, ENDPOINTS, HEALTHY),
+            "errors": Service("errors", 2, ENDPOINTS, HEALTHY, address),
+            "nearmiss": Service("nearmiss", 2, ENDPOINTS + (FAILING_ENDPOINT,), NEAR_MISS_BEFORE, address),
+            "latency": Service("latency", 2, ENDPOINTS, HEALTHY, address),
+            "queue": Service("queue", 3, ENDPOINTS, QUEUE_BEFORE, address),
+            "inhibit": Service("inhibit", 2, ENDPOINTS, HEALTHY, address),
+            "ha": Service("ha", 2, ENDPOINTS, HEALTHY, address),
             # Its error series are born with its first errors.
-            "fresh": Service("fresh", 2, ENDPOINTS, HEALTHY, statuses_up_front=("success",)),
+            "fresh": Service("fresh", 2, ENDPOINTS, HEALTHY, address, statuses_up_front=("success",)),
             # Selected by the second configured ServiceMonitor; its targets leave discovery.
-            "vanish": Service("vanish", 2, ENDPOINTS, HEALTHY),
+            "vanish": Service("vanish", 2, ENDPOINTS, HEALTHY, address),
             # A Prometheus replica dies while it fails.
-            "failover": Service("failover", 2, ENDPOINTS, HEALTHY),
+            "failover": Service("failover", 2, ENDPOINTS, HEALTHY, address),
             # Every pod crash-loops, then runs again.
-            "crashloop": Service("crashloop", 2, ENDPOINTS, HEALTHY),
+            "crashloop": Service("crashloop", 2, ENDPOINTS, HEALTHY, address),
             # Its consumers stop delivering while webhooks wait.
-            "stalled": Service("stalled", 2, ENDPOINTS, HEALTHY),
+            "stalled": Service("stalled", 2, ENDPOINTS, HEALTHY, address),
         }
         # Every Service is selected by the first configured ServiceMonitor (one monitor may select
         # several Services), but "vanish", the only one of the second: without it, that monitor has no target.
         first, second, *_ = self.rendered.service_monitors
         self.monitor_of = {name: second if name == "vanish" else first for name in self.services}
-        self.cluster_series = ClusterSeries(list(self.services.values()))
+        self.cluster_series = ClusterSeries(list(self.services.values()), address)
         self.load = LoadGenerator(list(self.services.values()), self.cluster_series)
         self.rules = scale_rule_groups(self.rendered.rule_groups, factor)
         self.alertmanager_config = alertmanager_for_test(self.rendered.alertmanager, self.capture.url, factor)
         self.evaluation_interval = self.scaled(self.rendered.prometheus_spec["evaluationInterval"])
+        self.victoria_port = free_port()
         try:
             self._start()
         except BaseException:
@@ -286,9 +300,6 @@ class Harness:
         receiver = shutil.which(REMOTE_WRITE_RECEIVER)
         assert receiver, f"missing {REMOTE_WRITE_RECEIVER}: apt-get install {REMOTE_WRITE_RECEIVER} (Debian package)"
         self.load.start()
-        for service in self.services.values():
-            self.discover(service)
-        self.victoria_port = free_port()
         replica_label = self.rendered.prometheus_spec["replicaExternalLabelName"]
         (self.workdir / "receiver-relabel.yaml").write_text(yaml.safe_dump([{"action": "labeldrop", "regex": replica_label}]))
         self.processes.append(Process(
@@ -297,15 +308,86 @@ class Harness:
              f"-relabelConfig={self.workdir / 'receiver-relabel.yaml'}",
              f"-dedup.minScrapeInterval={self.shortest_scrape_interval}"],
             self.workdir / "victoria-metrics.log"))
+        # The API server and the Operator: the chart's objects and the program's, made for the test.
+        self.kubernetes = operator.OperatedStack(self.workdir, self.rendered, self._for_test, namespaces=(NAMESPACE,))
+        for service in self.services.values():
+            self.discover(service)
         self.alertmanager_urls = self._start_alertmanagers()
-        # As many replicas as prod renders, named as the Operator names their pods; replica 0 is the
-        # one whose remote write keeps its series (the rendered write relabelling drops the others').
-        self.prometheus_urls = {self.rendered.prometheus_pod(i): f"http://127.0.0.1:{free_port()}"
-                                for i in range(self.rendered.prometheus_spec["replicas"])}
-        (self.workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": self.rules}, sort_keys=False))
+        self._start_prometheus()
+        for url in (*(f"{u}/-/ready" for u in self.prometheus_urls.values()),
+                    f"http://127.0.0.1:{self.victoria_port}/health",
+                    *(f"{u}/-/ready" for u in self.alertmanager_urls)):
+            wait_until(lambda: responds(url), timeout=30, what=url)
+
+    def _for_test(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """An object as this test applies it: every duration scaled, the remote write sent to the
+        local receiver, the Alertmanager configuration the test's."""
+        obj = copy.deepcopy(obj)
+        kind, spec = obj["kind"], obj.get("spec") or {}
+        if kind == "Prometheus":
+            for key in ("scrapeInterval", "evaluationInterval"):
+                spec[key] = self.scaled(spec[key])
+            # The federation jobs scrape other clusters' Prometheus, which are not here.
+            spec.pop("additionalScrapeConfigs", None)
+            for remote in spec.get("remoteWrite") or []:
+                remote["url"] = f"http://127.0.0.1:{self.victoria_port}/api/v1/write"
+        elif kind in ("ServiceMonitor", "PodMonitor"):
+            for endpoint in spec.get("endpoints") or spec.get("podMetricsEndpoints") or []:
+                for key in ("interval", "scrapeTimeout"):
+                    if key in endpoint:
+                        endpoint[key] = self.scaled(endpoint[key])
+        elif kind == "Probe":
+            for key in ("interval", "scrapeTimeout"):
+                if key in spec:
+                    spec[key] = self.scaled(spec[key])
+        elif kind == "PrometheusRule":
+            spec["groups"] = scale_rule_groups(spec["groups"], self.factor)
+        elif kind == "Secret" and ALERTMANAGER_CONFIG_KEY in (obj.get("stringData") or {}):
+            obj["stringData"][ALERTMANAGER_CONFIG_KEY] = yaml.safe_dump(self.alertmanager_config, sort_keys=False)
+        return obj
+
+    def discover(self, service: Service, present: bool = True) -> float:
+        """Put the service's pods into discovery (its EndpointSlices), or take them out; returns the
+        monotonic time."""
+        monitor = self.rendered.service_monitors[self.monitor_of[service.name]]["spec"]
+        labels = monitor["selector"]["matchLabels"]
+        port = monitor["endpoints"][0]["port"]
+        resource = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": service.name, "namespace": NAMESPACE,
+                                                                         "labels": labels},
+                    "spec": {"selector": labels, "ports": [{"name": port, "port": 8080}]}}
+        pods = {replica.pod: replica.port for replica in service.replicas}
+        if present:
+            self.kubernetes.publish(resource, port, pods, "webhook-delivery", labels)
+        else:
+            self.kubernetes.unpublish(resource, port, pods)
+        return time.monotonic()
+
+    def _start_alertmanagers(self) -> list[str]:
+        config = self.workdir / "alertmanager.yaml"
+        config.write_text(self.kubernetes.alertmanager_config())
+        name = self.kubernetes.alertmanager["metadata"]["name"]
+        cluster = AlertmanagerCluster(config, self.workdir, self.rendered.alertmanager_spec, self.peer_timeout,
+                                      address=self.address)
+        self.alertmanager_processes = cluster.start()
+        self.processes += self.alertmanager_processes.values()
+        service = self.kubernetes.service(f"{self.rendered.fullname}-alertmanager")
+        self.kubernetes.publish(service, service["spec"]["ports"][0]["name"],
+                      {f"alertmanager-{name}-{i}": port for i, port in enumerate(cluster.web)}, "alertmanager",
+                      {"app.kubernetes.io/name": "alertmanager", "alertmanager": name})
+        return list(self.alertmanager_processes)
+
+    def _start_prometheus(self) -> None:
+        """As many replicas as prod renders, named as the Operator names their pods, each on the
+        configuration the Operator generated."""
+        name = self.kubernetes.prometheus["metadata"]["name"]
+        # Replica 0 is the one whose remote write keeps its series (the rendered write relabelling drops the others').
+        ports = {f"prometheus-{name}-{i}": free_port() for i in range(self.rendered.prometheus_spec["replicas"])}
+        self.prometheus_urls = {pod: f"http://{self.address}:{port}" for pod, port in ports.items()}
         self.prometheus_processes = {}
+        configs = self.kubernetes.prometheus_configs(list(ports), self.workdir / "prometheus-pod")
         for pod, url in self.prometheus_urls.items():
-            (self.workdir / f"{pod}.yaml").write_text(yaml.safe_dump(self._prometheus_config(pod), sort_keys=False))
+            config = configs[pod]
+            (self.workdir / f"{pod}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
             self.prometheus_processes[pod] = Process(
                 [binary("prometheus"), f"--config.file={self.workdir / f'{pod}.yaml'}",
                  f"--storage.tsdb.path={self.workdir / pod}", f"--web.listen-address={url.removeprefix('http://')}",
@@ -313,60 +395,13 @@ class Harness:
                  *(f"--enable-feature={feature}" for feature in self.rendered.prometheus_spec.get("enableFeatures", []))],
                 self.workdir / f"{pod}.log")
             self.processes.append(self.prometheus_processes[pod])
-        for url in (*(f"{u}/-/ready" for u in self.prometheus_urls.values()),
-                    f"http://127.0.0.1:{self.victoria_port}/health",
-                    *(f"{u}/-/ready" for u in self.alertmanager_urls)):
-            wait_until(lambda: responds(url), timeout=30, what=url)
-
-    def _start_alertmanagers(self) -> list[str]:
-        config = self.workdir / "alertmanager.yaml"
-        config.write_text(yaml.safe_dump(self.alertmanager_config, sort_keys=False))
-        self.alertmanager_processes = AlertmanagerCluster(config, self.workdir, self.rendered.alertmanager_spec,
-                                                          self.peer_timeout).start()
-        self.processes += self.alertmanager_processes.values()
-        return list(self.alertmanager_processes)
-
-    def _prometheus_config(self, pod: str) -> dict[str, Any]:
-        """One replica's configuration, as the Operator would generate it from the rendered spec."""
-        spec = self.rendered.prometheus_spec
-        # The configured ServiceMonitors as the Operator turns them into jobs, discovering the Services each
-        # selects from files, so a scenario can take targets away as Kubernetes discovery would.
-        service_jobs = [job for name, monitor in self.rendered.service_monitors.items() for job in service_monitor_jobs(
-            monitor, lambda _: {"file_sd_configs": [{"files": [str(self._targets_file(service)) for service in
-                                                            self.services.values() if self.monitor_of[service.name] == name],
-                                                     "refresh_interval": "1s"}]},
-            spec["scrapeInterval"], self.scaled)]
-        support_jobs = [
-            {"job_name": "kube-state-metrics", "honor_labels": True,
-             "static_configs": [{"targets": [self.cluster_series.target]}]},
-            # Every replica scrapes every replica, labelled as the chart's Prometheus ServiceMonitor labels them.
-            {"job_name": self.rendered.prometheus_job, "static_configs": [
-                {"targets": [url.removeprefix("http://")],
-                 "labels": {"namespace": self.rendered.namespace, "service": self.rendered.prometheus_job, "pod": replica,
-                            "container": "prometheus", "endpoint": PROMETHEUS_PORT_NAME}}
-                for replica, url in self.prometheus_urls.items()]},
-            {"job_name": "alertmanager", "static_configs": [{"targets": [u.removeprefix("http://") for u in self.alertmanager_urls]}]},
-        ]
-        remote_write = [{
-            **prometheus_file_format({k: v for k, v in rw.items() if k in ("name", "queueConfig", "writeRelabelConfigs")}),
-            "url": f"http://127.0.0.1:{self.victoria_port}/api/v1/write",
-        } for rw in spec["remoteWrite"]]
-        return {
-            "global": {
-                "scrape_interval": self.scaled(spec["scrapeInterval"]),
-                "evaluation_interval": self.evaluation_interval,
-                # The Operator adds the replica label to the external labels, and drops it from alerts.
-                "external_labels": {**spec["externalLabels"], spec["replicaExternalLabelName"]: pod},
-            },
-            "alerting": {
-                "alert_relabel_configs": [{"action": "labeldrop", "regex": spec["replicaExternalLabelName"]}],
-                "alertmanagers": [{"api_version": "v2", "static_configs": [
-                    {"targets": [u.removeprefix("http://") for u in self.alertmanager_urls]}]}],
-            },
-            "rule_files": [str(self.workdir / "rules.yaml")],
-            "scrape_configs": service_jobs + support_jobs,
-            "remote_write": remote_write,
-        }
+        service = self.kubernetes.service(f"{self.rendered.fullname}-prometheus")
+        self.kubernetes.publish(service, service["spec"]["ports"][0]["name"], ports, "prometheus",
+                      {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": name})
+        state_metrics = self.kubernetes.service(f"{self.rendered.fullname}-kube-state-metrics")
+        self.kubernetes.publish(state_metrics, state_metrics["spec"]["ports"][0]["name"],
+                      {f"{self.rendered.fullname}-kube-state-metrics-0": self.cluster_series.port}, "kube-state-metrics",
+                      state_metrics["spec"]["selector"])
 
     @property
     def prometheus_url(self) -> str:
@@ -379,22 +414,13 @@ class Harness:
                      *(e["interval"] for m in self.rendered.service_monitors.values() for e in m["spec"]["endpoints"])]
         return self.scaled(min(intervals, key=duration_ms))
 
-    def _targets_file(self, service: Service) -> Path:
-        return self.workdir / f"targets-{service.name}.json"
-
-    def discover(self, service: Service, present: bool = True) -> float:
-        """Put the service's targets into discovery (or take them out); returns the monotonic time."""
-        groups = [{"targets": [target], "labels": labels} for target, labels in service.targets()] if present else []
-        staged = self._targets_file(service).with_suffix(".tmp")
-        staged.write_text(json.dumps(groups))
-        staged.replace(self._targets_file(service))  # atomic: Prometheus never reads half a file
-        return time.monotonic()
-
     def close(self) -> None:
         self.load.stop()
         # Prometheus first: a sender whose receivers are gone waits out its flush deadline.
         for process in reversed(self.processes):
             process.stop()
+        if self.kubernetes is not None:
+            self.kubernetes.close()
         for service in self.services.values():
             service.close()
         self.cluster_series.close()

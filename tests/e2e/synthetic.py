@@ -1,7 +1,7 @@
 """A synthetic webhook delivery service: the service's metrics contract, driven by scripted phases.
 
-Each service runs several replicas; each replica has its own registry and HTTP server on
-127.0.0.1 (one scrape target, as one pod). A load generator thread ticks every TICK seconds and,
+Each service runs several replicas; each replica has its own registry and HTTP server on the
+address given (one scrape target, as one pod). A load generator thread ticks every TICK seconds and,
 per replica and endpoint, counts deliveries at the phase's rate, fails the phase's fraction of
 them exactly (fractional carry, no randomness), observes the phase's latencies and sets the
 replica's queue depth. A service can crash-loop: each replica's process then dies and restarts
@@ -16,7 +16,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Optional
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -46,7 +46,8 @@ class Phase:
 class Replica:
     """One pod: the four metrics of its contract in its own registry and HTTP server."""
 
-    def __init__(self, pod: str, endpoints: tuple[str, ...], statuses: tuple[str, ...], port: int = 0) -> None:
+    def __init__(self, pod: str, endpoints: tuple[str, ...], statuses: tuple[str, ...], address: str,
+                 port: int = 0) -> None:
         self.pod = pod
         self.registry = CollectorRegistry()
         self.deliveries = Counter("webhook_deliveries", "Webhook delivery attempts by outcome.",
@@ -66,9 +67,8 @@ class Replica:
                 self.deliveries.labels(status, endpoint)
         for attempt in ("1", "2", "3"):
             self.retries.labels(attempt)
-        self.server, _ = prometheus_client.start_http_server(port, addr="127.0.0.1", registry=self.registry)
-        self.port = self.server.server_address[1]
-        self.target = f"127.0.0.1:{self.port}"
+        self.server, _ = prometheus_client.start_http_server(port, addr=address, registry=self.registry)
+        self.address, self.port = address, self.server.server_address[1]
         self._carry: dict[tuple[str, str], float] = {}
         self._latency = itertools.count()
 
@@ -106,12 +106,12 @@ class Service:
     """A Kubernetes service of the webhook delivery application: replicas behind one name (the
     Deployment's and the Service's)."""
 
-    def __init__(self, name: str, replicas: int, endpoints: tuple[str, ...], phase: Phase,
+    def __init__(self, name: str, replicas: int, endpoints: tuple[str, ...], phase: Phase, address: str,
                  statuses_up_front: tuple[str, ...] = ("success", "error")) -> None:
         self.name = name
         self.endpoints = endpoints
         self.statuses_up_front = statuses_up_front
-        self.replicas = [Replica(f"{name}-{i}", endpoints, statuses_up_front) for i in range(replicas)]
+        self.replicas = [Replica(f"{name}-{i}", endpoints, statuses_up_front, address) for i in range(replicas)]
         self.restarts = {replica.pod: 0 for replica in self.replicas}
         self._down: set[str] = set()
         self._phase = phase
@@ -175,7 +175,7 @@ class Service:
 
     def _start(self, ordinal: int, dead: Replica) -> None:
         """A new process of the pod: a new registry (counters at zero) on the same port."""
-        fresh = Replica(dead.pod, self.endpoints, self.statuses_up_front, port=dead.port)
+        fresh = Replica(dead.pod, self.endpoints, self.statuses_up_front, dead.address, port=dead.port)
         with self._lock:
             self.replicas[ordinal] = fresh
             self.restarts[dead.pod] += 1
@@ -186,12 +186,6 @@ class Service:
             self._crash_stop.set()
         for replica in self.replicas:
             replica.close()
-
-    def targets(self) -> Iterator[tuple[str, dict[str, str]]]:
-        """(address, target labels) per replica: the labels the Prometheus Operator attaches."""
-        for replica in self.replicas:
-            yield replica.target, {"namespace": NAMESPACE, "service": self.name, "pod": replica.pod,
-                                   "container": "webhook-delivery", "endpoint": "metrics"}
 
 
 # node-exporter and postgres_exporter series the infrastructure dashboard joins on: (name, labels, start, slope/s).
@@ -284,7 +278,7 @@ class ClusterSeries:
     crashes: a pod whose process is down waits in CrashLoopBackOff, each restart is counted, and its
     Deployment has that many fewer replicas available."""
 
-    def __init__(self, services: list[Service]) -> None:
+    def __init__(self, services: list[Service], address: str) -> None:
         self.registry = CollectorRegistry()
         self._services = services
         pod_labels = ["namespace", "pod", "container"]
@@ -353,8 +347,8 @@ class ClusterSeries:
             self._growing.append((used.labels(NAMESPACE, f"{service.name}-data"), 1_000_000))
             capacity.labels(NAMESPACE, f"{service.name}-data").set(10 * 2**30)
         storage.labels(MONITORING_POD[0], "prometheus-db").set(100 * 2**30)
-        self.server, _ = prometheus_client.start_http_server(0, addr="127.0.0.1", registry=self.registry)
-        self.target = f"127.0.0.1:{self.server.server_address[1]}"
+        self.server, _ = prometheus_client.start_http_server(0, addr=address, registry=self.registry)
+        self.port = self.server.server_address[1]
 
     def step(self, dt: float) -> None:
         per_second = {"container_cpu_usage_seconds_total": 0.1, "container_cpu_cfs_periods_total": 10,

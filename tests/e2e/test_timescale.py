@@ -49,8 +49,12 @@ def test_scale_promql_scales_the_horizon_of_predict_linear():
     assert scale_promql(expr, 20) == (
         'predict_linear(q{a="b"}[90s], 180) > 10000 and max by (p) (predict_linear(v[18m], 17280)) < 0 '
         'and predict_linear(max_over_time(w[72m:3m]), 30240)')
+    # The charts' rules write the horizon as a product (KubePersistentVolumeFillingUp: 4 days).
+    assert scale_promql("predict_linear(v[6h], 4 * 24 * 3600) < 0", 20) == "predict_linear(v[18m], 17280) < 0"
     with pytest.raises(ValueError, match="horizon"):
         scale_promql("predict_linear(q[1h], 3601)", 20)
+    with pytest.raises(ValueError, match="horizon"):
+        scale_promql("predict_linear(q[1h], 3600 / 2)", 20)
 
 
 def test_scale_rule_groups_scales_for_interval_and_expr_and_leaves_the_input_alone():

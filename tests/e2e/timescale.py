@@ -16,6 +16,7 @@ over the real horizon would forecast twenty times too far (a queue growing for a
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
@@ -49,7 +50,7 @@ _PREDICT_LINEAR = "predict_linear("
 
 
 def _scale_horizons(code: str, factor: int) -> str:
-    """`code` with the horizon (a literal number of seconds, the last argument) of every
+    """`code` with the horizon (a literal number of seconds or a product of them, the last argument) of every
     `predict_linear(...)` divided by `factor`."""
     out, start = [], 0
     while (at := code.find(_PREDICT_LINEAR, start)) >= 0:
@@ -65,9 +66,11 @@ def _scale_horizons(code: str, factor: int) -> str:
             elif ch == "," and depth == 0:
                 comma = end
         horizon = code[comma + 1:end].strip()
-        if comma < 0 or not re.fullmatch(r"\d+", horizon) or int(horizon) % factor:
+        # A number of seconds, or a product of numbers (the charts' `4 * 24 * 3600`).
+        seconds = math.prod(int(n) for n in horizon.split("*")) if re.fullmatch(r"\d+(\s*\*\s*\d+)*", horizon) else None
+        if comma < 0 or seconds is None or seconds % factor:
             raise ValueError(f"predict_linear horizon {horizon!r} is not whole seconds divisible by {factor}")
-        out.append(code[start:comma + 1] + f" {int(horizon) // factor}")
+        out.append(code[start:comma + 1] + f" {seconds // factor}")
         start = end
     return "".join(out) + code[start:]
 
