@@ -16,6 +16,7 @@ from config import ConfigError
 from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
+from monitoring.checks import content_problems
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
 from monitoring.network import network_policies
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
@@ -23,6 +24,8 @@ from monitoring.security import PRIVILEGED, RESTRICTED, pod_security_labels
 
 try:
     settings, secrets = load_stack_config()
+    if problems := content_problems(settings):
+        raise ConfigError(problems)
 except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
@@ -86,6 +89,7 @@ alerting = Alerting(
         pagerduty_user_token=secrets.pagerduty_user_token,
         platform_slack_webhook_url=secrets.platform_slack_webhook_url,
         platform_pagerduty_routing_key=secrets.platform_pagerduty_routing_key,
+        receiver_secrets=secrets.receiver_secrets,
     ),
     opts=in_namespace,
 )

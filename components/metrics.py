@@ -41,7 +41,8 @@ _CORE_KINDS = {
 class MetricsStackArgs:
     settings: Settings
     """The stack settings: `prometheus`, `long_term_storage`, `metrics`, `cluster.name`,
-    `environment`, `team_label` and `namespace` (where everything goes) are read."""
+    `environment`, `team_label`, `namespace` (where everything goes) and `helm_values` (merged over its
+    releases' values) are read."""
     storage_class: pulumi.Input[str]
     """Name of the gp3 StorageClass for Prometheus', Alertmanager's, Grafana's and Mimir's volumes."""
     attributes_classes: pulumi.Input[dict[str, str]]
@@ -120,8 +121,8 @@ class MetricsStack(pulumi.ComponentResource):
             grafana_sidecar_role=args.grafana_sidecar_role,
         ).apply(lambda refs: kube_prometheus_stack.values(settings, ChartRefs(**refs)))
         self.kube_prometheus_stack = helm_release(
-            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self, depends_on=credentials,
-            protect=settings.protect,
+            f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self,
+            overrides=settings.helm_values, depends_on=credentials, protect=settings.protect,
         )
 
         # The HA tracker's etcd and Mimir's distributors authenticate each other with these.
@@ -135,15 +136,16 @@ class MetricsStack(pulumi.ComponentResource):
             ha_tracker_client_certificate=client_certificate,
         ).apply(lambda inputs: mimir_values(settings, service_account=MIMIR_SERVICE_ACCOUNT, **inputs))
         # Mimir ships ServiceMonitors: the CRDs come with kube-prometheus-stack.
-        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self,
+        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self, overrides=settings.helm_values,
                                   depends_on=[self.kube_prometheus_stack, *ha_tracker_tls], protect=settings.protect)
 
         objects: list[tuple[str, dict]] = [
             (f"{name}-monitor-{target.name}", scrape.service_monitor(settings, target))
-            for target in settings.metrics.services
+            for target in settings.metrics.scraped_services
         ] + [(f"{name}-self-monitor-{server.name}", scrape.self_monitor(settings, server)) for server in web_auth.SERVERS]
         if settings.metrics.probes:
-            helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, blackbox_exporter.values(settings), self)
+            helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, blackbox_exporter.values(settings), self,
+                         overrides=settings.helm_values)
             prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, namespace)
             objects += [
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any, Callable, Collection, Mapping
 
@@ -21,6 +22,43 @@ def decode(value: Any) -> Any:
         return value
 
 
+# The providers the program makes itself, from its own keys: a provider made in the program reads its
+# arguments, never the stack's `<provider>:` keys, which only configure a provider Pulumi makes by
+# default (https://www.pulumi.com/docs/iac/concepts/resources/providers/#default-provider-configuration).
+EXPLICIT_PROVIDERS = {
+    "aws": "its AWS provider from cluster.region (credentials from the environment)",
+    "kubernetes": "its Kubernetes provider from cluster.infraStack or cluster.kubeContext",
+    "pagerduty": "its PagerDuty provider from the pagerdutyToken secret",
+    "grafana": "its Grafana provider from grafana.host and the admin password it generates",
+}
+# Namespaces read by something: Pulumi itself, and the providers Pulumi makes by default for the program's
+# passwords (random) and certificates (tls).
+READ_NAMESPACES = {"pulumi", "random", "tls"}
+PROVIDER_KEY_INSTEAD = {"aws:region": "cluster.region", "kubernetes:context": "cluster.kubeContext",
+                        "kubernetes:kubeconfig": "cluster.infraStack (its kubeconfig output)"}
+
+
+def namespace_problems(keys: Collection[str]) -> list[str]:
+    """Keys the program would silently ignore: of a provider it makes itself, or of a namespace nothing reads
+    (a misspelled `webhook-monitoring:`)."""
+    problems = []
+    for key in sorted(keys):
+        namespace, colon, name = key.partition(":")
+        if not colon or namespace == NAMESPACE or namespace in READ_NAMESPACES:
+            continue
+        if namespace in EXPLICIT_PROVIDERS:
+            instead = PROVIDER_KEY_INSTEAD.get(key)
+            fix = f"set {NAMESPACE}:{instead} instead" if instead else "remove it"
+            problems.append(f"{key}: ignored, expected no `{namespace}:` key: the program makes "
+                            f"{EXPLICIT_PROVIDERS[namespace]}, which reads no stack key of its own; {fix}")
+            continue
+        close = difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.6)
+        hint = f"; did you mean '{NAMESPACE}:{name}'?" if close else ""
+        problems.append(f"{key}: unknown namespace '{namespace}'{hint} (the program reads {NAMESPACE}: keys, "
+                        f"and Pulumi {', '.join(sorted(READ_NAMESPACES))}: keys)")
+    return problems
+
+
 def load(
     raw: Mapping[str, Any],
     secret_keys: Collection[str],
@@ -29,8 +67,8 @@ def load(
 ) -> tuple[Settings, Secrets]:
     """Validate `raw` (full key -> value, e.g. `webhook-monitoring:prometheus` -> JSON text).
 
-    Keys of other namespaces (`aws:region`, `pulumi:...`) belong to providers and are left
-    alone. `read_secret(name)` returns the secret value of a key known to be set. Without
+    Keys of other namespaces are refused where nothing would read them (`namespace_problems`).
+    `read_secret(name)` returns the secret value of a key known to be set. Without
     `check_secrets`, the secrets' values are not judged (the offline render's placeholders).
     """
     prefix = NAMESPACE + ":"
@@ -39,6 +77,7 @@ def load(
     plain = {k: v for k, v in ours.items() if k not in secret_names}
     environment = plain.get("environment")
     settings, problems = parse(Settings, plain, environment if isinstance(environment, str) else "dev", prefix)
+    problems += namespace_problems(raw)
     if settings is not None:
         problems += cross_field_problems(settings)
     values = {}

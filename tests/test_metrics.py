@@ -114,7 +114,7 @@ def test_chart_watchdog_off_and_crds_upgraded_server_side():
     assert values["defaultRules"]["additionalRuleGroupLabels"] == {
         "prometheus": {"team": "webhook-delivery"}, "alertmanager": {"team": "webhook-delivery"}}
     assert values["defaultRules"]["additionalRuleAnnotations"]["PrometheusRuleFailures"] == {
-        "runbook_url": "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/PrometheusRuleFailures.md"}
+        "runbook_url": "https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/PrometheusRuleFailures.md"}
     assert values["crds"]["enabled"] is True
     assert values["crds"]["upgradeJob"]["enabled"] is True and values["crds"]["upgradeJob"]["forceConflicts"] is True
     assert values["crds"]["upgradeJob"]["image"]["busybox"]["tag"] != "latest"

@@ -29,6 +29,7 @@ import yaml
 from config import ConfigError, Settings, load
 from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
+from monitoring.checks import content_problems
 from tools.mock_runtime import INFRA_OUTPUTS, ROOT, run_program
 from tools.rendered import RenderedStack
 
@@ -232,6 +233,8 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
         raise RenderError([str(err)]) from None
     except ConfigError as err:
         raise RenderError(err.problems) from None
+    if problems := content_problems(settings):
+        raise RenderError(problems)
     # The infrastructure stack has the outputs the settings name (as the render has the secrets).
     cluster = settings.cluster
     outputs = dict(zip((cluster.kubeconfig_output, cluster.oidc_provider_arn_output, cluster.oidc_issuer_url_output),
