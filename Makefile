@@ -13,7 +13,7 @@ STACKS := dev prod
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check security-scan policy policy-venv debian-packages node-packages render render-all test e2e bench verify clean
+.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -26,6 +26,8 @@ help:
 	@echo "make policy [STACK=<name>] [BASE=<rev>]  the policy pack's rules over the render and the charts' output (every stack without STACK)"
 	@echo "make policy-venv          the policy pack's virtualenv, for pulumi preview --policy-pack policy"
 	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
+	@echo "make diff STACK=<name> BASE=<rev>  what deploying this checkout over revision BASE changes, per object and release"
+	@echo "make upgrade-check        a chart bump: the previous (BASE's) and the new pinned version with the same values"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +49,16 @@ charts: tools
 
 chart-check: charts
 	$(PY) -m testkit.chart_check --keys
+
+# The revision deployed, for `make diff` and `make upgrade-check`: a branch, tag or commit.
+BASE ?= main
+
+# A chart whose pin differs from BASE's, templated at both versions with this checkout's values: refused
+# on dropped CRD fields, immutable-field changes, data-bearing objects replaced or values keys no longer
+# read (testkit/upgrade_check.py). UPGRADE_FLAGS: --previous <chart>=<version> to check another bump.
+upgrade-check: venv
+	@$(PY) -m tools.go_tools build helm >/dev/null
+	$(PY) -m testkit.upgrade_check --base $(BASE) $(UPGRADE_FLAGS)
 
 # checkov pins its own dependencies, which clash with the program's: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
@@ -94,6 +106,14 @@ node-packages: node_modules/.installed
 
 render: venv
 	$(PY) -m tools.render $(STACK)
+
+# What deploying this checkout over BASE changes in Pulumi.<STACK>.yaml's stack (tools/diff.py): BASE
+# rendered with its own code in a temporary git worktree, every release templated at the chart version
+# each revision pins (fetched when missing). DIFF_FLAGS: --check (exit 1 on an immutable field changed
+# or a data-bearing resource replaced), --accept '<key>=<runbook>'.
+diff: venv
+	@$(PY) -m tools.go_tools build helm >/dev/null
+	$(PY) -m tools.diff $(STACK) --base $(BASE) $(DIFF_FLAGS)
 
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done

@@ -17,10 +17,12 @@ from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
 from monitoring.checks import content_problems
+from monitoring.helm import kube_prometheus_stack
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
 from monitoring.network import network_policies
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 from monitoring.security import PRIVILEGED, RESTRICTED, pod_security_labels
+from monitoring.versions import GRAFANA_SIDECAR_IMAGE
 
 try:
     settings, secrets = load_stack_config()
@@ -94,7 +96,7 @@ alerting = Alerting(
     opts=in_namespace,
 )
 
-NetworkPolicies("network", NetworkPoliciesArgs(policies=tuple(network_policies(settings))), opts=in_namespace)
+network = NetworkPolicies("network", NetworkPoliciesArgs(policies=tuple(network_policies(settings))), opts=in_namespace)
 
 web_auth = WebAuth(
     "web-auth", WebAuthArgs(namespace=namespace.metadata.name, labels={"team": settings.team_label}), opts=in_namespace
@@ -105,6 +107,7 @@ grafana_access = GrafanaAccess(
     GrafanaAccessArgs(
         namespace=namespace.metadata.name,
         oauth_client_secret=secrets.grafana_oauth_client_secret if settings.grafana.sso else None,
+        password_rotation=settings.grafana.admin_password_rotation,
     ),
     opts=in_namespace,
 )
@@ -142,24 +145,27 @@ logs = Logging(
         role_arn=logs_bucket.role_arn,
         alertmanager_url=metrics.alertmanager_url,
     ),
-    # Loki and the agents ship ServiceMonitors, whose CRDs come with kube-prometheus-stack.
+    # Loki and the agents ship ServiceMonitors, admitted by the Operator kube-prometheus-stack runs.
     opts=pulumi.ResourceOptions(providers=[conn.kubernetes],
                                 depends_on=[namespace, agents_namespace, metrics.kube_prometheus_stack]),
 )
 
-grafana_url = f"https://{settings.grafana.host}"
 GrafanaDashboards(
     "dashboards",
     GrafanaDashboardsArgs(
-        url=grafana_url,
-        admin_user=grafana_access.admin_user,
-        admin_password=grafana_access.admin_password,
+        namespace=settings.namespace,
+        grafana_url=kube_prometheus_stack.grafana_url(settings.namespace),
+        grafana_deployment=f"{settings.namespace}/{kube_prometheus_stack.GRAFANA_NAME}",
+        admin_secret=grafana_access.admin_secret_name,
+        image=GRAFANA_SIDECAR_IMAGE,
         folders=dashboards.FOLDERS,
         folder_permissions=settings.grafana.folder_permissions,
         dashboards=dashboards.dashboards(settings),
+        labels={"team": settings.team_label},
     ),
-    # Grafana's API answers once the release that runs Grafana is up.
-    opts=pulumi.ResourceOptions(depends_on=[metrics.kube_prometheus_stack]),
+    # The folder Job calls Grafana once the release running it is up, through the flow its policy opens.
+    opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(
+        depends_on=[metrics.kube_prometheus_stack, network])),
 )
 
 pulumi.export("namespace", namespace.metadata.name)
@@ -167,7 +173,7 @@ pulumi.export("agentsNamespace", agents_namespace.metadata.name)
 pulumi.export("storageClass", storage_class.class_name)
 pulumi.export("metricsBucket", metrics_bucket.bucket_name)
 pulumi.export("logsBucket", logs_bucket.bucket_name)
-pulumi.export("grafanaUrl", grafana_url)
+pulumi.export("grafanaUrl", f"https://{settings.grafana.host}")
 pulumi.export("prometheusUrl", metrics.prometheus_url)
 pulumi.export("alertmanagerUrl", metrics.alertmanager_url)
 pulumi.export("mimirQueryUrl", metrics.mimir_query_url)

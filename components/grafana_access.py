@@ -21,6 +21,8 @@ class GrafanaAccessArgs:
     """Pulumi secret with the SSO client secret; None when SSO is off."""
     admin_user: str = "admin"
     """Name of the break-glass admin account (SSO users sign in with their own)."""
+    password_rotation: int = 0
+    """Raised by one, the admin gets a new generated password (0: the first one, kept)."""
 
 
 class GrafanaAccess(pulumi.ComponentResource):
@@ -34,7 +36,9 @@ class GrafanaAccess(pulumi.ComponentResource):
     def __init__(self, name: str, args: GrafanaAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webhook-monitoring:grafana_access:GrafanaAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        # Without keepers until the first rotation: a stack deployed before rotations keeps its password.
+        keepers = {"rotation": str(args.password_rotation)} if args.password_rotation else None
+        password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, keepers=keepers, opts=child)
         admin_secret = k8s.core.v1.Secret(
             f"{name}-admin",
             metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace, name=f"{name}-admin"),

@@ -1,4 +1,12 @@
-"""Grafana folders, their permissions and the dashboards, through Grafana's API."""
+"""Grafana's dashboards, in their folders, with the folders' permissions: all from inside the cluster.
+
+Each dashboard is a ConfigMap that Grafana's dashboard sidecar loads into the folder its annotation
+names (creating the folder); a Job gives every folder its permissions through Grafana's API, at
+Grafana's Service, as the admin (monitoring/grafana_folders.py). Nothing calls Grafana's public URL:
+the first `pulumi up` needs neither its DNS record nor its certificate, nor a route from the machine
+running it to an ingress that may be internal. Pulumi waits for the Job to complete, so an `up` whose
+permissions cannot be applied (a team that does not exist, a refused admin password) fails saying why.
+"""
 
 from __future__ import annotations
 
@@ -6,75 +14,60 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
-import pulumiverse_grafana as grafana
+import pulumi_kubernetes as k8s
 
 from config.settings import FolderPermission
 from monitoring.dashboards import Dashboard
+from monitoring.grafana import dashboard_config_map, folder_job
+
+# Three tries of up to five minutes' wait for Grafana each, and the calls (the Job's deadline).
+JOB_TIMEOUT = "20m"
 
 
 @dataclass(frozen=True)
 class GrafanaDashboardsArgs:
-    url: str
-    """Grafana's public URL (https://<host>), which Pulumi calls."""
-    admin_user: str
-    """Admin account the provider authenticates as."""
-    admin_password: Any
-    """Pulumi secret with the admin password."""
+    namespace: str
+    """Grafana's namespace: its sidecar loads the dashboard ConfigMaps of this namespace only."""
+    grafana_url: str
+    """Grafana's Service inside the cluster (http://host:port), which the folder Job calls."""
+    grafana_deployment: str
+    """Grafana's Deployment, `namespace/name`: what to restart when the Job finds the admin password refused."""
+    admin_secret: pulumi.Input[str]
+    """Name of the Secret holding Grafana's admin user and password, which the Job authenticates with."""
+    image: str
+    """Image of the folder Job (Python): the one Grafana's sidecars run."""
     folders: Mapping[str, str]
-    """Folder UID -> title."""
+    """Folder UID -> title; the title is the folder's identity in Grafana (the sidecar creates it by name)."""
     folder_permissions: Sequence[FolderPermission]
     """Who may view or edit every folder (roles or teams); the same on each folder."""
     dashboards: Sequence[Dashboard]
     """Dashboards, each placed in the folder its `folder` key names."""
-
-
-def permission_items(permissions: Sequence[FolderPermission], team_id) -> list[grafana.oss.FolderPermissionPermissionArgs]:
-    """Folder permission items; a team is named in config and found by name through `team_id`."""
-    return [
-        grafana.oss.FolderPermissionPermissionArgs(permission=p.permission, role=p.role)
-        if p.role
-        else grafana.oss.FolderPermissionPermissionArgs(permission=p.permission, team_id=team_id(p.team))
-        for p in permissions
-    ]
+    labels: Mapping[str, str]
+    """Labels of every object (the team's)."""
 
 
 class GrafanaDashboards(pulumi.ComponentResource):
-    folder_uids: list[pulumi.Output[str]]
-    dashboard_uids: list[pulumi.Output[str]]
+    config_maps: list[k8s.core.v1.ConfigMap]
+    """One per dashboard."""
+    folder_job: k8s.batch.v1.Job
 
     def __init__(self, name: str, args: GrafanaDashboardsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("webhook-monitoring:grafana_dashboards:GrafanaDashboards", name, None, opts)
-        provider = grafana.Provider(
-            f"{name}-provider",
-            url=args.url,
-            auth=pulumi.Output.secret(pulumi.Output.concat(args.admin_user, ":", args.admin_password)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        on_grafana = pulumi.ResourceOptions(parent=self, provider=provider)
-
-        def team_id(team: str) -> pulumi.Output[str]:
-            found = grafana.oss.get_team_output(name=team, opts=pulumi.InvokeOutputOptions(provider=provider))
-            return found.team_id.apply(str)
-
-        folders = {}
-        for uid, title in args.folders.items():
-            folders[uid] = grafana.oss.Folder(f"{name}-folder-{uid}", uid=uid, title=title, opts=on_grafana)
-            grafana.oss.FolderPermission(
-                f"{name}-folder-{uid}-permissions",
-                folder_uid=folders[uid].uid,
-                permissions=permission_items(args.folder_permissions, team_id),
-                opts=on_grafana,
-            )
-        dashboards = [
-            grafana.oss.Dashboard(
-                f"{name}-{dashboard.uid}",
-                folder=folders[dashboard.folder].uid,
-                config_json=dashboard.to_json(),
-                overwrite=True,
-                opts=on_grafana,
-            )
-            for dashboard in args.dashboards
-        ]
-        self.folder_uids = [f.uid for f in folders.values()]
-        self.dashboard_uids = [d.uid for d in dashboards]
-        self.register_outputs({"folder_uids": self.folder_uids, "dashboard_uids": self.dashboard_uids})
+        child = pulumi.ResourceOptions(parent=self)
+        labels = dict(args.labels)
+        self.config_maps = []
+        for dashboard in args.dashboards:
+            manifest = dashboard_config_map(f"{name}-{dashboard.uid}", args.namespace, dashboard,
+                                            args.folders[dashboard.folder], labels)
+            self.config_maps.append(
+                k8s.core.v1.ConfigMap(manifest["metadata"]["name"], metadata=manifest["metadata"], data=manifest["data"],
+                                      opts=child))
+        job: dict[str, Any] = folder_job(f"{name}-folders", args.namespace, args.grafana_url, args.grafana_deployment,
+                                         args.admin_secret, dict(args.folders), args.folder_permissions, args.image,
+                                         labels)
+        # A changed Job is a new one under the same name: the old one goes first.
+        self.folder_job = k8s.batch.v1.Job(
+            f"{name}-folders", metadata=job["metadata"], spec=job["spec"],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                        custom_timeouts=pulumi.CustomTimeouts(create=JOB_TIMEOUT)))
+        self.register_outputs({"config_maps": self.config_maps, "folder_job": self.folder_job})

@@ -1,10 +1,11 @@
 """The metrics pipeline: Prometheus Operator and Prometheus, Mimir on S3, and what they scrape.
 
-kube-prometheus-stack (one release, its pods referencing the Secrets, Role and StorageClass other
-components create), mimir-distributed storing blocks in the metrics bucket
-through its IRSA role, a ServiceMonitor per configured service, blackbox Probes when probes are
-configured, the graphite_exporter when enabled, and one PrometheusRule per rule group. The
-custom resources wait for the kube-prometheus-stack release, which installs their CRDs.
+The Operator's CRDs (a release of their own, first), kube-prometheus-stack (one release, its pods
+referencing the Secrets, Role and StorageClass other components create), mimir-distributed storing
+blocks in the metrics bucket through its IRSA role, a ServiceMonitor per configured service,
+blackbox Probes when probes are configured, the graphite_exporter when enabled, and one
+PrometheusRule per rule group. The custom resources wait for the kube-prometheus-stack release:
+Helm marks it ready once the new Operator, which serves the admission webhook that judges them, is.
 Providers come through `opts`.
 """
 
@@ -22,10 +23,10 @@ from components.helm_release import helm_release
 from config.secrets import federation_credentials
 from config.settings import FederationSource, Settings
 from monitoring import PART_OF, graphite, ha_tracker, scrape, web_auth
-from monitoring.helm import blackbox_exporter, kube_prometheus_stack
+from monitoring.helm import blackbox_exporter, kube_prometheus_stack, prometheus_operator_crds
 from monitoring.helm.kube_prometheus_stack import ChartRefs, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
-from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
+from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR, PROMETHEUS_OPERATOR_CRDS
 
 RULE_LABELS = {"role": "alert-rules", "app": "webhook-delivery"}
 
@@ -96,8 +97,11 @@ class MetricsStack(pulumi.ComponentResource):
     """Mimir's remote-write endpoint (…/api/v1/push)."""
     mimir_query_url: pulumi.Output[str]
     """Mimir's Prometheus-compatible query base URL (…/prometheus): Grafana's long-term data source."""
+    operator_crds: k8s.helm.v3.Release
+    """The prometheus-operator-crds release: the monitoring.coreos.com CRDs."""
     kube_prometheus_stack: k8s.helm.v3.Release
-    """The kube-prometheus-stack release (depend on it for the monitoring.coreos.com CRDs)."""
+    """The kube-prometheus-stack release (depend on it for custom resources: its Operator serves their
+    admission webhook)."""
     mimir: k8s.helm.v3.Release
     """The mimir-distributed release."""
 
@@ -120,9 +124,13 @@ class MetricsStack(pulumi.ComponentResource):
             grafana_oauth_secret=args.grafana_oauth_secret,
             grafana_sidecar_role=args.grafana_sidecar_role,
         ).apply(lambda refs: kube_prometheus_stack.values(settings, ChartRefs(**refs)))
+        # Every custom resource of the cluster hangs on the CRDs: protected where the data is.
+        self.operator_crds = helm_release(f"{name}-operator-crds", PROMETHEUS_OPERATOR_CRDS, namespace,
+                                          prometheus_operator_crds.values(), self, overrides=settings.helm_values,
+                                          protect=settings.protect)
         self.kube_prometheus_stack = helm_release(
             f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self,
-            overrides=settings.helm_values, depends_on=credentials, protect=settings.protect,
+            overrides=settings.helm_values, depends_on=[self.operator_crds, *credentials], protect=settings.protect,
         )
 
         # The HA tracker's etcd and Mimir's distributors authenticate each other with these.
@@ -135,7 +143,7 @@ class MetricsStack(pulumi.ComponentResource):
             storage_class=args.storage_class,
             ha_tracker_client_certificate=client_certificate,
         ).apply(lambda inputs: mimir_values(settings, service_account=MIMIR_SERVICE_ACCOUNT, **inputs))
-        # Mimir ships ServiceMonitors: the CRDs come with kube-prometheus-stack.
+        # Mimir ships ServiceMonitors and rules, admitted by the Operator's webhook.
         self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self, overrides=settings.helm_values,
                                   depends_on=[self.kube_prometheus_stack, *ha_tracker_tls], protect=settings.protect)
 
@@ -145,7 +153,7 @@ class MetricsStack(pulumi.ComponentResource):
         ] + [(f"{name}-self-monitor-{server.name}", scrape.self_monitor(settings, server)) for server in web_auth.SERVERS]
         if settings.metrics.probes:
             helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, blackbox_exporter.values(settings), self,
-                         overrides=settings.helm_values)
+                         overrides=settings.helm_values, depends_on=[self.operator_crds])
             prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, namespace)
             objects += [
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))
@@ -174,6 +182,7 @@ class MetricsStack(pulumi.ComponentResource):
                 "alertmanager_url": self.alertmanager_url,
                 "mimir_push_url": self.mimir_push_url,
                 "mimir_query_url": self.mimir_query_url,
+                "operator_crds": self.operator_crds,
                 "kube_prometheus_stack": self.kube_prometheus_stack,
                 "mimir": self.mimir,
             }
@@ -232,7 +241,7 @@ class MetricsStack(pulumi.ComponentResource):
 
     def _kubernetes_object(self, resource_name: str, obj: dict[str, Any],
                            depends_on: Optional[list[pulumi.Resource]] = None) -> pulumi.Resource:
-        """A core object as its typed resource; a monitoring.coreos.com one after the CRDs exist."""
+        """A core object as its typed resource; a monitoring.coreos.com one once the Operator that admits it runs."""
         if obj["kind"] in _CORE_KINDS:
             cls, body = _CORE_KINDS[obj["kind"]]
             return cls(resource_name, metadata=obj["metadata"], **{body: obj[body]},

@@ -29,7 +29,6 @@ EXPLICIT_PROVIDERS = {
     "aws": "its AWS provider from cluster.region (credentials from the environment)",
     "kubernetes": "its Kubernetes provider from cluster.infraStack or cluster.kubeContext",
     "pagerduty": "its PagerDuty provider from the pagerdutyToken secret",
-    "grafana": "its Grafana provider from grafana.host and the admin password it generates",
 }
 # Namespaces read by something: Pulumi itself, and the providers Pulumi makes by default for the program's
 # passwords (random) and certificates (tls).

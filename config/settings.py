@@ -647,8 +647,13 @@ class GrafanaSettings:
     sso: Optional[SsoSettings] = setting(
         "Generic OAuth SSO (unset: SSO off).", default=None, example={"clientId": "...", "allowedDomains": ["example.com"]}
     )
+    admin_password_rotation: int = setting(
+        "Raise by one to give the break-glass admin a new generated password: Grafana restarts and takes "
+        "it from its Secret (docs/operations/grafana-admin.md).",
+        default=0, check=at_least(0),
+    )
     folder_permissions: tuple[FolderPermission, ...] = setting(
-        "Who may see and change the dashboard folders.",
+        "Who may see and change the dashboard folders (set by a Job inside the cluster).",
         default=[{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
     )
     revenue_per_delivery: float = setting(

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from config.settings import Settings
 from monitoring import ha_tracker, web_auth
+from monitoring.grafana import FOLDER_JOB_LABELS
 from monitoring.graphite import GRAPHITE_PORT
 from monitoring.graphite import NAME as GRAPHITE_EXPORTER
 from monitoring import PART_OF
@@ -102,6 +103,8 @@ def network_policies(settings: Settings) -> list[dict]:
         *([_policy("acme-http01-solver-from-the-ingress-controller", main, ACME_HTTP01_SOLVER,
                    [{"namespaceSelector": _namespace(net.ingress_controller_namespace)}],
                    _ports(ACME_HTTP01_SOLVER_PORT))] if settings.grafana.cluster_issuer else []),
+        # The Job that sets the folders' permissions through Grafana's API (components/grafana_dashboards.py).
+        _policy("grafana-from-its-folder-job", main, GRAFANA, [_pods(FOLDER_JOB_LABELS)], _ports(GRAFANA_PORT)),
         _policy("prometheus-from-its-clients", main, PROMETHEUS,
                 [grafana, *({"ipBlock": {"cidr": cidr}} for cidr in net.federation_client_cidrs)],
                 _ports(web_auth.PROMETHEUS.proxy_port)),

@@ -60,17 +60,18 @@ CHECKOV_ACCEPTED = {
                   "check asserts it).",
     "CKV_K8S_15": "Image pull policy Always: IfNotPresent with immutable version tags (digests where the program "
                   "defines the image); Always makes every start depend on the registry.",
-    "CKV_K8S_43": "Images by digest: the charts' images are pinned by version through the chart versions; the "
-                  "images the program defines are pinned by digest, but the graphite exporter's, whose digest "
-                  "Renovate pins on its first run (docs/security-updates.md).",
+    "CKV_K8S_43": "Images by digest: the charts' images are pinned by version through the chart versions (Grafana's "
+                  "and its sidecars' by their tags, which its admin reset and folder Job share); the images the "
+                  "program defines are pinned by digest, but the graphite exporter's, whose digest Renovate pins on "
+                  "its first run (docs/security-updates.md).",
     "CKV_K8S_38": "Service account tokens: mounted only where the pod calls the Kubernetes API (the Operator, "
-                  "kube-state-metrics, Grafana's sidecars, Alloy's pod discovery, the admission and CRD jobs); "
+                  "kube-state-metrics, Grafana's sidecars, Alloy's pod discovery, the webhook certificate jobs); "
                   "every Loki pod and the exporters run without (Loki's memcached through its service account, "
                   "which checkov does not read).",
     "CKV_K8S_40": "High UIDs: Grafana (472), nginx (101) and Alloy (root) run as their images' own users; "
                   "another UID breaks the ownership of the files in their images.",
-    "CKV_K8S_22": "Read-only root file system: Grafana and Alloy write to theirs (plugins, temporary files); "
-                  "every other container's is read-only.",
+    "CKV_K8S_22": "Read-only root file system: Grafana (and its CLI, which resets the admin password before it "
+                  "starts) and Alloy write to theirs (plugins, temporary files); every other container's is read-only.",
     "CKV_K8S_23": "Root containers: Alloy reads the node's log files, which root owns, as root (with no "
                   "capability, no privilege escalation, in the agents' namespace).",
     "CKV_K8S_29": "Pod security context: Alloy's is its container's (root, see CKV_K8S_23).",
@@ -79,7 +80,8 @@ CHECKOV_ACCEPTED = {
     "CKV_K8S_8": "Liveness probes: the sidecars in PROBE_EXCEPTIONS serve no health endpoint.",
     "CKV_K8S_9": "Readiness probes: the sidecars in PROBE_EXCEPTIONS serve no health endpoint.",
     "CKV_K8S_35": "Secrets as environment variables: Grafana's break-glass admin password, which the Grafana "
-                  "chart passes only so; every other secret is a mounted file.",
+                  "chart passes only so (to Grafana, and so to its CLI that resets it); every other secret is a "
+                  "mounted file.",
     "CKV_K8S_49": "Wildcards in roles: the Prometheus Operator's ClusterRole (it manages every monitoring.coreos.com "
                   "resource).",
     "CKV_K8S_155": "Control over admission webhooks: the chart's job that installs the Operator's webhook "

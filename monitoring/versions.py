@@ -28,6 +28,9 @@ GRAFANA = "https://grafana.github.io/helm-charts"
 GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
 
 KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY)
+# The Operator's CRDs as a release of their own, at the version of the Operator kube-prometheus-stack
+# 88.5.3 deploys (v0.93.1, the appVersion of both charts): installed before it, upgraded with it.
+PROMETHEUS_OPERATOR_CRDS = Chart("prometheus-operator-crds", "31.0.1", PROMETHEUS_COMMUNITY)
 # 5.x: chart 6 turns on Kafka-based ingest storage by default; we run the classic architecture.
 MIMIR = Chart("mimir-distributed", "5.7.0", GRAFANA)
 BLACKBOX_EXPORTER = Chart("prometheus-blackbox-exporter", "11.17.2", PROMETHEUS_COMMUNITY)
@@ -48,6 +51,11 @@ ALERTMANAGER_IMAGE_TAG = f"v{ALERTMANAGER_VERSION}"
 BLACKBOX_EXPORTER_IMAGE_TAG = f"v{BLACKBOX_EXPORTER_VERSION}"
 
 GRAPHITE_EXPORTER_IMAGE = "quay.io/prometheus/graphite-exporter:v0.16.0"
+# Grafana and its sidecars (the defaults of kube-prometheus-stack 88.5.3's grafana chart 12.11.1),
+# pinned: the init container that resets the admin password runs Grafana's own CLI, which must be the
+# server's version, and the folder Job runs in the sidecars' image (Python), already on the node.
+GRAFANA_IMAGE = "docker.io/grafana/grafana:13.2.0"
+GRAFANA_SIDECAR_IMAGE = "quay.io/kiwigrid/k8s-sidecar:2.10.1"
 # The key-value store of Mimir's HA tracker (monitoring/ha_tracker.py).
 ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.6.16"
 # The authenticating proxy in front of Prometheus and Alertmanager (monitoring/web_auth.py): the image
@@ -55,5 +63,3 @@ ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.6.16"
 AUTH_PROXY_IMAGE = "docker.io/nginxinc/nginx-unprivileged:1.29.4-alpine@sha256:a6c4f61f456b85b8fdf7ec7ab28cc3e299440e6fb4a9dea520e5fd8fd440025e"
 # Not deployed: Sloth generates the reference SLO alerts the tests compare ours with (tests/test_slo.py).
 SLOTH_VERSION = "0.16.0"
-# Init image of kube-prometheus-stack's CRD upgrade job (the chart defaults to `latest`).
-CRD_UPGRADE_BUSYBOX_TAG = "1.37.0"

@@ -72,11 +72,15 @@ IMMUTABLE_FIELDS: tuple[ImmutableField, ...] = (
     *(ImmutableField("PersistentVolumeClaim", path, REFUSED,
                      "spec: Forbidden: spec is immutable after creation except resources.requests and "
                      "volumeAttributesClassName for bound claims", STORAGE_CLASS)
-      for path in ("spec.storageClassName", "spec.accessModes", "spec.volumeMode", "spec.selector")),
+      for path in ("spec.storageClassName", "spec.accessModes", "spec.volumeMode", "spec.selector", "spec.volumeName",
+                   "spec.dataSource", "spec.dataSourceRef")),
     *(ImmutableField(kind, "spec.selector", REFUSED, "spec.selector: field is immutable", RECREATE)
       for kind in ("Deployment", "DaemonSet", "ReplicaSet", "Job")),
     ImmutableField("Job", "spec.template", REFUSED, "spec.template: field is immutable", RECREATE),
-    ImmutableField("Service", "spec.clusterIP", REFUSED, "spec.clusterIPs[0]: may not change once set", RECREATE),
+    *(ImmutableField("Service", path, REFUSED, "spec.clusterIPs[0]: may not change once set", RECREATE)
+      for path in ("spec.clusterIP", "spec.clusterIPs")),
+    *(ImmutableField(kind, "roleRef", REFUSED, "roleRef: Invalid value: cannot change roleRef", RECREATE)
+      for kind in ("RoleBinding", "ClusterRoleBinding")),
     *(ImmutableField(kind, "spec.storage", NO_EFFECT,
                      "the Operator re-creates its StatefulSet with the new claim template; the claims that exist "
                      "keep their size, class and attributes class", RESIZE)
@@ -175,6 +179,21 @@ MIGRATIONS: tuple[Migration, ...] = (
          ("Prometheus", ".*", "spec.storage"), ("Alertmanager", ".*", "spec.storage")),
     ),
 )
+
+
+def refusal(api_version: str, kind: str, path: tuple[Any, ...], before: Any = None, after: Any = None) -> Optional[str]:
+    """What the API server says refusing to change the field at `path` (a path of keys from the object's
+    top, under which the change lies) of an existing object from `before` to `after`; None when it
+    accepts the change. Read from IMMUTABLE_FIELDS (`make diff` flags what it returns)."""
+    del api_version  # the kinds of the table are unique across the groups the stack uses
+    dotted = ".".join(str(part) for part in path)
+    for field in IMMUTABLE_FIELDS:
+        if field.kind == kind and field.effect == REFUSED and (dotted == field.path or dotted.startswith(field.path + ".")):
+            return field.says
+    if kind == "PersistentVolumeClaim" and dotted == "spec.resources.requests.storage" \
+            and None not in (quantity(before), quantity(after)) and quantity(after) < quantity(before):
+        return SHRINK_REFUSED
+    return None
 
 
 def carried_by(stack: str, change: Change, migrations: tuple[Migration, ...] = MIGRATIONS) -> Optional[Migration]:

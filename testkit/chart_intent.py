@@ -17,7 +17,16 @@ import yaml
 
 from components.alerting import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
 from monitoring import ha_tracker, versions, web_auth
-from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_USER_KEY, CLUSTER_ISSUER_ANNOTATION, SIDECAR_RULES
+from monitoring.grafana import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_RESET_CONTAINER,
+    ADMIN_USER_KEY,
+    CLUSTER_ISSUER_ANNOTATION,
+    DASHBOARD_LABEL,
+    DASHBOARD_LABEL_VALUE,
+    FOLDER_ANNOTATION,
+    SIDECAR_RULES,
+)
 from monitoring.helm.kube_prometheus_stack import FULLNAME, remote_write, retention_size
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
@@ -30,6 +39,7 @@ from tools.templating import StackOutput
 from testkit.k8s import granted_rules, label_selector_matches, pod_security_violations, pod_template
 
 KPS = versions.KUBE_PROMETHEUS_STACK.name
+CRDS = versions.PROMETHEUS_OPERATOR_CRDS.name
 MIMIR = versions.MIMIR.name
 
 
@@ -80,6 +90,32 @@ def program_object(output: StackOutput, kind: str, name: str) -> dict:
     found = [o for o in output.program if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(found) == 1, f"the program registers no {kind} {name}"
     return found[0]
+
+
+# ------------------------------------------------------------------------------ the Operator's CRDs
+
+
+OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
+
+
+@check(CRDS)
+def the_operators_crds_are_their_own_releases_at_the_operators_version_and_kept(output: StackOutput) -> None:
+    crds = output.objects(CRDS, "CustomResourceDefinition")
+    assert {c["spec"]["group"] for c in crds} == {"monitoring.coreos.com"}, "no Operator CRDs in the CRDs release"
+    for crd in crds:
+        annotations = crd["metadata"].get("annotations") or {}
+        equal(f"{crd['metadata']['name']} resource policy", annotations.get("helm.sh/resource-policy"), "keep")
+    if output.releases[KPS].skipped:
+        return
+    # The version of the Operator the stack runs is its image's tag.
+    (operator,) = [d for d in output.objects(KPS, "Deployment") if d["metadata"]["name"].endswith("-operator")]
+    tag = container(operator, "kube-prometheus-stack").get("image", "").rsplit(":", 1)[-1]
+    for crd in crds:
+        equal(f"{crd['metadata']['name']} Operator version", f"v{crd['metadata']['annotations'][OPERATOR_VERSION_ANNOTATION]}", tag)
+    # kube-prometheus-stack brings no CRD and no job applying them (and so pulls no kubectl image for it).
+    equal("CRDs in kube-prometheus-stack's output", output.objects(KPS, "CustomResourceDefinition"), [])
+    jobs = [j["metadata"]["name"] for j in output.objects(KPS, "Job")]
+    assert not [j for j in jobs if "crd" in j], f"a CRD job in kube-prometheus-stack's output: {jobs}"
 
 
 # ------------------------------------------------------------------------------ Prometheus
@@ -263,6 +299,36 @@ def grafana_takes_its_admin_and_sso_secrets_by_reference(output: StackOutput) ->
     path = secret_line.removeprefix("client_secret = $__file{").removesuffix("}")
     assert path in files and files[path].endswith("/client-secret"), f"the SSO client secret file {path} is not mounted"
     assert not any("CLIENT_SECRET" in name for name in env), "the SSO client secret is in an environment variable"
+
+
+@check(KPS)
+def grafana_resets_its_admin_password_from_the_secret_before_it_starts(output: StackOutput) -> None:
+    deployment = _grafana(output)
+    grafana = container(deployment, "grafana")
+    (reset,) = [c for c in pod_spec(deployment).get("initContainers", []) if c["name"] == ADMIN_RESET_CONTAINER]
+    equal("admin reset image (Grafana's own CLI)", reset["image"], grafana["image"])
+    env = {e["name"]: e for e in grafana["env"]}
+    reset_env = {e["name"]: e for e in reset["env"]}
+    equal("admin reset password source", reset_env["GF_SECURITY_ADMIN_PASSWORD"], env["GF_SECURITY_ADMIN_PASSWORD"])
+    equal("admin reset data path", reset_env["GF_PATHS_DATA"]["value"].rstrip("/"), env["GF_PATHS_DATA"]["value"].rstrip("/"))
+    mounts = {m["name"]: m for m in grafana["volumeMounts"]}
+    for mount in reset["volumeMounts"]:
+        equal(f"admin reset mount {mount['name']}", mount, mounts[mount["name"]])
+    assert {m["name"] for m in reset["volumeMounts"]} == {"config", "storage"}
+
+
+@check(KPS)
+def grafana_loads_our_dashboards_into_their_folders_from_configmaps(output: StackOutput) -> None:
+    sidecar = {e["name"]: e.get("value") for e in container(_grafana(output), "grafana-sc-dashboard")["env"]}
+    equal("dashboard sidecar label", (sidecar.get("LABEL"), sidecar.get("LABEL_VALUE")), (DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE))
+    equal("dashboard sidecar folder annotation", sidecar.get("FOLDER_ANNOTATION"), FOLDER_ANNOTATION)
+    provider = yaml.safe_load(output.one(KPS, "ConfigMap", f"{FULLNAME}-grafana-config-dashboards")["data"]["provider.yaml"])
+    (entry,) = provider["providers"]
+    equal("dashboard provider folders from files", entry["options"].get("foldersFromFilesStructure"), True)
+    equal("dashboard provider path", entry["options"]["path"], sidecar.get("FOLDER"))
+    labelled = [o for o in output.program if o["kind"] == "ConfigMap"
+                and (o["metadata"].get("labels") or {}).get(DASHBOARD_LABEL) == DASHBOARD_LABEL_VALUE]
+    assert labelled and all(FOLDER_ANNOTATION in o["metadata"]["annotations"] for o in labelled)
 
 
 @check(KPS)

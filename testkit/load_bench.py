@@ -38,7 +38,6 @@ import random
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -61,6 +60,7 @@ from testkit.live import Process, free_port, responds, wait_until
 from testkit.operator import PROMETHEUS_PORT_NAME, service_monitor_jobs
 from tools.go_tools import binary
 from tools.mock_runtime import ROOT
+from tools.render import RenderError, render_checkout
 from tools.rendered import RenderedStack
 
 RECORDING_GROUP = "webhook-delivery.recording"
@@ -84,8 +84,6 @@ HISTOGRAM_LINES = len(LE) + 2  # the buckets, _sum, _count
 ATTEMPTS = ("1", "2", "3")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# Render in `root` with its own code (python -c, run there, imports that checkout), into a temp dir.
-RENDER = "import sys, pathlib, tools.render as r; sys.exit(r.render(sys.argv[1], out_root=pathlib.Path(sys.argv[2])))"
 
 
 # ------------------------------------------------------------------------------ the rendered stack
@@ -137,14 +135,6 @@ class Stack:
     @property
     def longest_evaluation_interval(self) -> float:
         return max(duration_ms(g.get("interval", self.spec["evaluationInterval"])) for g in self.rendered.rule_groups) / 1000
-
-
-def render_stack(stack: str, root: Path, out_root: Path) -> Path:
-    """Render Pulumi.<stack>.yaml of the checkout `root` with its own code; the rendered folder."""
-    done = subprocess.run([sys.executable, "-c", RENDER, stack, str(out_root)], cwd=root, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"rendering {stack} in {root} failed:\n{done.stdout}{done.stderr}")
-    return out_root / stack
 
 
 # ------------------------------------------------------------------------------ the synthetic service
@@ -482,7 +472,10 @@ def progress(message: str) -> None:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> tuple[list[str], bool]:
-    stack = Stack.load(render_stack(args.stack, args.root, workdir / "rendered"))
+    try:
+        stack = Stack.load(render_checkout(args.stack, args.root, workdir / "rendered"))
+    except RenderError as err:
+        raise SystemExit(str(err)) from None
     cpus = split_cpus(stack.cpu_limit, sorted(os.sched_getaffinity(0)))
     os.sched_setaffinity(0, cpus[1])  # the exporter's threads, started below, inherit it
     progress(f"building {args.pods} pods x {args.endpoints} endpoints")

@@ -52,9 +52,7 @@ OUTCOMES = {
     "kubernetes:rbac.authorization.k8s.io/v1:Role": (DELETED, DELETED),
     "kubernetes:apps/v1:Deployment": (DELETED, DELETED),
     "kubernetes:core/v1:Service": (DELETED, DELETED),
-    "grafana:oss/dashboard:Dashboard": (DELETED, DELETED),
-    "grafana:oss/folder:Folder": (DELETED, DELETED),
-    "grafana:oss/folderPermission:FolderPermission": (DELETED, DELETED),
+    "kubernetes:batch/v1:Job": (DELETED, DELETED),
     "random:index/randomPassword:RandomPassword": (DELETED, DELETED),
     # The HA tracker's CA and certificates: regenerated, the Secrets and the distributors follow.
     "tls:index/privateKey:PrivateKey": (DELETED, DELETED),
@@ -62,7 +60,6 @@ OUTCOMES = {
     "tls:index/certRequest:CertRequest": (DELETED, DELETED),
     "tls:index/locallySignedCert:LocallySignedCert": (DELETED, DELETED),
     "pulumi:providers:aws": (DELETED, DELETED),
-    "pulumi:providers:grafana": (DELETED, DELETED),
     "pulumi:providers:kubernetes": (DELETED, DELETED),
     "pulumi:providers:pagerduty": (DELETED, DELETED),
     "pulumi:pulumi:StackReference": (DELETED, DELETED),
@@ -75,8 +72,9 @@ OUTCOMES = {
     "webhook-monitoring:network_policies:NetworkPolicies": (DELETED, DELETED),
     "webhook-monitoring:web_auth:WebAuth": (DELETED, DELETED),
 }
-# Releases whose pods hold data (Prometheus, Alertmanager and Grafana; Mimir; Loki), by chart.
-STATEFUL_RELEASES = {"kube-prometheus-stack", "mimir-distributed", "loki"}
+# Releases whose pods hold data (Prometheus, Alertmanager and Grafana; Mimir; Loki), by chart, and the
+# CRDs every custom resource of the cluster hangs on.
+STATEFUL_RELEASES = {"kube-prometheus-stack", "mimir-distributed", "loki", "prometheus-operator-crds"}
 
 
 def outcome(resource) -> str:

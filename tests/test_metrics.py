@@ -25,7 +25,7 @@ from monitoring.pods import kubernetes_quantity
 from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.rules import federation_match
-from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR
+from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR, PROMETHEUS_OPERATOR_CRDS
 from testkit.live import Process, counter_value, free_port, http_json, wait_until
 from testkit.operator import prometheus_file_format
 from tools.go_tools import binary
@@ -106,7 +106,7 @@ def test_no_cpu_limit_when_unset():
     }
 
 
-def test_chart_watchdog_off_and_crds_upgraded_server_side():
+def test_chart_watchdog_off_and_no_crds_of_its_own():
     values = kps_values(minimal_settings())
     # Only the chart's Watchdog goes (ours is the one); TargetDown and InfoInhibitor stay.
     assert values["defaultRules"]["disabled"] == {"Watchdog": True}
@@ -115,9 +115,8 @@ def test_chart_watchdog_off_and_crds_upgraded_server_side():
         "prometheus": {"team": "webhook-delivery"}, "alertmanager": {"team": "webhook-delivery"}}
     assert values["defaultRules"]["additionalRuleAnnotations"]["PrometheusRuleFailures"] == {
         "runbook_url": "https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/PrometheusRuleFailures.md"}
-    assert values["crds"]["enabled"] is True
-    assert values["crds"]["upgradeJob"]["enabled"] is True and values["crds"]["upgradeJob"]["forceConflicts"] is True
-    assert values["crds"]["upgradeJob"]["image"]["busybox"]["tag"] != "latest"
+    # The CRDs are the prometheus-operator-crds release's: no CRDs, no upgrade job, no image pulled for it.
+    assert values["crds"] == {"enabled": False}
     assert "grafana" not in values and "alertmanager" not in values
 
 
@@ -666,8 +665,8 @@ RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 def test_component_registers_pinned_releases_with_values_from_inputs():
     mocks = run_component(minimal_settings("prod"))
     releases = {inputs["chart"]: inputs for _, inputs in mocks.of_type(RELEASE_TYPE)}
-    assert set(releases) == {KUBE_PROMETHEUS_STACK.name, MIMIR.name}
-    for chart in (KUBE_PROMETHEUS_STACK, MIMIR):
+    assert set(releases) == {PROMETHEUS_OPERATOR_CRDS.name, KUBE_PROMETHEUS_STACK.name, MIMIR.name}
+    for chart in (PROMETHEUS_OPERATOR_CRDS, KUBE_PROMETHEUS_STACK, MIMIR):
         assert releases[chart.name]["version"] == chart.version
         assert releases[chart.name]["repositoryOpts"]["repo"] == chart.repo
         assert releases[chart.name]["name"] == chart.name
@@ -699,7 +698,7 @@ def test_component_creates_one_prometheus_rule_per_group_and_a_monitor_per_servi
     # Off by default: no blackbox exporter, no probes, no graphite exporter.
     assert not mocks.of_type("kubernetes:monitoring.coreos.com/v1:Probe")
     assert not mocks.of_type("kubernetes:apps/v1:Deployment")
-    assert len(mocks.of_type(RELEASE_TYPE)) == 2
+    assert len(mocks.of_type(RELEASE_TYPE)) == 3
 
 
 def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
@@ -709,7 +708,7 @@ def test_component_adds_blackbox_probes_and_graphite_exporter_when_configured():
     })
     mocks = run_component(settings)
     charts = sorted(inputs["chart"] for _, inputs in mocks.of_type(RELEASE_TYPE))
-    assert charts == sorted([KUBE_PROMETHEUS_STACK.name, MIMIR.name, BLACKBOX_EXPORTER.name])
+    assert charts == sorted([PROMETHEUS_OPERATOR_CRDS.name, KUBE_PROMETHEUS_STACK.name, MIMIR.name, BLACKBOX_EXPORTER.name])
     (probe,) = mocks.of_type("kubernetes:monitoring.coreos.com/v1:Probe")
     assert probe[1]["spec"]["prober"]["url"] == "prometheus-blackbox-exporter.monitoring.svc.cluster.local:9115"
     assert [i["metadata"]["name"] for _, i in mocks.of_type("kubernetes:apps/v1:Deployment")] == ["graphite-exporter"]

@@ -45,6 +45,8 @@ PEERS = {p.name: p for p in (
     # cert-manager's HTTP-01 solver for Grafana's certificate (labels of cert-manager v1.21's pod.go).
     pod("acme-solver", MAIN, {"acme.cert-manager.io/http01-solver": "true", "acme.cert-manager.io/http-domain": "1234",
                               "acme.cert-manager.io/http-token": "5678"}),
+    # The program's Job that sets Grafana's folder permissions.
+    pod("grafana-folders", MAIN, {"app.kubernetes.io/name": "grafana-folders", "team": "webhook-delivery"}),
     pod("alloy", AGENTS, {"app.kubernetes.io/name": "alloy"}),
     pod("node-exporter", AGENTS, {"app.kubernetes.io/name": "prometheus-node-exporter"}, host_network=True),
     # Outside the stack.
@@ -66,6 +68,7 @@ MUST_PASS = [
     ("ingress-controller", "grafana", network.GRAFANA_PORT, "TCP"),
     # The ACME server's challenge, and cert-manager's self-check, come through the ingress controller.
     ("ingress-controller", "acme-solver", network.ACME_HTTP01_SOLVER_PORT, "TCP"),
+    ("grafana-folders", "grafana", network.GRAFANA_PORT, "TCP"),
     ("prometheus", "alertmanager", AM, "TCP"), ("prometheus", "mimir-gateway", MIMIR_GW, "TCP"),
     # Scrapes, of every kind of target, in both namespaces (itself through its proxy).
     ("prometheus", "prometheus", PROM, "TCP"), ("prometheus", "kube-state-metrics", 8080, "TCP"),
@@ -99,6 +102,9 @@ MUST_REFUSE = [
     ("internet", "grafana", network.GRAFANA_PORT, "TCP"), ("stranger", "graphite-exporter", 9109, "TCP"),
     ("webhook-api", "acme-solver", network.ACME_HTTP01_SOLVER_PORT, "TCP"),
     ("ingress-controller", "acme-solver", 80, "TCP"),
+    # The folder Job reaches Grafana and nothing else.
+    ("grafana-folders", "prometheus", PROM, "TCP"), ("grafana-folders", "alertmanager", AM, "TCP"),
+    ("grafana-folders", "loki-gateway", LOKI_GW, "TCP"),
 ]
 
 
@@ -191,12 +197,13 @@ def test_the_matrix_pods_are_the_charts_pods_and_no_chart_brings_policies(stack)
     pods = [(o["metadata"].get("namespace") or r.namespace, o["spec"]["template"]["metadata"].get("labels") or {})
             for r in templated for o in r.objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")]
     pods += [(o["metadata"]["namespace"], o["spec"]["template"]["metadata"]["labels"])
-             for o in output.program if o["kind"] == "Deployment"]
+             for o in output.program if o["kind"] in ("Deployment", "Job")]
     charted = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "loki-backend", "loki-single-binary",
-               "loki-write", "loki-read", "loki-canary", "blackbox-exporter", "graphite-exporter", "alloy", "node-exporter"}
+               "loki-write", "loki-read", "loki-canary", "blackbox-exporter", "graphite-exporter", "alloy", "node-exporter",
+               "grafana-folders"}
     found = {name for name in charted for namespace, labels in pods
              if PEERS[name].namespace == namespace and PEERS[name].labels.items() <= labels.items()}
-    expected = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "alloy", "node-exporter"}
+    expected = {"grafana", "kube-state-metrics", "operator", "loki-gateway", "alloy", "node-exporter", "grafana-folders"}
     expected |= ({"loki-single-binary", "graphite-exporter"} if stack == "dev" else
                  {"loki-backend", "loki-write", "loki-read", "loki-canary", "blackbox-exporter"})
     assert found == expected

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 
 import pytest
 import yaml
 
-from monitoring.dashboards import DATASOURCES, FOLDERS
+from monitoring.dashboards import DATASOURCES, FOLDERS, dashboards
+from monitoring.grafana import (
+    DASHBOARD_LABEL,
+    DASHBOARD_LABEL_VALUE,
+    FOLDER_ANNOTATION,
+    FOLDER_JOB_LABELS,
+)
+from monitoring.versions import GRAFANA_SIDECAR_IMAGE
 from tests.support import ROOT, SECRET_VALUES, run_stack, stack_settings
-from tools.mock_runtime import plain
+from tools.mock_runtime import Registered, plain
 
 STACKS = ["dev", "prod"]
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -183,29 +191,98 @@ def test_grafana_data_sources_are_ours_with_the_uids_dashboards_use(stack):
     assert exports["mimirQueryUrl"] == sources["mimir"]["url"]
 
 
+PROVIDER_PREFIX = "pulumi:providers:"
+
+
+def hosts_the_program_creates(settings) -> list[str]:
+    """Addresses only this `pulumi up` makes reachable: Grafana's public host (its DNS record and
+    certificate come with the release), in-cluster service names, and loopback (a port-forward)."""
+    return [settings.grafana.host, ".svc", "localhost", "127.0.0.1"]
+
+
+def providers_pointed_at(run, hosts: list[str]) -> list[tuple[str, str]]:
+    return [(r.name, text) for r in run.resources if r.type.startswith(PROVIDER_PREFIX)
+            for text, _ in strings(plain(r.inputs)) if any(host in text for host in hosts)]
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_folders_permissions_and_dashboards_through_the_grafana_provider(stack):
+def test_no_provider_is_pointed_at_a_host_the_program_creates(stack):
+    """The first `pulumi up` cannot depend on what it is creating: Grafana is configured from inside."""
     run = run_stack(stack)
-    provider = one(run, "pulumi:providers:grafana")
-    assert provider.inputs["url"] == f"https://{stack_settings(stack).grafana.host}"
-    assert plain(provider.inputs["auth"]) == {"__secret__": "admin:<generated password: grafana-admin-password>"}
-    folders = {r.inputs["uid"]: r for r in run.resources if r.type == "grafana:oss/folder:Folder"}
-    assert {uid: f.inputs["title"] for uid, f in folders.items()} == FOLDERS
-    permissions = [r for r in run.resources if r.type == "grafana:oss/folderPermission:FolderPermission"]
-    assert sorted(p.inputs["folderUid"] for p in permissions) == sorted(FOLDERS)
-    for p in permissions:
-        assert p.inputs["permissions"] == [{"permission": "View", "role": "Viewer"}, {"permission": "Edit", "role": "Editor"}]
-    boards = [r for r in run.resources if r.type == "grafana:oss/dashboard:Dashboard"]
-    assert len(boards) == 9
-    for board in boards:
-        assert board.inputs["folder"] in FOLDERS
-        assert json.loads(board.inputs["configJson"])["uid"] == board.name.removeprefix("dashboards-")
+    providers = {r.type for r in run.resources if r.type.startswith(PROVIDER_PREFIX)}
+    assert providers >= {"pulumi:providers:kubernetes", "pulumi:providers:aws"}
+    assert "pulumi:providers:grafana" not in providers
+    assert not [r for r in run.resources if r.type.startswith("grafana:")]
+    assert providers_pointed_at(run, hosts_the_program_creates(stack_settings(stack))) == []
 
 
-def test_folder_permission_for_a_team_is_found_by_name():
-    run = run_stack("dev", {"grafana": {"folderPermissions": [{"team": "sre", "permission": "Admin"}]}})
-    permissions = [r for r in run.resources if r.type == "grafana:oss/folderPermission:FolderPermission"]
-    assert permissions and all(p.inputs["permissions"] == [{"permission": "Admin", "teamId": "7"}] for p in permissions)
+def test_a_provider_pointed_at_grafanas_public_host_would_be_found():
+    """The negative case: the provider the program used to register for Grafana's API."""
+    run = run_stack("dev")
+    settings = stack_settings("dev")
+    grafana = Registered("pulumi:providers:grafana", "dashboards-provider", "urn:x", None, True,
+                         {"url": f"https://{settings.grafana.host}", "auth": "admin:x"})
+    faked = dataclasses.replace(run, resources=[*run.resources, grafana])
+    assert providers_pointed_at(faked, hosts_the_program_creates(settings)) == [
+        ("dashboards-provider", f"https://{settings.grafana.host}")]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dashboards_reach_grafana_through_its_sidecar_in_their_folders(stack):
+    run = run_stack(stack)
+    settings = stack_settings(stack)
+    sidecar = release_values(run, "kube-prometheus-stack")["grafana"]["sidecar"]["dashboards"]
+    assert (sidecar["label"], sidecar["labelValue"], sidecar["folderAnnotation"]) == (
+        DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE, FOLDER_ANNOTATION)
+    assert sidecar["provider"] == {"foldersFromFilesStructure": True}
+    assert (sidecar["searchNamespace"], sidecar["resource"]) == (settings.namespace, "configmap")
+    maps = [r for r in run.of_type("kubernetes:core/v1:ConfigMap")
+            if r.inputs["metadata"].get("labels", {}).get(DASHBOARD_LABEL) == DASHBOARD_LABEL_VALUE]
+    expected = {d.uid: d for d in dashboards(settings)}
+    assert len(maps) == len(expected) == 9
+    for config_map in maps:
+        (key, text), = config_map.inputs["data"].items()
+        model = json.loads(text)
+        dashboard = expected[model["uid"]]
+        assert key == f"{dashboard.uid}.json" and text == dashboard.to_json()
+        assert config_map.inputs["metadata"]["namespace"] == settings.namespace
+        assert config_map.inputs["metadata"]["annotations"] == {FOLDER_ANNOTATION: FOLDERS[dashboard.folder]}
+        # The API server refuses a ConfigMap whose data exceeds 1 MiB.
+        assert len(text.encode()) < 2**20
+
+
+def env_of(job) -> dict:
+    (container,) = job.inputs["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_folder_permissions_are_set_by_a_job_inside_the_cluster(stack):
+    run = run_stack(stack)
+    settings = stack_settings(stack)
+    job = one(run, "kubernetes:batch/v1:Job")
+    (container,) = job.inputs["spec"]["template"]["spec"]["containers"]
+    env = env_of(job)
+    assert env["GRAFANA_URL"] == f"http://kube-prometheus-stack-grafana.{settings.namespace}.svc.cluster.local:80"
+    # The admin's credentials as files of the mounted Secret.
+    assert (env["GRAFANA_USER_FILE"], env["GRAFANA_PASSWORD_FILE"]) == (
+        "/etc/secrets/grafana-admin/admin-user", "/etc/secrets/grafana-admin/admin-password")
+    assert job.inputs["spec"]["template"]["spec"]["volumes"] == [{"name": "admin", "secret": {"secretName": "grafana-admin"}}]
+    assert container["volumeMounts"] == [{"name": "admin", "mountPath": "/etc/secrets/grafana-admin", "readOnly": True}]
+    assert json.loads(env["FOLDERS"]) == [{"uid": uid, "title": title} for uid, title in FOLDERS.items()]
+    assert json.loads(env["PERMISSIONS"]) == [{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}]
+    assert container["command"] == ["python", "-c", (ROOT / "monitoring" / "grafana_folders.py").read_text()]
+    # The image Grafana's sidecars already run, pinned in one place.
+    grafana = release_values(run, "kube-prometheus-stack")["grafana"]
+    assert container["image"] == GRAFANA_SIDECAR_IMAGE == "{registry}/{repository}:{tag}".format(**grafana["sidecar"]["image"])
+    # It runs once Grafana's release is up and the NetworkPolicy letting it in exists.
+    component = one(run, "webhook-monitoring:grafana_dashboards:GrafanaDashboards")
+    kps = [r for r in run.of_type(RELEASE) if r.inputs["chart"] == "kube-prometheus-stack"][0]
+    policy = one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "network-monitoring-grafana-from-its-folder-job")
+    assert {kps.urn, policy.urn} <= set(component.depends_on)
+    labels = job.inputs["spec"]["template"]["metadata"]["labels"]
+    assert policy.inputs["spec"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": FOLDER_JOB_LABELS}}]
+    assert FOLDER_JOB_LABELS.items() <= labels.items()
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -221,17 +298,15 @@ def test_rules_are_deployed_where_prometheus_selects_them(stack):
         assert labels["role"] == "alert-rules" and labels["app"] == "webhook-delivery"
 
 
-def test_logging_and_dashboards_wait_for_the_chart_that_brings_crds_and_grafana():
+def test_logging_waits_for_the_chart_whose_operator_admits_its_monitors():
     run = run_stack("dev")
     (kps,) = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "kube-prometheus-stack"]
     namespaces = {one(run, "kubernetes:core/v1:Namespace", name).urn for name in ("monitoring-namespace", "agents-namespace")}
-    # Loki and the agents ship ServiceMonitors: the CRDs come with kube-prometheus-stack.
+    # Loki and the agents ship ServiceMonitors, admitted by the Operator kube-prometheus-stack runs.
     logging = one(run, "webhook-monitoring:logging:Logging")
     assert set(logging.depends_on) == {kps.urn, *namespaces}
     (loki,) = [r for r in run.resources if r.type == RELEASE and r.inputs["chart"] == "loki"]
     assert loki.parent == logging.urn
-    # Grafana's API only answers once the release running Grafana is up.
-    assert one(run, "webhook-monitoring:grafana_dashboards:GrafanaDashboards").depends_on == (kps.urn,)
     # Custom resources wait for their CRDs too.
     monitors = [r for r in run.resources if r.type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"]
     assert monitors and all(kps.urn in m.depends_on for m in monitors)

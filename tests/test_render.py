@@ -28,7 +28,9 @@ def test_resources_json_lists_every_registered_resource(rendered):
     resources = json.loads((out / "resources.json").read_text())
     assert len(resources) == len(run_stack(stack).resources) > 20
     for entry in resources:
-        assert set(entry) <= {"type", "name", "parent", "inputs", "options"}
+        assert set(entry) <= {"type", "name", "parent", "inputs", "options", "aliases"}
+        # What the resource was called before (its own or its provider's renames): the same resource to a diff.
+        assert all(len(alias.split(" ")) == 2 for alias in entry.get("aliases", []))
         assert entry["parent"] is None or entry["parent"].startswith(f"urn:pulumi:{stack}::webhook-monitoring::")
     buckets = [r for r in resources if r["type"] == "aws:s3/bucket:Bucket"]
     assert sorted(b["name"] for b in buckets) == ["logs-bucket", "metrics-bucket"]
@@ -74,7 +76,7 @@ def test_render_command_line_refuses_an_unknown_stack():
 def test_render_writes_every_file_of_the_contract(rendered):
     stack, out = rendered
     assert sorted(p.name for p in (out / "helm").iterdir()) == sorted(
-        ["alloy.yaml", "kube-prometheus-stack.yaml", "loki.yaml", "mimir-distributed.yaml"]
+        ["alloy.yaml", "kube-prometheus-stack.yaml", "loki.yaml", "mimir-distributed.yaml", "prometheus-operator-crds.yaml"]
         + (["prometheus-blackbox-exporter.yaml"] if stack == "prod" else [])
     )
     rules = yaml.safe_load((out / "prometheus-rules.yaml").read_text())

@@ -130,7 +130,6 @@ def pinned() -> list[tuple[str, ...]]:
         ("monitoring/versions.py", "quay.io/prometheus/alertmanager", "docker", versions.ALERTMANAGER_VERSION, "", ""),
         ("monitoring/versions.py", "quay.io/prometheus/blackbox-exporter", "docker", versions.BLACKBOX_EXPORTER_VERSION,
          "", ""),
-        ("monitoring/versions.py", "docker.io/library/busybox", "docker", versions.CRD_UPGRADE_BUSYBOX_TAG, "", ""),
         ("monitoring/versions.py", "github.com/slok/sloth", "go", versions.SLOTH_VERSION, "", ""),
         ("tools/go_tools.py", helm.module, "go", helm.version, "", ""),
     ]
@@ -158,8 +157,7 @@ def test_every_literal_version_in_the_pinned_files_is_seen_by_renovate(config) -
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
         and re.search(r"\d+\.\d+", node.value.value) and not node.value.value.startswith("https://")
     ]
-    assert {name for name, _ in literals} >= {"PROMETHEUS_VERSION", "GRAPHITE_EXPORTER_IMAGE",
-                                              "CRD_UPGRADE_BUSYBOX_TAG"}
+    assert {name for name, _ in literals} >= {"PROMETHEUS_VERSION", "GRAPHITE_EXPORTER_IMAGE"}
     unseen = [name for name, value in literals
               if not any(f'{name} = "{value}"' in text for text in matched["monitoring/versions.py"])]
     assert unseen == []
@@ -262,7 +260,8 @@ def test_a_chart_and_the_versions_its_tests_build_are_updated_together(config) -
         if "groupName" in rule and "matchDepNames" in rule:
             groups[rule["groupName"]] = set(rule["matchDepNames"])
     assert groups["kube-prometheus-stack"] >= {
-        versions.KUBE_PROMETHEUS_STACK.name, "quay.io/prometheus/prometheus", "quay.io/prometheus/alertmanager"}
+        versions.KUBE_PROMETHEUS_STACK.name, versions.PROMETHEUS_OPERATOR_CRDS.name,
+        "quay.io/prometheus/prometheus", "quay.io/prometheus/alertmanager"}
     assert groups["prometheus-blackbox-exporter"] >= {
         versions.BLACKBOX_EXPORTER.name, "quay.io/prometheus/blackbox-exporter"}
     # Every dependency a rule names exists: a typo would silently match nothing.

@@ -39,10 +39,23 @@ from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tests.e2e.harness import alertmanager_for_test
 from config.types import duration_ms
+from monitoring.grafana_folders import LEVELS
+from testkit.grafana import GrafanaApi
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
 from tests.support import merged, rendered_stack, stack_settings
 from tools.go_tools import binary
-from tools.verify import SYNTHETIC_ALERTNAME, Expected, Kubectl, config_difference, main, metric_samples, parse_time, synthetic_labels, verify
+from tools.verify import (
+    SYNTHETIC_ALERTNAME,
+    Expected,
+    Kubectl,
+    config_difference,
+    main,
+    metric_samples,
+    parse_time,
+    release_state,
+    synthetic_labels,
+    verify,
+)
 
 STACK = "prod"
 OVERRIDES = {"alerting": {"alertmanager": {"groupWait": "1s", "groupInterval": "2s"}}}
@@ -78,14 +91,14 @@ class FakeCluster:
     def get_json(self, api_path: str) -> Any:
         parsed = urllib.parse.urlsplit(api_path)
         selector = urllib.parse.parse_qs(parsed.query).get("labelSelector", [""])[0]
-        wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
+        terms = [term.replace("!=", "=!", 1).split("=", 1) for term in selector.split(",") if term]
         parts = parsed.path.strip("/").split("/")
         assert parts[:2] == ["api", "v1"], api_path
         if len(parts) == 3:  # /api/v1/<kind>, every namespace
             return {"items": self.objects[parts[2]]}
         _, _, _, namespace, kind, *name = parts
         found = [o for o in self.objects[kind] if o["metadata"]["namespace"] == namespace
-                 and all(o["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
+                 and all(matches(o["metadata"].get("labels", {}).get(k), v) for k, v in terms)]
         if not name:
             return {"items": found}
         return next(o for o in found if o["metadata"]["name"] == name[0])
@@ -104,6 +117,11 @@ class FakeCluster:
             self.open_forwards -= 1
 
 
+def matches(value: Optional[str], term: str) -> bool:
+    """A label selector's `key=value`, or `key!=value` (given as `=!value`)."""
+    return value != term[1:] if term.startswith("!") else value == term
+
+
 def pod(objects: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:
     return next(p for p in objects["pods"] if p["metadata"]["name"] == name)
 
@@ -113,12 +131,12 @@ def pod(objects: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:
 
 @dataclass
 class Backends:
-    """A fake Grafana (its admin API, behind the admin's basic auth), a Loki gateway and a Mimir
-    gateway without samples; also the scrape target of every configured service."""
+    """A fake Grafana (its admin API, behind the admin's basic auth: folders, permissions and
+    dashboards from testkit/grafana.py), a Loki gateway and a Mimir gateway without samples; also the
+    scrape target of every configured service."""
 
     alertmanager_url: str
-    dashboards: set[str]
-    folders: set[str]
+    grafana: GrafanaApi
     logged_pods: set[tuple[str, str]]
     health: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
@@ -156,12 +174,8 @@ class Backends:
             return 200, {"status": "success", "data": {"resultType": "vector", "result": []}}
         if authorization != "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode():
             return 401, {"message": "Unauthorized"}
-        if found := re.fullmatch(r"/api/dashboards/uid/([^/]+)", path):
-            return (200, {"dashboard": {"uid": found[1], "title": found[1].title()}}) if found[1] in self.dashboards \
-                else (404, {"message": "Dashboard not found"})
-        if found := re.fullmatch(r"/api/folders/([^/]+)", path):
-            return (200, {"uid": found[1], "title": found[1].title()}) if found[1] in self.folders \
-                else (404, {"message": "folder not found"})
+        if path.startswith(("/api/dashboards/", "/api/folders", "/api/teams/")):
+            return self.grafana.answer("GET", url.geturl(), None, authorization)
         if path == "/api/frontend/settings":
             return 200, {"datasources": {uid.title(): {"uid": uid, "type": plugin, "meta": {"backend": plugin != "alertmanager"}}
                                          for uid, plugin in DATASOURCES.items()}}
@@ -186,6 +200,8 @@ class Stack:
     expected: Expected
     rule_groups: list[dict[str, Any]]
     enabled_features: list[str]
+    folder_grants: list[dict[str, Any]]
+    """The folder Job's permission items, as it posts them (roles only in this stack)."""
 
 
 @dataclass
@@ -275,7 +291,8 @@ class Servers:
 def stack() -> Stack:
     rendered = rendered_stack(STACK, OVERRIDES)
     features = rendered.prometheus_spec.get("enableFeatures", [])
-    return Stack(Expected.from_rendered(rendered, stack_settings(STACK, OVERRIDES)), rendered.rule_groups, features)
+    grants = [{"role": p["role"], "permission": LEVELS[p["permission"]]} for p in rendered.folder_permissions]
+    return Stack(Expected.from_rendered(rendered, stack_settings(STACK, OVERRIDES)), rendered.rule_groups, features, grants)
 
 
 @pytest.fixture(scope="module")
@@ -286,8 +303,12 @@ def servers(stack: Stack, tmp_path_factory) -> Iterator[Servers]:
     config = directory / "alertmanager.yaml"
     config.write_text(yaml.safe_dump(alertmanager_for_test(stack.expected.alertmanager_config, capture.url, factor=1)))
     victoria_port = free_port()
+    grafana = GrafanaApi(ADMIN, folders={title.lower().replace(" ", "-"): title for title in stack.expected.folders},
+                         dashboards=set(stack.expected.dashboards))
+    for uid in grafana.folders:
+        grafana.grant(uid, stack.folder_grants)
     servers = Servers(directory, stack, capture, Backends(
-        alertmanager_url="", dashboards=set(stack.expected.dashboards), folders=set(stack.expected.folders),
+        alertmanager_url="", grafana=grafana,
         logged_pods={(p["metadata"]["namespace"], p["metadata"]["name"]) for p in objects["pods"]
                      if p["status"]["phase"] == "Running"}),
         f"http://127.0.0.1:{victoria_port}", config, [])
@@ -363,6 +384,7 @@ def test_a_healthy_stack_passes_every_check_and_pages_no_one(servers: Servers):
     checks = {}
     for check, subject, _, _ in rows:
         checks.setdefault(check, []).append(subject)
+    assert checks["helm release"] == [f"{namespace}/{name}" for namespace, name in expected.releases]
     assert checks["pods"] == list(expected.namespaces)
     assert checks["targets"] == [f"{p} {monitor}" for p in PROMETHEUS_PODS for monitor, _ in expected.scrape_pools]
     assert checks["rules"] == [f"{p} {group}" for p in PROMETHEUS_PODS for group, _ in expected.rule_groups]
@@ -385,6 +407,39 @@ def test_a_healthy_stack_passes_every_check_and_pages_no_one(servers: Servers):
 
 
 # ------------------------------------------------------------------------------ Kubernetes
+
+
+@live
+def test_a_release_stuck_mid_upgrade_or_after_an_interrupted_first_install(servers: Servers):
+    """The state an interrupted `pulumi up` leaves: Helm refuses every later operation on the release."""
+    objects = json.loads(FIXTURE.read_text())
+    for record in objects["secrets"]:
+        labels = record["metadata"].get("labels", {})
+        if labels.get("name") == "kube-prometheus-stack" and labels["version"] == "2":
+            objects["secrets"].append({**record, "metadata": {**record["metadata"], "name": f"{record['metadata']['name']}3",
+                                       "labels": {**labels, "version": "3", "status": "pending-upgrade"}}})
+        if labels.get("name") == "loki":
+            labels.update(version="1", status="pending-install") if labels["version"] == "1" else labels.clear()
+    code, rows = run(servers, objects)
+    assert code == 1
+    assert failures(rows) == [
+        ("helm release", "monitoring/kube-prometheus-stack", "FAIL", "revision 3 pending-upgrade: `helm -n monitoring "
+         "rollback kube-prometheus-stack 2` (its last deployed revision), then `pulumi up` (docs/operations/failed-release.md)"),
+        ("helm release", "monitoring/loki", "FAIL", "revision 1 pending-install: `helm -n monitoring uninstall loki` "
+         "(a first install that never completed holds no data), then `pulumi up` (docs/operations/failed-release.md)"),
+    ]
+
+
+@pytest.mark.parametrize("revisions, expected", [
+    ({3: "deployed"}, ("ok", "revision 3 deployed")),
+    ({1: "failed"}, ("FAIL", "revision 1 failed: `helm -n monitoring uninstall loki` (a first install that never completed "
+                             "holds no data), then `pulumi up` (docs/operations/failed-release.md)")),
+    ({4: "pending-rollback"}, ("FAIL", "revision 4 pending-rollback: `helm -n monitoring history loki`, roll back to the "
+                                       "last deployed revision, then `pulumi up` (docs/operations/failed-release.md)")),
+    ({2: "deployed", 3: "failed"}, ("FAIL", "revision 3 failed: `pulumi up` (docs/operations/failed-release.md)")),
+])
+def test_each_helm_state_gets_the_command_that_recovers_it(revisions, expected):
+    assert release_state("monitoring", "loki", max(revisions), revisions) == expected
 
 
 @live
@@ -531,17 +586,37 @@ def test_the_synthetic_alert_not_visible(servers: Servers):
 
 
 @live
-@pytest.mark.parametrize("kind", ["dashboard", "folder"])
-def test_a_dashboard_or_folder_missing(servers: Servers, kind: str):
-    present = servers.backends.dashboards if kind == "dashboard" else servers.backends.folders
-    missing = sorted(present)[0]
-    present.discard(missing)
+def test_a_dashboard_missing(servers: Servers):
+    dashboards = servers.backends.grafana.dashboards
+    missing = sorted(dashboards)[0]
+    dashboards.discard(missing)
     try:
         code, rows = run(servers)
     finally:
-        present.add(missing)
+        dashboards.add(missing)
     assert code == 1
-    assert failures(rows) == [(kind, missing, "FAIL", "missing (HTTP 404)")]
+    assert failures(rows) == [("dashboard", missing, "FAIL", "missing (HTTP 404)")]
+
+
+@live
+def test_a_folder_missing_or_granting_other_permissions(servers: Servers):
+    grafana = servers.backends.grafana
+    (missing, changed, *_) = sorted(grafana.folders)
+    title, permissions = grafana.folders.pop(missing), dict(grafana.permissions)
+    grafana.grant(changed, [{"role": "Viewer", "permission": 2}])
+    try:
+        code, rows = run(servers)
+    finally:
+        grafana.folders[missing] = title
+        grafana.permissions.update(permissions)
+    assert code == 1
+    expected = ", ".join(servers.stack.expected.folder_permissions)
+    assert expected == "Editor: Edit, Viewer: View"
+    assert failures(rows) == [
+        ("folder", title, "FAIL", "missing"),
+        ("folder", grafana.folders[changed], "FAIL", f"grants Viewer: Edit, expected {expected}: run the folder Job again "
+         "(docs/operations/grafana-admin.md)"),
+    ]
 
 
 @live

@@ -148,6 +148,23 @@ def test_pr_workflow_renders_and_previews_every_stack(pr_workflow) -> None:
     assert jobs["chart-check"]["steps"][0]["with"]["fetch-depth"] == 0
 
 
+def test_pr_workflow_diffs_every_stack_against_the_base_and_checks_chart_bumps(pr_workflow) -> None:
+    jobs = pr_workflow["jobs"]
+    diff = jobs["diff"]
+    assert diff["if"] == "github.event_name == 'pull_request'"
+    assert sorted(diff["strategy"]["matrix"]["stack"]) == sorted(stacks())
+    (checkout,) = [s for s in diff["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["fetch-depth"] == 0, "the base revision must be in the clone"
+    (step,) = [s for s in diff["steps"] if s.get("name") == "make diff"]
+    assert step["env"] == {"STACK": "${{ matrix.stack }}", "BASE": "${{ github.event.pull_request.base.sha }}"}
+    assert 'make diff STACK="$STACK" BASE="$BASE" DIFF_FLAGS=--check | tee diff.txt' in step["run"]
+    (post,) = [s for s in diff["steps"] if s.get("name") == "Post the diff"]
+    assert "always()" in post["if"] and "GITHUB_STEP_SUMMARY" in post["run"]
+    (upgrade,) = [s for s in jobs["chart-check"]["steps"] if s.get("name") == "make upgrade-check"]
+    assert upgrade["run"] == 'make upgrade-check BASE="$BASE"'
+    assert {"diff", "upgrade-check"} <= set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
+
+
 def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
     assert pr_workflow["permissions"] == {"contents": "read"}
     granted = {name: job["permissions"] for name, job in pr_workflow["jobs"].items()}
@@ -156,6 +173,7 @@ def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
         "chart-check": {"contents": "read"},
         "render": {"contents": "read"},
         "preview": {"contents": "read", "id-token": "write", "pull-requests": "write"},
+        "diff": {"contents": "read", "pull-requests": "write"},
     }
 
 

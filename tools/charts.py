@@ -44,8 +44,8 @@ from tools.go_tools import binary
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".charts"
-CHARTS = (versions.KUBE_PROMETHEUS_STACK, versions.MIMIR, versions.BLACKBOX_EXPORTER, versions.LOKI,
-          versions.ALLOY, versions.PROMTAIL)
+CHARTS = (versions.PROMETHEUS_OPERATOR_CRDS, versions.KUBE_PROMETHEUS_STACK, versions.MIMIR,
+          versions.BLACKBOX_EXPORTER, versions.LOKI, versions.ALLOY, versions.PROMTAIL)
 # Where a chart's source sits in the repositories that publish charts, or at a repository's top level
 # (a repository holding a chart with its dependencies, as mimir-distributed 5.7.0's copy in
 # ragudiko/alloysetup does).
@@ -155,7 +155,7 @@ def find_in_git(name: str, version_pattern: str, repositories: tuple[Path, ...])
                     path = template.format(name=name)
                     meta = _chart_at(repository, tag, path)
                     if meta and meta.get("name") == name and str(meta.get("version")) == version:
-                        candidates.append((_version_key(version), GitSource(repository, tag, path), version))
+                        candidates.append((version_key(version), GitSource(repository, tag, path), version))
     if candidates:
         _, source, version = max(candidates, key=lambda c: c[0])
         return source, version
@@ -171,7 +171,8 @@ def find_in_git(name: str, version_pattern: str, repositories: tuple[Path, ...])
     return None
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
+    """A chart version as numbers, for ordering: 88.5.3 -> (88, 5, 3)."""
     return tuple(int(part) if part.isdigit() else -1 for part in version.replace("-", ".").split("."))
 
 
@@ -226,33 +227,39 @@ def _add_dependencies(chart_root: Path, repositories: tuple[Path, ...]) -> Optio
 # ------------------------------------------------------------------------------ command line
 
 
+def _mirrors() -> tuple[Optional[str], tuple[Path, ...]]:
+    mirrors = os.environ.get("CHART_GIT_MIRRORS")
+    return mirrors, tuple(git_repositories(Path(mirrors))) if mirrors and Path(mirrors).is_dir() else ()
+
+
+def ensure(chart: Chart) -> str:
+    """Make one chart version available in the cache (any version: `make diff` templates an older
+    revision's pins); where it came from, or `unavailable: <why>`."""
+    if os.environ.get("CHART_SOURCES"):
+        return "CHART_SOURCES" if chart_dir(chart) else f"unavailable: {unavailable_reason(chart)}"
+    if chart_dir(chart):
+        return "cached"
+    CACHE.mkdir(exist_ok=True)
+    mirrors, repositories = _mirrors()
+    key = f"{chart.name}-{chart.version}"
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        why = helm_pull(chart, Path(tmp))
+        source = f"helm pull {chart.repo}"
+        if why and repositories:
+            shutil.rmtree(Path(tmp) / key, ignore_errors=True)
+            git_why = assemble_from_git(chart, Path(tmp), repositories)
+            why, source = (f"{why}; {git_why}", source) if git_why else (None, f"git mirrors in {mirrors}")
+        if why is None:
+            shutil.move(str(Path(tmp) / key), CACHE / key)
+            _failure_note(chart).unlink(missing_ok=True)
+        else:
+            _failure_note(chart).write_text(f"{why}\n")
+    return source if why is None else f"unavailable: {why}"
+
+
 def fetch() -> dict[str, str]:
     """Make every pinned chart available in the cache; where each came from, or why it is missing."""
-    if os.environ.get("CHART_SOURCES"):
-        return {f"{c.name}-{c.version}": "CHART_SOURCES" if chart_dir(c) else unavailable_reason(c) for c in CHARTS}
-    CACHE.mkdir(exist_ok=True)
-    mirrors = os.environ.get("CHART_GIT_MIRRORS")
-    repositories = tuple(git_repositories(Path(mirrors))) if mirrors and Path(mirrors).is_dir() else ()
-    outcome = {}
-    for chart in CHARTS:
-        key = f"{chart.name}-{chart.version}"
-        if chart_dir(chart):
-            outcome[key] = "cached"
-            continue
-        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-            why = helm_pull(chart, Path(tmp))
-            source = f"helm pull {chart.repo}"
-            if why and repositories:
-                shutil.rmtree(Path(tmp) / key, ignore_errors=True)
-                git_why = assemble_from_git(chart, Path(tmp), repositories)
-                why, source = (f"{why}; {git_why}", source) if git_why else (None, f"git mirrors in {mirrors}")
-            if why is None:
-                shutil.move(str(Path(tmp) / key), CACHE / key)
-                _failure_note(chart).unlink(missing_ok=True)
-            else:
-                _failure_note(chart).write_text(f"{why}\n")
-        outcome[key] = source if why is None else f"unavailable: {why}"
-    return outcome
+    return {f"{c.name}-{c.version}": ensure(c) for c in CHARTS}
 
 
 def main(argv: list[str]) -> int:

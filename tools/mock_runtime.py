@@ -37,12 +37,29 @@ class Registered:
     retain_on_delete: bool = False
     depends_on: tuple[str, ...] = ()
     """URNs of the resources this one was declared to wait for (`depends_on`)."""
+    aliases: tuple[str, ...] = ()
+    """`<type> <name>` of what this resource was before a rename (its `aliases`): the same resource."""
 
     def as_json(self) -> dict:
         entry = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": plain(self.inputs)}
         if self.protect or self.retain_on_delete:
             entry["options"] = {"protect": self.protect, "retainOnDelete": self.retain_on_delete}
+        if self.aliases:
+            entry["aliases"] = list(self.aliases)
         return entry
+
+
+def alias_keys(request) -> tuple[str, ...]:
+    """`<type> <name>` of each alias of a registration: a URN's last type and name, or a spec's, whose
+    empty fields mean the resource's own."""
+    keys = []
+    for alias in request.aliases:
+        if alias.WhichOneof("alias") == "urn":
+            type_chain, name = alias.urn.split("::")[-2:]
+            keys.append(f"{type_chain.rsplit('$', 1)[-1]} {name}")
+        else:
+            keys.append(f"{alias.spec.type or request.type} {alias.spec.name or request.name}")
+    return tuple(sorted(set(keys) - {f"{request.type} {request.name}"}))
 
 
 def plain(value: Any, reveal_secrets: bool = False) -> Any:
@@ -113,7 +130,7 @@ class RecordingMonitor(mocks.MockMonitor):
             self._record(
                 request, response.urn, request.object, custom=bool(request.custom),
                 protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete),
-                depends_on=tuple(sorted(request.dependencies)),
+                depends_on=tuple(sorted(request.dependencies)), aliases=alias_keys(request),
             )
         return response
 
@@ -155,8 +172,6 @@ class ProgramMocks(pulumi.runtime.Mocks):
             return {"id": f"P-SCHEDULE-{inputs['name']}", "name": inputs["name"]}, []
         if token == "pagerduty:index/getEscalationPolicy:getEscalationPolicy":
             return {"id": f"P-POLICY-{inputs['name']}", "name": inputs["name"]}, []
-        if token == "grafana:oss/getTeam:getTeam":
-            return {"id": f"team-{inputs['name']}", "teamId": 7, "teamUid": f"uid-{inputs['name']}", "name": inputs["name"]}, []
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/render", "userId": "render"}, []
         if token == "aws:index/getRegion:getRegion":

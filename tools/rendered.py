@@ -19,9 +19,10 @@ from typing import Any, Optional
 
 import yaml
 
+from monitoring.grafana import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE, FOLDER_ANNOTATION, FOLDER_JOB_LABELS
 from monitoring.logging.loki import RULES_CONFIGMAP_LABEL, RULES_CONFIGMAP_LABEL_VALUE
 from monitoring.scrape import MONITOR_LABEL
-from monitoring.versions import ALLOY, KUBE_PROMETHEUS_STACK, PROMTAIL
+from monitoring.versions import ALLOY, KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS, PROMTAIL
 from tools.mock_runtime import Run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -30,9 +31,9 @@ SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
 SECRET = "kubernetes:core/v1:Secret"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 NAMESPACE = "kubernetes:core/v1:Namespace"
-DASHBOARD = "grafana:oss/dashboard:Dashboard"
-FOLDER = "grafana:oss/folder:Folder"
+JOB = "kubernetes:batch/v1:Job"
 ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"
+FIRST_RELEASES = (PROMETHEUS_OPERATOR_CRDS.name, KUBE_PROMETHEUS_STACK.name)
 
 
 def reveal(value: Any) -> Any:
@@ -59,6 +60,7 @@ class Release:
     name: str
     chart: str
     version: str
+    repo: str
     namespace: str
     values: dict[str, Any]
     """Secrets revealed (placeholders in a render)."""
@@ -92,9 +94,13 @@ class RenderedStack:
 
     @cached_property
     def releases(self) -> dict[str, Release]:
-        """By chart name (the program installs each chart once)."""
-        return {i["chart"]: Release(i["name"], i["chart"], i["version"], i["namespace"], i.get("values") or {})
-                for i in self.inputs(RELEASE)}
+        """By chart name (the program installs each chart once), in the order the program installs them:
+        the CRDs, then kube-prometheus-stack (whose Operator admits the monitors and rules the other
+        charts ship), then the rest."""
+        found = [Release(i["name"], i["chart"], i["version"], i["repositoryOpts"]["repo"], i["namespace"],
+                         i.get("values") or {}) for i in self.inputs(RELEASE)]
+        found.sort(key=lambda r: FIRST_RELEASES.index(r.chart) if r.chart in FIRST_RELEASES else len(FIRST_RELEASES))
+        return {r.chart: r for r in found}
 
     def manifests(self) -> list[dict[str, Any]]:
         """The Kubernetes objects the program registers itself (not Helm releases), as manifests."""
@@ -124,10 +130,30 @@ class RenderedStack:
         return yaml.safe_load(self.alertmanager_text or "{}")
 
     @cached_property
+    def _dashboard_config_maps(self) -> list[dict[str, Any]]:
+        return [c for c in self.inputs(CONFIG_MAP)
+                if (c["metadata"].get("labels") or {}).get(DASHBOARD_LABEL) == DASHBOARD_LABEL_VALUE]
+
+    @cached_property
     def dashboards(self) -> dict[str, dict[str, Any]]:
-        """Dashboard models by UID."""
-        models = (json.loads(d["configJson"]) for d in self.inputs(DASHBOARD))
+        """Dashboard models by UID (from the ConfigMaps Grafana's dashboard sidecar loads)."""
+        models = (json.loads(text) for c in self._dashboard_config_maps for text in c["data"].values())
         return {m["uid"]: m for m in sorted(models, key=lambda m: m["uid"])}
+
+    @cached_property
+    def dashboard_folders(self) -> dict[str, str]:
+        """Dashboard UID -> title of the folder the sidecar puts it in."""
+        return {json.loads(text)["uid"]: c["metadata"]["annotations"][FOLDER_ANNOTATION]
+                for c in self._dashboard_config_maps for text in c["data"].values()}
+
+    @cached_property
+    def folder_permissions(self) -> list[dict[str, str]]:
+        """What the folder Job gives every folder: {"role" or "team", "permission"} (monitoring/grafana_folders.py)."""
+        for job in self.inputs(JOB):
+            if FOLDER_JOB_LABELS.items() <= (job["metadata"].get("labels") or {}).items():
+                (container,) = job["spec"]["template"]["spec"]["containers"]
+                return json.loads(next(e["value"] for e in container["env"] if e["name"] == "PERMISSIONS"))
+        return []
 
     @cached_property
     def logging(self) -> dict[str, str]:

@@ -118,15 +118,12 @@ def helm_template(release: ChartRelease, values: dict[str, Any], chart_dir: Path
     return result.stdout
 
 
-def template_rendered(rendered: RenderedStack, settings: Settings) -> StackOutput:
-    """Every release of a rendered stack templated; kube-prometheus-stack first, as it brings the CRDs
-    the others' monitors need (the program installs it first for the same reason)."""
-    releases = [ChartRelease(r.name, CHARTS_BY_NAME[r.chart], r.namespace, r.values)
+def template_releases(rendered: RenderedStack) -> dict[str, ChartRelease]:
+    """Every release of a rendered stack templated, at the chart version it installs (skipped, with the
+    reason, where that chart's source is not available), by chart name in the order the program
+    installs them (the CRDs first: the later charts render monitors once the CRDs are served)."""
+    releases = [ChartRelease(r.name, Chart(r.chart, r.version, r.repo), r.namespace, r.values)
                 for r in rendered.releases.values()]
-    for release in releases:
-        pinned = rendered.releases[release.chart.name].version
-        assert release.chart.version == pinned, f"{release.name}: chart {pinned} installed, {release.chart.version} pinned"
-    releases.sort(key=lambda r: r.chart != versions.KUBE_PROMETHEUS_STACK)
     apis: list[str] = []
     for release in releases:
         chart_dir = charts.chart_dir(release.chart)
@@ -135,7 +132,15 @@ def template_rendered(rendered: RenderedStack, settings: Settings) -> StackOutpu
             continue
         release.objects = load_all(helm_template(release, release.values, chart_dir, apis))
         apis = api_versions([o for r in releases for o in r.objects if o["kind"] == "CustomResourceDefinition"])
-    return StackOutput(rendered.stack, settings, rendered, {r.chart.name: r for r in releases}, rendered.manifests())
+    return {r.chart.name: r for r in releases}
+
+
+def template_rendered(rendered: RenderedStack, settings: Settings) -> StackOutput:
+    """Every release of a rendered stack templated (`template_releases`), at the pinned versions."""
+    for release in rendered.releases.values():
+        pinned = CHARTS_BY_NAME[release.chart].version
+        assert release.version == pinned, f"{release.name}: chart {release.version} installed, {pinned} pinned"
+    return StackOutput(rendered.stack, settings, rendered, template_releases(rendered), rendered.manifests())
 
 
 @lru_cache(maxsize=None)

@@ -46,7 +46,7 @@ from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_
 from monitoring.logging.pipeline import log_pipeline
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tools.render import RenderError, render_stack
-from tools.rendered import FOLDER, NAMESPACE, RenderedStack
+from tools.rendered import NAMESPACE, RenderedStack
 
 OK, FAIL, SKIPPED = "ok", "FAIL", "skipped"
 
@@ -111,6 +111,8 @@ class Expected:
     """The `cluster` external label of every series."""
     kube_context: Optional[str]
     namespaces: tuple[str, ...]
+    releases: tuple[tuple[str, str], ...]
+    """(namespace, name) of every Helm release, in install order."""
     scrape_pools: tuple[tuple[str, str], ...]
     """(ServiceMonitor name, scrape pool) of every configured webhook service's endpoints."""
     rule_groups: tuple[tuple[str, tuple[str, ...]], ...]
@@ -128,6 +130,9 @@ class Expected:
     """Keys of the admin user and password in `grafana_admin_secret`."""
     dashboards: tuple[str, ...]
     folders: tuple[str, ...]
+    """Folder titles (the dashboard sidecar makes folders by title)."""
+    folder_permissions: tuple[str, ...]
+    """What every folder grants, as `grantee: level` (`Viewer: View`, `team sre: Edit`), sorted."""
     datasources: tuple[str, ...]
     log_labels: tuple[str, str]
     """The stream labels the log pipeline gives every line's namespace and pod."""
@@ -142,6 +147,7 @@ class Expected:
             cluster=prometheus_spec["externalLabels"]["cluster"],
             kube_context=settings.cluster.kube_context,
             namespaces=tuple(sorted(n["metadata"]["name"] for n in rendered.inputs(NAMESPACE))),
+            releases=tuple((r.namespace, r.name) for r in rendered.releases.values()),
             # The configured services' monitors, each endpoint a scrape pool as the Operator names it.
             scrape_pools=tuple((name, f"serviceMonitor/{m['metadata']['namespace']}/{name}/{i}")
                                for name, m in rendered.service_monitors.items() for i in range(len(m["spec"]["endpoints"]))),
@@ -158,7 +164,9 @@ class Expected:
             grafana_admin_secret=grafana["admin"]["existingSecret"],
             grafana_admin_keys=(grafana["admin"]["userKey"], grafana["admin"]["passwordKey"]),
             dashboards=tuple(rendered.dashboards),
-            folders=tuple(sorted(f["uid"] for f in rendered.inputs(FOLDER))),
+            folders=tuple(sorted(set(rendered.dashboard_folders.values()))),
+            folder_permissions=tuple(sorted(grant_text(p.get("role") or "", p.get("team") or "", p["permission"])
+                                            for p in rendered.folder_permissions)),
             datasources=tuple(sorted(datasource_urls)),
             log_labels=(relabels[("__meta_kubernetes_namespace",)], relabels[("__meta_kubernetes_pod_name",)]),
         )
@@ -458,7 +466,8 @@ class Verifier:
         self.rows.append(Row(check, subject, status, detail))
 
     def run(self) -> list[Row]:
-        for section, check in ((self.pods, "pods"), (self.volumes, "volumes"), (self.prometheus, "prometheus"),
+        for section, check in ((self.releases, "helm release"), (self.pods, "pods"), (self.volumes, "volumes"),
+                               (self.prometheus, "prometheus"),
                                (self.alertmanager, "alertmanager"), (self.grafana, "grafana"), (self.logs, "logs"),
                                (self.long_term_store, "long-term store")):
             with self.guard(check, "-"):
@@ -476,6 +485,19 @@ class Verifier:
             self.add(check, subject, FAIL, f"{type(error).__name__}: {error}")
 
     # -------------------------------------------------------------------------- Kubernetes
+
+    def releases(self) -> None:
+        """Each Helm release's current revision is deployed; one that is not says how to recover it."""
+        for namespace, name in self.expected.releases:
+            selector = urllib.parse.quote(f"owner=helm,name={name},status!=superseded")
+            records = items(self.cluster, f"/api/v1/namespaces/{namespace}/secrets?labelSelector={selector}")
+            revisions = {int(r["metadata"]["labels"]["version"]): r["metadata"]["labels"]["status"] for r in records}
+            if not revisions:
+                self.add("helm release", f"{namespace}/{name}", FAIL, "not installed: `pulumi up` installs it")
+                continue
+            current = max(revisions)
+            status, detail = release_state(namespace, name, current, revisions)
+            self.add("helm release", f"{namespace}/{name}", status, detail)
 
     def pods(self) -> None:
         now = utc_now()
@@ -676,15 +698,33 @@ class Verifier:
                 status, found = http(f"{url}/api/dashboards/uid/{uid}", headers=auth)
                 self.add("dashboard", uid, OK if status == 200 else FAIL,
                          f"\"{found['dashboard']['title']}\"" if status == 200 else _grafana_missing(status, "dashboard"))
-            for uid in self.expected.folders:
-                status, found = http(f"{url}/api/folders/{uid}", headers=auth)
-                self.add("folder", uid, OK if status == 200 else FAIL,
-                         f"\"{found['title']}\"" if status == 200 else _grafana_missing(status, "folder"))
+            self._folders(url, auth)
             _, settings = http(f"{url}/api/frontend/settings", headers=auth)
             backend = {d["uid"]: d.get("meta", {}).get("backend", False)
                        for d in (settings.get("datasources", {}) if isinstance(settings, dict) else {}).values()}
             for uid in self.expected.datasources:
                 self._datasource(url, auth, uid, backend.get(uid, False))
+
+    def _folders(self, url: str, auth: dict[str, str]) -> None:
+        """Each folder, found by title, grants exactly what the folder Job gives it."""
+        status, listed = http(f"{url}/api/folders?limit=1000", headers=auth)
+        uids = {f["title"]: f["uid"] for f in listed} if status == 200 and isinstance(listed, list) else {}
+        expected = list(self.expected.folder_permissions)
+        for title in self.expected.folders:
+            if title not in uids:
+                self.add("folder", title, FAIL, "missing" if status == 200 else _grafana_missing(status, "folder list"))
+                continue
+            status, granted = http(f"{url}/api/folders/{urllib.parse.quote(uids[title])}/permissions", headers=auth)
+            if status != 200:
+                self.add("folder", title, FAIL, _grafana_missing(status, "folder's permissions"))
+                continue
+            found = sorted(grant_text(g.get("role") or "", g.get("team") or "", g.get("permissionName", ""))
+                           for g in granted if not g.get("inherited"))
+            if found == expected:
+                self.add("folder", title, OK, f"{uids[title]}, grants {', '.join(expected)}")
+            else:
+                self.add("folder", title, FAIL, f"grants {', '.join(found) or 'nothing'}, expected {', '.join(expected)}: "
+                         "run the folder Job again (docs/operations/grafana-admin.md)")
 
     def _datasource(self, url: str, auth: dict[str, str], uid: str, backend: bool) -> None:
         status, source = http(f"{url}/api/datasources/uid/{uid}", headers=auth)
@@ -735,6 +775,32 @@ class Verifier:
         newest = max(float(r["value"][1]) for r in result)
         self.add("long-term store", selector, OK,
                  f"{count(len(result), 'series', 'series')}, newest sample {utc_now().timestamp() - newest:.0f}s old")
+
+
+def release_state(namespace: str, name: str, current: int, revisions: dict[int, str]) -> tuple[str, str]:
+    """(status, detail) of a Helm release whose newest revision is `current`; revision -> Helm status of
+    every revision not superseded. A release stuck in a pending state (the process running Helm died:
+    an interrupted `pulumi up`) refuses every later operation; the detail is the one command that
+    recovers it (docs/operations/failed-release.md)."""
+    status = revisions[current]
+    deployed = [r for r, s in revisions.items() if s == "deployed" and r < current]
+    if status == "deployed":
+        return OK, f"revision {current} deployed"
+    where = f"helm -n {namespace}"
+    if status == "pending-install" or (status == "failed" and not deployed):
+        action = f"`{where} uninstall {name}` (a first install that never completed holds no data), then `pulumi up`"
+    elif status in ("pending-upgrade", "pending-rollback") and deployed:
+        action = f"`{where} rollback {name} {max(deployed)}` (its last deployed revision), then `pulumi up`"
+    elif status in ("pending-upgrade", "pending-rollback"):
+        action = f"`{where} history {name}`, roll back to the last deployed revision, then `pulumi up`"
+    else:  # failed after a deployed revision (not atomic): Helm upgrades it again
+        action = "`pulumi up`"
+    return FAIL, f"revision {current} {status}: {action} (docs/operations/failed-release.md)"
+
+
+def grant_text(role: str, team: str, level: str) -> str:
+    """A folder permission as the table shows it: `Viewer: View`, `team sre: Edit`."""
+    return f"{role or 'team ' + team}: {level}"
 
 
 def _grafana_missing(status: int, what: str) -> str:

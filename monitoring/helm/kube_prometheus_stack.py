@@ -19,6 +19,12 @@ from monitoring.grafana import (
     ADMIN_PASSWORD_KEY,
     ADMIN_USER_KEY,
     CLUSTER_ISSUER_ANNOTATION,
+    DASHBOARD_LABEL,
+    DASHBOARD_LABEL_VALUE,
+    FOLDER_ANNOTATION,
+    ROTATION_ANNOTATION,
+    admin_reset_container,
+    chart_image,
     grafana_ini,
     oauth_mount,
 )
@@ -77,6 +83,16 @@ def values(settings: Settings, refs: ChartRefs) -> dict[str, Any]:
         {"grafana": grafana_values(settings, storage_class=refs.storage_class, admin_secret=refs.grafana_admin_secret,
                                    oauth_secret=refs.grafana_oauth_secret, sidecar_role=refs.grafana_sidecar_role)},
     )
+
+
+GRAFANA_NAME = f"{FULLNAME}-grafana"
+# The grafana chart's Service port (service.port), in front of Grafana's 3000.
+GRAFANA_SERVICE_PORT = 80
+
+
+def grafana_url(namespace: str) -> str:
+    """Grafana's Service inside the cluster: the subchart is named after the release."""
+    return f"http://{GRAFANA_NAME}.{namespace}.svc.cluster.local:{GRAFANA_SERVICE_PORT}"
 
 
 def service_urls(namespace: str) -> tuple[str, str]:
@@ -213,17 +229,10 @@ def prometheus_values(settings: Settings, storage_class: str, attributes_classes
     }
     own = {
         "fullnameOverride": FULLNAME,
-        "crds": {
-            "enabled": True,
-            # Helm installs CRDs only once; this hook job upgrades them with
-            # `kubectl apply --server-side --force-conflicts` (they are too large for client-side apply).
-            "upgradeJob": {
-                "enabled": True,
-                "forceConflicts": True,
-                "image": {"busybox": {"tag": versions.CRD_UPGRADE_BUSYBOX_TAG}},
-                "resources": small_resources("50m", "64Mi", "256Mi"),
-            },
-        },
+        # The CRDs are the prometheus-operator-crds release's (monitoring/helm/prometheus_operator_crds.py),
+        # installed before this one: not the chart's hook job, which force-applies them with a kubectl
+        # image pulled at every install, upgrade and rollback, and re-applies older ones on a rollback.
+        "crds": {"enabled": False},
         # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
         # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
         "defaultRules": {"disabled": {"Watchdog": True}, **chart_rule_overrides(settings)},
@@ -344,16 +353,22 @@ def grafana_values(
 
     Secrets are referenced by name, never inlined: the admin credentials from `admin_secret`,
     the OAuth client secret from `oauth_secret`. Data sources are ours alone, with stable UIDs
-    that the dashboards reference, so the chart's defaults are switched off. The sidecars that load
-    data sources and the chart's dashboards read ConfigMaps of Grafana's namespace only, through
-    `sidecar_role` (a Role granting exactly that): the chart's own role would let Grafana read
-    every Secret (a ClusterRole, as kube-prometheus-stack has the dashboard sidecar watch all
-    namespaces).
+    that the dashboards reference, so the chart's defaults are switched off. The sidecars load data
+    sources and dashboards (the chart's and ours, each of ours in the folder its annotation names)
+    from ConfigMaps of Grafana's namespace only, through `sidecar_role` (a Role granting exactly
+    that): the chart's own role would let Grafana read every Secret (a ClusterRole, as
+    kube-prometheus-stack has the dashboard sidecar watch all namespaces). Nothing reaches Grafana
+    through its public URL to configure it. Its admin password is reset from `admin_secret` at every
+    start (monitoring/grafana.py), and a rotation restarts it.
     """
     g = settings.grafana
     ingress_annotations = {CLUSTER_ISSUER_ANNOTATION: g.cluster_issuer} if g.cluster_issuer else {}
     values = {
+        # The version the admin reset's CLI is (monitoring/grafana.py): the server's own.
+        "image": chart_image(versions.GRAFANA_IMAGE),
         "admin": {"existingSecret": admin_secret, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
+        "extraInitContainers": [admin_reset_container(versions.GRAFANA_IMAGE, admin_secret)],
+        "podAnnotations": {ROTATION_ANNOTATION: str(g.admin_password_rotation)},
         # SQLite on a ReadWriteOnce gp3 volume: one replica, and the volume keeps users and preferences.
         "replicas": 1,
         # The chart's RollingUpdate starts the new pod before stopping the old: it cannot attach the
@@ -385,10 +400,20 @@ def grafana_values(
         "extraSecretMounts": [client_mount(server, "grafana") for server in (PROMETHEUS, ALERTMANAGER)]
         + ([oauth_mount(oauth_secret)] if oauth_secret else []),
         "sidecar": {
+            # The image the folder Job runs too (components/grafana_dashboards.py).
+            "image": chart_image(versions.GRAFANA_SIDECAR_IMAGE),
             "resources": small_resources("10m", "64Mi", "128Mi"),
             "datasources": {"defaultDatasourceEnabled": False, "resource": "configmap"},
-            # Grafana's own namespace, where the chart's dashboards are (kube-prometheus-stack says ALL).
-            "dashboards": {"searchNamespace": settings.namespace, "resource": "configmap"},
+            "dashboards": {
+                # Grafana's own namespace, where the dashboards are (kube-prometheus-stack says ALL).
+                "searchNamespace": settings.namespace,
+                "resource": "configmap",
+                "label": DASHBOARD_LABEL,
+                "labelValue": DASHBOARD_LABEL_VALUE,
+                # Each of our dashboards in the folder its ConfigMap's annotation names.
+                "folderAnnotation": FOLDER_ANNOTATION,
+                "provider": {"foldersFromFilesStructure": True},
+            },
         },
         "additionalDataSources": datasources(settings, datasource_urls(settings)),
         # The subchart's monitor does not get the parent chart's common labels: without the
