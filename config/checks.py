@@ -184,6 +184,21 @@ def cross_field_problems(s: Settings) -> list[str]:
     return problems
 
 
+# How the fleet names a stack: its environment first, then what sets it apart (`prod-euw1`, `staging`).
+ENVIRONMENT_WORDS = {"dev": "dev", "development": "dev", "staging": "staging", "stage": "staging", "prod": "prod",
+                     "production": "prod"}
+
+
+def stack_name_problems(s: Settings, stack: str) -> list[str]:
+    """A stack named for one environment that sets another: it would run with that one's defaults
+    (replicas, protection, paging)."""
+    named = ENVIRONMENT_WORDS.get(re.split(r"[-_.]", stack.lower(), maxsplit=1)[0]) if stack else None
+    if named is None or named == s.environment:
+        return []
+    return [f"{NAMESPACE}:environment: got {s.environment!r}, expected {named!r} for stack {stack} (a stack is named "
+            f"<environment>-<what sets it apart>): it would run with {s.environment}'s defaults, not {named}'s"]
+
+
 def service_keys(s: Settings) -> list[tuple[str, Any]]:
     """(key, service) of every scraped service: `metrics.services[i]`, then `metrics.additionalServices[i]`."""
     return ([(f"metrics.services[{i}]", t) for i, t in enumerate(s.metrics.services)]

@@ -8,7 +8,7 @@ from typing import Any, Callable, Collection, Mapping
 
 from config.schema import NAMESPACE, ConfigError, parse
 from config.secrets import SECRET_KEYS, Secrets, secret_field
-from config.checks import cross_field_problems
+from config.checks import cross_field_problems, stack_name_problems
 from config.settings import Settings
 
 
@@ -63,11 +63,13 @@ def load(
     secret_keys: Collection[str],
     read_secret: Callable[[str], Any],
     check_secrets: bool = True,
+    stack: str = "",
 ) -> tuple[Settings, Secrets]:
     """Validate `raw` (full key -> value, e.g. `webhook-monitoring:prometheus` -> JSON text).
 
     Keys of other namespaces are refused where nothing would read them (`namespace_problems`).
-    `read_secret(name)` returns the secret value of a key known to be set. Without
+    `read_secret(name)` returns the secret value of a key known to be set. `stack`: the Pulumi stack's
+    name, which must not name another environment than `environment` (unknown: not checked). Without
     `check_secrets`, the secrets' values are not judged (the offline render's placeholders).
     """
     prefix = NAMESPACE + ":"
@@ -78,7 +80,7 @@ def load(
     settings, problems = parse(Settings, plain, environment if isinstance(environment, str) else "dev", prefix)
     problems += namespace_problems(raw)
     if settings is not None:
-        problems += cross_field_problems(settings)
+        problems += cross_field_problems(settings) + stack_name_problems(settings, stack)
     values = {}
     for key in SECRET_KEYS:
         full = prefix + key.name

@@ -634,6 +634,22 @@ class UnitCosts:
 
 
 @dataclass(frozen=True)
+class ExtraPanel:
+    dashboard: str = setting("UID of the stack's dashboard the panel is added to.", example="webhook-overview")
+    title: str = setting("Panel title.", example="Deliveries retried")
+    expr: str = setting(
+        "PromQL the panel graphs (over the data source the dashboard's `datasource` variable picks).",
+        example="sum by (service) (rate(webhook_retries_total[5m]))",
+    )
+    legend: Optional[str] = setting("Legend of each series, Grafana's `{{label}}` syntax (unset: the series' labels).",
+                                    default=None, example="{{service}}")
+    unit: str = setting("Grafana unit id of the values (`short`, `s`, `percentunit`, `reqps`, `bytes`, ...).",
+                        default="short")
+    description: Optional[str] = setting("What the panel shows, in its info tooltip.", default=None,
+                                         example="Retries per second, per service.")
+
+
+@dataclass(frozen=True)
 class GrafanaSettings:
     host: Hostname = setting("Host name Grafana is served on (ingress with TLS).", example="grafana.example.com")
     ingress_class: str = setting("Ingress class.", default="nginx")
@@ -655,6 +671,12 @@ class GrafanaSettings:
     folder_permissions: tuple[FolderPermission, ...] = setting(
         "Who may see and change the dashboard folders (set by a Job inside the cluster).",
         default=[{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
+    )
+    extra_panels: tuple[ExtraPanel, ...] = setting(
+        "Graphs of the stack's own, each added to one of the stack's dashboards in a last row of its own "
+        "(`Added by the stack`).",
+        default=[], example=[{"dashboard": "webhook-overview", "title": "Deliveries retried",
+                              "expr": "sum by (service) (rate(webhook_retries_total[5m]))"}],
     )
     revenue_per_delivery: float = setting(
         "Revenue attributed to one successful delivery, for the business dashboard.", default=0.002, unit="USD",

@@ -1,5 +1,6 @@
 """What the settings ask of the content, checked before anything is created: the alerts that routes and
-overrides name exist, the receivers routes send to exist, Helm values name a pinned chart. One line per
+overrides name exist, the receivers routes send to exist, extra panels name a dashboard of the stack, Helm
+values name a pinned chart. One line per
 problem, naming the full key, like config/checks.py (which cannot know alert names or the program's
 receivers: they are content)."""
 
@@ -12,6 +13,7 @@ from config import Settings
 from config.schema import NAMESPACE
 from monitoring import versions
 from monitoring.alertmanager import NULL, PAGERDUTY, PLATFORM, PROGRAM_RECEIVERS, SLACK, WATCHDOG
+from monitoring.dashboards import UIDS
 from monitoring.logging.logql import loki_rule_groups
 from monitoring.rules.alerts import CHART_GUARD_ALERTS, all_alerts
 from monitoring.rules.config import FOR_KEYS, THRESHOLD_KEYS, TUNABLE_THRESHOLDS, rule_config
@@ -95,6 +97,11 @@ def content_problems(settings: Settings) -> list[str]:
                                 f"that compares one number no setting holds ({', '.join(sorted(TUNABLE_THRESHOLDS))})")
             elif not _within(override.threshold, tunable):
                 problems.append(f"{key}.threshold: got {override.threshold:g}, expected {tunable.expected}")
+
+    for i, panel in enumerate(settings.grafana.extra_panels):
+        if panel.dashboard not in UIDS:
+            problems.append(f"{ns}grafana.extraPanels[{i}].dashboard: got {panel.dashboard!r}, expected the UID of one of "
+                            f"the stack's dashboards ({', '.join(UIDS)}){_hint(panel.dashboard, UIDS)}")
 
     for chart in settings.helm_values:
         if chart not in PINNED_CHARTS:

@@ -16,6 +16,7 @@ if __name__ == "__main__":
     # (measured: 2.3 s -> 2.0 s per render). Tests importing this module keep their collector.
     gc.disable()
 
+import datetime
 import hashlib
 import json
 import os
@@ -30,11 +31,14 @@ from typing import Any
 import yaml
 
 from config import ConfigError, Settings, load
+from config.checks import warnings
 from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
 from monitoring.checks import content_problems
 from tools.mock_runtime import INFRA_OUTPUTS, ROOT, run_program
-from tools.rendered import RenderedStack
+from tools.rendered import ALERTMANAGER_CONFIG_KEY, RenderedStack
+from tools.routing import routing_problems
+from tools.summary import summary
 
 
 def secret_placeholder(key: str, settings: Settings | None = None) -> str:
@@ -194,18 +198,26 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     Raises StackFileError for a file that is not a stack file.
     """
     config, declared = read_stack_file(path)
-    every = ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
-    settings = None
     try:
         # Which secrets the stack needs, and the shapes of their placeholders, follow from its settings.
-        settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name,
-                           check_secrets=False)
+        settings = _settings_with_every_secret(config, declared)
     except ConfigError:
-        secrets = every  # the program reports the problems; placeholders change none of them
+        settings = None
+        secrets = _every_secret(config, declared)  # the program reports the problems; placeholders change none
     else:
         secrets = declared | {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS if k.required(settings)}
     config.update({key: secret_placeholder(key, settings) for key in secrets})
     return config, sorted(secrets)
+
+
+def _every_secret(config: dict[str, str], declared: set[str]) -> set[str]:
+    return ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
+
+
+def _settings_with_every_secret(config: dict[str, str], declared: set[str]) -> Settings:
+    """The settings of a stack file, every secret a placeholder. Raises ConfigError."""
+    every = _every_secret(config, declared)
+    return load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name, check_secrets=False)[0]
 
 
 def stacks(root: Path = ROOT) -> list[str]:
@@ -224,19 +236,21 @@ class RenderError(Exception):
 
 def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tuple[Settings, RenderedStack]:
     """Run the program offline for Pulumi.<stack>.yaml of `root` (or the stack file `path`): its
-    settings and what it registers. Raises RenderError before the program runs on a bad stack file."""
+    settings and what it registers. Raises RenderError before the program runs on a bad stack file (or one
+    sharing what it must not with the stack files beside it), and after, on a routing Alertmanager refuses."""
     path = path or stack_file(stack, root)
     if not path.exists():
         raise RenderError([f"no stack file {path.name}: stacks are {', '.join(stacks(root))}"])
     try:
         config, secret_keys = stack_config(path)
         # Its placeholders stand in for the secrets: their values are not judged (`pulumi preview` does).
-        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], check_secrets=False)
+        settings, _ = load(config, secret_keys, lambda name: config[f"{NAMESPACE}:{name}"], check_secrets=False,
+                           stack=stack)
     except StackFileError as err:
         raise RenderError([str(err)]) from None
     except ConfigError as err:
         raise RenderError(err.problems) from None
-    if problems := content_problems(settings):
+    if problems := content_problems(settings) + fleet_findings(stack, settings, path.parent)[0]:
         raise RenderError(problems)
     # The infrastructure stack has the outputs the settings name (as the render has the secrets).
     cluster = settings.cluster
@@ -247,7 +261,10 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
         raise RenderError([f"{stack}: {run.error}"])
     if not run.resources:
         raise RenderError([f"{stack}: the program registered no resources"])
-    return settings, RenderedStack.from_run(stack, run)
+    rendered = RenderedStack.from_run(stack, run)
+    if problems := [f"{ALERTMANAGER_CONFIG_KEY}: {line}" for line in routing_problems(rendered.alertmanager)]:
+        raise RenderError(problems)
+    return settings, rendered
 
 
 def write_files(rendered: RenderedStack, out: Path) -> dict[str, int]:
@@ -263,29 +280,82 @@ def write_files(rendered: RenderedStack, out: Path) -> dict[str, int]:
     return dict(written)
 
 
-def summary(rendered: RenderedStack) -> str:
-    by_type = Counter(r["type"] for r in rendered.resources)
-    lines = [f"{count:4d}  {typ}" for typ, count in sorted(by_type.items())]
-    lines.append(f"{len(rendered.resources):4d}  resources in all")
-    if rendered.exports.get("criticalAlertsGoTo") == "slack":
-        lines.append("note: PagerDuty is off in this stack: critical alerts go to Slack")
-    return "\n".join(lines)
+# What two stacks must not share, and whether sharing it is refused: one Grafana host serves one Grafana
+# (two ingresses for one host: the controller picks either); a cluster or kube context is shared only by
+# stacks meant to share it (each with names of its own), and is likely a stack file copied unchanged.
+SHARED = (("grafana.host", lambda s: s.grafana.host, True),
+          ("cluster.name", lambda s: s.cluster.name, False),
+          ("cluster.kubeContext", lambda s: s.cluster.kube_context, False))
+
+
+def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple[list[str], list[str]]:
+    """(refusals, warnings) of what the stack shares with the other stacks whose files are in `folder` (the
+    fleet: the stack files beside its own), those that load."""
+    refused, warned = [], []
+    for other in stacks(folder):
+        if other == stack:
+            continue
+        try:
+            theirs = _settings_with_every_secret(*read_stack_file(stack_file(other, folder)))
+        except (StackFileError, ConfigError):
+            warned.append(f"{NAMESPACE}: stack {other} does not load: what this stack shares with it is not checked")
+            continue
+        for key, value_of, refuse in SHARED:
+            value = value_of(settings)
+            if value is not None and value == value_of(theirs):
+                line = (f"{NAMESPACE}:{key}: got {value!r}, expected a value of this stack's own: stack {other} has it "
+                        f"too (a stack file copied from {other} and not changed?)")
+                (refused if refuse else warned).append(line)
+    return refused, warned
+
+
+PREVIOUS = ".previous"
+
+
+def keep_previous(out: Path) -> Path:
+    """Move the last render of <out> aside to <out>.previous (replacing an older one); that folder."""
+    previous = out.with_name(out.name + PREVIOUS)
+    if out.exists():
+        if previous.exists():
+            shutil.rmtree(previous)
+        out.rename(previous)
+    return previous
+
+
+def changes(previous: Path, rendered: RenderedStack) -> str:
+    """What changed since the render kept in `previous`, through `make diff`'s machinery (tools/diff.py),
+    the charts not templated (a render stays within its second)."""
+    from tools import diff  # tools.diff renders revisions with this module: imported when used
+
+    if not (previous / "resources.json").exists():
+        return f"Changes: none to show, no previous render of {rendered.stack} (the next render is compared with this one)"
+    when = datetime.datetime.fromtimestamp((previous / "resources.json").stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    found = diff.diff_stacks(diff.Revision(f"the previous render ({previous}, {when})", RenderedStack.load(previous)),
+                             diff.Revision("this render", rendered))
+    if not found.program and not any(r.release or r.values or r.objects or r.before != r.after for r in found.releases):
+        return f"Changes: none since the previous render ({previous}, {when})"
+    return "Changes since the previous render:\n" + found.text()
 
 
 def render(stack: str, path: Path | None = None, out_root: Path | None = None, root: Path = ROOT) -> int:
     """Render Pulumi.<stack>.yaml of `root` (or the stack file `path`) into <out_root>/<stack>/
-    (default: <root>/build/<stack>/). A configuration mistake prints one line per problem, the
-    lines `pulumi preview` prints, and returns 2 before the program runs."""
+    (default: <root>/build/<stack>/), the previous render kept in <stack>.previous/; print what the stack
+    deploys and what changed since. A configuration mistake prints one line per problem, the lines
+    `pulumi preview` prints, and returns 2 before the program runs (or, for what only the render sees,
+    before anything is written)."""
     out_root = out_root or root / "build"
     try:
-        _, rendered = render_stack(stack, path, root)
+        settings, rendered = render_stack(stack, path, root)
     except RenderError as err:
         print(err, file=sys.stderr)
         return 2
-    written = write_files(rendered, out_root / stack)
-    print(f"rendered stack {stack} into {out_root / stack}")
-    print(summary(rendered))
-    print("files: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
+    _, fleet_warnings = fleet_findings(stack, settings, (path or stack_file(stack, root)).parent)
+    out = out_root / stack
+    previous = keep_previous(out)
+    written = write_files(rendered, out)
+    print(f"Rendered stack {stack} into {out}: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
+    print(summary(settings, rendered, warnings(settings) + fleet_warnings))
+    print(changes(previous, rendered))
     return 0
 
 

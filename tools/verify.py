@@ -46,6 +46,7 @@ from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_
 from monitoring.logging.pipeline import log_pipeline
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tools.render import RenderError, render_stack
+from tools.routing import parse_matcher, receivers_for
 from tools.rendered import NAMESPACE, RenderedStack
 
 OK, FAIL, SKIPPED = "ok", "FAIL", "skipped"
@@ -317,45 +318,6 @@ def forward_service(cluster: Cluster, address: ServiceAddress) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------------------ Alertmanager routing
-
-
-_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*')
-
-
-def parse_matcher(matcher: str) -> tuple[str, str, str]:
-    found = _MATCHER.fullmatch(matcher)
-    if found is None:
-        raise VerifyError(f"cannot read the matcher {matcher!r} of the rendered routing")
-    name, operator, quoted, bare = found.groups()
-    return name, operator, bytes(quoted, "utf-8").decode("unicode_escape") if quoted is not None else bare
-
-
-def matches(matcher: str, labels: dict[str, str]) -> bool:
-    """Alertmanager's matching: a missing label is the empty string; regexes are anchored."""
-    name, operator, value = parse_matcher(matcher)
-    actual = labels.get(name, "")
-    if operator in ("=", "!="):
-        return (actual == value) == (operator == "=")
-    return (re.fullmatch(value, actual) is not None) == (operator == "=~")
-
-
-def route_matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
-    return (all(matches(m, labels) for m in route.get("matchers", []))
-            and all(labels.get(k) == v for k, v in route.get("match", {}).items())
-            and all(re.fullmatch(v, labels.get(k, "")) for k, v in route.get("match_re", {}).items()))
-
-
-def receivers_for(route: dict[str, Any], labels: dict[str, str], inherited: str = "") -> list[str]:
-    """Every receiver an alert with `labels` is sent to, from a route it matches (children first,
-    in order, on past a match only with `continue`)."""
-    receiver = route.get("receiver", inherited)
-    found: list[str] = []
-    for child in route.get("routes", []):
-        if route_matches(child, labels):
-            found += receivers_for(child, labels, receiver)
-            if not child.get("continue", False):
-                break
-    return found or [receiver]
 
 
 def silent_receivers(config: dict[str, Any]) -> set[str]:

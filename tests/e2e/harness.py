@@ -51,7 +51,7 @@ from testkit.operator import PROMETHEUS_PORT_NAME, prometheus_file_format, servi
 from tools.go_tools import binary
 from tools.render import render
 from tools.rendered import RenderedStack
-from tools.verify import matches
+from tools.routing import matches
 
 FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
 STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path
