@@ -124,11 +124,12 @@ render-all: venv
 verify: venv
 	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
 
-# The offline tests in parallel; the live tests (timing), the chart check (shared output) and the
-# policy pack in its virtualenv serially; then the policy pack's rules over every stack and its charts,
-# and checkov on what the charts make. Each pytest phase records what ran and what was skipped; the
+# The offline tests in parallel; the live tests (timing), the chart check (shared output), the
+# policy pack in its virtualenv and the cookbook's recipes (a render of the whole program each)
+# serially; then the policy pack's rules over every stack and its charts, and checkov on what the
+# charts make. Each pytest phase records what ran and what was skipped; the
 # last line of the log is the account of both.
-OFFLINE := not live and not charts and not pack
+OFFLINE := not live and not charts and not pack and not variants
 test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV)/.installed
 	@$(PY) -m tools.go_tools versions
 	@$(PY) -m testkit.account clear

@@ -77,9 +77,9 @@ def content_problems(settings: Settings) -> list[str]:
                             "(the heartbeat service pages when it stops)")
             continue
         if name not in rule_names:
-            where = " (a log alert: logging.errorBurstLines sets its threshold)" if name in log_alerts else ""
-            problems.append(f"{key}.alert: got {name!r}, expected one of the stack's alert rules{where}"
-                            f"{_hint(name, rule_names)}")
+            hint = (" (a log alert: logging.errorBurstLines sets its threshold)" if name in log_alerts
+                    else _hint(name, rule_names))
+            problems.append(f"{key}.alert: got {name!r}, expected one of the stack's alert rules{hint}")
             continue
         own = [a for a in rules if a.name == name]
         if (override.severity or override.for_) and len({(a.severity, a.for_) for a in own}) > 1:

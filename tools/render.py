@@ -334,7 +334,9 @@ def changes(previous: Path, rendered: RenderedStack) -> str:
                              diff.Revision("this render", rendered))
     if not found.program and not any(r.release or r.values or r.objects or r.before != r.after for r in found.releases):
         return f"Changes: none since the previous render ({previous}, {when})"
-    return "Changes since the previous render:\n" + found.text()
+    return ("Changes since the previous render:\n" + found.text() + "\n(what the charts make of their values is not "
+            f"templated here: `make diff STACK={rendered.stack} BASE=<revision>` compares it, and flags what cannot change "
+            "in place)")
 
 
 def render(stack: str, path: Path | None = None, out_root: Path | None = None, root: Path = ROOT) -> int:

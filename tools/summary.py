@@ -106,6 +106,10 @@ def summary(settings: Settings, rendered: RenderedStack, warnings: list[str]) ->
          f"bucket objects expire after {settings.logging.bucket_expiration.text}"),
     ])
 
+    t = settings.alerting.thresholds
+    lines.append(f"Thresholds (alerting.thresholds): errors {t.error_ratio * 100:g}% of deliveries for "
+                 f"{t.error_ratio_for.text}, queue {t.queue_depth} for {t.queue_depth_for.text}, P95 latency "
+                 f"{t.latency_p95:g}s for {t.latency_p95_for.text}, SLO {t.slo_target * 100:g}%")
     rules = [r for g in rendered.rule_groups for r in g["rules"] if "alert" in r]
     severities = {r["alert"]: r["labels"].get("severity", "") for r in rules}
     by_severity = Counter(r["labels"].get("severity", "none") for r in rules)
