@@ -5,6 +5,7 @@ the recipes themselves render in tests/test_cookbook.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -388,3 +389,12 @@ def test_an_extra_panel_is_added_below_its_dashboards_own_with_ids_of_its_own():
     assert [p["id"] for p in overview] == list(range(1, len(overview) + 1))
     assert row["gridPos"]["y"] >= max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in before)
     assert all(boards[uid].json == shipped[uid].json for uid in shipped if uid != "webhook-overview")
+
+
+def test_the_alerting_doc_lists_every_threshold_an_override_sets_with_its_default():
+    from monitoring.rules.config import TUNABLE_THRESHOLDS, RuleConfig
+
+    defaults = {f.name: f.default for f in RuleConfig.__dataclass_fields__.values()}
+    rows = re.findall(r"^  \| (\w+) \| [^|]+ \| ([0-9.]+) \|$", (ROOT / "docs" / "alerting.md").read_text(), re.M)
+    assert {name: float(default) for name, default in rows} == {
+        name: float(defaults[t.field]) for name, t in TUNABLE_THRESHOLDS.items()}

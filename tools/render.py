@@ -237,7 +237,8 @@ class RenderError(Exception):
 def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tuple[Settings, RenderedStack]:
     """Run the program offline for Pulumi.<stack>.yaml of `root` (or the stack file `path`): its
     settings and what it registers. Raises RenderError before the program runs on a bad stack file (or one
-    sharing what it must not with the stack files beside it), and after, on a routing Alertmanager refuses."""
+    sharing what it must not with the stack files beside it), and after, on a routing Alertmanager refuses or
+    Helm values for a chart the stack does not install."""
     path = path or stack_file(stack, root)
     if not path.exists():
         raise RenderError([f"no stack file {path.name}: stacks are {', '.join(stacks(root))}"])
@@ -262,7 +263,10 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
     if not run.resources:
         raise RenderError([f"{stack}: the program registered no resources"])
     rendered = RenderedStack.from_run(stack, run)
-    if problems := [f"{ALERTMANAGER_CONFIG_KEY}: {line}" for line in routing_problems(rendered.alertmanager)]:
+    problems = [f"{ALERTMANAGER_CONFIG_KEY}: {line}" for line in routing_problems(rendered.alertmanager)]
+    problems += [f"{NAMESPACE}:helmValues.{chart}: got values for {chart}, expected a chart the stack installs "
+                 f"({', '.join(rendered.releases)})" for chart in settings.helm_values if chart not in rendered.releases]
+    if problems:
         raise RenderError(problems)
     return settings, rendered
 

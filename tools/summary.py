@@ -144,7 +144,7 @@ def summary(settings: Settings, rendered: RenderedStack, warnings: list[str]) ->
 
 def _leaves(value: Any, path: str = "") -> Iterable[tuple[str, str]]:
     if isinstance(value, dict) and value:
-        for key, inner in value.items():
+        for key, inner in sorted(value.items()):
             yield from _leaves(inner, f"{path}.{key}" if path else str(key))
     else:
         yield path, repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
