@@ -13,13 +13,13 @@ STACKS := dev prod
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify clean
+.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify backtest clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
 	@echo "make test                 the whole test suite"
 	@echo "make e2e                  only the live tests (real Prometheus/Alertmanager on loopback)"
-	@echo "make bench                render and unit-suite timings, the live pipeline's, the load benchmark (LOAD_BENCH=...)"
+	@echo "make bench                render and unit-suite timings, the live pipeline's, the load benchmark (LOAD_BENCH=...), the backtest's"
 	@echo "make tools                build Prometheus, Alertmanager, the blackbox exporter and Helm from source (Go 1.26+)"
 	@echo "make chart-check          every release of every stack through the pinned charts (and unread values keys)"
 	@echo "make security-scan        checkov on the chart check's output, against the accepted findings"
@@ -28,6 +28,8 @@ help:
 	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
 	@echo "make diff STACK=<name> BASE=<rev>  what deploying this checkout over revision BASE changes, per object and release"
 	@echo "make upgrade-check        a chart bump: the previous (BASE's) and the new pinned version with the same values"
+	@echo "make backtest STACK=<name> [BASE=<git rev>] [FROM=... TO=...] [INCIDENTS=file]"
+	@echo "                          the alerting rules over past data from BACKTEST_URL: firing, notifications, changes"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -124,6 +126,16 @@ render-all: venv
 verify: venv
 	$(PY) -m tools.verify $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
 
+# How the stack's alerting rules would have fired and notified over past data (tools/backtest.py),
+# read from the query API in BACKTEST_URL (or URL=...; credentials in BACKTEST_TOKEN, or BACKTEST_USER
+# and BACKTEST_PASSWORD; Mimir's tenant in BACKTEST_TENANT). BASE: a git revision to compare with;
+# FROM and TO: the range (default the last 7 days); INCIDENTS: a YAML list of {name, start, end};
+# FORMAT: text (default), markdown or json; ARGS: any other option (--match, --align-to-source).
+backtest: venv
+	@$(PY) -m tools.go_tools build backtest-rules >/dev/null
+	$(PY) -m tools.backtest $(STACK) $(if $(BASE),--base $(BASE)) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) \
+	  $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(URL),--url $(URL)) $(if $(FORMAT),--format $(FORMAT)) $(ARGS)
+
 # The offline tests in parallel; the live tests (timing), the chart check (shared output), the
 # policy pack in its virtualenv and the cookbook's recipes (a render of the whole program each)
 # serially; then the policy pack's rules over every stack and its charts, and checkov on what the
@@ -153,6 +165,7 @@ bench: venv tools debian-packages
 	$(PY) -m testkit.bench $(STACKS)
 	$(PY) -m tests.e2e.bench
 	$(PY) -m testkit.load_bench $(LOAD_BENCH)
+	$(PY) -m testkit.backtest_bench
 
 clean:
 	rm -rf build .charts

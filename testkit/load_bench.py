@@ -84,8 +84,6 @@ HISTOGRAM_LINES = len(LE) + 2  # the buckets, _sum, _count
 ATTEMPTS = ("1", "2", "3")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-
-
 # ------------------------------------------------------------------------------ the rendered stack
 
 

@@ -165,6 +165,18 @@ def test_pr_workflow_diffs_every_stack_against_the_base_and_checks_chart_bumps(p
     assert {"diff", "upgrade-check"} <= set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
 
 
+def test_pr_workflow_posts_the_backtest_when_a_source_is_configured(pr_workflow) -> None:
+    job = pr_workflow["jobs"]["backtest"]
+    assert "vars.BACKTEST_URL != ''" in job["if"] and "pull_request" in job["if"]
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert 'make backtest STACK="$STACK" BASE="$BASE" FORMAT=markdown ARGS="--output backtest.md"' in runs
+    assert any(run.startswith("gh pr comment") and "--body-file backtest.md" in run for run in runs)
+    backtest = next(step for step in job["steps"] if step.get("run", "").startswith("make backtest"))
+    # The credentials reach the command through its environment, never its command line.
+    assert backtest["env"]["BACKTEST_TOKEN"] == "${{ secrets.BACKTEST_TOKEN }}"
+    assert "secrets." not in backtest["run"]
+
+
 def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
     assert pr_workflow["permissions"] == {"contents": "read"}
     granted = {name: job["permissions"] for name, job in pr_workflow["jobs"].items()}
@@ -174,6 +186,7 @@ def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
         "render": {"contents": "read"},
         "preview": {"contents": "read", "id-token": "write", "pull-requests": "write"},
         "diff": {"contents": "read", "pull-requests": "write"},
+        "backtest": {"contents": "read", "pull-requests": "write"},
     }
 
 

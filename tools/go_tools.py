@@ -5,7 +5,10 @@ versions the charts run (monitoring/versions.py), so every rule test, routing te
 scenario exercises what is deployed. Helm (v3, as pulumi-kubernetes embeds it) renders the charts
 for the chart check; Sloth generates the reference SLO alerts ours are compared with. Each tool is built once into `.tools/<name>-<version>/` (gitignored) and
 reused until its version changes; Go's module and build caches make a rebuild in a fresh clone
-quick.
+quick. Two small programs of ours use the deployed Prometheus' own Go packages: backtest-rules (the
+PromQL parser and engine, for `make backtest`) and tsdbgen (the TSDB, for the backtest benchmark's history);
+each is a module of its own in this repository (go.mod and go.sum beside its source, requiring the
+Prometheus module of PROMETHEUS_VERSION), rebuilt whenever its files change.
 
 `go install <module>/cmd/<tool>@<version>` cannot build these two: Prometheus' go.mod has
 replace directives (refused by `go install pkg@version`) and Alertmanager embeds a web UI that is
@@ -19,6 +22,7 @@ gets a placeholder page (no test uses the web UIs).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -59,10 +63,23 @@ class GoTool:
     """The value given to it; the version when empty."""
     placeholder_embeds: tuple[str, ...] = ()
     """Directories the source embeds that the module does not ship (built web UIs)."""
+    source: str = ""
+    """A module of ours: its folder in this repository, built with its own go.mod and go.sum in
+    place of a downloaded module (`module_version` is then the Prometheus module it requires)."""
 
     @property
     def directory(self) -> Path:
+        if self.source:
+            return TOOLS_DIR / f"{self.name}-{source_digest(ROOT / self.source)}"
         return TOOLS_DIR / f"{self.name}-{self.version}"
+
+
+def source_digest(folder: Path) -> str:
+    """Of every file of a module of ours: its build folder changes with any of them."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder)}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 TOOLS = (
@@ -89,6 +106,16 @@ TOOLS = (
     GoTool(
         "helm", "helm.sh/helm/v3", "v3.20.2", "3.20.2", {"helm": "./cmd/helm"},
         "helm.sh/helm/v3/internal/version.version", version_value="v3.20.2",
+    ),
+    # Ours: the rules as expressions over raw series, and the PromQL engine over series of its own (tools/backtest.py).
+    GoTool(
+        "backtest-rules", "webhook-monitoring/tools/backtest_rules", prometheus_module_version(versions.PROMETHEUS_VERSION),
+        versions.PROMETHEUS_VERSION, {"backtest-rules": "."}, "", source="tools/backtest_rules",
+    ),
+    # Ours: TSDB blocks of synthetic history for the backtest benchmark (testkit/backtest_bench.py).
+    GoTool(
+        "tsdbgen", "webhook-monitoring/testkit/tsdbgen", prometheus_module_version(versions.PROMETHEUS_VERSION),
+        versions.PROMETHEUS_VERSION, {"tsdbgen": "."}, "", source="testkit/tsdbgen",
     ),
 )
 
@@ -136,7 +163,10 @@ def is_built(tool: GoTool) -> bool:
 def build(tool: GoTool) -> float:
     """Build every command of `tool` into its directory; seconds taken."""
     started = time.monotonic()
-    source = Path(json.loads(_go("mod", "download", "-json", f"{tool.module}@{tool.module_version}"))["Dir"])
+    if tool.source:
+        source = ROOT / tool.source
+    else:
+        source = Path(json.loads(_go("mod", "download", "-json", f"{tool.module}@{tool.module_version}"))["Dir"])
     if tool.placeholder_embeds:
         # The module cache is read-only: build from a writable copy holding the placeholder pages.
         copy = TOOLS_DIR / "src" / f"{tool.name}-{tool.version}"
@@ -147,7 +177,7 @@ def build(tool: GoTool) -> float:
             (copy / embed / "index.html").write_text("<!doctype html><title>UI not built</title>\n")
         source = copy
     tool.directory.mkdir(parents=True, exist_ok=True)
-    ldflags = f"-s -w -X {tool.version_variable}={tool.version_value or tool.version}"
+    ldflags = "-s -w" + (f" -X {tool.version_variable}={tool.version_value or tool.version}" if tool.version_variable else "")
     for command, package in tool.commands.items():
         _go("build", "-trimpath", "-ldflags", ldflags, "-o", str(tool.directory / command), package, cwd=source)
     if tool.placeholder_embeds:
@@ -160,7 +190,11 @@ VERSION_ARGUMENTS = {"helm": ("version",), "sloth": ("--no-log", "version")}
 
 
 def version_line(command: str) -> str:
-    """The first line a built command prints about its version, named after the command."""
+    """The first line a built command prints about its version, named after the command (for a
+    program of ours, its module and the Prometheus module it is built with)."""
+    tool = tool_of(command)
+    if tool.source:
+        return f"{command}: {tool.source} ({tool.directory.name}), github.com/prometheus/prometheus {tool.module_version}"
     arguments = VERSION_ARGUMENTS.get(command, ("--version",))
     result = subprocess.run([binary(command), *arguments], capture_output=True, text=True, timeout=30)
     line = (result.stdout or result.stderr).splitlines()[0]

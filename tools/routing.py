@@ -1,6 +1,6 @@
-"""Alertmanager's routing, walked in Python: which receivers an alert with given labels reaches, and
-what Alertmanager refuses in a routing tree. `make verify`, `make render` and the live harness read it;
-it runs without amtool.
+"""Alertmanager's routing, walked in Python: the routes (and so the receivers and timings) an alert with
+given labels reaches, and what Alertmanager refuses in a routing tree. `make verify`, `make render`,
+`make backtest` and the live harness read it; it runs without amtool.
 
 The refusals are Alertmanager 0.34's, at load (config/config.go): the root route names a receiver and has
 no matchers or time intervals, every receiver a route names is defined, and so is every time interval,
@@ -10,7 +10,8 @@ and no two receivers share a name.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
 
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*')
 
@@ -38,17 +39,64 @@ def route_matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
             and all(re.fullmatch(v, labels.get(k, "")) for k, v in route.get("match_re", {}).items()))
 
 
-def receivers_for(route: dict[str, Any], labels: dict[str, str], inherited: str = "") -> list[str]:
-    """Every receiver an alert with `labels` is sent to, from a route it matches (children first,
-    in order, on past a match only with `continue`)."""
-    receiver = route.get("receiver", inherited)
-    found: list[str] = []
-    for child in route.get("routes", []):
+# What a route inherits from its parent when it does not set it; the root's defaults are
+# Alertmanager's own (dispatch.DefaultRouteOpts). Time intervals are not inherited.
+ROUTE_DEFAULTS = {"receiver": "", "group_by": (), "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+
+
+@dataclass(frozen=True)
+class MatchedRoute:
+    """A route an alert ends in, with the options it takes from its ancestors."""
+
+    path: tuple[int, ...]
+    """Child indexes from the root: the route's identity (part of each alert group's key)."""
+    receiver: str
+    group_by: tuple[str, ...]
+    """`("...",)`: every label."""
+    group_wait: str
+    group_interval: str
+    repeat_interval: str
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
+
+    def group_labels(self, labels: dict[str, str]) -> dict[str, str]:
+        """The labels that name an alert's group on this route."""
+        if "..." in self.group_by:
+            return dict(labels)
+        return {k: labels[k] for k in self.group_by if labels.get(k)}
+
+
+def _inherit(route: dict[str, Any], parent: Optional[MatchedRoute], path: tuple[int, ...]) -> MatchedRoute:
+    inherited = vars(parent) if parent else ROUTE_DEFAULTS
+    return MatchedRoute(
+        path, route.get("receiver") or inherited["receiver"], tuple(route.get("group_by", inherited["group_by"])),
+        *(route.get(key, inherited[key]) for key in ("group_wait", "group_interval", "repeat_interval")),
+        tuple(route.get("mute_time_intervals", ())), tuple(route.get("active_time_intervals", ())))
+
+
+def matching_routes(route: dict[str, Any], labels: dict[str, str], parent: Optional[MatchedRoute] = None,
+                    path: tuple[int, ...] = ()) -> list[MatchedRoute]:
+    """Every route an alert with `labels` ends in, as Alertmanager walks the tree: children first,
+    in order, on past a match only with `continue`; the route itself when no child matches."""
+    here = _inherit(route, parent, path)
+    found: list[MatchedRoute] = []
+    for index, child in enumerate(route.get("routes", [])):
         if route_matches(child, labels):
-            found += receivers_for(child, labels, receiver)
+            found += matching_routes(child, labels, here, (*path, index))
             if not child.get("continue", False):
                 break
-    return found or [receiver]
+    return found or [here]
+
+
+def receivers_for(route: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    """Every receiver an alert with `labels` is sent to."""
+    return [matched.receiver for matched in matching_routes(route, labels)]
+
+
+def silent_receivers(config: dict[str, Any]) -> set[str]:
+    """Receivers without a single integration: whatever reaches them is sent nowhere."""
+    return {r["name"] for r in config.get("receivers", [])
+            if not any(key.endswith("_configs") and value for key, value in r.items())}
 
 
 def _routes(route: dict[str, Any], where: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -46,7 +46,7 @@ from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_
 from monitoring.logging.pipeline import log_pipeline
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tools.render import RenderError, render_stack
-from tools.routing import parse_matcher, receivers_for
+from tools.routing import parse_matcher, receivers_for, silent_receivers
 from tools.rendered import NAMESPACE, RenderedStack
 
 OK, FAIL, SKIPPED = "ok", "FAIL", "skipped"
@@ -318,12 +318,6 @@ def forward_service(cluster: Cluster, address: ServiceAddress) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------------------ Alertmanager routing
-
-
-def silent_receivers(config: dict[str, Any]) -> set[str]:
-    """Receivers without a single integration: whatever reaches them is sent nowhere."""
-    return {r["name"] for r in config.get("receivers", [])
-            if not any(key.endswith("_configs") and value for key, value in r.items())}
 
 
 def synthetic_labels(config: dict[str, Any]) -> Optional[tuple[dict[str, str], str]]:

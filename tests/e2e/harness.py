@@ -37,7 +37,6 @@ import yaml
 
 from tests.e2e.synthetic import SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
 from tests.e2e.timescale import (
-    ROUTE_TIMINGS,
     scale_alertmanager,
     scale_duration,
     scale_promql,
@@ -51,7 +50,7 @@ from testkit.operator import PROMETHEUS_PORT_NAME, prometheus_file_format, servi
 from tools.go_tools import binary
 from tools.render import render
 from tools.rendered import RenderedStack
-from tools.routing import matches
+from tools.routing import matching_routes
 
 FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
 STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path
@@ -121,16 +120,9 @@ def alertmanager_for_test(config: dict[str, Any], capture_url: str, factor: int)
 
 
 def route_for(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
-    """The route an alert with `labels` ends in (the first matching child at each level, as
-    Alertmanager walks the tree without `continue`), with the timings it inherits."""
-    route = config["route"]
-    timings = {k: route[k] for k in ROUTE_TIMINGS if k in route}
-    while True:
-        child = next((c for c in route.get("routes", []) if all(matches(m, labels) for m in c.get("matchers", []))), None)
-        if child is None:
-            return {**route, **timings}
-        timings.update({k: child[k] for k in ROUTE_TIMINGS if k in child})
-        route = child
+    """The route an alert with `labels` ends in (the first, where `continue` makes several), with the
+    options it inherits."""
+    return vars(matching_routes(config["route"], labels)[0])
 
 
 @dataclass
