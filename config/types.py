@@ -218,9 +218,16 @@ _ACCOUNT = r"[0-9]{12}"
 @functools.lru_cache(maxsize=None)
 def aws_regions() -> frozenset[str]:
     """Every region of every AWS partition, as the endpoint data of the pinned botocore lists them (the
-    data the AWS SDKs resolve endpoints from)."""
-    data = json.loads(resources.files("botocore").joinpath("data", "endpoints.json").read_text())
-    return frozenset(region for partition in data["partitions"] for region in partition["regions"])
+    data the AWS SDKs resolve endpoints from). Each partition's `regions` table is decoded alone: the
+    services' endpoints around them are most of the file, and decoding it whole is most of a render's
+    configuration time."""
+    text = resources.files("botocore").joinpath("data", "endpoints.json").read_text()
+    decoder, regions, at = json.JSONDecoder(), set(), text.find('"regions"')
+    while at != -1:
+        table, _ = decoder.raw_decode(text, text.index("{", at))
+        regions.update(table)
+        at = text.find('"regions"', at + 1)
+    return frozenset(regions)
 
 
 class AwsRegion(PatternString):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from importlib import metadata, resources
 from pathlib import Path
 
 import pytest
@@ -460,9 +461,10 @@ def test_the_regions_are_every_partitions_in_the_pinned_botocore():
     """The endpoint data botocore ships (the AWS SDKs' own): its partitions' regions, no more."""
     pinned = next(line.split("==")[1] for line in (ROOT / "requirements.txt").read_text().splitlines()
                   if line.startswith("botocore=="))
-    from importlib import metadata
     assert metadata.version("botocore") == pinned
     regions = types.aws_regions()
+    data = json.loads(resources.files("botocore").joinpath("data", "endpoints.json").read_text())
+    assert regions == {region for partition in data["partitions"] for region in partition["regions"]}
     assert {"us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1", "us-iso-east-1"} <= regions
     assert "us-east-7" not in regions and "eu-west-9" not in regions
 

@@ -17,6 +17,7 @@ if __name__ == "__main__":
     gc.disable()
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -299,9 +300,9 @@ def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple
     for other in stacks(folder):
         if other == stack:
             continue
-        try:
-            theirs = _settings_with_every_secret(*read_stack_file(stack_file(other, folder)))
-        except (StackFileError, ConfigError):
+        path = stack_file(other, folder)
+        theirs = _stack_file_settings(path, path.stat().st_mtime_ns)
+        if theirs is None:
             warned.append(f"{NAMESPACE}: stack {other} does not load: what this stack shares with it is not checked")
             continue
         for key, value_of, refuse in SHARED:
@@ -311,6 +312,15 @@ def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple
                         f"too (a stack file copied from {other} and not changed?)")
                 (refused if refuse else warned).append(line)
     return refused, warned
+
+
+@functools.lru_cache(maxsize=None)
+def _stack_file_settings(path: Path, modified: int) -> Settings | None:
+    """The settings of another stack file (None when it does not load), once per version of the file."""
+    try:
+        return _settings_with_every_secret(*read_stack_file(path))
+    except (StackFileError, ConfigError):
+        return None
 
 
 PREVIOUS = ".previous"
@@ -326,14 +336,16 @@ def keep_previous(out: Path) -> Path:
     return previous
 
 
-def changes(previous: Path, rendered: RenderedStack) -> str:
-    """What changed since the render kept in `previous`, through `make diff`'s machinery (tools/diff.py),
-    the charts not templated (a render stays within its second)."""
-    from tools import diff  # tools.diff renders revisions with this module: imported when used
-
-    if not (previous / "resources.json").exists():
+def changes(previous: Path, out: Path, rendered: RenderedStack) -> str:
+    """What changed since the render kept in `previous` (`rendered`, written in `out`), through `make diff`'s
+    machinery (tools/diff.py), the charts not templated (a render stays within its second)."""
+    kept = previous / "resources.json"
+    if not kept.exists():
         return f"Changes: none to show, no previous render of {rendered.stack} (the next render is compared with this one)"
-    when = datetime.datetime.fromtimestamp((previous / "resources.json").stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    when = datetime.datetime.fromtimestamp(kept.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    if kept.read_bytes() == (out / "resources.json").read_bytes():  # every other file is read from this one
+        return f"Changes: none since the previous render ({previous}, {when})"
+    from tools import diff  # tools.diff renders revisions with this module: imported when used
     found = diff.diff_stacks(diff.Revision(f"the previous render ({previous}, {when})", RenderedStack.load(previous)),
                              diff.Revision("this render", rendered))
     if not found.program and not any(r.release or r.values or r.objects or r.before != r.after for r in found.releases):
@@ -361,7 +373,7 @@ def render(stack: str, path: Path | None = None, out_root: Path | None = None, r
     written = write_files(rendered, out)
     print(f"Rendered stack {stack} into {out}: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
     print(summary(settings, rendered, warnings(settings) + fleet_warnings))
-    print(changes(previous, rendered))
+    print(changes(previous, out, rendered))
     return 0
 
 
