@@ -18,6 +18,7 @@ from monitoring.checks import content_problems
 from tests.support import RUNBOOKS, ROOT, SECRET_VALUES, raw_config, run_stack, stack_settings
 from tools import render
 from tools.routing import receivers_for, routing_problems
+from tools.summary import routing_rows
 
 NS = "webhook-monitoring"
 RECEIVERS = [{"name": "payments-oncall", "slackChannel": "#payments-alerts"}, {"name": "payments-pager", "pagerduty": True}]
@@ -354,6 +355,13 @@ def test_a_route_sends_its_alerts_to_its_receiver_before_the_severity_routing():
     assert goes("WebhookQueueBacklog", "critical") == ["payments-pager", "pagerduty"]  # continue: on to the team's too
     assert goes("WebhookTrafficAnomaly", "warning") == ["null"]
     assert goes("WebhookHighErrorRate", "critical") == ["pagerduty"] and goes("Watchdog", "info") == ["heartbeat"]
+    # The summary walks the same routing: each routed alert at its rule's severity.
+    rows = dict(routing_rows(settings, config, {"WebhookQueueGrowing": "warning", "HighLatency": "warning",
+                                                "WebhookQueueBacklog": "critical", "WebhookTrafficAnomaly": "warning"}))
+    assert rows["WebhookQueueBacklog (critical)"] == ("payments-pager (PagerDuty), then pagerduty (PagerDuty, Slack "
+                                                      "#webhook-alerts)")
+    assert rows["WebhookTrafficAnomaly (warning)"] == "null (nowhere)"
+    assert rows["warning alerts of team webhook-delivery"] == "slack (Slack #webhook-alerts)"
     by_name = {r["name"]: r for r in config["receivers"]}
     assert by_name["payments-oncall"]["slack_configs"][0]["channel"] == "#payments-alerts"
     assert by_name["payments-oncall"]["slack_configs"][0]["api_url"] == secrets["payments-oncall"]

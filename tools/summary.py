@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable
 
+import yaml
+
 from config import Settings
 from config.secrets import SECRET_KEYS
 from monitoring.alertmanager import WATCHDOG
@@ -55,8 +57,11 @@ def routing_rows(settings: Settings, config: dict[str, Any], severities: dict[st
     rows.append((f"{WATCHDOG} (the dead man's switch)", goes({"alertname": WATCHDOG, "team": team, "severity": "info"})))
     for r in settings.alerting.routes:
         for alert in r.alerts:
-            severity = severities.get(alert, "warning")
-            rows.append((f"{alert} ({severity})", goes({"alertname": alert, "team": team, "severity": severity})))
+            # The charts' guarding alerts have their severities in the chart: the route takes them by name.
+            severity = severities.get(alert, "")
+            shown = severity or "the chart's severity"
+            rows.append((f"{alert} ({shown})",
+                         goes({"alertname": alert, "team": team, "severity": severity})))
     return rows
 
 
@@ -111,7 +116,9 @@ def summary(settings: Settings, rendered: RenderedStack, warnings: list[str]) ->
                  f"{t.error_ratio_for.text}, queue {t.queue_depth} for {t.queue_depth_for.text}, P95 latency "
                  f"{t.latency_p95:g}s for {t.latency_p95_for.text}, SLO {t.slo_target * 100:g}%")
     rules = [r for g in rendered.rule_groups for r in g["rules"] if "alert" in r]
-    severities = {r["alert"]: r["labels"].get("severity", "") for r in rules}
+    log_rules = [r for g in yaml.safe_load(rendered.logging.get("loki-rules.yaml") or "{}").get("groups", [])
+                 for r in g["rules"] if "alert" in r]
+    severities = {r["alert"]: r["labels"].get("severity", "") for r in rules + log_rules}
     by_severity = Counter(r["labels"].get("severity", "none") for r in rules)
     groups = sum(1 for g in rendered.rule_groups if any("alert" in r for r in g["rules"]))
     counts = ", ".join(f"{by_severity[s]} {s}" for s in sorted(by_severity, key=SEVERITY_ORDER.index))
