@@ -13,7 +13,11 @@ the code disagree. Every key lives under the `{NAMESPACE}:` namespace in `Pulumi
 sections are YAML objects (`{NAMESPACE}:prometheus: {{retention: 15d}}`), or set one key with
 `pulumi config set --path 'prometheus.retention' 15d`. Defaults marked (dev)/(prod) depend on
 `environment` (staging takes the dev default). Unknown keys are errors, and so is `null` for a
-key that cannot be unset (a section, or a key with a default): leave such a key out instead.
+key that cannot be unset (a section, or a key with a default): leave such a key out instead. A key of
+another namespace is an error too (a misspelled `{NAMESPACE}:`, or `aws:region` and `kubernetes:context`,
+which the providers the program makes never read: `cluster.region` and `cluster.kubeContext` are
+theirs), except Pulumi's own (`pulumi:`) and those of the providers Pulumi makes by default (`random:`,
+`tls:`). The stack's name must not name another environment than `environment` (`prod-euw1` is prod).
 
 Value types:
 
