@@ -29,9 +29,14 @@ Value types:
 - url: `http://` or `https://`, a host name or IPv4 address, an optional port from 1 to 65535, an
   optional path, no user name or password; https url: the same, `https://` only (credentials or
   tokens travel over it);
-- AWS region: `us-east-1`, `eu-west-2`, `ap-southeast-1`, `us-gov-west-1`; KMS key ARN: one key,
+- AWS region: `us-east-1`, `eu-west-2`, `ap-southeast-1`, `us-gov-west-1`: a region of one of AWS's
+  partitions, as the endpoint data of the pinned botocore lists them; KMS key ARN: one key,
   `arn:aws:kms:<region>:<account>:key/<key id>`, no wildcard and no alias; IAM OIDC provider ARN:
   `arn:aws:iam::<account>:oidc-provider/<issuer host and path>`;
+- Slack channel: `#`, then lower-case letters, digits, `-` and `_`, at most 80 (Slack's rule for
+  channel names); port name: a Service port's name (Kubernetes' IANA_SVC_NAME, 1 to 15 lower-case
+  letters, digits and `-`, at least one letter), not its number; map of chart name to Helm values: a
+  chart the program installs, then an object of its values, at any depth;
 - integer: a whole number from -2147483648 to 2147483647 (within the key's own range); number: a
   finite number.
 
