@@ -7,13 +7,14 @@ NPM ?= npm
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
-STACKS := dev prod
+# One stack per Pulumi.<stack>.yaml (tools/stacks.py): copying a stack file adds a stack everywhere.
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 # VictoriaMetrics stands in for Mimir as the remote-write receiver of the live tests; nginx runs the
 # rendered configuration of the authenticating proxies in front of Prometheus and Alertmanager.
 DEBIAN_PACKAGES := victoria-metrics nginx-light
 DEBIAN_COMMANDS := victoria-metrics nginx
 
-.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff test e2e bench verify backtest clean
+.PHONY: help venv tools charts chart-check upgrade-check security-scan policy policy-venv debian-packages node-packages render render-all diff footprint test e2e bench verify backtest clean
 
 help:
 	@echo "make render STACK=<name>  render Pulumi.<name>.yaml offline into build/<name>/"
@@ -28,6 +29,7 @@ help:
 	@echo "make verify STACK=<name>  check the deployed stack through its kubeconfig context (CONTEXT=... to choose one), read-only"
 	@echo "make diff STACK=<name> BASE=<rev>  what deploying this checkout over revision BASE changes, per object and release"
 	@echo "make upgrade-check        a chart bump: the previous (BASE's) and the new pinned version with the same values"
+	@echo "make footprint STACK=<name>  the CPU, memory and volume requests of every workload through the pinned charts"
 	@echo "make backtest STACK=<name> [BASE=<git rev>] [FROM=... TO=...] [INCIDENTS=file]"
 	@echo "                          the alerting rules over past data from BACKTEST_URL: firing, notifications, changes"
 
@@ -119,6 +121,10 @@ diff: venv
 
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
+
+# What the stack requests of its cluster, per workload, through the pinned charts (tools/footprint.py).
+footprint: charts
+	$(PY) -m tools.footprint $(STACK)
 
 # Checks the deployed stack against what the program renders for it (tools/verify.py): pods, volumes,
 # targets, rules, remote write, Alertmanager, Grafana, logs, the long-term store. CONTEXT: the

@@ -8,11 +8,11 @@ from components.archive_bucket import ArchiveBucket, ArchiveBucketArgs, ServiceA
 from components.grafana_access import GrafanaAccess, GrafanaAccessArgs
 from components.grafana_dashboards import GrafanaDashboards, GrafanaDashboardsArgs
 from components.logging import Logging, LoggingArgs
-from components.metrics import MetricsStack, MetricsStackArgs
+from components.metrics import FEDERATION_PASSWORD, MetricsStack, MetricsStackArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.storage_class import Gp3StorageClass, Gp3StorageClassArgs
 from components.web_auth import WebAuth, WebAuthArgs
-from config import ConfigError
+from config import ConfigError, naming
 from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
@@ -23,6 +23,7 @@ from monitoring.network import network_policies
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 from monitoring.security import PRIVILEGED, RESTRICTED, pod_security_labels
 from monitoring.versions import GRAFANA_SIDECAR_IMAGE
+from monitoring.web_auth import FEDERATION_CLIENT, PROMETHEUS
 
 try:
     settings, secrets = load_stack_config()
@@ -72,6 +73,8 @@ def archive_bucket(name: str, expiration_days: int, service_account: str) -> Arc
             force_destroy=buckets.force_destroy,
             protect=settings.protect,
             tags=tags,
+            bucket_prefix=naming.bucket_prefix(settings, name),
+            role_prefix=naming.role_prefix(settings, name),
         ),
         opts=on_aws,
     )
@@ -144,6 +147,7 @@ logs = Logging(
         bucket_region=settings.cluster.region,
         role_arn=logs_bucket.role_arn,
         alertmanager_url=metrics.alertmanager_url,
+        agent_role_name=naming.alloy_cluster_role(settings),
     ),
     # Loki and the agents ship ServiceMonitors, admitted by the Operator kube-prometheus-stack runs.
     opts=pulumi.ResourceOptions(providers=[conn.kubernetes],
@@ -154,8 +158,8 @@ GrafanaDashboards(
     "dashboards",
     GrafanaDashboardsArgs(
         namespace=settings.namespace,
-        grafana_url=kube_prometheus_stack.grafana_url(settings.namespace),
-        grafana_deployment=f"{settings.namespace}/{kube_prometheus_stack.GRAFANA_NAME}",
+        grafana_url=kube_prometheus_stack.grafana_url(settings),
+        grafana_deployment=f"{settings.namespace}/{kube_prometheus_stack.grafana_name(settings)}",
         admin_secret=grafana_access.admin_secret_name,
         image=GRAFANA_SIDECAR_IMAGE,
         folders=dashboards.FOLDERS,
@@ -180,3 +184,7 @@ pulumi.export("mimirQueryUrl", metrics.mimir_query_url)
 pulumi.export("lokiQueryUrl", logs.loki_query_url)
 pulumi.export("grafanaAdminPassword", grafana_access.admin_password)
 pulumi.export("criticalAlertsGoTo", "pagerduty" if settings.alerting.pagerduty.enabled else "slack")
+if settings.metrics.federation_endpoint:
+    # What the stacks of other clusters federating from this one read (metrics.federation[].stack).
+    pulumi.export("federationUrl", f"https://{settings.metrics.federation_endpoint.host}")
+    pulumi.export(FEDERATION_PASSWORD, web_auth.passwords[(PROMETHEUS.name, FEDERATION_CLIENT)])

@@ -53,6 +53,11 @@ class ArchiveBucketArgs:
     """Days after which incomplete multipart uploads are aborted."""
     tags: tuple[tuple[str, str], ...] = ()
     """Tags on the bucket and role."""
+    bucket_prefix: Optional[str] = None
+    """Start of the bucket's name (S3 adds a unique suffix); None: Pulumi's auto-name from the
+    resource name. A bucket's name is fixed at creation: changing it replaces the bucket."""
+    role_prefix: Optional[str] = None
+    """Start of the role's name (IAM adds a unique suffix); None: Pulumi's auto-name."""
 
 
 def trust_policy(provider_arn: str, issuer_url: str, subjects: list[str]) -> str:
@@ -132,7 +137,8 @@ class ArchiveBucket(pulumi.ComponentResource):
         guarded = pulumi.ResourceOptions(parent=self, protect=args.protect)
         tags = dict(args.tags)
 
-        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, tags=tags, opts=kept)
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=args.bucket_prefix, force_destroy=args.force_destroy,
+                               tags=tags, opts=kept)
         public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access",
             bucket=bucket.id,
@@ -200,6 +206,7 @@ class ArchiveBucket(pulumi.ComponentResource):
         subjects = [sa.subject for sa in args.service_accounts]
         role = aws.iam.Role(
             f"{name}-role",
+            name_prefix=args.role_prefix,
             description=f"IRSA role of {', '.join(subjects)} for the {name} bucket",
             assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
                 lambda pair: trust_policy(pair[0], pair[1], subjects)

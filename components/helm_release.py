@@ -73,13 +73,16 @@ def helm_release(
     overrides: Mapping[str, Mapping[str, Any]],
     depends_on: Optional[list[pulumi.Resource]] = None,
     protect: bool = False,
+    release_name: Optional[str] = None,
 ) -> k8s.helm.v3.Release:
-    """A Helm release of `chart` at its pinned version, named after the chart, installed and upgraded
-    as its `RELEASE_POLICIES` entry says; its `values` with the stack's own for the chart (`overrides`,
-    the `helmValues` setting, by chart name) merged over them.
+    """A Helm release of `chart` at its pinned version, named `release_name` (default: after the chart),
+    installed and upgraded as its `RELEASE_POLICIES` entry says; its `values` with the stack's own for the
+    chart (`overrides`, the `helmValues` setting, by chart name) merged over them.
 
     The release name is fixed: service names, and so the in-cluster URLs other components
-    are given, derive from it; `helm list` shows what runs, not a random suffix. `protect`: a
+    are given, derive from it; `helm list` shows what runs, not a random suffix. A chart whose
+    cluster-scoped objects are named after the release gets a name no other stack's release has
+    (config/naming.py): Helm refuses to adopt objects of another release. `protect`: a
     release whose pods hold data (their volumes outlive it, but not its running state) is not
     deleted or replaced without first being unprotected.
     """
@@ -89,7 +92,7 @@ def helm_release(
     policy = RELEASE_POLICIES[chart.name]
     return k8s.helm.v3.Release(
         resource_name,
-        name=chart.name,
+        name=release_name or chart.name,
         chart=chart.name,
         version=chart.version,
         repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),

@@ -29,6 +29,7 @@ from monitoring.logging.loki import (
     push_url,
 )
 from monitoring.logging.promtail import promtail_config
+from monitoring.tenancy import log_namespaces
 from monitoring.versions import ALLOY, LOKI, PROMTAIL
 
 RULES_FILE = "webhook-logs.yaml"
@@ -56,6 +57,9 @@ class LoggingArgs:
     """ARN of the IRSA role that may use the bucket; it must trust `LOKI_SERVICE_ACCOUNT`."""
     alertmanager_url: pulumi.Input[str]
     """Alertmanager base URL the Loki ruler sends log-based alerts to (http://host:9093)."""
+    agent_role_name: str
+    """Name of the Role (in each namespace whose logs are collected) or ClusterRole (every pod's) that
+    lets Alloy discover pods: cluster-scoped, it must be a name no other stack of the cluster uses."""
 
 
 class Logging(pulumi.ComponentResource):
@@ -100,7 +104,7 @@ class Logging(pulumi.ComponentResource):
 
         if settings.logging.agent == "alloy":
             agent_chart, agent_values = ALLOY, alloy_values(settings, alloy_config(settings, loki_push))
-            self._alloy_rbac(name, args.agent_namespace)
+            self._alloy_rbac(name, args.agent_role_name, args.agent_namespace, log_namespaces(settings))
         else:
             agent_chart, agent_values = PROMTAIL, promtail_values(settings, promtail_config(settings, loki_push))
         self.agent = helm_release(f"{name}-agent", agent_chart, args.agent_namespace, agent_values, self,
@@ -117,20 +121,28 @@ class Logging(pulumi.ComponentResource):
             }
         )
 
-    def _alloy_rbac(self, name: str, namespace: str) -> None:
-        """Pod discovery across the cluster for Alloy's service account, and nothing else."""
-        role = k8s.rbac.v1.ClusterRole(
-            f"{name}-alloy-pod-discovery",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-alloy-pod-discovery"),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
-                   for r in ALLOY_RULES],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-alloy-pod-discovery",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-alloy-pod-discovery"),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
-                                             name=role.metadata.name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=ALLOY_SERVICE_ACCOUNT, namespace=namespace)],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+    def _alloy_rbac(self, name: str, role_name: str, namespace: str, namespaces: tuple[str, ...]) -> None:
+        """Pod discovery for Alloy's service account, and nothing else: across the cluster, or in each of
+        `namespaces` when the agent reads those only."""
+        rules = [k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                 for r in ALLOY_RULES]
+        subjects = [k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=ALLOY_SERVICE_ACCOUNT, namespace=namespace)]
+        child = pulumi.ResourceOptions(parent=self)
+        if not namespaces:
+            role = k8s.rbac.v1.ClusterRole(f"{name}-alloy-pod-discovery", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=role_name), rules=rules, opts=child)
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{name}-alloy-pod-discovery",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name),
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                                 name=role.metadata.name),
+                subjects=subjects, opts=child)
+            return
+        for target in namespaces:
+            metadata = k8s.meta.v1.ObjectMetaArgs(name=role_name, namespace=target)
+            role = k8s.rbac.v1.Role(f"{name}-alloy-pod-discovery-{target}", metadata=metadata, rules=rules, opts=child)
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-alloy-pod-discovery-{target}", metadata=metadata,
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
+                                                 name=role.metadata.name),
+                subjects=subjects, opts=child)

@@ -20,15 +20,18 @@ import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
 from components.helm_release import helm_release
+from config.naming import kube_prometheus_stack as kube_prometheus_stack_release
 from config.secrets import federation_credentials
 from config.settings import FederationSource, Settings
-from monitoring import PART_OF, graphite, ha_tracker, scrape, web_auth
+from monitoring import PART_OF, graphite, ha_tracker, scrape, tenancy, web_auth
 from monitoring.helm import blackbox_exporter, kube_prometheus_stack, prometheus_operator_crds
 from monitoring.helm.kube_prometheus_stack import ChartRefs, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR, PROMETHEUS_OPERATOR_CRDS
 
 RULE_LABELS = {"role": "alert-rules", "app": "webhook-delivery"}
+# The output of a stack serving /federate that holds its `federation` client's password.
+FEDERATION_PASSWORD = "federationPassword"
 
 # The kinds the graphite exporter needs, with the field holding their body.
 _CORE_KINDS = {
@@ -97,8 +100,9 @@ class MetricsStack(pulumi.ComponentResource):
     """Mimir's remote-write endpoint (…/api/v1/push)."""
     mimir_query_url: pulumi.Output[str]
     """Mimir's Prometheus-compatible query base URL (…/prometheus): Grafana's long-term data source."""
-    operator_crds: k8s.helm.v3.Release
-    """The prometheus-operator-crds release: the monitoring.coreos.com CRDs."""
+    operator_crds: Optional[k8s.helm.v3.Release]
+    """The prometheus-operator-crds release: the monitoring.coreos.com CRDs; None when the stack joins a
+    platform, whose CRDs they are."""
     kube_prometheus_stack: k8s.helm.v3.Release
     """The kube-prometheus-stack release (depend on it for custom resources: its Operator serves their
     admission webhook)."""
@@ -110,7 +114,7 @@ class MetricsStack(pulumi.ComponentResource):
         settings = args.settings
         namespace = str(settings.namespace)
         push_url, query_url = mimir_urls(MIMIR.name, namespace)
-        prometheus_url, alertmanager_url = service_urls(namespace)
+        prometheus_url, alertmanager_url = service_urls(settings)
 
         # Prometheus mounts them (its `secrets`): they exist before its pods.
         labels = {"team": settings.team_label, **PART_OF}
@@ -124,13 +128,20 @@ class MetricsStack(pulumi.ComponentResource):
             grafana_oauth_secret=args.grafana_oauth_secret,
             grafana_sidecar_role=args.grafana_sidecar_role,
         ).apply(lambda refs: kube_prometheus_stack.values(settings, ChartRefs(**refs)))
-        # Every custom resource of the cluster hangs on the CRDs: protected where the data is.
-        self.operator_crds = helm_release(f"{name}-operator-crds", PROMETHEUS_OPERATOR_CRDS, namespace,
-                                          prometheus_operator_crds.values(), self, overrides=settings.helm_values,
-                                          protect=settings.protect)
+        # Every custom resource of the cluster hangs on the CRDs: protected where the data is. Joining a
+        # platform, the CRDs are its own (checked at preview), never installed or changed by the stack.
+        self.operator_crds = None
+        if tenancy.owns_cluster(settings):
+            self.operator_crds = helm_release(f"{name}-operator-crds", PROMETHEUS_OPERATOR_CRDS, namespace,
+                                              prometheus_operator_crds.values(), self, overrides=settings.helm_values,
+                                              protect=settings.protect)
+        else:
+            self._check_platform_operator(name)
+        crds = [self.operator_crds] if self.operator_crds else []
         self.kube_prometheus_stack = helm_release(
             f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self,
-            overrides=settings.helm_values, depends_on=[self.operator_crds, *credentials], protect=settings.protect,
+            overrides=settings.helm_values, depends_on=[*crds, *credentials], protect=settings.protect,
+            release_name=kube_prometheus_stack_release(settings),
         )
 
         # The HA tracker's etcd and Mimir's distributors authenticate each other with these.
@@ -151,9 +162,11 @@ class MetricsStack(pulumi.ComponentResource):
             (f"{name}-monitor-{target.name}", scrape.service_monitor(settings, target))
             for target in settings.metrics.scraped_services
         ] + [(f"{name}-self-monitor-{server.name}", scrape.self_monitor(settings, server)) for server in web_auth.SERVERS]
+        # Joining a platform's monitoring: its kube-state-metrics and node-exporter.
+        objects += [(f"{name}-{obj['metadata']['name']}", obj) for obj in tenancy.platform_monitors(settings)]
         if settings.metrics.probes:
             helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, blackbox_exporter.values(settings), self,
-                         overrides=settings.helm_values, depends_on=[self.operator_crds])
+                         overrides=settings.helm_values, depends_on=crds)
             prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, namespace)
             objects += [
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))
@@ -191,16 +204,23 @@ class MetricsStack(pulumi.ComponentResource):
 
     def _federation_secret(self, name: str, namespace: str, labels: dict[str, str], source: FederationSource,
                            credentials: Optional[pulumi.Input[str]]) -> k8s.core.v1.Secret:
-        """The Secret of a federation source's basic auth, from its entry in the credentials secret."""
-        if credentials is None:
+        """The Secret of a federation source's basic auth: the `federation` client's password read from the
+        source's stack (`stack`: its `federationPassword` output), or its entry in the credentials secret."""
+        if source.stack is not None:
+            reference = pulumi.StackReference(f"{name}-federation-{source.cluster}", stack_name=source.stack,
+                                              opts=pulumi.ResourceOptions(parent=self))
+            entry = {"username": web_auth.FEDERATION_CLIENT,
+                     "password": pulumi.Output.secret(reference.require_output(FEDERATION_PASSWORD))}
+        elif credentials is None:
             raise ValueError(f"MetricsStack {name}: federation source {source.cluster} needs credentials, none given")
-        entry = pulumi.Output.secret(credentials).apply(lambda text: federation_credentials(text)[str(source.cluster)])
+        else:
+            entry = pulumi.Output.secret(credentials).apply(lambda text: federation_credentials(text)[str(source.cluster)])
         return k8s.core.v1.Secret(
             f"{name}-federation-{source.cluster}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=source.credentials_secret, namespace=namespace, labels=labels),
             type="Opaque",
             string_data={"username": entry["username"], "password": entry["password"]},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
         )
 
     def _ha_tracker_tls(self, name: str, namespace: str, labels: dict[str, str],
@@ -238,6 +258,26 @@ class MetricsStack(pulumi.ComponentResource):
                              ha_tracker.CA_KEY: ca.cert_pem},
                 opts=child))
         return secrets, issued[ha_tracker.CLIENT_SECRET]
+
+    def _check_platform_operator(self, name: str) -> None:
+        """Joining a platform's monitoring: its CRDs are read at preview, and the run stops, one line per
+        problem, unless they serve what the stack makes at a version it is tested with."""
+        reads = {crd: k8s.apiextensions.v1.CustomResourceDefinition.get(
+            f"{name}-platform-crd-{crd.split('.')[0]}", crd, opts=pulumi.ResourceOptions(parent=self))
+            for crd in tenancy.STACK_CRDS}
+
+        def as_object(parts: dict) -> dict:
+            # The SDK's output types are dicts of the API's fields.
+            return {"metadata": {"annotations": dict(parts["annotations"] or {})},
+                    "spec": {"versions": [dict(v) for v in parts["versions"] or []]}}
+
+        def check(crds: dict) -> None:
+            problems = tenancy.platform_crd_problems({crd: as_object(parts) for crd, parts in crds.items()})
+            if problems:
+                raise pulumi.RunError("\n".join(problems))
+
+        pulumi.Output.all(**{crd: pulumi.Output.all(annotations=read.metadata.annotations, versions=read.spec.versions)
+                             for crd, read in reads.items()}).apply(check)
 
     def _kubernetes_object(self, resource_name: str, obj: dict[str, Any],
                            depends_on: Optional[list[pulumi.Resource]] = None) -> pulumi.Resource:

@@ -6,15 +6,30 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-from config import sizing
+from config import naming, sizing
 from config.schema import NAMESPACE, camel
 from config.settings import MetricsSettings, Settings, VolumeProfile
 from config.types import Size
 from policy.aws import TAGS_PER_RESOURCE, lifecycle_outlives_retention, tag_problem
 from policy.ebs import gp3_performance_problem, gp3_volume, round_up_gib
 from policy.kubernetes import label_key_problem, label_value_problem
+
+
+def naming_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Keys that say how a name is derived, checked on the raw configuration (with the keys' own
+    problems, before the names are derived: config/naming.py)."""
+    grafana = raw.get("grafana")
+    if not isinstance(grafana, dict):
+        return []  # the parser reports it
+    given = {key for key in ("host", "domain") if grafana.get(key) is not None}
+    if not given:
+        return [f"{NAMESPACE}:grafana.host: missing, expected a host name, or grafana.domain to derive one from"]
+    if len(given) == 2:
+        return [f"{NAMESPACE}:grafana.domain: got {grafana['domain']!r}, expected no domain when grafana.host is "
+                "set (the host is derived from it otherwise)"]
+    return []
 
 
 def cross_field_problems(s: Settings) -> list[str]:
@@ -116,6 +131,9 @@ def cross_field_problems(s: Settings) -> list[str]:
     for i, f in enumerate(s.metrics.federation):
         need(f.credentials_secret is None or f.url.startswith("https://"), f"metrics.federation[{i}].url", f.url,
              "an https:// URL when credentials are sent")
+    for i, f in enumerate(s.metrics.federation):
+        need(f.stack is None or f.credentials_secret is not None, f"metrics.federation[{i}].credentialsSecret", None,
+             f"the Secret to hold the credentials read from metrics.federation[{i}].stack")
     clusters = [f.cluster for f in s.metrics.federation]
     for i, f in enumerate(s.metrics.federation):
         need(f.cluster != c.name and clusters.count(f.cluster) == 1, f"metrics.federation[{i}].cluster",
@@ -181,6 +199,17 @@ def cross_field_problems(s: Settings) -> list[str]:
              {"role": perm.role, "team": perm.team}, "exactly one of role or team")
     need(s.logging.retention.seconds % 86400 == 0, "logging.retention", s.logging.retention.text,
          "whole days, such as 14d")
+
+    stem = naming.instance(s)
+    need(len(stem) <= naming.INSTANCE_MAX and stem[:1].isalpha(), "tenancy.instance", stem,
+         f"a name of at most {naming.INSTANCE_MAX} characters starting with a letter: kube-prometheus-stack cuts "
+         "the names it derives from it there")
+    zones = c.availability_zones
+    need(not zones or (len(zones) == 3 and len(set(zones)) == 3), "cluster.availabilityZones", list(zones),
+         "three different availability zones (one per copy of every series in the long-term store)")
+    for i, zone in enumerate(zones):
+        need(re.fullmatch(re.escape(c.region) + r"[a-z]", zone) is not None, f"cluster.availabilityZones[{i}]",
+             zone, f"an availability zone of cluster.region ({c.region}), such as {c.region}a")
     return problems
 
 

@@ -8,7 +8,8 @@ from typing import Any, Callable, Collection, Mapping
 
 from config.schema import NAMESPACE, ConfigError, parse
 from config.secrets import SECRET_KEYS, Secrets, secret_field
-from config.checks import cross_field_problems, stack_name_problems
+from config.checks import cross_field_problems, naming_problems, stack_name_problems
+from config.naming import resolve
 from config.settings import Settings
 
 
@@ -68,9 +69,10 @@ def load(
     """Validate `raw` (full key -> value, e.g. `webhook-monitoring:prometheus` -> JSON text).
 
     Keys of other namespaces are refused where nothing would read them (`namespace_problems`).
-    `read_secret(name)` returns the secret value of a key known to be set. `stack`: the Pulumi stack's
-    name, which must not name another environment than `environment` (unknown: not checked). Without
-    `check_secrets`, the secrets' values are not judged (the offline render's placeholders).
+    `read_secret(name)` returns the secret value of a key known to be set. Without `check_secrets`, the
+    secrets' values are not judged (the offline render's placeholders). `stack`: the Pulumi stack's name,
+    which derived names start with (config/naming.py; unknown: the environment's) and which must not name
+    another environment than `environment` (unknown: not checked).
     """
     prefix = NAMESPACE + ":"
     ours = {k[len(prefix):]: decode(v) for k, v in raw.items() if k.startswith(prefix)}
@@ -78,8 +80,9 @@ def load(
     plain = {k: v for k, v in ours.items() if k not in secret_names}
     environment = plain.get("environment")
     settings, problems = parse(Settings, plain, environment if isinstance(environment, str) else "dev", prefix)
-    problems += namespace_problems(raw)
+    problems += naming_problems(plain) + namespace_problems(raw)
     if settings is not None:
+        settings = resolve(settings, stack)
         problems += cross_field_problems(settings) + stack_name_problems(settings, stack)
     values = {}
     for key in SECRET_KEYS:

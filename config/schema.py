@@ -266,9 +266,11 @@ class _Parser:
             self.problems[-1] += f" ({hint})"
             return None
         if _is_section(tp):
-            # A section's default (a partial object) sits under what the stack sets; a section
-            # left out takes the defaults of all its keys.
-            base = meta.get("default") if isinstance(meta.get("default"), dict) else {}
+            # A section's default (a partial object, or one per environment) sits under what the stack
+            # sets; a section left out takes the defaults of all its keys.
+            base = meta.get("default")
+            base = base.pick(self.environment) if isinstance(base, PerEnvironment) else base
+            base = base if isinstance(base, dict) else {}
             given = raw.get(name, {})
             return self.section(tp, {**base, **given} if isinstance(given, dict) else given, full)
         if name in raw:
@@ -328,6 +330,9 @@ def _json(v: Any) -> str:
     return json.dumps(v, sort_keys=True)
 
 
+_UNSET = object()
+
+
 def describe(cls: type, prefix: str, overrides: Mapping[str, Any] | None = None) -> Iterator[KeyDoc]:
     """Every key of `cls`, depth first, as documented in docs/configuration.md."""
     hints = typing.get_type_hints(cls)
@@ -340,6 +345,10 @@ def describe(cls: type, prefix: str, overrides: Mapping[str, Any] | None = None)
         inner = _optional_inner(tp)
         section = _is_section(inner)
         default = overrides.get(camel(f.name), f.metadata.get("default", _REQUIRED))
+        if isinstance(default, PerEnvironment) and _UNSET in (default.dev, default.prod):
+            own = f.metadata.get("default", _REQUIRED)
+            default = PerEnvironment(own if default.dev is _UNSET else default.dev,
+                                     own if default.prod is _UNSET else default.prod)
         yield KeyDoc(
             key=key,
             type=_type_name(tp),
@@ -349,6 +358,9 @@ def describe(cls: type, prefix: str, overrides: Mapping[str, Any] | None = None)
             example="" if example is None else _json(example),
         )
         if section:
+            if isinstance(default, PerEnvironment):  # a partial object per environment: per key
+                default = {k: PerEnvironment(default.dev.get(k, _UNSET), default.prod.get(k, _UNSET))
+                           for k in {*default.dev, *default.prod}}
             yield from describe(inner, key, default if isinstance(default, dict) else None)
         elif item_tp is not None and _is_section(item_tp):
             yield from describe(item_tp, key + "[]")

@@ -26,8 +26,9 @@ class SecretKey:
 
 
 def federated_clusters(s: Settings) -> list[str]:
-    """The federation sources whose credentials the program puts in a Secret."""
-    return [str(f.cluster) for f in s.metrics.federation if f.credentials_secret]
+    """The federation sources whose credentials the program puts in a Secret from the `federationCredentials`
+    secret: those naming a Secret and no source stack (whose output gives them instead)."""
+    return [str(f.cluster) for f in s.metrics.federation if f.credentials_secret and f.stack is None]
 
 
 def platform_channel_of_its_own(s: Settings) -> bool:

@@ -36,6 +36,18 @@ from config.types import (
 Environment = Literal["dev", "staging", "prod"]
 
 
+def _cidrs(values: tuple[str, ...]) -> Optional[str]:
+    """IPv4 or IPv6 CIDR blocks, host bits clear (what a NetworkPolicy ipBlock takes)."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            return f"CIDR blocks such as 10.0.0.0/16 (host bits clear); {value!r} is not one"
+        if "/" not in value:
+            return f"CIDR blocks with a prefix length, such as {value}/32"
+    return None
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     name: str = setting(
@@ -72,6 +84,13 @@ class ClusterSettings:
         default=None,
         example="webhook-dev",
     )
+    availability_zones: tuple[str, ...] = setting(
+        "The cluster's availability zones, three of them: Mimir's replication zones (and so its three "
+        "copies of every series) are pinned one to each, Loki's write replicas spread over them "
+        "(empty: `<region>a`, `<region>b`, `<region>c`). docs/tenancy.md says how to pin the zones of "
+        "a stack deployed before they were pinned.",
+        default=[], example=["us-east-1a", "us-east-1b", "us-east-1c"],
+    )
 
 
 @dataclass(frozen=True)
@@ -89,9 +108,12 @@ class VolumeProfile:
 
 @dataclass(frozen=True)
 class StorageSettings:
-    class_name: DnsLabel = setting(
+    class_name: Optional[DnsLabel] = setting(
         "Name of the gp3 StorageClass every volume uses: encrypted, at gp3's baseline performance (3000 IOPS, "
-        "125 MiB/s); a workload's `volumeProfile` gives its volumes more.", default="gp3")
+        "125 MiB/s); a workload's `volumeProfile` gives its volumes more (unset: `<instance>-gp3`, or `gp3` "
+        "under the legacy naming; see `tenancy.naming`).",
+        default=None, example="gp3",
+    )
     kms_key_id: Optional[KmsKeyArn] = setting(
         "KMS key ARN for EBS encryption (unset: the account's default EBS key).",
         default=None,
@@ -167,8 +189,11 @@ class PrometheusSettings:
     scrape_interval: Duration = setting("Default scrape interval.", default="30s")
     evaluation_interval: Duration = setting("Rule evaluation interval.", default="30s")
     resources: Resources = setting(
-        "Requests and limits of each Prometheus pod.",
-        default={"cpuRequest": "200m", "memoryRequest": "2000Mi", "cpuLimit": "1000m", "memoryLimit": "4000Mi"},
+        "Requests and limits of each Prometheus pod. The requests default to the load benchmark's measured "
+        "use at the default `expectedSeries` (docs/operations/capacity.md), the limits to 4000Mi and a core.",
+        default=PerEnvironment(
+            {"cpuRequest": "60m", "memoryRequest": "730Mi", "cpuLimit": "1000m", "memoryLimit": "4000Mi"},
+            {"cpuRequest": "160m", "memoryRequest": "1989Mi", "cpuLimit": "1000m", "memoryLimit": "4000Mi"}),
     )
     remote_write_queue: RemoteWriteQueue = setting("Remote write queue to the long-term store.")
     remote_write_drop: tuple[str, ...] = setting(
@@ -204,9 +229,20 @@ class LongTermStorageSettings:
         unit="days",
     )
     replicas: int = setting(
-        "Replicas of each Mimir component on the write and read paths.",
+        "Replicas of Mimir's ingesters and store-gateways: 3 or more keep a copy of every series in each "
+        "availability zone (replication factor 3); the stateless components run at most 2.",
         default=PerEnvironment(1, 3),
         check=between(1, 10),
+    )
+    expected_series: int = setting(
+        "Active series the long-term store is sized for: what Prometheus remote-writes (its head series "
+        "less `prometheus.remoteWriteDrop`), one replica's. The load benchmark's 20 pods x 2,000 endpoints "
+        "send about 160,000 (docs/operations/capacity.md).",
+        default=PerEnvironment(50_000, 250_000), unit="series", check=between(1000, 100_000_000),
+    )
+    queries_per_second: float = setting(
+        "Queries the long-term store is sized to answer (dashboards over more than the hot tier's days).",
+        default=1, unit="queries/s", check=between(0.1, 10_000),
     )
     ingester_volume_size: Size = setting("Volume of each Mimir ingester.", default=PerEnvironment("20Gi", "50Gi"))
     store_gateway_volume_size: Size = setting("Volume of each store-gateway.", default="20Gi")
@@ -277,10 +313,31 @@ class FederationSource:
     )
     credentials_secret: Optional[DnsLabel] = setting(
         "Name of the Secret (`username`, `password`) the program makes in the monitoring namespace for the "
-        "source's basic auth, from the source's entry in the `federationCredentials` secret (unset: no auth, "
-        "only for a source reached over a private network).",
+        "source's basic auth, from the password `stack` exports or else the source's entry in the "
+        "`federationCredentials` secret (unset: no auth, only for a source reached over a private network).",
         default=None,
         example="federation-euw1",
+    )
+    stack: Optional[str] = setting(
+        "Fully qualified name of the source cluster's stack of this program: the program reads its "
+        "`federationPassword` output (the `federation` client's credentials for the source's "
+        "authenticating proxy) into `credentialsSecret` (docs/tenancy.md, \"Federation\").",
+        default=None, example="acme/webhook-monitoring/prod-euw1",
+    )
+
+
+@dataclass(frozen=True)
+class FederationEndpoint:
+    host: Hostname = setting(
+        "Host name other clusters federate from: an ingress (TLS, the Grafana ingress class) routes "
+        "`/federate` alone to Prometheus' authenticating proxy.", example="prometheus.euw1.webhooks.example.com",
+    )
+    tls_secret: DnsLabel = setting("Secret holding the TLS certificate for the host.", default="prometheus-federation-tls")
+    allowed_source_cidrs: tuple[str, ...] = setting(
+        "Addresses the ingress controller accepts federation requests from (the other clusters' NAT "
+        "gateways; empty: any, each request still needs the `federation` credentials). The controller must "
+        "see clients' own addresses (the load balancer preserving them).",
+        default=[], check=_cidrs, example=["203.0.113.10/32"],
     )
 
 
@@ -328,10 +385,14 @@ class MetricsSettings:
     federation: tuple[FederationSource, ...] = setting(
         "Prometheus servers of other clusters whose recorded series this one federates.", default=[]
     )
+    federation_endpoint: Optional[FederationEndpoint] = setting(
+        "Serve `/federate` to other clusters through the ingress controller (unset: not served).",
+        default=None, example={"host": "prometheus.euw1.webhooks.example.com"},
+    )
     kube_state_metrics_job: str = setting(
         "`job` label of the kube-state-metrics series the workload alerts read (restarts, waiting "
         "reasons, pod phases, replicas): this stack's kube-state-metrics, or a platform's that this "
-        "Prometheus scrapes.",
+        "Prometheus scrapes (`tenancy.mode` join: its monitor gives the series this job).",
         default="kube-state-metrics", check=label_value,
     )
 
@@ -445,7 +506,12 @@ class PagerDutySettings:
         "Create PagerDuty resources and page on critical alerts (off: critical alerts go to Slack).",
         default=PerEnvironment(False, True),
     )
-    service_name: str = setting("PagerDuty service name.", default="Webhook Delivery")
+    service_name: Optional[str] = setting(
+        "PagerDuty service (and escalation policy) name: PagerDuty refuses a second service of the same "
+        "name (unset: `Webhook Delivery (<cluster.name>, <environment>)`, or `Webhook Delivery` under "
+        "the legacy naming; see `tenancy.naming`).",
+        default=None, example="Webhook Delivery",
+    )
     escalation_users: tuple[Email, ...] = setting(
         "E-mails of PagerDuty users paged in turn.", default=[], example=["oncall@example.com"]
     )
@@ -631,6 +697,27 @@ class UnitCosts:
     storage_gib_month: float = setting(
         "Price of one GiB of gp3 for a month.", default=0.08, unit="USD", check=at_least(0)
     )
+    iops_month: float = setting(
+        "Price of one provisioned gp3 IOPS above the 3,000 included, for a month.", default=0.005, unit="USD",
+        check=at_least(0),
+    )
+    throughput_mibps_month: float = setting(
+        "Price of one MiB/s of provisioned gp3 throughput above the 125 included, for a month.", default=0.04,
+        unit="USD", check=at_least(0),
+    )
+    s3_gib_month: float = setting(
+        "Price of one GiB stored in S3 Standard for a month.", default=0.023, unit="USD", check=at_least(0)
+    )
+    s3_write_requests_per_1000: float = setting(
+        "Price of a thousand S3 PUT, COPY, POST or LIST requests.", default=0.005, unit="USD", check=at_least(0)
+    )
+    s3_read_requests_per_1000: float = setting(
+        "Price of a thousand S3 GET and other requests.", default=0.0004, unit="USD", check=at_least(0)
+    )
+    cross_zone_gib: float = setting(
+        "Price of one GiB sent between availability zones of a region (both directions billed, "
+        "0.01 USD each).", default=0.02, unit="USD", check=at_least(0)
+    )
 
 
 @dataclass(frozen=True)
@@ -651,7 +738,15 @@ class ExtraPanel:
 
 @dataclass(frozen=True)
 class GrafanaSettings:
-    host: Hostname = setting("Host name Grafana is served on (ingress with TLS).", example="grafana.example.com")
+    host: Optional[Hostname] = setting(
+        "Host name Grafana is served on (ingress with TLS); set this or `domain`.", default=None,
+        example="grafana.example.com",
+    )
+    domain: Optional[Hostname] = setting(
+        "DNS domain under which each stack's Grafana is served as `<tenancy.instance>.<domain>`, when `host` "
+        "is unset: stack files of a fleet differ in their cluster block only.", default=None,
+        example="grafana.webhooks.example.com",
+    )
     ingress_class: str = setting("Ingress class.", default="nginx")
     tls_secret: DnsLabel = setting("Secret holding the TLS certificate for the host.", default="grafana-tls")
     cluster_issuer: Optional[DnsLabel] = setting(
@@ -706,9 +801,10 @@ class LoggingSettings:
         "`storage.profiles` entry giving each Loki volume its IOPS and throughput (unset: the gp3 baseline).",
         default=None, example="fast",
     )
-    resources: Resources = setting(
-        "Requests and limits of each Loki pod.",
-        default={"cpuRequest": "200m", "memoryRequest": "512Mi", "memoryLimit": "2Gi"},
+    resources: Optional[Resources] = setting(
+        "Requests and limits of each Loki pod (unset: sized from `dailyVolume` by Loki's documented "
+        "requirements, docs/operations/capacity.md).",
+        default=None, example={"cpuRequest": "200m", "memoryRequest": "512Mi", "memoryLimit": "2Gi"},
     )
     agent_resources: Resources = setting(
         "Requests and limits of the log agent on each node.",
@@ -722,18 +818,23 @@ class LoggingSettings:
         "Request paths whose access-log lines are dropped as noise.",
         default=["/healthz", "/readyz", "/livez", "/metrics"],
     )
-
-
-def _cidrs(values: tuple[str, ...]) -> Optional[str]:
-    """IPv4 or IPv6 CIDR blocks, host bits clear (what a NetworkPolicy ipBlock takes)."""
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            return f"CIDR blocks such as 10.0.0.0/16 (host bits clear); {value!r} is not one"
-        if "/" not in value:
-            return f"CIDR blocks with a prefix length, such as {value}/32"
-    return None
+    namespaces: tuple[DnsLabel, ...] = setting(
+        "Namespaces whose pods' logs the agent collects (empty: every pod when the stack owns the "
+        "cluster, `tenancy.mode` own; the namespaces of `metrics.services`, the graphite exporter's "
+        "and the stack's own when it joins a shared one).",
+        default=[], example=["webhook-delivery"],
+    )
+    daily_volume: Size = setting(
+        "Log volume the collected pods write in a day: Loki's ingestion limits (a push above them is "
+        "refused with 429 and the lines dropped) and the size of its pods follow from it "
+        "(docs/operations/capacity.md).",
+        default=PerEnvironment("2GB", "20GB"), unit="bytes per day",
+    )
+    streams: int = setting(
+        "Log streams (distinct label sets: pod, container, level...) the collected pods write at once: "
+        "Loki refuses new streams past twice this.",
+        default=PerEnvironment(1000, 3000), unit="streams", check=between(100, 1_000_000),
+    )
 
 
 @dataclass(frozen=True)
@@ -747,22 +848,64 @@ class NetworkPolicySettings:
         default=["0.0.0.0/0"], check=_cidrs, example=["10.0.0.0/16"],
     )
     federation_client_cidrs: tuple[str, ...] = setting(
-        "Addresses of other clusters' Prometheus that federate from this one (through the "
-        "authenticating proxy, as the `federation` client).",
+        "Addresses of other clusters' Prometheus that federate from this one straight to its pods (through "
+        "the authenticating proxy, as the `federation` client), on a private network that keeps their "
+        "addresses. Through an ingress the pods see the ingress controller instead: use "
+        "`metrics.federationEndpoint`.",
         default=[], check=_cidrs, example=["10.20.0.0/16"],
+    )
+
+
+@dataclass(frozen=True)
+class TenancySettings:
+    mode: Literal["own", "join"] = setting(
+        "How the stack shares its cluster (docs/tenancy.md). `own`: it is the cluster's only monitoring "
+        "stack and brings the Prometheus Operator, its CRDs, node-exporter (on the host's port 9100) and "
+        "kube-state-metrics. `join`: the cluster's platform already runs them; the platform's Operator "
+        "serves this stack's Prometheus and Alertmanager (`pulumi preview` checks that its CRDs are there "
+        "at a compatible version), and node and object metrics are scraped from the platform's exporters.",
+        default="join",
+    )
+    naming: Literal["derived", "legacy"] = setting(
+        "Names in shared scopes (cluster-scoped objects, the Helm release cluster-scoped objects are named "
+        "after, namespaces, the StorageClass, PagerDuty, S3 and IAM). `derived`: from `instance` and "
+        "`cluster.name`, so that no two stacks share one. `legacy`: the fixed names of stacks deployed "
+        "before names were derived (`kube-prometheus-stack`, `monitoring`, `gp3`, `Webhook Delivery`): "
+        "renaming a deployed stack's release, volumes' class or buckets would replace them and lose their "
+        "data.",
+        default="derived",
+    )
+    instance: Optional[DnsLabel] = setting(
+        "What the derived names start with: unique among the stacks of one cluster, at most 26 characters "
+        "(kube-prometheus-stack cuts its names there; unset: `<teamLabel>-<stack>`, the Pulumi stack's "
+        "name, a longer one cut and ended with a hash of the whole).",
+        default=None, example="webhook-delivery-prod",
+    )
+    platform_namespace: DnsLabel = setting(
+        "Namespace of the platform's kube-prometheus-stack (`join`): its kube-state-metrics and "
+        "node-exporter are scraped there, across namespaces.",
+        default="monitoring",
+    )
+    platform_release: DnsLabel = setting(
+        "Helm release of the platform's kube-prometheus-stack (`join`): the `app.kubernetes.io/instance` "
+        "label of its kube-state-metrics and node-exporter.",
+        default="kube-prometheus-stack",
     )
 
 
 @dataclass(frozen=True)
 class Settings:
     environment: Environment = setting("Environment; picks per-environment defaults.", example="prod")
-    namespace: DnsLabel = setting(
-        "Namespace of the monitoring stack; Pod Security `restricted` is enforced in it.", default="monitoring"
+    namespace: Optional[DnsLabel] = setting(
+        "Namespace of the monitoring stack; Pod Security `restricted` is enforced in it (unset: "
+        "`<instance>-monitoring`, or `monitoring` under the legacy naming; see `tenancy.naming`).",
+        default=None, example="monitoring",
     )
-    agents_namespace: DnsLabel = setting(
+    agents_namespace: Optional[DnsLabel] = setting(
         "Namespace of the agents on every node (node-exporter, the log agent): they need the host's "
-        "network, processes and paths, which `restricted` forbids, so they run apart at `privileged`.",
-        default="monitoring-agents",
+        "network, processes and paths, which `restricted` forbids, so they run apart at `privileged` "
+        "(unset: `<instance>-agents`, or `monitoring-agents` under the legacy naming).",
+        default=None, example="monitoring-agents",
     )
     team_label: str = setting(
         "Value of the `team` label that selects the webhook delivery team's monitors and rules.",
@@ -789,6 +932,7 @@ class Settings:
     grafana: GrafanaSettings = setting("Grafana.")
     logging: LoggingSettings = setting("Loki and the log agent.")
     network_policy: NetworkPolicySettings = setting("Who may reach the stack's pods (network policies).")
+    tenancy: TenancySettings = setting("How the stack shares its cluster and accounts with other stacks.")
 
     @property
     def is_prod(self) -> bool:

@@ -20,6 +20,11 @@ slack. Measured: 768 MiB at 225,362 series, 1,454 MiB at 445,490 (3,215 bytes pe
 the smallest and the largest run), rounded up."""
 MEMORY_HEADROOM = 0.30
 """Share of the memory limit the sizing leaves free."""
+CPU_PER_SERIES = 0.09 / 445_490
+"""Cores Prometheus uses per head series with the stack's rules and scrapes: the load benchmark at 20
+pods x 2,000 endpoints (445,490 series) used 0.09 of its one core at full load."""
+REQUEST_HEADROOM = 0.30
+"""Share the CPU request adds above the measured use (queries, remote-write catch-up, compaction)."""
 SERIES_PER_CORE = 1_000_000
 """Head series one core of CPU limit serves: at 445,490 series the recording group takes 5 % of its
 interval on one core, so a million keep it near 11 %, under half the load benchmark's 25 % budget,
@@ -35,3 +40,15 @@ def memory_limit_for(series: int) -> int:
 def cpu_limit_for(series: int) -> float:
     """Smallest CPU limit (cores) for `series` head series, whole tenths, at least one core."""
     return max(1.0, math.ceil(series / SERIES_PER_CORE * 10) / 10)
+
+
+def memory_request_for(series: int) -> int:
+    """The memory request (bytes) for `series` head series: the measured peak, whole MiB. What the
+    scheduler reserves; the limit's headroom above it is for bursts."""
+    return math.ceil((BASE_MEMORY + MEMORY_PER_SERIES * series) / MIB) * MIB
+
+
+def cpu_request_for(series: int) -> float:
+    """The CPU request (cores) for `series` head series: the measured use with REQUEST_HEADROOM, whole
+    hundredths of a core."""
+    return math.ceil(series * CPU_PER_SERIES * (1 + REQUEST_HEADROOM) * 100) / 100

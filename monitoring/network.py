@@ -105,8 +105,12 @@ def network_policies(settings: Settings) -> list[dict]:
                    _ports(ACME_HTTP01_SOLVER_PORT))] if settings.grafana.cluster_issuer else []),
         # The Job that sets the folders' permissions through Grafana's API (components/grafana_dashboards.py).
         _policy("grafana-from-its-folder-job", main, GRAFANA, [_pods(FOLDER_JOB_LABELS)], _ports(GRAFANA_PORT)),
+        # Other clusters federate straight to the pods (their addresses kept), or through the ingress
+        # controller (the source the pods see), which serves /federate alone (metrics.federationEndpoint).
         _policy("prometheus-from-its-clients", main, PROMETHEUS,
-                [grafana, *({"ipBlock": {"cidr": cidr}} for cidr in net.federation_client_cidrs)],
+                [grafana, *({"ipBlock": {"cidr": cidr}} for cidr in net.federation_client_cidrs),
+                 *([{"namespaceSelector": _namespace(net.ingress_controller_namespace)}]
+                   if settings.metrics.federation_endpoint else [])],
                 _ports(web_auth.PROMETHEUS.proxy_port)),
         _policy("alertmanager-from-its-clients", main, ALERTMANAGER, [prometheus, grafana, _pods(LOKI_RULER)],
                 _ports(web_auth.ALERTMANAGER.proxy_port)),

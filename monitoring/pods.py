@@ -25,10 +25,14 @@ ZONE = "topology.kubernetes.io/zone"
 HOSTNAME = "kubernetes.io/hostname"
 
 
-def zone_spread(match_labels: Mapping[str, str], match_label_keys: tuple[str, ...] = ()) -> dict:
-    """A topology spread constraint over availability zones. Soft: a pod whose volume lives in one
-    zone must still start there, and a zone may be short of nodes for a while."""
-    constraint = {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway",
+def zone_spread(match_labels: Mapping[str, str], match_label_keys: tuple[str, ...] = (), hard: bool = False) -> dict:
+    """A topology spread constraint over availability zones, a skew of one.
+
+    Soft for stateless pods: they start wherever there is room, and a zone may be short of nodes for
+    a while. Hard for pods whose volumes bind them to their zones: the scheduler never puts two of
+    them where one zone's loss takes both (an evicted one comes back to its volume's zone, which keeps
+    the skew it had), and that is the only placement decision it ever makes for them."""
+    constraint = {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule" if hard else "ScheduleAnyway",
                   "labelSelector": {"matchLabels": dict(match_labels)}}
     if match_label_keys:
         constraint["matchLabelKeys"] = list(match_label_keys)
@@ -44,12 +48,13 @@ def one_per_node(match_labels: Mapping[str, str]) -> dict:
 
 def spread_replicas(app: str, instance_label: str) -> dict:
     """Prometheus Operator spec keys (prometheusSpec, alertmanagerSpec) for replicas that must not
-    fail together: never two on one node (the chart's `hard` anti-affinity), spread over zones.
-    `instance_label` is the pod label the Operator sets to the resource's name."""
+    fail together: never two on one node (the chart's `hard` anti-affinity), nor, their volumes binding
+    them to their zones, in one zone. `instance_label` is the pod label the Operator sets to the
+    resource's name."""
     return {
         "podAntiAffinity": "hard",
         "podAntiAffinityTopologyKey": HOSTNAME,
-        "topologySpreadConstraints": [zone_spread({"app.kubernetes.io/name": app}, (instance_label,))],
+        "topologySpreadConstraints": [zone_spread({"app.kubernetes.io/name": app}, (instance_label,), hard=True)],
     }
 
 

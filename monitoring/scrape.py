@@ -10,6 +10,7 @@ import re
 from typing import Sequence
 from urllib.parse import urlsplit
 
+from config import naming
 from config.settings import ProbeTarget, ScrapeTarget, Settings
 from monitoring import web_auth
 from monitoring.ha_tracker import REPLICA_LABEL
@@ -18,8 +19,18 @@ MONITORING_API = "monitoring.coreos.com/v1"
 # The target label naming the ServiceMonitor a configured service is scraped by: what the absence
 # alerts select (the `job` is the Service's name, which the configuration does not know).
 MONITOR_LABEL = "monitor"
-# kube-prometheus-stack's fullname (its release name, fixed): the names of its Services.
-KUBE_PROMETHEUS_STACK_FULLNAME = "kube-prometheus-stack"
+
+
+# kube-prometheus-stack names the `app` label of its Services after the chart (no nameOverride).
+KUBE_PROMETHEUS_STACK_CHART = "kube-prometheus-stack"
+
+
+def kube_prometheus_stack_fullname(settings: Settings) -> str:
+    """kube-prometheus-stack's fullname, its release name too (config/naming.py): the stem of its
+    Services' names and the `release` label of its objects."""
+    return naming.kube_prometheus_stack(settings)
+
+
 BLACKBOX_PORT = 9115
 
 
@@ -86,16 +97,18 @@ def self_monitor(settings: Settings, server: web_auth.ProtectedServer) -> dict:
     """The ServiceMonitor of Prometheus' or Alertmanager's own metrics, through the authenticating
     proxy with Prometheus' credentials (the chart's cannot authenticate, and is off).
 
-    It selects the chart's Service of the server and its `http-web` port, as the chart's would: the
-    series keep job="<fullname>-<server>" and endpoint="http-web", which the pipeline alerts read.
+    It selects the chart's Service of the server and its `http-web` port, as the chart's would (by its
+    `app` label, which the chart names after itself, and its release): the series keep
+    job="<fullname>-<server>" and endpoint="http-web", which the pipeline alerts read.
     """
-    service = f"{KUBE_PROMETHEUS_STACK_FULLNAME}-{server.name}"
+    release = kube_prometheus_stack_fullname(settings)
+    service = f"{release}-{server.name}"
     return {
         "apiVersion": MONITORING_API,
         "kind": "ServiceMonitor",
         "metadata": {"name": service, "namespace": str(settings.namespace), "labels": team_labels(settings)},
         "spec": {
-            "selector": {"matchLabels": {"app": service, "release": KUBE_PROMETHEUS_STACK_FULLNAME}},
+            "selector": {"matchLabels": {"app": f"{KUBE_PROMETHEUS_STACK_CHART}-{server.name}", "release": release}},
             "namespaceSelector": {"matchNames": [str(settings.namespace)]},
             "endpoints": [{
                 "port": "http-web",

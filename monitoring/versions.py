@@ -38,6 +38,12 @@ LOKI = Chart("loki", "18.11.0", GRAFANA_COMMUNITY)
 ALLOY = Chart("alloy", "1.11.1", GRAFANA)
 PROMTAIL = Chart("promtail", "6.17.1", GRAFANA)
 
+# The minor release of the Prometheus Operator kube-prometheus-stack 88.5.3 runs, whose CRDs it brings:
+# the schemas the stack's custom resources are checked against. Joining a platform's monitoring, its
+# Operator must be of this minor release or a later one (monitoring/tenancy.py). It moves with the
+# chart (tests/test_tenancy.py compares it with the chart's appVersion), not on its own.
+PROMETHEUS_OPERATOR_MINOR = (0, 93)
+
 # The default image tags of the charts above (kube-prometheus-stack 88.5.3, blackbox exporter
 # 11.17.2), pinned explicitly.
 PROMETHEUS_VERSION = "3.14.0"

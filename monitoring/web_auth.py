@@ -57,7 +57,9 @@ class ProtectedServer:
         return "-".join(part for part in (self.name, kind, client) if part)
 
 
-PROMETHEUS = ProtectedServer("prometheus", 9090, 9091, ("grafana", "prometheus", "federation"))
+# The client other clusters' Prometheus federate as.
+FEDERATION_CLIENT = "federation"
+PROMETHEUS = ProtectedServer("prometheus", 9090, 9091, ("grafana", "prometheus", FEDERATION_CLIENT))
 ALERTMANAGER = ProtectedServer("alertmanager", 9093, 9095, ("grafana", "prometheus", "loki"))
 SERVERS = (PROMETHEUS, ALERTMANAGER)
 

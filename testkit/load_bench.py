@@ -52,9 +52,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.types import Cpu, Memory, duration_ms
-from monitoring.helm.kube_prometheus_stack import FULLNAME
 from monitoring.versions import PROMETHEUS_VERSION
-from monitoring.rules.alerts import PROMETHEUS_JOB
 from testkit.bench import verdict
 from testkit.live import Process, free_port, responds, wait_until
 from testkit.operator import PROMETHEUS_PORT_NAME, service_monitor_jobs
@@ -68,7 +66,6 @@ RECORDING_SHARE = 0.25  # of its interval, median evaluation
 RSS_SHARE = 0.70  # of the memory limit, peak
 GOMEMLIMIT_RATIO = 0.9  # Prometheus' --auto-gomemlimit.ratio default
 SAMPLE_SECONDS = 5.0
-PROMETHEUS_POD = f"prometheus-{FULLNAME}-prometheus-0"
 APP_CONTAINER = "webhook-delivery"
 
 # The synthetic service's traffic, per pod and endpoint in each scrape interval.
@@ -285,14 +282,15 @@ def prometheus_config(stack: Stack, targets: list[tuple[str, str]], self_address
     spec = stack.spec
     static = {"static_configs": [{"targets": [address], "labels": target_labels(stack, pod)} for address, pod in targets]}
     service_jobs = service_monitor_jobs(stack.monitor, lambda _: static, spec["scrapeInterval"])
-    self_job = {"job_name": PROMETHEUS_JOB, "static_configs": [{"targets": [self_address], "labels": {
-        "namespace": stack.rendered.namespace, "service": PROMETHEUS_JOB, "pod": PROMETHEUS_POD,
+    job, pod = stack.rendered.prometheus_job, stack.rendered.prometheus_pod(0)
+    self_job = {"job_name": job, "static_configs": [{"targets": [self_address], "labels": {
+        "namespace": stack.rendered.namespace, "service": job, "pod": pod,
         "container": "prometheus", "endpoint": PROMETHEUS_PORT_NAME}}]}
     return {
         "global": {
             "scrape_interval": spec["scrapeInterval"],
             "evaluation_interval": spec["evaluationInterval"],
-            "external_labels": {**spec.get("externalLabels", {}), spec.get("replicaExternalLabelName", "prometheus_replica"): PROMETHEUS_POD},
+            "external_labels": {**spec.get("externalLabels", {}), spec.get("replicaExternalLabelName", "prometheus_replica"): pod},
         },
         "rule_files": [str(stack.rule_file)],
         "scrape_configs": [*service_jobs, self_job],

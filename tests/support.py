@@ -59,7 +59,7 @@ def raw_config(stack: str, overrides: Mapping[str, Any] | None = None, secrets: 
 def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Validated settings of a stack file (with overrides), without running Pulumi."""
     raw, secret_keys = raw_config(stack, overrides)
-    return load(raw, secret_keys, lambda name: SECRET_VALUES[name])[0]
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack=stack)[0]
 
 
 MINIMAL_CLUSTER = {
@@ -70,6 +70,9 @@ MINIMAL_CLUSTER = {
 ONCALL = ["first@example.com", "second@example.com"]
 # The shipped stacks' runbook location (alerting.runbookBaseUrl is required).
 RUNBOOKS = "https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/"
+# The tenancy of the deployed stacks (dev, prod): they own their clusters and keep the names they were
+# deployed with. Tests of joining a platform, or of derived names, say so.
+OWN_LEGACY = {"mode": "own", "naming": "legacy"}
 
 
 def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
@@ -77,9 +80,10 @@ def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
 
     A section given replaces the minimal one, except `grafana` and `alerting`, which keep their required
     host and runbook URL. Prod pages the ONCALL users unless `alerting` says otherwise. Every secret is set.
+    The tenancy is the deployed stacks' (OWN_LEGACY) unless `tenancy` says otherwise.
     """
     raw: dict[str, Any] = {"environment": environment, "cluster": MINIMAL_CLUSTER, "grafana": {"host": "grafana.example.com"},
-                           "alerting": {}}
+                           "tenancy": OWN_LEGACY, "alerting": {}}
     if environment == "prod":
         raw["alerting"] = {"pagerduty": {"escalationUsers": ONCALL}}
     raw.update(sections)
@@ -92,7 +96,7 @@ def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
 
 def stack_secrets(stack: str) -> Secrets:
     raw, secret_keys = raw_config(stack)
-    return load(raw, secret_keys, lambda name: SECRET_VALUES[name])[1]
+    return load(raw, secret_keys, lambda name: SECRET_VALUES[name], stack=stack)[1]
 
 
 def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None) -> Run:

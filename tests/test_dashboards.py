@@ -376,7 +376,47 @@ def test_cost_dashboard_uses_the_configured_unit_costs():
     expr = panel_by_title(doc, "Hourly cost by resource")["targets"][0]["expr"]
     assert '"cpu"}' in expr and "* 0.05" in expr and "* 0.007" in expr and "* 0.1 / 730" in expr
     monitoring = panel_by_title(doc, "Monitoring hourly cost by resource")["targets"][0]["expr"]
-    assert 'namespace="monitoring"' in monitoring and "$namespace" not in monitoring
+    # Both namespaces of the stack: the per-node agents' too.
+    assert 'namespace=~"monitoring|monitoring-agents"' in monitoring and "$namespace" not in monitoring
+
+
+def test_the_monitoring_cost_counts_requests_s3_transfer_and_provisioned_volumes(tmp_path):
+    """The stack's cost, evaluated by promtool on synthetic series: prod's prices and its Prometheus volumes
+    of 6,000 IOPS and 250 MiB/s (3,000 and 125 above the included baseline)."""
+    settings = minimal_settings("prod", storage={"profiles": [{"name": "fast", "iops": 6000, "throughput": 250}]},
+                                prometheus={"volumeProfile": "fast"})
+    doc = by_uid(dashboards(settings), "webhook-cost")
+    expr = substitute(panel_by_title(doc, "Monitoring hourly cost by resource")["targets"][0]["expr"])
+    own = f'cluster="{CLUSTER}", namespace="monitoring"'
+    series = [
+        # Requests of one running pod in each namespace: a core and 1 GiB in all.
+        {"series": f'kube_pod_container_resource_requests{{{own}, pod="p", resource="cpu"}}', "values": "0.5x60"},
+        {"series": f'kube_pod_container_resource_requests{{cluster="{CLUSTER}", namespace="monitoring-agents", pod="a", '
+                   'resource="cpu"}', "values": "0.5x60"},
+        {"series": f'kube_pod_status_phase{{{own}, pod="p", phase="Running"}}', "values": "1x60"},
+        {"series": f'kube_pod_status_phase{{cluster="{CLUSTER}", namespace="monitoring-agents", pod="a", '
+                   'phase="Running"}', "values": "1x60"},
+        # 100 samples a second into Mimir, 1,000 bytes a second remote-written, 6 uploads a minute.
+        {"series": f"cortex_distributor_received_samples_total{{{own}}}", "values": "0+6000x60"},
+        {"series": f"prometheus_remote_storage_bytes_total{{{own}}}", "values": "0+60000x60"},
+        {"series": f'thanos_objstore_bucket_operations_total{{{own}, operation="upload"}}', "values": "0+6x60"},
+    ]
+    gib_month = 100 * 90 * 86400 * 2 / 2**30
+    expected = {
+        "cpu": 1 * 0.0416,
+        "s3 storage": gib_month * 0.023 / 730,
+        "s3 requests": 0.1 * 3600 / 1000 * 0.005,
+        # Remote write and Mimir's three copies, two thirds of it across zones.
+        "cross-zone transfer": 1000 * 4 * (2 / 3) * 3600 / 2**30 * 0.02,
+        # The two Prometheus replicas' volumes of the profile.
+        "provisioned iops and throughput": 2 * (3000 * 0.005 + 125 * 0.04) / 730,
+    }
+    samples = [{"labels": f'{{resource="{name}"}}', "value": value} for name, value in expected.items()]
+    result = run_promtool_test(tmp_path, series, f"sum by (resource) ({expr})", "60m", samples)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Negative: the agents' namespace left out would be half the CPU.
+    samples[0]["value"] = 0.5 * 0.0416
+    assert run_promtool_test(tmp_path, series, f"sum by (resource) ({expr})", "60m", samples).returncode != 0
 
 
 def test_escalation_delay_is_marked_only_when_this_stack_escalates():

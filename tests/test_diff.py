@@ -23,6 +23,7 @@ from tools import charts, diff
 from tools.diff import MISSING, FieldChange, Revision, diff_stacks, field_changes, path_text
 from tools.rendered import RenderedStack
 from tools.templating import ChartRelease
+from tools.stacks import stacks
 
 
 def edited(rendered: RenderedStack, edit) -> RenderedStack:
@@ -263,7 +264,7 @@ def base_revision() -> str:
 
 
 @pytest.mark.charts
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stacks())
 def test_the_upgrade_from_the_base_revision_replaces_no_data_bearing_resource(stack, capsys):
     """The base revision rendered with its own code in a git worktree, both templated at their own pins,
     through the command itself: no volume, claim, StatefulSet, bucket, PagerDuty service or release

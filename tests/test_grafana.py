@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from monitoring.grafana import ADMIN_PASSWORD_KEY, ADMIN_RESET_CONTAINER, ADMIN_USER_KEY, ROTATION_ANNOTATION
-from monitoring.helm.kube_prometheus_stack import GRAFANA_NAME
+from monitoring.helm.kube_prometheus_stack import grafana_name
 from monitoring.versions import GRAFANA_IMAGE
 from testkit.grafana import GrafanaApi, serve
-from tests.support import rendered_stack
+from tests.support import rendered_stack, stack_settings
 
 ADMIN = ("admin", "the-admin-password-in-the-secret")
 SECRET = {ADMIN_USER_KEY: ADMIN[0], ADMIN_PASSWORD_KEY: ADMIN[1]}
@@ -111,7 +111,8 @@ def test_an_admin_password_grafana_refuses_fails_the_job_naming_the_restart_that
     assert done.returncode == 1
     assert done.stderr.strip() == (
         "Grafana refused the admin credentials of Secret grafana-admin: its database holds another password. Restart "
-        f"Grafana (kubectl -n monitoring rollout restart deployment/{GRAFANA_NAME}); its init container resets the "
+        f"Grafana (kubectl -n monitoring rollout restart deployment/{grafana_name(stack_settings('dev'))}); its init "
+        "container resets the "
         "password from the Secret (docs/operations/grafana-admin.md)")
 
 

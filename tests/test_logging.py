@@ -269,7 +269,8 @@ def test_prod_runs_simple_scalable_with_replicas():
     assert values["deploymentMode"] == "SimpleScalable"
     # The single binary stays at the chart's zero replicas: none of its settings are given.
     assert "singleBinary" not in values and "test" not in values
-    assert [values[t]["replicas"] for t in ("read", "write", "backend")] == [3, 3, 3]
+    # Three copies of each stream on the write path; two pods read and two run the backend.
+    assert [values[t]["replicas"] for t in ("read", "write", "backend")] == [2, 3, 2]
     # The backend's volumes outlive its StatefulSet and scale-downs in a protected stack.
     assert values["backend"]["persistence"]["whenScaled"] == values["backend"]["persistence"]["whenDeleted"] == "Retain"
     assert values["loki"]["commonConfig"]["replication_factor"] == 3
@@ -279,7 +280,8 @@ def test_prod_runs_simple_scalable_with_replicas():
 
 @pytest.mark.parametrize("mode, targets", [("Monolithic", ("singleBinary",)), ("SimpleScalable", ("write", "backend"))])
 def test_volumes_are_on_the_gp3_class_with_the_configured_size(mode, targets):
-    values = loki_for(minimal_settings("prod", logging={"volumeSize": "25Gi", "mode": mode}))
+    values = loki_for(minimal_settings("prod", logging={"volumeSize": "25Gi", "mode": mode,
+                                                        "resources": {"memoryRequest": "1Gi", "memoryLimit": "2Gi"}}))
     for target in targets:
         assert values[target]["persistence"]["storageClass"] == "gp3"
         assert values[target]["persistence"]["size"] == "25Gi"
@@ -479,6 +481,7 @@ def _run_component(settings, check):
             LoggingArgs(
                 settings=settings, namespace="monitoring", agent_namespace="monitoring-agents", storage_class="gp3", attributes_classes={}, bucket_name=BUCKET,
                 bucket_region=REGION, role_arn=role_arn, alertmanager_url=ALERTMANAGER,
+                agent_role_name="logging-alloy-pod-discovery",
             ),
         )
         return logging.loki_push_url.apply(lambda url: outputs.update(loki_push=url))

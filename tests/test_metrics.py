@@ -22,7 +22,7 @@ from config.types import Size
 from monitoring import graphite, scrape
 from monitoring.helm import blackbox_exporter, deep_merge
 from monitoring.pods import kubernetes_quantity
-from monitoring.helm.kube_prometheus_stack import FULLNAME, prometheus_values, selection_values, service_urls
+from monitoring.helm.kube_prometheus_stack import fullname, prometheus_values, selection_values, service_urls
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, mimir_values
 from monitoring.rules import federation_match
 from monitoring.versions import BLACKBOX_EXPORTER, KUBE_PROMETHEUS_STACK, MIMIR, PROMETHEUS_OPERATOR_CRDS
@@ -80,7 +80,7 @@ def test_prometheus_hot_tier(environment, replicas):
     assert spec["scrapeInterval"] == "30s" and spec["evaluationInterval"] == "30s"
     assert spec["externalLabels"] == {"cluster": "webhook-test-use1", "environment": environment}
     assert spec["resources"] == {
-        "requests": {"cpu": "200m", "memory": "2000Mi"},
+        "requests": {"cpu": "160m", "memory": "1989Mi"} if environment == "prod" else {"cpu": "60m", "memory": "730Mi"},
         "limits": {"cpu": "1000m", "memory": "4000Mi"},
     }
     assert spec["storageSpec"] == {
@@ -121,12 +121,15 @@ def test_chart_watchdog_off_and_no_crds_of_its_own():
 
 
 def test_service_urls_follow_fullname_override():
-    values = kps_values(minimal_settings())
-    assert values["fullnameOverride"] == FULLNAME
-    assert service_urls("monitoring") == (
-        f"http://{FULLNAME}-prometheus.monitoring.svc.cluster.local:9090",
-        f"http://{FULLNAME}-alertmanager.monitoring.svc.cluster.local:9093",
+    settings = minimal_settings(tenancy={"naming": "derived"})
+    values = kps_values(settings)
+    assert values["fullnameOverride"] == fullname(settings) == "webhook-delivery-dev"
+    assert service_urls(settings) == (
+        "http://webhook-delivery-dev-prometheus.webhook-delivery-dev-monitoring.svc.cluster.local:9090",
+        "http://webhook-delivery-dev-alertmanager.webhook-delivery-dev-monitoring.svc.cluster.local:9093",
     )
+    legacy = minimal_settings()
+    assert service_urls(legacy)[0] == "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090"
 
 
 # ------------------------------------------------------------------------------- selection
@@ -187,15 +190,18 @@ def chart_rule_labels(values: dict) -> dict[str, str]:
     return {**chart_monitor_labels(values)["kubelet"], "app": "kube-prometheus-stack"}
 
 
-def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
+def test_selectors_pick_team_monitors_of_the_stacks_namespaces_and_the_charts_own():
     settings = minimal_settings()
     values = kps_values(settings)
     spec = spec_of(values)
     team_monitor = scrape.service_monitor(settings, settings.metrics.services[0])
-    # Selected: the team's ServiceMonitor, whatever namespace it lives in.
+    # Selected: the team's ServiceMonitor, in the stack's namespaces (not another stack's of the team).
     assert label_selector_matches(spec["serviceMonitorSelector"], team_monitor["metadata"]["labels"])
-    for namespace_selector in ("serviceMonitorNamespaceSelector", "probeNamespaceSelector", "ruleNamespaceSelector"):
-        assert label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": "webhook-delivery"})
+    for namespace_selector in ("serviceMonitorNamespaceSelector", "podMonitorNamespaceSelector",
+                               "probeNamespaceSelector", "ruleNamespaceSelector"):
+        for namespace in ("monitoring", "monitoring-agents"):
+            assert label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": namespace})
+        assert not label_selector_matches(spec[namespace_selector], {"kubernetes.io/metadata.name": "staging-monitoring"})
     # ... and every ServiceMonitor the chart ships (the infrastructure metrics).
     for name, labels in chart_monitor_labels(values).items():
         assert label_selector_matches(spec["serviceMonitorSelector"], labels), name
@@ -206,8 +212,10 @@ def test_selectors_pick_team_monitors_from_any_namespace_and_the_charts_own():
 def test_without_the_chart_labels_the_team_selector_would_lose_the_charts_monitors():
     """A selector of the team label alone: kubelet, node-exporter and kube-state-metrics drop out."""
     values = kps_values(minimal_settings())
-    labelling = set(selection_values(minimal_settings())) - {"prometheus"}
-    assert labelling == {"commonLabels", "kube-state-metrics", "prometheus-node-exporter"}
+    labelling = {"commonLabels", "kube-state-metrics", "prometheus-node-exporter"}
+    assert set(selection_values(minimal_settings())) - {"prometheus"} == {"commonLabels"}
+    assert all(values[sub]["prometheus"]["monitor"]["additionalLabels"] == {"team": "webhook-delivery"}
+               for sub in labelling - {"commonLabels"})
     bare = {k: v for k, v in values.items() if k not in labelling}
     selector = spec_of(values)["serviceMonitorSelector"]
     assert not any(label_selector_matches(selector, labels) for labels in chart_monitor_labels(bare).values())
@@ -342,7 +350,11 @@ def test_mimir_values(environment, ingesters, zone_aware):
     assert config["limits"]["compactor_blocks_retention_period"] == "2160h"  # 90 days
     assert values["ingester"]["replicas"] == ingesters
     assert config["ingester"]["ring"]["replication_factor"] == ingesters
-    assert values["ingester"]["zoneAwareReplication"] == {"enabled": zone_aware}
+    # Each replication zone pinned to one of the cluster's availability zones (default <region>a..c).
+    assert values["ingester"]["zoneAwareReplication"] == ({"enabled": True, "zones": [
+        {"name": f"zone-{z}", "nodeSelector": {"topology.kubernetes.io/zone": f"us-east-1{z}"}} for z in "abc"]}
+        if zone_aware else {"enabled": False})
+    assert values["store_gateway"]["zoneAwareReplication"] == values["ingester"]["zoneAwareReplication"]
     assert values["rollout_operator"] == {"enabled": zone_aware}
     assert values["minio"] == {"enabled": False}
     assert not {k for k in all_keys(values) if "kafka" in k.lower() or "ingest_storage" in k}

@@ -19,8 +19,9 @@ from monitoring.grafana import (
 from monitoring.versions import GRAFANA_SIDECAR_IMAGE
 from tests.support import ROOT, SECRET_VALUES, run_stack, stack_settings
 from tools.mock_runtime import Registered, plain
+from tools.stacks import stacks
 
-STACKS = ["dev", "prod"]
+STACKS = stacks()
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 

@@ -14,9 +14,10 @@ from tools.mock_runtime import plain
 from tools import render
 from tools.rendered import RELEASE
 from tools.go_tools import binary, reported_version
+from tools.stacks import stacks
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+@pytest.fixture(scope="module", params=stacks())
 def rendered(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     assert render.render(request.param, out_root=out) == 0
@@ -28,7 +29,7 @@ def test_resources_json_lists_every_registered_resource(rendered):
     resources = json.loads((out / "resources.json").read_text())
     assert len(resources) == len(run_stack(stack).resources) > 20
     for entry in resources:
-        assert set(entry) <= {"type", "name", "parent", "inputs", "options", "aliases"}
+        assert set(entry) <= {"type", "name", "parent", "inputs", "options", "aliases", "read"}
         # What the resource was called before (its own or its provider's renames): the same resource to a diff.
         assert all(len(alias.split(" ")) == 2 for alias in entry.get("aliases", []))
         assert entry["parent"] is None or entry["parent"].startswith(f"urn:pulumi:{stack}::webhook-monitoring::")

@@ -1,7 +1,8 @@
 """What only a render of the whole program can check (each test renders a stack variant: the serial phase
 runs them): the receivers' secrets kept secret end to end, a routing edited in code to a receiver that does
-not exist refused, and the stack's own Helm values merged into the release, listed, and refused for a chart
-the stack does not install."""
+not exist refused, the stack's own Helm values merged into the release, listed, and refused for a chart
+the stack does not install, and the requests the summary prints (`make footprint`'s, for the very values
+rendered)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import pytest
 import yaml
 
 from monitoring import alertmanager
-from tests.support import ROOT, SECRET_VALUES, run_stack
+from tests.support import ROOT, SECRET_VALUES, rendered_stack, run_stack
 from tests.test_program import strings
 from tools import render
+from tools.footprint import known_footprint, stack_footprint
 from tools.mock_runtime import plain
 from tools.rendered import RenderedStack
+from tools.summary import requests_lines
+from tools.templating import template_stack
 
 pytestmark = pytest.mark.variants
 
@@ -88,3 +92,25 @@ def test_helm_values_for_a_chart_the_stack_does_not_install_are_refused(tmp_path
     assert code == 2
     assert err.splitlines() == [f"{NS}:helmValues.promtail: got values for promtail, expected a chart the stack "
                                 "installs (prometheus-operator-crds, kube-prometheus-stack, alloy, loki, mimir-distributed)"]
+
+
+@pytest.mark.charts
+def test_the_render_sums_the_footprint_make_footprint_found_for_its_very_releases(tmp_path):
+    output = template_stack("dev")
+    if output.unavailable():
+        pytest.skip(output.unavailable())
+    found = stack_footprint(output, tmp_path)
+    known, missing = known_footprint(output.rendered, tmp_path)
+    assert missing == [] and known is not None
+    assert (known.cpu, known.memory, known.storage, known.cpu_per_node) == \
+           (found.cpu, found.memory, found.storage, found.cpu_per_node) and found.cpu > 0
+    assert requests_lines("dev", known, missing) == [
+        f"Requests (make footprint): {found.cpu:.2f} cores, {found.memory / 2**30:.2f} GiB memory, "
+        f"{found.storage / 2**30:.0f} GiB of volumes; and on each node, its agents: {found.cpu_per_node:.2f} cores, "
+        f"{found.memory_per_node / 2**30:.2f} GiB"]
+    # Values that changed since: no sum of workloads templated from other values.
+    changed = rendered_stack("dev", {"prometheus": {"retention": "20d"}})
+    assert known_footprint(changed, tmp_path) == (None, ["kube-prometheus-stack"])
+    assert requests_lines("dev", None, ["kube-prometheus-stack"]) == [
+        "Requests: not known for these values: `make footprint STACK=dev` templates the charts (kube-prometheus-stack "
+        "not templated with them yet)"]

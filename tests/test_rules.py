@@ -35,6 +35,7 @@ from monitoring.rules import (
 )
 from tests.support import stack_settings, stack_values, write_rules
 from tools.go_tools import binary
+from tools.stacks import stacks
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT_TESTS = sorted((ROOT / "tests" / "rules").glob("*.yaml"))
@@ -90,7 +91,7 @@ def alerts_of(settings) -> list[dict]:
 # ---------------------------------------------------------------------------- promtool
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", stacks())
 def test_promtool_checks_the_rendered_rules(stack, tmp_path):
     settings = stack_settings(stack)
     path, _ = write_rules(rule_groups(settings), tmp_path)

@@ -11,8 +11,9 @@ from monitoring.logging.loki import loki_values
 from monitoring.volumes import attributes_class
 from tests.support import rendered_stack, run_stack, stack_settings
 from testkit.k8s import validation_problems
+from tools.stacks import stacks
 
-STACKS = ["dev", "prod"]
+STACKS = stacks()
 COMPONENT_PREFIX = "webhook-monitoring:"
 
 

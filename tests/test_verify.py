@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from monitoring.dashboards.datasources import DATASOURCES
-from monitoring.helm.kube_prometheus_stack import FULLNAME
+from monitoring.helm.kube_prometheus_stack import fullname
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tests.e2e.harness import alertmanager_for_test
 from config.types import duration_ms
@@ -61,6 +61,7 @@ STACK = "prod"
 OVERRIDES = {"alerting": {"alertmanager": {"groupWait": "1s", "groupInterval": "2s"}}}
 FIXTURE = Path(__file__).parent / "fixtures" / "verify" / "cluster.json"
 NAMESPACE = "monitoring"
+FULLNAME = fullname(stack_settings(STACK))
 PROMETHEUS_PODS = tuple(f"prometheus-{FULLNAME}-prometheus-{i}" for i in range(2))
 ALERTMANAGER_PODS = tuple(f"alertmanager-{FULLNAME}-alertmanager-{i}" for i in range(3))
 GRAFANA_POD = f"{FULLNAME}-grafana-7c9d8f6b5-x2kqp"

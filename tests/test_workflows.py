@@ -10,13 +10,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tools.render import stacks
+from tools.stacks import stacks
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -124,9 +125,25 @@ def pr_workflow() -> dict[str, Any]:
 
 
 def test_pr_workflow_renders_and_previews_every_stack(pr_workflow) -> None:
+    """The matrix is the stacks job's list, which its step makes from the stack files (run here as
+    the job runs it, in a checkout with one stack file more)."""
     jobs = pr_workflow["jobs"]
-    assert sorted(jobs["render"]["strategy"]["matrix"]["stack"]) == sorted(stacks())
-    assert sorted(jobs["preview"]["strategy"]["matrix"]["stack"]) == sorted(stacks())
+    for job in ("render", "preview"):
+        assert jobs[job]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+        assert "stacks" in ([jobs[job]["needs"]] if isinstance(jobs[job]["needs"], str) else jobs[job]["needs"])
+    (step,) = [s for s in jobs["stacks"]["steps"] if s.get("id") == "list"]
+    assert jobs["stacks"]["outputs"] == {"stacks": "${{ steps.list.outputs.stacks }}"}
+    checkout = Path(tempfile.mkdtemp())
+    shutil.copytree(ROOT / "tools", checkout / "tools")
+    for stack in [*stacks(), "prod-euw1"]:
+        (checkout / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    (checkout / "Pulumi.yaml").write_text("name: webhook-monitoring\n")
+    output = checkout / "github-output"
+    result = subprocess.run(["bash", "-c", step["run"]], cwd=checkout, capture_output=True, text=True,
+                            env={**os.environ, "GITHUB_OUTPUT": str(output)})
+    assert result.returncode == 0, result.stderr
+    key, _, value = output.read_text().strip().partition("=")
+    assert (key, json.loads(value)) == ("stacks", sorted([*stacks(), "prod-euw1"]))
     assert "make test" in [step.get("run") for step in jobs["test"]["steps"]]
     assert "make chart-check" in [step.get("run") for step in jobs["chart-check"]["steps"]]
     assert "make render STACK=${{ matrix.stack }}" in [step.get("run") for step in jobs["render"]["steps"]]
@@ -152,7 +169,8 @@ def test_pr_workflow_diffs_every_stack_against_the_base_and_checks_chart_bumps(p
     jobs = pr_workflow["jobs"]
     diff = jobs["diff"]
     assert diff["if"] == "github.event_name == 'pull_request'"
-    assert sorted(diff["strategy"]["matrix"]["stack"]) == sorted(stacks())
+    # The stack files' list (the stacks job's, tested above).
+    assert diff["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}" and diff["needs"] == "stacks"
     (checkout,) = [s for s in diff["steps"] if s.get("uses", "").startswith("actions/checkout@")]
     assert checkout["with"]["fetch-depth"] == 0, "the base revision must be in the clone"
     (step,) = [s for s in diff["steps"] if s.get("name") == "make diff"]
@@ -181,6 +199,7 @@ def test_pr_workflow_permissions_are_least_privilege(pr_workflow) -> None:
     assert pr_workflow["permissions"] == {"contents": "read"}
     granted = {name: job["permissions"] for name, job in pr_workflow["jobs"].items()}
     assert granted == {
+        "stacks": {"contents": "read"},
         "test": {"contents": "read"},
         "chart-check": {"contents": "read"},
         "render": {"contents": "read"},

@@ -14,7 +14,7 @@ from tools.render import stack_config, stack_file
 
 def cluster_facts(stack: str) -> dict[str, str]:
     raw, secret_keys = stack_config(stack_file(stack))
-    cluster = load(raw, secret_keys, lambda name: name)[0].cluster
+    cluster = load(raw, secret_keys, lambda name: name, stack=stack)[0].cluster
     return {
         "name": cluster.name,
         "region": cluster.region,

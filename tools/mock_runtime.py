@@ -13,11 +13,12 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import pulumi
 from pulumi.runtime import mocks, rpc
 from config.schema import PROJECT
+from monitoring.versions import PROMETHEUS_OPERATOR_MINOR
 from policy.model import UNKNOWN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +39,15 @@ class Registered:
     retain_on_delete: bool = False
     depends_on: tuple[str, ...] = ()
     """URNs of the resources this one was declared to wait for (`depends_on`)."""
+    read: bool = False
+    """Read from the cloud or the cluster (`.get`, a StackReference), not created by the program."""
     aliases: tuple[str, ...] = ()
     """`<type> <name>` of what this resource was before a rename (its `aliases`): the same resource."""
 
     def as_json(self) -> dict:
         entry = {"type": self.type, "name": self.name, "parent": self.parent, "inputs": plain(self.inputs)}
+        if self.read:
+            entry["read"] = True
         if self.protect or self.retain_on_delete:
             entry["options"] = {"protect": self.protect, "retainOnDelete": self.retain_on_delete}
         if self.aliases:
@@ -91,11 +96,13 @@ def _after_deploy(what: str) -> str:
 def resource_outputs(typ: str, name: str, inputs: dict) -> dict:
     """What the cloud would add to a resource's inputs, as readable placeholders."""
     out = dict(inputs)
+    # An auto-name (or a prefix) gets a unique suffix from the provider: a placeholder here.
     if typ == "aws:s3/bucket:Bucket":
-        bucket = inputs.get("bucket") or f"{name}-0000000"
+        bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix') or name + '-'}0000000"
         out.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", region=inputs.get("region", "us-east-1"))
     elif typ == "aws:iam/role:Role":
-        out.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{name}", name=name)
+        role = inputs.get("name") or (f"{inputs['namePrefix']}0000000" if inputs.get("namePrefix") else name)
+        out.update(arn=f"arn:aws:iam::{ACCOUNT}:role/{role}", name=role)
     elif typ.startswith("aws:"):
         out.setdefault("arn", f"arn:aws:{typ.split(':')[1].split('/')[0]}::{ACCOUNT}:{name}")
     elif typ == "tls:index/privateKey:PrivateKey":
@@ -138,7 +145,7 @@ class RecordingMonitor(mocks.MockMonitor):
     def ReadResource(self, request):
         # StackReferences are reads, not registrations; they belong in the record all the same.
         response = super().ReadResource(request)
-        self._record(request, response.urn, request.properties, custom=True)
+        self._record(request, response.urn, request.properties, custom=True, read=True)
         return response
 
     def _record(self, request, urn: str, properties, **options: Any) -> None:
@@ -154,13 +161,31 @@ class RecordingMonitor(mocks.MockMonitor):
         )
 
 
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
+def cluster_crd(name: str, operator_version: str) -> dict:
+    """A monitoring.coreos.com CRD as a cluster whose Prometheus Operator is `operator_version` serves it."""
+    plural, _, group = name.partition(".")
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "annotations": {"operator.prometheus.io/version": operator_version}},
+            "spec": {"group": group, "scope": "Namespaced", "names": {"plural": plural, "kind": plural},
+                     "versions": [{"name": "v1", "served": True, "storage": True}]}}
+
+
 class ProgramMocks(pulumi.runtime.Mocks):
-    def __init__(self, stack_outputs: Mapping[str, Any]):
+    def __init__(self, stack_outputs: Mapping[str, Any], operator_version: Optional[str]):
         self.stack_outputs = dict(stack_outputs)
+        self.operator_version = operator_version
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.typ == "pulumi:pulumi:StackReference":
-            return f"{args.name}-id", {"name": args.name, "outputs": self.stack_outputs}
+            return f"{args.name}-id", {"name": args.name, "outputs": {**SOURCE_STACK_OUTPUTS, **self.stack_outputs}}
+        if args.typ == CRD and args.resource_id:
+            # A read of the cluster's CRD (joining a platform's Operator); none without an Operator.
+            if self.operator_version is None:
+                raise Exception(f"resource '{args.resource_id}' does not exist")
+            return args.resource_id, cluster_crd(args.resource_id, self.operator_version)
         state = resource_outputs(args.typ, args.name, args.inputs)
         # An S3 bucket's ID is its name (what its sub-resources' `bucket` inputs carry).
         return state["bucket"] if args.typ == "aws:s3/bucket:Bucket" else f"{args.name}-id", state
@@ -186,6 +211,8 @@ INFRA_OUTPUTS = {
     "oidcProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/RENDER",
     "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/RENDER",
 }
+# ... and one to another cluster's stack of this program, that this one federates from.
+SOURCE_STACK_OUTPUTS = {"federationPassword": "<federation password of the source stack>"}
 
 
 @dataclass
@@ -217,9 +244,11 @@ def run_program(
     config: Mapping[str, Any],
     secret_keys: list[str],
     stack_outputs: Mapping[str, Any] = INFRA_OUTPUTS,
+    operator_version: Optional[str] = ".".join(map(str, PROMETHEUS_OPERATOR_MINOR)) + ".0",
 ) -> Run:
-    """Run __main__.py for `stack` with `config` (full key -> raw text, as Pulumi passes it)."""
-    program_mocks = ProgramMocks(stack_outputs)
+    """Run __main__.py for `stack` with `config` (full key -> raw text, as Pulumi passes it), in a
+    cluster whose Prometheus Operator is `operator_version` (None: a cluster without one)."""
+    program_mocks = ProgramMocks(stack_outputs, operator_version)
     monitor = RecordingMonitor(program_mocks)
     # A fresh root Stack per run: set_mocks keeps an earlier run's root, and with it that stack's URN.
     pulumi.runtime.settings.ROOT.set(None)

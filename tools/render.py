@@ -39,6 +39,7 @@ from monitoring.checks import content_problems
 from tools.mock_runtime import INFRA_OUTPUTS, ROOT, run_program
 from tools.rendered import ALERTMANAGER_CONFIG_KEY, RenderedStack
 from tools.routing import routing_problems
+from tools.stacks import stacks
 from tools.summary import summary
 
 
@@ -201,7 +202,7 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     config, declared = read_stack_file(path)
     try:
         # Which secrets the stack needs, and the shapes of their placeholders, follow from its settings.
-        settings = _settings_with_every_secret(config, declared)
+        settings = _settings_with_every_secret(config, declared, path.name[len("Pulumi."):-len(".yaml")])
     except ConfigError:
         settings = None
         secrets = _every_secret(config, declared)  # the program reports the problems; placeholders change none
@@ -215,16 +216,11 @@ def _every_secret(config: dict[str, str], declared: set[str]) -> set[str]:
     return ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
 
 
-def _settings_with_every_secret(config: dict[str, str], declared: set[str]) -> Settings:
-    """The settings of a stack file, every secret a placeholder. Raises ConfigError."""
+def _settings_with_every_secret(config: dict[str, str], declared: set[str], stack: str) -> Settings:
+    """The settings of stack `stack`'s file, every secret a placeholder. Raises ConfigError."""
     every = _every_secret(config, declared)
-    return load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name, check_secrets=False)[0]
-
-
-def stacks(root: Path = ROOT) -> list[str]:
-    """Every stack with a stack file in `root`, sorted."""
-    names = (p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-    return sorted(name for name in names if name)
+    return load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name, check_secrets=False,
+                stack=stack)[0]
 
 
 class RenderError(Exception):
@@ -301,7 +297,7 @@ def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple
         if other == stack:
             continue
         path = stack_file(other, folder)
-        theirs = _stack_file_settings(path, path.stat().st_mtime_ns)
+        theirs = _stack_file_settings(other, path, path.stat().st_mtime_ns)
         if theirs is None:
             warned.append(f"{NAMESPACE}: stack {other} does not load: what this stack shares with it is not checked")
             continue
@@ -315,10 +311,10 @@ def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple
 
 
 @functools.lru_cache(maxsize=None)
-def _stack_file_settings(path: Path, modified: int) -> Settings | None:
-    """The settings of another stack file (None when it does not load), once per version of the file."""
+def _stack_file_settings(stack: str, path: Path, modified: int) -> Settings | None:
+    """The settings of another stack's file (None when it does not load), once per version of the file."""
     try:
-        return _settings_with_every_secret(*read_stack_file(path))
+        return _settings_with_every_secret(*read_stack_file(path), stack)
     except (StackFileError, ConfigError):
         return None
 
@@ -372,7 +368,8 @@ def render(stack: str, path: Path | None = None, out_root: Path | None = None, r
     previous = keep_previous(out)
     written = write_files(rendered, out)
     print(f"Rendered stack {stack} into {out}: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
-    print(summary(settings, rendered, warnings(settings) + fleet_warnings))
+    from tools.footprint import known_footprint  # it templates charts with this module: imported when used
+    print(summary(settings, rendered, warnings(settings) + fleet_warnings, known_footprint(rendered)))
     print(changes(previous, out, rendered))
     return 0
 

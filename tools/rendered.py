@@ -103,10 +103,11 @@ class RenderedStack:
         return {r.chart: r for r in found}
 
     def manifests(self) -> list[dict[str, Any]]:
-        """The Kubernetes objects the program registers itself (not Helm releases), as manifests."""
+        """The Kubernetes objects the program registers itself (not Helm releases, nor what it reads), as
+        manifests."""
         manifests = []
         for resource in self.resources:
-            if not resource["type"].startswith("kubernetes:") or resource["type"] == RELEASE:
+            if not resource["type"].startswith("kubernetes:") or resource["type"] == RELEASE or resource.get("read"):
                 continue
             api_version, kind = api_version_and_kind(resource["type"])
             body = {k: v for k, v in reveal(resource["inputs"]).items() if k not in ("apiVersion", "kind")}
@@ -180,6 +181,16 @@ class RenderedStack:
     @property
     def kube_prometheus_stack(self) -> Release:
         return self.releases[KUBE_PROMETHEUS_STACK.name]
+
+    @property
+    def prometheus_job(self) -> str:
+        """Prometheus' own scrape job: the chart's Service `<fullname>-prometheus` (its fullname is the
+        release name)."""
+        return f"{self.kube_prometheus_stack.name}-prometheus"
+
+    def prometheus_pod(self, replica: int) -> str:
+        """The name the Operator gives a Prometheus replica's pod."""
+        return f"prometheus-{self.prometheus_job}-{replica}"
 
     @property
     def prometheus_spec(self) -> dict[str, Any]:

@@ -9,13 +9,14 @@ stores' retention, the secrets to set), and the warnings of the settings and of 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import yaml
 
 from config import Settings
 from config.secrets import SECRET_KEYS
 from monitoring.alertmanager import WATCHDOG
+from monitoring.footprint import GIB, Footprint
 from tools.rendered import RenderedStack
 from tools.routing import receivers_for
 
@@ -65,8 +66,20 @@ def routing_rows(settings: Settings, config: dict[str, Any], severities: dict[st
     return rows
 
 
-def summary(settings: Settings, rendered: RenderedStack, warnings: list[str]) -> str:
-    """The plain-text summary of what `rendered` deploys."""
+def requests_lines(stack: str, found: Optional[Footprint], missing: list[str]) -> list[str]:
+    """The stack's requests of its cluster (`make footprint`'s, for these very releases), or why not known."""
+    if found is None:
+        return [f"Requests: not known for these values: `make footprint STACK={stack}` templates the charts "
+                f"({', '.join(missing)} not templated with them yet)"]
+    return [f"Requests (make footprint): {found.cpu:.2f} cores, {found.memory / GIB:.2f} GiB memory, "
+            f"{found.storage / GIB:.0f} GiB of volumes; and on each node, its agents: {found.cpu_per_node:.2f} cores, "
+            f"{found.memory_per_node / GIB:.2f} GiB"]
+
+
+def summary(settings: Settings, rendered: RenderedStack, warnings: list[str],
+            requests: tuple[Optional[Footprint], list[str]] = (None, [])) -> str:
+    """The plain-text summary of what `rendered` deploys; `requests`: its footprint as far as known
+    (tools/footprint.py `known_footprint`)."""
     c = settings.cluster
     where = f"infrastructure stack {c.infra_stack}" if c.infra_stack else f"kubeconfig context {c.kube_context or '(current)'}"
     lines = [f"Stack {rendered.stack}: environment {settings.environment}, cluster {c.name} in {c.region} "
@@ -135,6 +148,7 @@ def summary(settings: Settings, rendered: RenderedStack, warnings: list[str]) ->
 
     required = [k.name for k in SECRET_KEYS if k.required(settings)]
     lines.append(f"Secrets to set (pulumi config set --secret <key>): {', '.join(required)}")
+    lines += requests_lines(rendered.stack, *requests)
     lines.append("Charts: " + ", ".join(f"{r.chart} {r.version}" for r in rendered.releases.values()))
     if settings.helm_values:
         lines.append("Helm value overrides (helmValues, merged over the program's):")

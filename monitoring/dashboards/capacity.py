@@ -26,7 +26,7 @@ from monitoring.dashboards.defaults import (
     timeseries,
 )
 
-from monitoring.rules.alerts import PROMETHEUS_JOB, sample_limit_share
+from monitoring.rules.alerts import sample_limit_share
 from monitoring.rules.config import rule_config
 
 UID = "webhook-capacity"
@@ -106,7 +106,7 @@ def prometheus_row(settings: Settings) -> Row:
     """The sizing rule's inputs, each against its budget: what outgrows Prometheus before it fails."""
     rules = rule_config(settings)
     prometheus = f'{CLUSTER}, namespace="{settings.namespace}"'
-    own = f'{prometheus}, job="{PROMETHEUS_JOB}"'
+    own = f'{prometheus}, job="{rules.prometheus_job}"'
     return Row("Prometheus", (
         timeseries("Head series against the sizing",
                    "Series each Prometheus replica holds in memory. Dashed line: prometheus.expectedSeries, "

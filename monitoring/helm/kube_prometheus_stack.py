@@ -12,19 +12,19 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from config.settings import Settings
-from monitoring import ha_tracker, notifications, rules, versions, web_auth
+from monitoring import ha_tracker, notifications, rules, tenancy, versions, web_auth
 from monitoring.alertmanager import NOTHING
 from monitoring.dashboards import DatasourceUrls, datasources
 from monitoring.grafana import (
-    ADMIN_PASSWORD_KEY,
-    ADMIN_USER_KEY,
-    CLUSTER_ISSUER_ANNOTATION,
     DASHBOARD_LABEL,
     DASHBOARD_LABEL_VALUE,
     FOLDER_ANNOTATION,
     ROTATION_ANNOTATION,
     admin_reset_container,
     chart_image,
+    ADMIN_PASSWORD_KEY,
+    ADMIN_USER_KEY,
+    CLUSTER_ISSUER_ANNOTATION,
     grafana_ini,
     oauth_mount,
 )
@@ -42,17 +42,24 @@ from monitoring.pods import (
 )
 from monitoring.rules.alerts import chart_rule_overrides
 from monitoring.volumes import claim_attributes
-from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, federation_scrape_configs, federation_secrets, team_labels
+from monitoring.scrape import (
+    federation_scrape_configs,
+    federation_secrets,
+    kube_prometheus_stack_fullname,
+    team_labels,
+)
 from monitoring.versions import MIMIR
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS, client_mount
 
-# Set as the chart's fullnameOverride so the in-cluster service names are known in advance.
-FULLNAME = KUBE_PROMETHEUS_STACK_FULLNAME
+# The release name, set as the chart's fullnameOverride too, so the in-cluster service names are
+# known in advance (config/naming.py).
+fullname = kube_prometheus_stack_fullname
 CREATED_TIMESTAMP_ZERO_INGESTION = "created-timestamp-zero-ingestion"
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
@@ -85,19 +92,23 @@ def values(settings: Settings, refs: ChartRefs) -> dict[str, Any]:
     )
 
 
-GRAFANA_NAME = f"{FULLNAME}-grafana"
 # The grafana chart's Service port (service.port), in front of Grafana's 3000.
 GRAFANA_SERVICE_PORT = 80
 
 
-def grafana_url(namespace: str) -> str:
-    """Grafana's Service inside the cluster: the subchart is named after the release."""
-    return f"http://{GRAFANA_NAME}.{namespace}.svc.cluster.local:{GRAFANA_SERVICE_PORT}"
+def grafana_name(settings: Settings) -> str:
+    """Grafana's Deployment and Service: the subchart is named after the release."""
+    return f"{fullname(settings)}-grafana"
 
 
-def service_urls(namespace: str) -> tuple[str, str]:
+def grafana_url(settings: Settings) -> str:
+    """Grafana's Service inside the cluster."""
+    return f"http://{grafana_name(settings)}.{settings.namespace}.svc.cluster.local:{GRAFANA_SERVICE_PORT}"
+
+
+def service_urls(settings: Settings) -> tuple[str, str]:
     """(Prometheus URL, Alertmanager URL) inside the cluster."""
-    base = f"{FULLNAME}-{{}}.{namespace}.svc.cluster.local"
+    base = f"{fullname(settings)}-{{}}.{settings.namespace}.svc.cluster.local"
     return (
         f"http://{base.format('prometheus')}:{PROMETHEUS_PORT}",
         f"http://{base.format('alertmanager')}:{ALERTMANAGER_PORT}",
@@ -109,32 +120,34 @@ def _selector(settings: Settings) -> dict:
 
 
 def selection_values(settings: Settings) -> dict:
-    """Which monitors and rules this Prometheus loads: the team's, from any namespace, and the chart's own.
+    """Which monitors and rules this Prometheus loads: the team's, in the stack's two namespaces (where
+    the program, the charts and the agents put every monitor and rule of the stack), and the chart's own.
 
     A label selector is an AND of its terms, so it cannot say "team=X OR release=<chart>". The
     sample's `serviceMonitorSelector: {team: ...}` alone would therefore drop the chart's own
     ServiceMonitors (kubelet/cAdvisor, node-exporter, kube-state-metrics, API server) and rules.
     Instead every object the chart creates gets the team label too: `commonLabels` reaches the
     parent chart's templates (its ServiceMonitors, PodMonitors, PrometheusRules), and the
-    kube-state-metrics and node-exporter subcharts take it through `prometheus.monitor.additionalLabels`.
-    An empty namespace selector is rendered as `{}`, which means every namespace.
+    kube-state-metrics and node-exporter subcharts, where the stack runs them, take it through
+    `prometheus.monitor.additionalLabels` (`cluster_values`). The team label alone would also select
+    another stack's monitors and rules of the same team in the cluster (staging beside prod): each would
+    scrape the other's targets and evaluate its rules twice.
     """
-    labels = team_labels(settings)
     selector = _selector(settings)
+    own = {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In",
+                                 "values": sorted({str(settings.namespace), str(settings.agents_namespace)})}]}
     return {
-        "commonLabels": labels,
-        "kube-state-metrics": {"prometheus": {"monitor": {"additionalLabels": labels}}},
-        "prometheus-node-exporter": {"prometheus": {"monitor": {"additionalLabels": labels}}},
+        "commonLabels": team_labels(settings),
         "prometheus": {
             "prometheusSpec": {
                 "serviceMonitorSelector": selector,
-                "serviceMonitorNamespaceSelector": {},
+                "serviceMonitorNamespaceSelector": own,
                 "podMonitorSelector": selector,
-                "podMonitorNamespaceSelector": {},
+                "podMonitorNamespaceSelector": own,
                 "probeSelector": selector,
-                "probeNamespaceSelector": {},
+                "probeNamespaceSelector": own,
                 "ruleSelector": selector,
-                "ruleNamespaceSelector": {},
+                "ruleNamespaceSelector": own,
             }
         },
     }
@@ -186,7 +199,7 @@ def prometheus_values(settings: Settings, storage_class: str, attributes_classes
         # Alerts go to Alertmanager's proxy with Prometheus' own credentials.
         "alertingEndpoints": [{
             "namespace": str(settings.namespace),
-            "name": f"{FULLNAME}-alertmanager",
+            "name": f"{fullname(settings)}-alertmanager",
             "port": "http-web",
             "pathPrefix": "/",
             "apiVersion": "v2",
@@ -217,9 +230,9 @@ def prometheus_values(settings: Settings, storage_class: str, attributes_classes
             "volumeClaimTemplate": {
                 "spec": {
                     "storageClassName": storage_class,
-                    **claim_attributes(attributes_classes, p.volume_profile),
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": kubernetes_quantity(p.volume_size)}},
+                    **claim_attributes(attributes_classes, p.volume_profile),
                 }
             }
         },
@@ -228,10 +241,11 @@ def prometheus_values(settings: Settings, storage_class: str, attributes_classes
         "secrets": federation_secrets(settings),
     }
     own = {
-        "fullnameOverride": FULLNAME,
+        "fullnameOverride": fullname(settings),
         # The CRDs are the prometheus-operator-crds release's (monitoring/helm/prometheus_operator_crds.py),
-        # installed before this one: not the chart's hook job, which force-applies them with a kubectl
-        # image pulled at every install, upgrade and rollback, and re-applies older ones on a rollback.
+        # installed before this one when the stack owns its cluster, the platform's when it joins one: not
+        # the chart's hook job, which force-applies them with a kubectl image pulled at every install,
+        # upgrade and rollback, and re-applies older ones on a rollback.
         "crds": {"enabled": False},
         # Our own rule groups carry the one Watchdog; the chart's would add a second. The rest of
         # its `general` group stays: TargetDown, and InfoInhibitor (which keeps info alerts quiet).
@@ -242,25 +256,9 @@ def prometheus_values(settings: Settings, storage_class: str, attributes_classes
         "kubeScheduler": {"enabled": False},
         "kubeEtcd": {"enabled": False},
         "kubeProxy": {"enabled": False},
-        "prometheusOperator": {
-            "resources": OPERATOR_RESOURCES,
-            "admissionWebhooks": {
-                # The webhook cannot answer while the release that deploys it is being installed;
-                # afterwards invalid PrometheusRules are refused instead of silently ignored.
-                "failurePolicy": "IgnoreOnInstallOnly",
-                # The jobs that make and install the webhook's certificate.
-                "patch": {"resources": small_resources("10m", "32Mi", "128Mi"), "securityContext": restricted_pod(65534)},
-            },
-        },
-        "kube-state-metrics": {"resources": small_resources("50m", "128Mi", "512Mi")},
-        "prometheus-node-exporter": {
-            # It needs the host's network and process namespaces, which `restricted` forbids.
-            "namespaceOverride": str(settings.agents_namespace),
-            "resources": small_resources("50m", "32Mi", "128Mi"),
-            "containerSecurityContext": RESTRICTED_CONTAINER,
-        },
         "prometheus": {
             "prometheusSpec": spec,
+            **federation_ingress(settings),
             # The Service sends its clients to the proxy; the chart's self-monitor cannot authenticate,
             # the program's does (monitoring/scrape.py, self_monitor).
             "service": {"targetPort": web_auth.PROMETHEUS.proxy_port},
@@ -269,7 +267,101 @@ def prometheus_values(settings: Settings, storage_class: str, attributes_classes
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if p.replicas > 1 else {"enabled": False},
         },
     }
-    return deep_merge(own, selection_values(settings))
+    return deep_merge(own, selection_values(settings), cluster_values(settings))
+
+
+# The chart's rule groups about the cluster itself (nodes, kubelets, exporters, the Operator): in a
+# cluster the stack joins they are the platform's, which alerts on them already. (Those of the control
+# plane go with its scrapes, off in every mode on EKS or with the API server's in join mode.)
+PLATFORM_RULE_GROUPS = (
+    "kubelet", "kubernetesSystem", "kubeStateMetrics", "network", "node", "nodeExporterAlerting", "prometheusOperator",
+)
+
+
+def operator_scope(settings: Settings) -> dict[str, Any]:
+    """`prometheusOperator` keys keeping the stack's Operator to its own: it reconciles the Prometheus,
+    Alertmanager (and ThanosRuler) resources of its namespace carrying the team label, reads
+    AlertmanagerConfigs there only, and its admission webhook judges the objects of that namespace only
+    (failing closed elsewhere, it would stop every team's PrometheusRule writes while it is down)."""
+    namespace = str(settings.namespace)
+    selector = ",".join(f"{k}={v}" for k, v in team_labels(settings).items())
+    return {
+        "prometheusInstanceNamespaces": [namespace],
+        "alertmanagerInstanceNamespaces": [namespace],
+        "alertmanagerConfigNamespaces": [namespace],
+        "thanosRulerInstanceNamespaces": [namespace],
+        "prometheusInstanceSelector": selector,
+        "alertmanagerInstanceSelector": selector,
+        "thanosRulerInstanceSelector": selector,
+        "admissionWebhooks": {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}},
+    }
+
+
+def cluster_values(settings: Settings) -> dict[str, Any]:
+    """What the stack brings of the cluster's monitoring (`tenancy.mode`, monitoring/tenancy.py)."""
+    if not tenancy.owns_cluster(settings):
+        # The platform's Operator, CRDs and exporters serve it (monitoring/tenancy.py); the API
+        # server's and CoreDNS' metrics and the cluster's alerts are the platform's, and the chart's
+        # workload alerts look at the team's namespaces only.
+        return {
+            "prometheusOperator": {"enabled": False},
+            "kubeStateMetrics": {"enabled": False},
+            "nodeExporter": {"enabled": False},
+            "kubeApiServer": {"enabled": False},
+            "coreDns": {"enabled": False},
+            "defaultRules": {
+                "rules": {group: False for group in PLATFORM_RULE_GROUPS},
+                "appNamespacesTarget": "|".join(tenancy.tenant_namespaces(settings)),
+            },
+        }
+    return {
+        "prometheusOperator": deep_merge({
+            "resources": OPERATOR_RESOURCES,
+            "admissionWebhooks": {
+                # The webhook cannot answer while the release that deploys it is being installed;
+                # afterwards invalid PrometheusRules are refused instead of silently ignored.
+                "failurePolicy": "IgnoreOnInstallOnly",
+                # The jobs that make and install the webhook's certificate.
+                "patch": {"resources": small_resources("10m", "32Mi", "128Mi"), "securityContext": restricted_pod(65534)},
+            },
+        }, operator_scope(settings)),
+        "kube-state-metrics": {"resources": small_resources("50m", "128Mi", "512Mi"),
+                               "prometheus": {"monitor": {"additionalLabels": team_labels(settings)}}},
+        "prometheus-node-exporter": {
+            "prometheus": {"monitor": {"additionalLabels": team_labels(settings)}},
+            # It needs the host's network and process namespaces, which `restricted` forbids.
+            "namespaceOverride": str(settings.agents_namespace),
+            "resources": small_resources("50m", "32Mi", "128Mi"),
+            "containerSecurityContext": RESTRICTED_CONTAINER,
+        },
+    }
+
+
+WHITELIST_ANNOTATION = "nginx.ingress.kubernetes.io/whitelist-source-range"
+FEDERATE_PATH = "/federate"
+
+
+def federation_ingress(settings: Settings) -> dict[str, Any]:
+    """`prometheus.ingress` serving `/federate` alone to other clusters (`metrics.federationEndpoint`):
+    TLS, through the ingress controller Grafana's ingress uses, to the Service, whose target is the
+    authenticating proxy (the `federation` client's credentials); the controller turns away
+    addresses not allowed. Nothing when the endpoint is not configured."""
+    endpoint = settings.metrics.federation_endpoint
+    if endpoint is None:
+        return {}
+    g = settings.grafana
+    annotations = {**({CLUSTER_ISSUER_ANNOTATION: g.cluster_issuer} if g.cluster_issuer else {}),
+                   **({WHITELIST_ANNOTATION: ",".join(endpoint.allowed_source_cidrs)}
+                      if endpoint.allowed_source_cidrs else {})}
+    return {"ingress": {
+        "enabled": True,
+        **({"annotations": annotations} if annotations else {}),
+        "ingressClassName": g.ingress_class,
+        "hosts": [str(endpoint.host)],
+        "paths": [FEDERATE_PATH],
+        "pathType": "Exact",
+        "tls": [{"secretName": str(endpoint.tls_secret), "hosts": [str(endpoint.host)]}],
+    }}
 
 
 def alertmanager_values(settings: Settings, config_secret_name: str, storage_class_name: str,
@@ -293,9 +385,9 @@ def alertmanager_values(settings: Settings, config_secret_name: str, storage_cla
             "volumeClaimTemplate": {
                 "spec": {
                     "storageClassName": storage_class_name,
-                    **claim_attributes(attributes_classes, am.volume_profile),
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": kubernetes_quantity(am.volume_size)}},
+                    **claim_attributes(attributes_classes, am.volume_profile),
                 }
             }
         },
@@ -332,7 +424,7 @@ def alertmanager_values(settings: Settings, config_secret_name: str, storage_cla
 
 def datasource_urls(settings: Settings) -> DatasourceUrls:
     """Where Grafana reaches each backend inside the cluster (release names are fixed)."""
-    prometheus_url, alertmanager_url = service_urls(settings.namespace)
+    prometheus_url, alertmanager_url = service_urls(settings)
     return DatasourceUrls(
         prometheus=prometheus_url,
         mimir=mimir_urls(MIMIR.name, settings.namespace)[1],

@@ -13,13 +13,16 @@ from typing import Optional
 from config.settings import Settings
 from monitoring import ha_tracker
 from monitoring.helm import deep_merge
-from monitoring.pods import kubernetes_quantity, one_per_node, zone_spread
+from monitoring import capacity
+from monitoring.pods import ZONE, kubernetes_quantity, one_per_node, small_resources, zone_spread
 from monitoring.scrape import team_labels
 from monitoring.versions import MIMIR
 
 # The one service account every Mimir pod runs as; the bucket's IRSA role trusts exactly it.
 MIMIR_SERVICE_ACCOUNT = "mimir"
 GATEWAY_PORT = 80
+# The chart's replication zones: the names of the zone-aware StatefulSets (`<component>-zone-a`).
+ZONE_NAMES = ("zone-a", "zone-b", "zone-c")
 
 # Mimir's defaults (10k samples/s, 150k series) would reject a single cluster's
 # kube-prometheus-stack series; these fit a cluster of a few hundred pods with room to grow.
@@ -28,31 +31,6 @@ INGESTION_LIMITS = {
     "ingestion_burst_size": 2000000,
     "max_global_series_per_user": 3000000,
 }
-
-# (cpu request, memory request, memory limit) per component; dev is sized to run, prod to carry.
-_SIZES = {
-    "dev": {
-        "distributor": ("100m", "256Mi", "1Gi"),
-        "ingester": ("200m", "1Gi", "2Gi"),
-        "querier": ("100m", "256Mi", "1Gi"),
-        "query_frontend": ("50m", "128Mi", "512Mi"),
-        "query_scheduler": ("50m", "64Mi", "256Mi"),
-        "store_gateway": ("100m", "256Mi", "1Gi"),
-        "compactor": ("100m", "256Mi", "1Gi"),
-        "gateway": ("50m", "64Mi", "256Mi"),
-    },
-    "prod": {
-        "distributor": ("500m", "1Gi", "2Gi"),
-        "ingester": ("1", "4Gi", "8Gi"),
-        "querier": ("500m", "1Gi", "4Gi"),
-        "query_frontend": ("200m", "256Mi", "1Gi"),
-        "query_scheduler": ("100m", "128Mi", "512Mi"),
-        "store_gateway": ("500m", "1Gi", "4Gi"),
-        "compactor": ("500m", "1Gi", "4Gi"),
-        "gateway": ("200m", "128Mi", "512Mi"),
-    },
-}
-
 
 def fullname(release_name: str) -> str:
     """The chart's `mimir.fullname`: the release name when it contains `mimir`, else `<release>-mimir`."""
@@ -73,9 +51,15 @@ def replication_factor(settings: Settings) -> int:
     return 3 if settings.long_term_storage.replicas >= 3 else 1
 
 
-def _resources(settings: Settings, component: str) -> dict:
-    cpu, memory, memory_limit = _SIZES["prod" if settings.is_prod else "dev"][component]
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+def stateless_replicas(settings: Settings) -> int:
+    """Replicas of the stateless components: two keep each path up through a node's loss; more only
+    add what Mimir's capacity documentation asks for the configured load, which one pod carries."""
+    return min(settings.long_term_storage.replicas, 2)
+
+
+def _sized(settings: Settings, component: str, rf: int) -> dict:
+    """The `resources` of each of the stateless component's pods (monitoring/capacity.py)."""
+    return {"resources": capacity.mimir_requests(settings, component, stateless_replicas(settings), rf).resources()}
 
 
 def mimir_values(
@@ -97,16 +81,29 @@ def mimir_values(
     # Zone-aware StatefulSets (one per zone, rolled by the rollout-operator) only make sense with a copy per zone.
     zone_aware = rf == 3
 
-    def component(name: str, **extra) -> dict:
-        return {"replicas": lts.replicas, "resources": _resources(settings, name), **extra}
+    def component(name: str, replicas: int = lts.replicas, **extra) -> dict:
+        """Requests from Mimir's documented requirements for the configured load (monitoring/capacity.py)."""
+        resources = capacity.mimir_requests(settings, name, replicas, rf).resources()
+        return {"replicas": replicas, "resources": resources, **extra}
 
     def stateless(name: str, **extra) -> dict:
         """A Deployment's replicas on different nodes, spread over the zones (the chart's default is a
         soft spread over nodes only)."""
         labels = {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/instance": MIMIR.name,
                   "app.kubernetes.io/component": name.replace("_", "-")}
+        replicas = stateless_replicas(settings)
         spread = {"affinity": one_per_node(labels), "topologySpreadConstraints": [zone_spread(labels)]}
-        return component(name, **(spread if lts.replicas > 1 else {}), **extra)
+        return {"replicas": replicas, **(spread if replicas > 1 else {}), **extra}
+
+    def zones() -> dict:
+        """Zone-aware StatefulSets, one per replication zone, each zone pinned to one of the cluster's
+        availability zones: an AZ outage takes one copy of every series, never two. (The zones keep the
+        chart's names: they name the StatefulSets and their volumes.)"""
+        if not zone_aware:
+            return {"zoneAwareReplication": {"enabled": False}}
+        return {"zoneAwareReplication": {"enabled": True, "zones": [
+            {"name": name, "nodeSelector": {ZONE: str(az)}}
+            for name, az in zip(ZONE_NAMES, settings.cluster.availability_zones)]}}
 
     def volume(size) -> dict:
         return {"persistentVolume": {"size": kubernetes_quantity(size), "storageClass": storage_class}}
@@ -138,19 +135,19 @@ def mimir_values(
             "annotations": {"eks.amazonaws.com/role-arn": role_arn},
         },
         "mimir": {"structuredConfig": structured},
-        "distributor": stateless("distributor", **(ha_tracker.client_mounts(ha_tracker_client_certificate)
-                                                    if ha_tracker.enabled(settings) else {})),
-        "ingester": component("ingester", zoneAwareReplication={"enabled": zone_aware}, **volume(lts.ingester_volume_size)),
-        "store_gateway": component(
-            "store_gateway", zoneAwareReplication={"enabled": zone_aware}, **volume(lts.store_gateway_volume_size)
-        ),
-        "compactor": {"replicas": 1, "resources": _resources(settings, "compactor"), **volume(lts.compactor_volume_size)},
-        "querier": stateless("querier"),
-        "query_frontend": stateless("query_frontend"),
-        "query_scheduler": stateless("query_scheduler"),
+        "distributor": stateless("distributor", **_sized(settings, "distributor", rf),
+                                 **(ha_tracker.client_mounts(ha_tracker_client_certificate)
+                                    if ha_tracker.enabled(settings) else {})),
+        "ingester": component("ingester", **zones(), **volume(lts.ingester_volume_size)),
+        "store_gateway": component("store_gateway", **zones(), **volume(lts.store_gateway_volume_size)),
+        "compactor": component("compactor", replicas=1, **volume(lts.compactor_volume_size)),
+        "querier": stateless("querier", **_sized(settings, "querier", rf)),
+        "query_frontend": stateless("query_frontend", **_sized(settings, "query_frontend", rf)),
+        # Optional (Mimir's capacity documentation): with two query-frontends the queriers pull from them.
+        "query_scheduler": {"enabled": False},
         # The gateway (an nginx in front of every path) replaces the deprecated `nginx` section;
-        # the chart refuses both at once.
-        "gateway": stateless("gateway", enabledNonEnterprise=True),
+        # the chart refuses both at once. nginx proxying a few requests a second: no documented figure.
+        "gateway": stateless("gateway", enabledNonEnterprise=True, resources=small_resources("50m", "64Mi", "256Mi")),
         "nginx": {"enabled": False},
         "rollout_operator": {"enabled": zone_aware},
         "minio": {"enabled": False},

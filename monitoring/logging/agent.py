@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from config import Settings
+from config import Settings, naming
 from monitoring.pods import container_resources, small_resources
 from monitoring.logging.promtail import PROMTAIL_PORT
 
@@ -41,6 +41,10 @@ ALLOY_SERVICE_ACCOUNT = "alloy"
 
 def alloy_values(settings: Settings, config_text: str) -> dict[str, Any]:
     return {
+        # The chart's PodLogs CRD serves a discovery this pipeline does not use, and a cluster has one of
+        # it: another stack's or the platform's Alloy brings it too. The deployed stacks keep theirs (a
+        # CRD removed from a release takes every object of its kind: tools/diff.py).
+        **({} if naming.legacy(settings) else {"crds": {"create": False}}),
         "rbac": {"create": False},
         "serviceAccount": {"create": True, "name": ALLOY_SERVICE_ACCOUNT},
         "configReloader": {"resources": small_resources("10m", "50Mi", "128Mi")},
@@ -65,7 +69,9 @@ def alloy_values(settings: Settings, config_text: str) -> dict[str, Any]:
 
 
 def promtail_values(settings: Settings, config: dict[str, Any]) -> dict[str, Any]:
+    """The chart names its ClusterRole after its fullname: one no other stack of the cluster has."""
     return {
+        **({} if naming.legacy(settings) else {"fullnameOverride": f"{naming.instance(settings)}-promtail"}),
         "daemonset": {"enabled": True},
         "deployment": {"enabled": False},
         "config": {

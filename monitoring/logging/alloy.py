@@ -87,10 +87,12 @@ def alloy_config(settings: Settings, loki_push_url: str) -> str:
     pipeline = log_pipeline(settings)
     parts = [
         "// Rendered by monitoring/logging/alloy.py from monitoring/logging/pipeline.py.\n",
-        # Only this node's pods: every node runs its own Alloy (HOSTNAME is the node name).
+        # Only this node's pods: every node runs its own Alloy (HOSTNAME is the node name); and, on a
+        # shared cluster, only the team's namespaces.
         'discovery.kubernetes "pods" {\n'
         '  role = "pod"\n'
-        "  selectors {\n"
+        + (f"  namespaces {{\n    names = {_strings(pipeline.namespaces)}\n  }}\n" if pipeline.namespaces else "")
+        + "  selectors {\n"
         '    role  = "pod"\n'
         '    field = "spec.nodeName=" + sys.env("HOSTNAME")\n'
         "  }\n"

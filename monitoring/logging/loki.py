@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from config import Settings
+from monitoring import capacity
 from monitoring.pods import container_resources, small_resources, zone_spread
 from monitoring.volumes import claim_attributes
 from monitoring.web_auth import ALERTMANAGER, BASIC_CREDENTIALS_KEY, client_file, client_mount
@@ -74,7 +75,6 @@ def loki_values(
     """
     logging = settings.logging
     monolithic = logging.mode == "Monolithic"
-    pod_resources = container_resources(logging.resources)
     persistence = {"size": logging.volume_size.text, "storageClass": storage_class,
                    **claim_attributes(attributes_classes, logging.volume_profile)}
     return {
@@ -95,6 +95,8 @@ def loki_values(
             "limits_config": {
                 "allow_structured_metadata": True,
                 "retention_period": logging.retention.hours,
+                # Sized from logging.dailyVolume and logging.streams: a push above them is refused.
+                **capacity.loki_limits(settings),
             },
             "compactor": {
                 "retention_enabled": True,
@@ -133,8 +135,8 @@ def loki_values(
             "livenessProbe": {"httpGet": {"path": "/", "port": "http"}, "initialDelaySeconds": 15, "timeoutSeconds": 1},
             "metrics": {"resources": small_resources("10m", "32Mi", "64Mi")},
         },
-        **(_monolithic(settings, persistence, pod_resources, rules_config_map) if monolithic
-           else _simple_scalable(settings, persistence, pod_resources, rules_config_map)),
+        **(_monolithic(settings, persistence, rules_config_map) if monolithic
+           else _simple_scalable(settings, persistence, rules_config_map)),
         **_extras(settings),
         # Object storage is S3; the bundled MinIO is for demos.
         "minio": {"enabled": False},
@@ -168,20 +170,40 @@ def ruler_mounts(rules_config_map: str) -> dict[str, Any]:
 _NO_SCALABLE_TARGETS = {"read": {"replicas": 0}, "write": {"replicas": 0}, "backend": {"replicas": 0}}
 
 
-def _monolithic(settings: Settings, persistence: dict, resources: dict, rules_config_map: str) -> dict[str, Any]:
+def pod_resources(settings: Settings, target: str, pods: int) -> dict:
+    """`logging.resources` when set, else requests from the daily volume (monitoring/capacity.py)."""
+    if settings.logging.resources is not None:
+        return container_resources(settings.logging.resources)
+    return capacity.loki_requests(settings, target, pods).resources(limit_factor=4)
+
+
+def _monolithic(settings: Settings, persistence: dict, rules_config_map: str) -> dict[str, Any]:
     """The single binary (it runs the ruler: with its rules and credentials); no SimpleScalable target."""
+    replicas = settings.logging.replicas
     return {
         "singleBinary": {
-            "replicas": settings.logging.replicas,
+            "replicas": replicas,
             **ruler_mounts(rules_config_map),
             "persistence": persistence,
-            "resources": resources,
+            "resources": pod_resources(settings, "single-binary", replicas),
         },
         **_NO_SCALABLE_TARGETS,
     }
 
 
-def _simple_scalable(settings: Settings, persistence: dict, resources: dict, rules_config_map: str) -> dict[str, Any]:
+def read_and_backend_replicas(settings: Settings) -> int:
+    """Reading and the backend's work (compactor, ruler, index) need two pods to stay up through a node's
+    loss, and no more for the sized volume."""
+    return min(settings.logging.replicas, 2)
+
+
+def volumes(settings: Settings) -> int:
+    """Loki's volumes: the single binary's, or the write path's and the backend's."""
+    replicas = settings.logging.replicas
+    return replicas if settings.logging.mode == "Monolithic" else replicas + read_and_backend_replicas(settings)
+
+
+def _simple_scalable(settings: Settings, persistence: dict, rules_config_map: str) -> dict[str, Any]:
     """Read, write and backend (which runs the ruler: with its rules and credentials); the single
     binary stays at the chart's zero replicas.
 
@@ -189,21 +211,26 @@ def _simple_scalable(settings: Settings, persistence: dict, resources: dict, rul
     stack keeps them, as the storage class keeps every volume.
     """
     replicas = settings.logging.replicas
+    # The write path keeps `replicas` copies of every stream.
+    others = read_and_backend_replicas(settings)
     kept = {"whenScaled": "Retain", "whenDeleted": "Retain"} if settings.protect else {}
     return {
-        "write": {"replicas": replicas, "persistence": persistence, "resources": resources, **_zone_spread("write")},
-        "read": {"replicas": replicas, "resources": resources, **_zone_spread("read")},
-        "backend": {"replicas": replicas, "persistence": {**persistence, **kept}, "resources": resources,
-                    **_zone_spread("backend"),
+        "write": {"replicas": replicas, "persistence": persistence, "resources": pod_resources(settings, "write", replicas),
+                  **_zone_spread("write", hard=True)},
+        "read": {"replicas": others, "resources": pod_resources(settings, "read", others), **_zone_spread("read")},
+        "backend": {"replicas": others, "persistence": {**persistence, **kept},
+                    "resources": pod_resources(settings, "backend", others),
+                    **_zone_spread("backend", hard=True),
                     # The chart mounts one for the rules sidecar, which does not run.
                     "automountServiceAccountToken": False, **ruler_mounts(rules_config_map)},
     }
 
 
-def _zone_spread(component: str) -> dict[str, Any]:
-    """A component's replicas over the zones (the chart keeps them on different nodes already)."""
+def _zone_spread(component: str, hard: bool = False) -> dict[str, Any]:
+    """A component's replicas over the zones (the chart keeps them on different nodes already); hard for
+    the components whose volumes bind them to their zones (monitoring/pods.py)."""
     return {"topologySpreadConstraints": [zone_spread({"app.kubernetes.io/name": "loki",  # the chart's name
-                                                       "app.kubernetes.io/component": component})]}
+                                                       "app.kubernetes.io/component": component}, hard=hard)]}
 
 
 def _extras(settings: Settings) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from config import Settings
+from monitoring.tenancy import log_namespaces
 
 # Where the kubelet writes container logs: /var/log/pods/<namespace>_<pod>_<uid>/<container>/N.log
 POD_LOGS_GLOB = "/var/log/pods/*$1/*.log"
@@ -85,6 +86,8 @@ class Pipeline:
     """Discovery target -> stream labels and the file path to tail, in order."""
     stages: tuple[Stage, ...]
     """Processing of each line, in order."""
+    namespaces: tuple[str, ...] = ()
+    """Namespaces whose pods are discovered; empty: every namespace (monitoring/tenancy.py)."""
 
 
 # The first non-empty value of the source labels (they are joined with ";").
@@ -126,4 +129,4 @@ def log_pipeline(settings: Settings) -> Pipeline:
         StructuredMetadata((CORRELATION_ID_FIELD, TRACE_ID_FIELD)),
         Labels((LEVEL_FIELD,)),
     ]
-    return Pipeline(relabels=relabels, stages=tuple(stages))
+    return Pipeline(relabels=relabels, stages=tuple(stages), namespaces=log_namespaces(settings))

@@ -61,7 +61,8 @@ def promtail_config(settings: Settings, loki_push_url: str) -> dict[str, Any]:
             {
                 "job_name": "kubernetes-pods",
                 # Promtail only finds files on its own node: other nodes' paths match nothing.
-                "kubernetes_sd_configs": [{"role": "pod"}],
+                "kubernetes_sd_configs": [{"role": "pod", **({"namespaces": {"names": list(pipeline.namespaces)}}
+                                                              if pipeline.namespaces else {})}],
                 "relabel_configs": [_relabel(rule) for rule in pipeline.relabels],
                 "pipeline_stages": [_stage(stage) for stage in pipeline.stages],
             }

@@ -24,12 +24,10 @@ from typing import Any
 from config import Duration, Settings
 from monitoring.rules.config import RuleConfig, local, regex_alternation, rule_config
 from monitoring.rules.recording import POD_SERVICE, baseline_series_name, workload_matchers
-from monitoring.scrape import KUBE_PROMETHEUS_STACK_FULLNAME, MONITOR_LABEL
+from monitoring.scrape import MONITOR_LABEL
 
 # Where an alert has no application service to aggregate by, it is about this one.
 STATIC_SERVICE = "webhook-delivery"
-# Prometheus' own scrape job: the chart's Service `<fullname>-prometheus`, which its ServiceMonitor names.
-PROMETHEUS_JOB = f"{KUBE_PROMETHEUS_STACK_FULLNAME}-prometheus"
 
 @dataclass(frozen=True)
 class BurnRate:
@@ -428,7 +426,7 @@ def capacity_alerts(config: RuleConfig) -> list[Alert]:
         Alert(
             "PrometheusHeadSeriesAboveSizing",
             f'max by (namespace, pod) (prometheus_tsdb_head_series{{namespace="{config.monitoring_namespace}", '
-            f'job="{PROMETHEUS_JOB}"}}) > {config.expected_series}',
+            f'job="{config.prometheus_job}"}}) > {config.expected_series}',
             "warning",
             "Prometheus holds more series than it is sized for",
             "{{ $labels.pod }} holds {{ $value }} series in memory, above the "

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from config import Settings
+from config.naming import kube_prometheus_stack
 from config.settings import AlertOverride, AlertThresholds
 
 # Federation (monitoring/scrape.py) brings other clusters' recorded series into this Prometheus,
@@ -112,6 +113,8 @@ class RuleConfig:
     log_agent: str
     expected_series: int
     """Head series each Prometheus replica is sized for (prometheus.expectedSeries)."""
+    prometheus_job: str
+    """Prometheus' own scrape job: the chart's Service `<fullname>-prometheus`, which its ServiceMonitor names."""
     kube_state_metrics_job: str
     """`job` of the kube-state-metrics series the workload alerts read."""
     grafana_certificate: str
@@ -227,6 +230,7 @@ def _rule_config(settings: Settings) -> RuleConfig:
         probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
         log_agent=settings.logging.agent,
         expected_series=settings.prometheus.expected_series,
+        prometheus_job=f"{kube_prometheus_stack(settings)}-prometheus",
         kube_state_metrics_job=settings.metrics.kube_state_metrics_job,
         grafana_certificate=str(settings.grafana.tls_secret) if settings.grafana.cluster_issuer else "",
     )

@@ -43,8 +43,6 @@ from tests.e2e.timescale import (
     scale_rule_groups,
 )
 from config.types import duration_ms
-from monitoring.helm.kube_prometheus_stack import FULLNAME
-from monitoring.rules.alerts import PROMETHEUS_JOB
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
 from testkit.operator import PROMETHEUS_PORT_NAME, prometheus_file_format, service_monitor_jobs
 from tools.go_tools import binary
@@ -302,7 +300,7 @@ class Harness:
         self.alertmanager_urls = self._start_alertmanagers()
         # As many replicas as prod renders, named as the Operator names their pods; replica 0 is the
         # one whose remote write keeps its series (the rendered write relabelling drops the others').
-        self.prometheus_urls = {f"prometheus-{FULLNAME}-prometheus-{i}": f"http://127.0.0.1:{free_port()}"
+        self.prometheus_urls = {self.rendered.prometheus_pod(i): f"http://127.0.0.1:{free_port()}"
                                 for i in range(self.rendered.prometheus_spec["replicas"])}
         (self.workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": self.rules}, sort_keys=False))
         self.prometheus_processes = {}
@@ -342,9 +340,9 @@ class Harness:
             {"job_name": "kube-state-metrics", "honor_labels": True,
              "static_configs": [{"targets": [self.cluster_series.target]}]},
             # Every replica scrapes every replica, labelled as the chart's Prometheus ServiceMonitor labels them.
-            {"job_name": PROMETHEUS_JOB, "static_configs": [
+            {"job_name": self.rendered.prometheus_job, "static_configs": [
                 {"targets": [url.removeprefix("http://")],
-                 "labels": {"namespace": self.rendered.namespace, "service": PROMETHEUS_JOB, "pod": replica,
+                 "labels": {"namespace": self.rendered.namespace, "service": self.rendered.prometheus_job, "pod": replica,
                             "container": "prometheus", "endpoint": PROMETHEUS_PORT_NAME}}
                 for replica, url in self.prometheus_urls.items()]},
             {"job_name": "alertmanager", "static_configs": [{"targets": [u.removeprefix("http://") for u in self.alertmanager_urls]}]},
