@@ -291,27 +291,44 @@ def test_escalation_targets_with_pagerduty_off_are_warned_about():
 
 
 def _fleet(tmp_path: Path, **files: str) -> Path:
+    tmp_path.mkdir(exist_ok=True)
     for name, text in files.items():
         (tmp_path / f"Pulumi.{name}.yaml").write_text(text)
     return tmp_path
 
 
-def test_a_stack_file_copied_from_another_is_refused_for_its_grafana_host_and_warned_for_its_cluster(tmp_path):
+def test_a_stack_file_copied_from_another_is_refused_for_its_grafana_host_and_cluster(tmp_path):
     dev = (ROOT / "Pulumi.dev.yaml").read_text()
     folder = _fleet(tmp_path, dev=dev, staging=dev.replace("environment: dev", "environment: staging"))
-    settings = load(*render.stack_config(folder / "Pulumi.staging.yaml"), lambda key: "x", check_secrets=False)[0]
+    settings = load(*render.stack_config(folder / "Pulumi.staging.yaml"), lambda key: "x", check_secrets=False,
+                    stack="staging")[0]
     refused, warned = render.fleet_findings("staging", settings, folder)
-    assert refused == [f"{NS}:grafana.host: got 'grafana.dev.webhooks.example.com', expected a value of this stack's "
-                       "own: stack dev has it too (a stack file copied from dev and not changed?)"]
-    assert warned == [
-        f"{NS}:cluster.name: got 'webhook-dev', expected a value of this stack's own: stack dev has it too (a stack file "
-        "copied from dev and not changed?)",
+    shared = "; stacks share a cluster only with tenancy.naming derived, both"
+    assert refused == [
+        f"{NS}:grafana.host: got 'grafana.dev.webhooks.example.com', expected a value of this stack's own: stack dev "
+        "has it too (a stack file copied from dev and not changed?)",
+        f"{NS}:cluster.name: got 'webhook-dev', expected a value of this stack's own: stack dev has it too (a stack "
+        f"file copied from dev and not changed?){shared}",
         f"{NS}:cluster.kubeContext: got 'webhook-dev', expected a value of this stack's own: stack dev has it too (a "
-        "stack file copied from dev and not changed?)",
+        f"stack file copied from dev and not changed?){shared}",
     ]
+    assert warned == []
     # The shipped stacks share nothing.
     for stack in render.stacks():
-        assert render.fleet_findings(stack, stack_settings(stack))[0] == [], stack
+        assert render.fleet_findings(stack, stack_settings(stack)) == ([], []), stack
+
+
+def test_stacks_deriving_their_names_share_a_cluster(tmp_path):
+    """Staging beside prod in one cluster (docs/tenancy.md): every name of each is its own."""
+    example = (ROOT / "docs" / "examples" / "Pulumi.new-cluster.yaml").read_text()
+    folder = _fleet(tmp_path, **{"prod-euw1": example,
+                                 "staging-euw1": example.replace("environment: prod", "environment: staging")})
+    settings = load(*render.stack_config(folder / "Pulumi.staging-euw1.yaml"), lambda key: "x", check_secrets=False,
+                    stack="staging-euw1")[0]
+    assert render.fleet_findings("staging-euw1", settings, folder) == ([], [])
+    broken = _fleet(tmp_path / "broken", dev="config: [")
+    assert render.fleet_findings("staging-euw1", settings, broken) == (
+        [], [f"{NS}: stack dev does not load: what this stack shares with it is not checked"])
 
 
 # ---------------------------------------------------------------------------- what the keys deploy

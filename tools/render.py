@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from config import ConfigError, Settings, load
+from config import ConfigError, Settings, load, naming
 from config.checks import warnings
 from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
@@ -281,17 +281,18 @@ def write_files(rendered: RenderedStack, out: Path) -> dict[str, int]:
     return dict(written)
 
 
-# What two stacks must not share, and whether sharing it is refused: one Grafana host serves one Grafana
-# (two ingresses for one host: the controller picks either); a cluster or kube context is shared only by
-# stacks meant to share it (each with names of its own), and is likely a stack file copied unchanged.
-SHARED = (("grafana.host", lambda s: s.grafana.host, True),
-          ("cluster.name", lambda s: s.cluster.name, False),
-          ("cluster.kubeContext", lambda s: s.cluster.kube_context, False))
+# What two stacks must not share: one Grafana host serves one Grafana (two ingresses for one host: the
+# controller picks either); a cluster (its name, or the context reaching it) is shared only by stacks whose
+# names cannot clash there, both deriving theirs from the stack (tenancy.naming `derived`): two stacks of
+# the fixed, legacy names make the same namespaces, release and StorageClass (docs/tenancy.md).
+SHARED = (("grafana.host", lambda s: s.grafana.host, False),
+          ("cluster.name", lambda s: s.cluster.name, True),
+          ("cluster.kubeContext", lambda s: s.cluster.kube_context, True))
 
 
 def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple[list[str], list[str]]:
     """(refusals, warnings) of what the stack shares with the other stacks whose files are in `folder` (the
-    fleet: the stack files beside its own), those that load."""
+    fleet: the stack files beside its own); a stack file that does not load is warned about."""
     refused, warned = [], []
     for other in stacks(folder):
         if other == stack:
@@ -301,12 +302,15 @@ def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple
         if theirs is None:
             warned.append(f"{NAMESPACE}: stack {other} does not load: what this stack shares with it is not checked")
             continue
-        for key, value_of, refuse in SHARED:
+        for key, value_of, shared_by_derived_names in SHARED:
             value = value_of(settings)
-            if value is not None and value == value_of(theirs):
-                line = (f"{NAMESPACE}:{key}: got {value!r}, expected a value of this stack's own: stack {other} has it "
-                        f"too (a stack file copied from {other} and not changed?)")
-                (refused if refuse else warned).append(line)
+            if value is None or value != value_of(theirs):
+                continue
+            if not shared_by_derived_names or naming.legacy(settings) or naming.legacy(theirs):
+                refused.append(f"{NAMESPACE}:{key}: got {value!r}, expected a value of this stack's own: stack {other} "
+                               f"has it too (a stack file copied from {other} and not changed?)"
+                               + ("" if not shared_by_derived_names else
+                                  "; stacks share a cluster only with tenancy.naming derived, both"))
     return refused, warned
 
 
