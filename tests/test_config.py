@@ -664,8 +664,10 @@ def test_the_readme_example_of_configuration_errors_is_what_the_render_prints(tm
 def test_any_stack_file_is_a_stack_the_render_knows(tmp_path, capsys):
     for stack in ("dev", "prod"):
         (tmp_path / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    # A stack of its own: another Grafana host than dev's (a copy left unchanged is refused: tests/test_everyday.py).
+    # A stack of its own: another cluster and Grafana host than dev's (a copy left unchanged is refused:
+    # tests/test_everyday.py).
     (tmp_path / "Pulumi.staging.yaml").write_text(DEV_STACK.replace("environment: dev", "environment: staging")
+                                                  .replace("webhook-dev", "webhook-staging")
                                                   .replace("grafana.dev.", "grafana.staging."))
     (tmp_path / "Pulumi.yaml").write_text("name: webhook-monitoring\n")
     assert render.stacks(tmp_path) == ["dev", "prod", "staging"]
