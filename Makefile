@@ -157,10 +157,11 @@ backtest: venv
 	  $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(URL),--url $(URL)) $(if $(FORMAT),--format $(FORMAT)) $(ARGS)
 
 # The offline tests in parallel; the live tests (timing), the chart check (shared output), the API
-# server's tests and the policy pack in its virtualenv serially; then the policy pack's rules over
-# every stack and its charts, and checkov on what the charts make. Each pytest phase records what ran
-# and what was skipped; the last line of the log is the account of both.
-OFFLINE := not live and not charts and not pack and not apiserver
+# server's tests, the policy pack in its virtualenv and the cookbook's recipes (a render of the whole
+# program each) serially; then the policy pack's rules over every stack and its charts, and checkov
+# on what the charts make. Each pytest phase records what ran and what was skipped; the last line of
+# the log is the account of both.
+OFFLINE := not live and not charts and not pack and not apiserver and not variants
 test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV)/.installed
 	@$(PY) -m tools.go_tools versions
 	@$(PY) -m testkit.account clear

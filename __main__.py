@@ -16,6 +16,7 @@ from config import ConfigError, naming
 from config.stack import load_stack_config
 from connection import connect
 from monitoring import dashboards, rules
+from monitoring.checks import content_problems
 from monitoring.helm import kube_prometheus_stack
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT
 from monitoring.network import network_policies
@@ -26,6 +27,8 @@ from monitoring.web_auth import FEDERATION_CLIENT, PROMETHEUS
 
 try:
     settings, secrets = load_stack_config()
+    if problems := content_problems(settings):
+        raise ConfigError(problems)
 except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
@@ -91,6 +94,7 @@ alerting = Alerting(
         pagerduty_user_token=secrets.pagerduty_user_token,
         platform_slack_webhook_url=secrets.platform_slack_webhook_url,
         platform_pagerduty_routing_key=secrets.platform_pagerduty_routing_key,
+        receiver_secrets=secrets.receiver_secrets,
     ),
     opts=in_namespace,
 )

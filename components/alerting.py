@@ -11,6 +11,7 @@ tokens in the args, since nothing else talks to PagerDuty.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -52,6 +53,9 @@ class AlertingArgs:
     """Slack webhook of the platform channel (a secret output); None: the team's webhook, channel named."""
     platform_pagerduty_routing_key: Optional[pulumi.Input[str]] = None
     """Routing key of the platform's PagerDuty service (a secret output); None: no platform paging."""
+    receiver_secrets: Optional[pulumi.Input[str]] = None
+    """The secrets of `alerting.receivers` as JSON, receiver -> webhook URL or routing key (a secret output);
+    None when the stack names no receiver of its own."""
 
 
 def pagerduty_timeout(timeout: Optional[Duration]) -> str:
@@ -123,6 +127,7 @@ class Alerting(pulumi.ComponentResource):
             heartbeat_url=args.heartbeat_url,
             platform_slack_webhook_url=args.platform_slack_webhook_url,
             platform_pagerduty_routing_key=args.platform_pagerduty_routing_key,
+            named=pulumi.Output.from_input(args.receiver_secrets).apply(lambda text: json.loads(text) if text else {}),
         ).apply(lambda values: render_yaml(alertmanager_config(settings, Receivers(**values))))
         secret_name = f"{name}-alertmanager-config"
         config_secret = k8s.core.v1.Secret(

@@ -4,11 +4,12 @@ release fails: without leaving a half-installed or half-upgraded release behind.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from monitoring.helm import deep_merge
 from monitoring.versions import (
     ALLOY,
     BLACKBOX_EXPORTER,
@@ -68,12 +69,15 @@ def helm_release(
     namespace: str,
     values: pulumi.Input[dict],
     parent: pulumi.Resource,
+    *,
+    overrides: Mapping[str, Mapping[str, Any]],
     depends_on: Optional[list[pulumi.Resource]] = None,
     protect: bool = False,
     release_name: Optional[str] = None,
 ) -> k8s.helm.v3.Release:
     """A Helm release of `chart` at its pinned version, named `release_name` (default: after the chart),
-    installed and upgraded as its `RELEASE_POLICIES` entry says.
+    installed and upgraded as its `RELEASE_POLICIES` entry says; its `values` with the stack's own for the
+    chart (`overrides`, the `helmValues` setting, by chart name) merged over them.
 
     The release name is fixed: service names, and so the in-cluster URLs other components
     are given, derive from it; `helm list` shows what runs, not a random suffix. A chart whose
@@ -82,6 +86,9 @@ def helm_release(
     release whose pods hold data (their volumes outlive it, but not its running state) is not
     deleted or replaced without first being unprotected.
     """
+    own = overrides.get(chart.name)
+    if own:
+        values = pulumi.Output.from_input(values).apply(lambda built: deep_merge(built, own))
     policy = RELEASE_POLICIES[chart.name]
     return k8s.helm.v3.Release(
         resource_name,

@@ -40,7 +40,7 @@ class LoggingArgs:
     settings: Settings
     """Stack settings: `logging` (agent, mode, replicas, retention, volume, drop paths),
     `metrics.services` (namespaces the log alerts watch), `alerting.runbook_base_url`,
-    `cluster.name`, `environment` and `team_label` are read."""
+    `cluster.name`, `environment`, `team_label` and `helm_values` (merged over its releases' values) are read."""
     namespace: str
     """Namespace of Loki; the rule ConfigMap goes here too."""
     agent_namespace: str
@@ -99,14 +99,16 @@ class Logging(pulumi.ComponentResource):
             alertmanager_url=args.alertmanager_url,
             rules_config_map=rules.metadata.name,
         ).apply(lambda inputs: loki_values(settings, service_account=LOKI_SERVICE_ACCOUNT, **inputs))
-        self.loki = helm_release(f"{name}-loki", LOKI, namespace, values, self, protect=settings.protect)
+        self.loki = helm_release(f"{name}-loki", LOKI, namespace, values, self, overrides=settings.helm_values,
+                                 protect=settings.protect)
 
         if settings.logging.agent == "alloy":
             agent_chart, agent_values = ALLOY, alloy_values(settings, alloy_config(settings, loki_push))
             self._alloy_rbac(name, args.agent_role_name, args.agent_namespace, log_namespaces(settings))
         else:
             agent_chart, agent_values = PROMTAIL, promtail_values(settings, promtail_config(settings, loki_push))
-        self.agent = helm_release(f"{name}-agent", agent_chart, args.agent_namespace, agent_values, self)
+        self.agent = helm_release(f"{name}-agent", agent_chart, args.agent_namespace, agent_values, self,
+                                  overrides=settings.helm_values)
 
         self.loki_push_url = pulumi.Output.from_input(loki_push)
         self.loki_query_url = pulumi.Output.from_input(gateway_url(namespace))

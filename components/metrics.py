@@ -45,7 +45,8 @@ _CORE_KINDS = {
 class MetricsStackArgs:
     settings: Settings
     """The stack settings: `prometheus`, `long_term_storage`, `metrics`, `cluster.name`,
-    `environment`, `team_label` and `namespace` (where everything goes) are read."""
+    `environment`, `team_label`, `namespace` (where everything goes) and `helm_values` (merged over its
+    releases' values) are read."""
     storage_class: pulumi.Input[str]
     """Name of the gp3 StorageClass for Prometheus', Alertmanager's, Grafana's and Mimir's volumes."""
     attributes_classes: pulumi.Input[dict[str, str]]
@@ -132,13 +133,14 @@ class MetricsStack(pulumi.ComponentResource):
         self.operator_crds = None
         if tenancy.owns_cluster(settings):
             self.operator_crds = helm_release(f"{name}-operator-crds", PROMETHEUS_OPERATOR_CRDS, namespace,
-                                              prometheus_operator_crds.values(), self, protect=settings.protect)
+                                              prometheus_operator_crds.values(), self, overrides=settings.helm_values,
+                                              protect=settings.protect)
         else:
             self._check_platform_operator(name)
         crds = [self.operator_crds] if self.operator_crds else []
         self.kube_prometheus_stack = helm_release(
             f"{name}-kube-prometheus-stack", KUBE_PROMETHEUS_STACK, namespace, kps_values, self,
-            depends_on=[*crds, *credentials], protect=settings.protect,
+            overrides=settings.helm_values, depends_on=[*crds, *credentials], protect=settings.protect,
             release_name=kube_prometheus_stack_release(settings),
         )
 
@@ -153,18 +155,18 @@ class MetricsStack(pulumi.ComponentResource):
             ha_tracker_client_certificate=client_certificate,
         ).apply(lambda inputs: mimir_values(settings, service_account=MIMIR_SERVICE_ACCOUNT, **inputs))
         # Mimir ships ServiceMonitors and rules, admitted by the Operator's webhook.
-        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self,
+        self.mimir = helm_release(f"{name}-mimir", MIMIR, namespace, mimir, self, overrides=settings.helm_values,
                                   depends_on=[self.kube_prometheus_stack, *ha_tracker_tls], protect=settings.protect)
 
         objects: list[tuple[str, dict]] = [
             (f"{name}-monitor-{target.name}", scrape.service_monitor(settings, target))
-            for target in settings.metrics.services
+            for target in settings.metrics.scraped_services
         ] + [(f"{name}-self-monitor-{server.name}", scrape.self_monitor(settings, server)) for server in web_auth.SERVERS]
         # Joining a platform's monitoring: its kube-state-metrics and node-exporter.
         objects += [(f"{name}-{obj['metadata']['name']}", obj) for obj in tenancy.platform_monitors(settings)]
         if settings.metrics.probes:
             helm_release(f"{name}-blackbox-exporter", BLACKBOX_EXPORTER, namespace, blackbox_exporter.values(settings), self,
-                         depends_on=crds)
+                         overrides=settings.helm_values, depends_on=crds)
             prober = scrape.blackbox_prober_url(BLACKBOX_EXPORTER.name, namespace)
             objects += [
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))

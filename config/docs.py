@@ -13,7 +13,11 @@ the code disagree. Every key lives under the `{NAMESPACE}:` namespace in `Pulumi
 sections are YAML objects (`{NAMESPACE}:prometheus: {{retention: 15d}}`), or set one key with
 `pulumi config set --path 'prometheus.retention' 15d`. Defaults marked (dev)/(prod) depend on
 `environment` (staging takes the dev default). Unknown keys are errors, and so is `null` for a
-key that cannot be unset (a section, or a key with a default): leave such a key out instead.
+key that cannot be unset (a section, or a key with a default): leave such a key out instead. A key of
+another namespace is an error too (a misspelled `{NAMESPACE}:`, or `aws:region` and `kubernetes:context`,
+which the providers the program makes never read: `cluster.region` and `cluster.kubeContext` are
+theirs), except Pulumi's own (`pulumi:`) and those of the providers Pulumi makes by default (`random:`,
+`tls:`). The stack's name must not name another environment than `environment` (`prod-euw1` is prod).
 
 Value types:
 
@@ -25,9 +29,14 @@ Value types:
 - url: `http://` or `https://`, a host name or IPv4 address, an optional port from 1 to 65535, an
   optional path, no user name or password; https url: the same, `https://` only (credentials or
   tokens travel over it);
-- AWS region: `us-east-1`, `eu-west-2`, `ap-southeast-1`, `us-gov-west-1`; KMS key ARN: one key,
+- AWS region: `us-east-1`, `eu-west-2`, `ap-southeast-1`, `us-gov-west-1`: a region of one of AWS's
+  partitions, as the endpoint data of the pinned botocore lists them; KMS key ARN: one key,
   `arn:aws:kms:<region>:<account>:key/<key id>`, no wildcard and no alias; IAM OIDC provider ARN:
   `arn:aws:iam::<account>:oidc-provider/<issuer host and path>`;
+- Slack channel: `#`, then lower-case letters, digits, `-` and `_`, at most 80 (Slack's rule for
+  channel names); port name: a Service port's name (Kubernetes' IANA_SVC_NAME, 1 to 15 lower-case
+  letters, digits and `-`, at least one letter), not its number; map of chart name to Helm values: a
+  chart the program installs, then an object of its values, at any depth;
 - integer: a whole number from -2147483648 to 2147483647 (within the key's own range); number: a
   finite number.
 

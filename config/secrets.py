@@ -59,6 +59,34 @@ def _federation_credentials_problems(s: Settings, text: str) -> list[str]:
             f"{FEDERATION_CREDENTIALS_SHAPE}" for cluster in federated_clusters(s) if cluster not in credentials]
 
 
+RECEIVER_SECRETS_SHAPE = '{"<receiver>": "<Slack incoming-webhook URL, or PagerDuty Events API v2 routing key>"}'
+
+
+def receiver_secrets(text: str) -> Optional[dict[str, str]]:
+    """The `receiverSecrets` secret, receiver -> its webhook URL or routing key; None when it is not that."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    ok = isinstance(value, dict) and all(isinstance(v, str) and v for v in value.values())
+    return value if ok else None
+
+
+def _receiver_secrets_problems(s: Settings, text: str) -> list[str]:
+    secrets = receiver_secrets(text)
+    if secrets is None:
+        return [f"not a JSON object of that shape, expected {RECEIVER_SECRETS_SHAPE}"]
+    receivers = {str(r.name): r for r in s.alerting.receivers}
+    problems = [f"no entry for receiver {name!r} (alerting.receivers names it), expected {RECEIVER_SECRETS_SHAPE}"
+                for name in receivers if name not in secrets]
+    problems += [f"an entry for {name!r}, which alerting.receivers does not name, expected one entry per receiver"
+                 for name in secrets if name not in receivers]
+    problems += [f"the entry of Slack receiver {name!r} is not an https:// URL, expected its incoming-webhook URL"
+                 for name, value in secrets.items()
+                 if name in receivers and not receivers[name].pagerduty and not value.startswith("https://")]
+    return problems
+
+
 SECRET_KEYS = (
     SecretKey(
         "slackWebhookUrl",
@@ -116,6 +144,19 @@ SECRET_KEYS = (
         "R0UT1NGKEYOFTHEPLATFORMSERVICE",
     ),
     SecretKey(
+        "receiverSecrets",
+        "The secret of each receiver of `alerting.receivers`, as JSON "
+        f"`{RECEIVER_SECRETS_SHAPE}`: one secret key for them all, so that adding a receiver adds an entry, not "
+        "a key the program must know.",
+        lambda s: bool(s.alerting.receivers),
+        "when `alerting.receivers` is set",
+        '{"payments-oncall": "https://hooks.slack.com/services/T000/B222/ZZZZ"}',
+        check=_receiver_secrets_problems,
+        placeholder=lambda s: json.dumps({str(r.name): f"<secret routing key of {r.name}>" if r.pagerduty
+                                          else f"https://secret.invalid/receiverSecrets/{r.name}"
+                                          for r in s.alerting.receivers}),
+    ),
+    SecretKey(
         "grafanaOauthClientSecret",
         "OAuth client secret for Grafana SSO.",
         lambda s: s.grafana.sso is not None,
@@ -136,6 +177,7 @@ class Secrets:
     platform_slack_webhook_url: Any
     platform_pagerduty_routing_key: Any
     federation_credentials: Any
+    receiver_secrets: Any
     grafana_oauth_client_secret: Any
 
 

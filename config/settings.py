@@ -20,12 +20,15 @@ from config.types import (
     DnsLabel,
     Duration,
     Email,
+    HelmValues,
     Hostname,
     HttpsUrl,
     KmsKeyArn,
     Memory,
     OidcProviderArn,
+    PortName,
     Size,
+    SlackChannel,
     Url,
     label_value,
 )
@@ -246,6 +249,14 @@ class LongTermStorageSettings:
     compactor_volume_size: Size = setting("Volume of the compactor.", default="20Gi")
 
 
+def _url_path(path: str) -> Optional[str]:
+    """The path Prometheus requests: one URL path (Prometheus escapes a `?` or `#` into it, so a query
+    is never sent; query parameters are not supported here)."""
+    if path.startswith("/") and not any(ch in path for ch in "?# "):
+        return None
+    return "a URL path: '/' first, such as /metrics, without '?', '#' or spaces (Prometheus escapes them into the path)"
+
+
 @dataclass(frozen=True)
 class ScrapeTarget:
     name: DnsLabel = setting("ServiceMonitor name.", example="webhook-api")
@@ -255,8 +266,8 @@ class ScrapeTarget:
         example={"app.kubernetes.io/name": "webhook-api"},
         check=lambda v: None if v else "at least one label",
     )
-    port: str = setting("Name of the Service port exposing metrics.", default="metrics")
-    path: str = setting("Metrics path.", default="/metrics")
+    port: PortName = setting("Name of the Service port exposing metrics (its name, not its number).", default="metrics")
+    path: str = setting("Metrics path.", default="/metrics", check=_url_path)
     interval: Duration = setting("Scrape interval.", default="30s")
     scrape_timeout: Duration = setting("Scrape timeout, shorter than the interval.", default="10s")
     sample_limit: int = setting(
@@ -343,6 +354,13 @@ class MetricsSettings:
         ],
         check=non_empty,
     )
+    additional_services: tuple[ScrapeTarget, ...] = setting(
+        "Services scraped besides `services` (its default included): a service added without restating "
+        "the default list.",
+        default=[],
+        example=[{"name": "webhook-dispatcher", "namespace": "webhook-delivery",
+                  "selector": {"app.kubernetes.io/name": "webhook-dispatcher"}}],
+    )
     failure_statuses: tuple[str, ...] = setting(
         "Values of the `status` label of webhook_deliveries_total that count as a failed delivery.",
         default=["error"],
@@ -377,6 +395,11 @@ class MetricsSettings:
         "Prometheus scrapes (`tenancy.mode` join: its monitor gives the series this job).",
         default="kube-state-metrics", check=label_value,
     )
+
+    @property
+    def scraped_services(self) -> tuple[ScrapeTarget, ...]:
+        """Every service scraped: `services`, then `additionalServices`."""
+        return self.services + self.additional_services
 
 
 @dataclass(frozen=True)
@@ -467,7 +490,7 @@ class AlertmanagerSettings:
     group_interval: Duration = setting("Wait before notifying of new alerts in a group.", default="5m")
     repeat_interval: Duration = setting("Wait before repeating a notification.", default="12h")
     resolve_timeout: Duration = setting("When an alert without an end time counts as resolved.", default="5m")
-    slack_channel: str = setting("Slack channel for warnings.", default="#webhook-alerts")
+    slack_channel: SlackChannel = setting("Slack channel for warnings.", default="#webhook-alerts")
     warning_mute_intervals: tuple[TimeInterval, ...] = setting(
         "Times when warnings are not sent to Slack (critical alerts always page).", default=[]
     )
@@ -519,7 +542,7 @@ class PagerDutySettings:
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    slack_channel: Optional[str] = setting(
+    slack_channel: Optional[SlackChannel] = setting(
         "Slack channel of the cluster's own alerts (the charts' Kubernetes, node and storage alerts), "
         "which the webhook team does not handle; with the `platformPagerdutyRoutingKey` secret set, "
         "the critical ones page that service instead. A channel other than the team's needs the "
@@ -535,14 +558,84 @@ class PlatformSettings:
 
 
 @dataclass(frozen=True)
+class NamedReceiver:
+    name: DnsLabel = setting(
+        "Name the routes give. Its secret is the entry of this name in the `receiverSecrets` secret. Not the "
+        "name of one of the program's own receivers (slack, pagerduty, platform, platform-pagerduty, heartbeat, "
+        "null).",
+        example="payments-oncall",
+    )
+    slack_channel: Optional[SlackChannel] = setting(
+        "Slack channel its incoming webhook posts to (a Slack app's webhook posts to one channel only); unset "
+        "for a PagerDuty receiver.",
+        default=None, example="#payments-alerts",
+    )
+    pagerduty: bool = setting(
+        "Page a PagerDuty service through its Events API v2 routing key instead of posting to Slack.", default=False
+    )
+
+
+@dataclass(frozen=True)
+class AlertRoute:
+    alerts: tuple[str, ...] = setting(
+        "Names of the stack's alerts this route sends (its alert rules, the log alerts, and the charts' "
+        "Prometheus and Alertmanager alerts that guard the pipeline; Watchdog excepted).",
+        check=non_empty, example=["WebhookQueueGrowing"],
+    )
+    receiver: DnsLabel = setting(
+        "Where they go: a receiver of `alerting.receivers`, or one of the program's: slack (the team's "
+        "channel), pagerduty (when on), platform, or null (nowhere).",
+        example="payments-oncall",
+    )
+    continue_: bool = setting(
+        "Also send them where they would go without this route (Alertmanager's `continue`).", default=False
+    )
+
+
+@dataclass(frozen=True)
+class AlertOverride:
+    alert: str = setting("Name of one of the stack's alert rules.", example="WebhookTrafficAnomaly")
+    enabled: bool = setting("Deploy the rule; false: Prometheus does not evaluate it at all.", default=True)
+    severity: Optional[Literal["critical", "warning", "info"]] = setting(
+        "Severity instead of the rule's own, and with it where the alert goes (critical pages).",
+        default=None, example="warning",
+    )
+    for_: Optional[Duration] = setting(
+        "How long its condition must hold before it fires, instead of the rule's own (an alert whose `for` "
+        "is a key of `alerting.thresholds` takes it there).",
+        default=None, example="15m",
+    )
+    threshold: Optional[float] = setting(
+        "Its threshold, for an alert that compares one number no other key holds (docs/alerting.md lists "
+        "them; the others are keys of `alerting.thresholds`).",
+        default=None, example=0.25,
+    )
+
+
+@dataclass(frozen=True)
 class AlertingSettings:
     thresholds: AlertThresholds = setting("Alert thresholds and `for` durations.")
     alertmanager: AlertmanagerSettings = setting("Alertmanager.")
     pagerduty: PagerDutySettings = setting("PagerDuty.")
     platform: PlatformSettings = setting("Where the alerts that are not the webhook team's go.")
+    receivers: tuple[NamedReceiver, ...] = setting(
+        "Receivers of the stack's own besides the program's (the team's Slack channel, PagerDuty, the "
+        "platform's), each with its secret in `receiverSecrets`: where `routes` send chosen alerts.",
+        default=[], example=[{"name": "payments-oncall", "slackChannel": "#payments-alerts"}],
+    )
+    routes: tuple[AlertRoute, ...] = setting(
+        "Alerts sent to a receiver other than their severity's, by name, before any other routing; the "
+        "first route naming an alert takes it.",
+        default=[], example=[{"alerts": ["WebhookQueueGrowing"], "receiver": "payments-oncall"}],
+    )
+    alert_overrides: tuple[AlertOverride, ...] = setting(
+        "One alert rule turned off, or given another severity, `for` or threshold.",
+        default=[], example=[{"alert": "WebhookTrafficAnomaly", "enabled": False}],
+    )
     runbook_base_url: Url = setting(
-        "Where `docs/runbooks/` is browsable; each alert's runbook_url is this plus `<alert>.md`.",
-        default="https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/",
+        "Where this repository's `docs/runbooks/` is browsable (every page and Slack message links its alert's "
+        "runbook there); each alert's runbook_url is this plus `<alert>.md`.",
+        example="https://github.com/<owner>/webhook-monitoring/blob/main/docs/runbooks/",
     )
 
 
@@ -628,6 +721,22 @@ class UnitCosts:
 
 
 @dataclass(frozen=True)
+class ExtraPanel:
+    dashboard: str = setting("UID of the stack's dashboard the panel is added to.", example="webhook-overview")
+    title: str = setting("Panel title.", example="Deliveries retried")
+    expr: str = setting(
+        "PromQL the panel graphs (over the data source the dashboard's `datasource` variable picks).",
+        example="sum by (service) (rate(webhook_retries_total[5m]))",
+    )
+    legend: Optional[str] = setting("Legend of each series, Grafana's `{{label}}` syntax (unset: the series' labels).",
+                                    default=None, example="{{service}}")
+    unit: str = setting("Grafana unit id of the values (`short`, `s`, `percentunit`, `reqps`, `bytes`, ...).",
+                        default="short")
+    description: Optional[str] = setting("What the panel shows, in its info tooltip.", default=None,
+                                         example="Retries per second, per service.")
+
+
+@dataclass(frozen=True)
 class GrafanaSettings:
     host: Optional[Hostname] = setting(
         "Host name Grafana is served on (ingress with TLS); set this or `domain`.", default=None,
@@ -657,6 +766,12 @@ class GrafanaSettings:
     folder_permissions: tuple[FolderPermission, ...] = setting(
         "Who may see and change the dashboard folders (set by a Job inside the cluster).",
         default=[{"role": "Viewer", "permission": "View"}, {"role": "Editor", "permission": "Edit"}],
+    )
+    extra_panels: tuple[ExtraPanel, ...] = setting(
+        "Graphs of the stack's own, each added to one of the stack's dashboards in a last row of its own "
+        "(`Added by the stack`).",
+        default=[], example=[{"dashboard": "webhook-overview", "title": "Deliveries retried",
+                              "expr": "sum by (service) (rate(webhook_retries_total[5m]))"}],
     )
     revenue_per_delivery: float = setting(
         "Revenue attributed to one successful delivery, for the business dashboard.", default=0.002, unit="USD",
@@ -801,6 +916,12 @@ class Settings:
         "Protect stateful resources (buckets, volumes) from deletion.", default=PerEnvironment(False, True)
     )
     tags: dict[str, str] = setting("Tags added to every AWS resource.", default={}, example={"owner": "sre"})
+    helm_values: HelmValues = setting(
+        "Helm values per chart, merged over the program's (objects key by key; anything else, and `null`, "
+        "replaces): an escape hatch for what no setting covers. Listed by `make render`; the chart check "
+        "proves the pinned chart reads each. A secret is refused: name the chart's Secret reference instead.",
+        default={}, example={"kube-prometheus-stack": {"grafana": {"replicas": 2}}},
+    )
     cluster: ClusterSettings = setting("The EKS cluster.")
     storage: StorageSettings = setting("The gp3 StorageClass.")
     buckets: BucketSettings = setting("The S3 buckets of metrics and logs.")

@@ -10,8 +10,12 @@ Pure Python: no Pulumi imports.
 from __future__ import annotations
 
 import decimal
+import difflib
+import functools
+import json
 import re
 from dataclasses import dataclass
+from importlib import metadata, resources
 from typing import Any, ClassVar, Optional
 
 from policy.ebs import GIB, GP3
@@ -211,12 +215,37 @@ _PARTITION = r"aws(?:-[a-z]+)*"
 _ACCOUNT = r"[0-9]{12}"
 
 
+@functools.lru_cache(maxsize=None)
+def aws_regions() -> frozenset[str]:
+    """Every region of every AWS partition, as the endpoint data of the pinned botocore lists them (the
+    data the AWS SDKs resolve endpoints from). Each partition's `regions` table is decoded alone: the
+    services' endpoints around them are most of the file, and decoding it whole is most of a render's
+    configuration time."""
+    text = resources.files("botocore").joinpath("data", "endpoints.json").read_text()
+    decoder, regions, at = json.JSONDecoder(), set(), text.find('"regions"')
+    while at != -1:
+        table, _ = decoder.raw_decode(text, text.index("{", at))
+        regions.update(table)
+        at = text.find('"regions"', at + 1)
+    return frozenset(regions)
+
+
 class AwsRegion(PatternString):
-    """An AWS region name: `us-east-1`."""
+    """An AWS region name that exists: `us-east-1`."""
 
     pattern = re.compile(_REGION)
     expected = "an AWS region such as us-east-1, eu-west-2, ap-southeast-1 or us-gov-west-1"
     type_name = "AWS region"
+
+    @classmethod
+    def parse(cls, raw: Any) -> "AwsRegion":
+        region = super().parse(raw)
+        if region not in aws_regions():
+            close = difflib.get_close_matches(region, sorted(aws_regions()), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"a region AWS has (none of the partitions in botocore {metadata.version('botocore')}'s "
+                             f"endpoint data lists it){hint}")
+        return region
 
 
 class KmsKeyArn(PatternString):
@@ -315,6 +344,37 @@ class Hostname(str):
         return cls(raw)
 
 
+class SlackChannel(PatternString):
+    """A Slack channel by name, `#` first: Slack's rule for channel names (conversations.create: lower-case
+    letters, digits, `-` and `_`, at most 80 characters)."""
+
+    pattern = re.compile(r"#[a-z0-9_-]{1,80}")
+    expected = "a Slack channel such as #webhook-alerts: '#', then lower-case letters, digits, '-' and '_' (80 at most)"
+    type_name = "Slack channel"
+
+
+class PortName(PatternString):
+    """A Service port's name (Kubernetes' IANA_SVC_NAME): 1 to 15 lower-case letters, digits and `-`, at least
+    one letter, no `-` at either end nor two in a row. A ServiceMonitor selects the port by it."""
+
+    pattern = re.compile(r"(?=.{1,15}\Z)(?=[a-z0-9-]*[a-z])[a-z0-9](?:-?[a-z0-9])*")
+    expected = ("a Service port name such as metrics: 1 to 15 lower-case letters, digits and '-', at least one "
+                "letter, no '-' at either end nor two in a row (a port number is not a name)")
+    type_name = "port name"
+
+
+class HelmValues(dict):
+    """Helm values per chart: a chart name, then an object of its values (any depth)."""
+
+    type_name: ClassVar[str] = "map of chart name to Helm values"
+
+    @classmethod
+    def parse(cls, raw: Any) -> "HelmValues":
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in raw.items()):
+            raise ValueError("an object of chart names, each holding an object of that chart's values")
+        return cls(sorted(raw.items()))
+
+
 def label_value(v: Any) -> Optional[str]:
     """A Kubernetes label value (the API server's rule, policy/kubernetes.py), not empty."""
     return None if v and label_value_problem(v) is None else "a Kubernetes label value (letters, digits, '-', '_', '.'; 63 at most)"
@@ -322,4 +382,5 @@ def label_value(v: Any) -> Optional[str]:
 
 VALUE_TYPES = (
     Duration, Size, Cpu, Memory, Url, HttpsUrl, Email, DnsLabel, Hostname, AwsRegion, KmsKeyArn, OidcProviderArn,
+    SlackChannel, PortName, HelmValues,
 )

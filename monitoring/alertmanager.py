@@ -8,6 +8,8 @@ placeholders. The Helm values only name that Secret, so no secret is ever in Hel
 Routing (first match wins):
   alertname=Watchdog                 -> heartbeat  (dead-man's switch; "null" when no heartbeat URL is set)
   severity=none, alertname=InfoInhibitor -> null   (the chart's InfoInhibitor exists to be routed nowhere)
+  alertname=<one of a route's alerts> -> that route's receiver (`alerting.routes`, in order; on to the
+               routes below too with `continue`)
   team=<team>  (the team's rules, and the charts' Prometheus and Alertmanager alerts, which guard
                the team's alerting pipeline)
       Alertmanager failing to notify through PagerDuty -> slack; through Slack -> pagerduty
@@ -24,8 +26,8 @@ Notification content: monitoring/notifications.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
 
 import yaml
 
@@ -49,6 +51,8 @@ INFO_INHIBITOR = "InfoInhibitor"
 NOTIFIER_FAILURES = "AlertmanagerFailedToSendAlerts|AlertmanagerClusterFailedToSendAlerts"
 PLATFORM = "platform"
 PLATFORM_PAGERDUTY = "platform-pagerduty"
+# The program's own receivers: a receiver of `alerting.receivers` takes another name.
+PROGRAM_RECEIVERS = (SLACK, PAGERDUTY, PLATFORM, PLATFORM_PAGERDUTY, HEARTBEAT, NULL)
 # What the cluster's alerts say first when they share the team's Slack channel.
 PLATFORM_MARK = "[platform] "
 
@@ -78,6 +82,9 @@ class Receivers:
     its alerts go to the team's, marked as the platform's."""
     platform_pagerduty_routing_key: Optional[str] = None
     """Routing key of the platform's PagerDuty service; None: the cluster's critical alerts go to Slack."""
+    named: Mapping[str, str] = field(default_factory=dict)
+    """The secret of each receiver of `alerting.receivers` (the `receiverSecrets` secret): its Slack
+    incoming-webhook URL or its PagerDuty routing key, by receiver name."""
 
 
 def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, Any]:
@@ -94,6 +101,8 @@ def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, A
         warning_route["mute_time_intervals"] = [str(t.name) for t in am.warning_mute_intervals]
     platform_critical = [{"receiver": PLATFORM_PAGERDUTY, "matchers": ['severity="critical"']}] \
         if receivers.platform_pagerduty_routing_key is not None else []
+    chosen = [{"receiver": str(route.receiver), "matchers": [_alertname(route.alerts)],
+               **({"continue": True} if route.continue_ else {})} for route in settings.alerting.routes]
 
     config: dict[str, Any] = {
         "global": {"resolve_timeout": am.resolve_timeout.text},
@@ -115,6 +124,7 @@ def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, A
                 # inhibit it: it is routed nowhere, as anything else of severity none.
                 {"receiver": NULL, "matchers": ['severity="none"']},
                 {"receiver": NULL, "matchers": [f'alertname="{INFO_INHIBITOR}"']},
+                *chosen,
                 {
                     "receiver": SLACK,
                     "matchers": [f'team="{settings.team_label}"'],
@@ -144,6 +154,11 @@ def alertmanager_config(settings: Settings, receivers: Receivers) -> dict[str, A
     if am.warning_mute_intervals:
         config["time_intervals"] = [_time_interval(t) for t in am.warning_mute_intervals]
     return config
+
+
+def _alertname(alerts: tuple[str, ...]) -> str:
+    """The matcher of alerts by name (names are letters, digits and `_`: nothing to escape)."""
+    return f'alertname="{alerts[0]}"' if len(alerts) == 1 else f'alertname=~"{"|".join(alerts)}"'
 
 
 def inhibit_rules(settings: Settings) -> list[dict[str, Any]]:
@@ -204,6 +219,14 @@ def _receivers(settings: Settings, receivers: Receivers) -> list[dict[str, Any]]
             pagerduty=notifications.pagerduty_config(settings, receivers.platform_pagerduty_routing_key, service_links=False)))
     if receivers.heartbeat_url is not None:
         result.append(notifications.receiver(HEARTBEAT, webhook=notifications.heartbeat_config(receivers.heartbeat_url)))
+    for named in settings.alerting.receivers:
+        secret = receivers.named.get(str(named.name))
+        if secret is None:
+            raise ValueError(f"receiver {named.name} of alerting.receivers has no secret")
+        result.append(notifications.receiver(str(named.name), pagerduty=notifications.pagerduty_config(settings, secret))
+                      if named.pagerduty else
+                      notifications.receiver(str(named.name), slack=notifications.slack_config(settings, secret,
+                                                                                              str(named.slack_channel))))
     return sorted(result, key=lambda r: r["name"])
 
 

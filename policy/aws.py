@@ -9,6 +9,9 @@ Sources (docs/platform-rules.md gives the quotes):
   `<issuer>:aud` `sts.amazonaws.com`, the issuer without `https://`.
 - S3 lifecycle: expiration counts days from an object's creation (rounded to the next midnight UTC),
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html.
+- Tags, https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html: at most 50 per resource, a
+  key of 1 to 128 characters, a value of at most 256, letters, digits, spaces and `+ - = . _ : / @`, and
+  no `aws:` prefix (in any case: AWS's own).
 """
 
 from __future__ import annotations
@@ -48,6 +51,23 @@ def bucket_name_problem(name: str) -> Optional[str]:
     for suffix in BUCKET_RESERVED_SUFFIXES:
         if name.endswith(suffix):
             return f"S3 bucket names must not end with the suffix {suffix} (reserved)"
+    return None
+
+
+TAGS_PER_RESOURCE = 50
+_TAG_TEXT = re.compile(r"[\w\s+\-=.:/@]*")
+
+
+def tag_problem(key: str, value: str) -> Optional[str]:
+    """What AWS refuses in one tag; None when it takes it."""
+    if not 1 <= len(key) <= 128:
+        return f"a key of {len(key)} characters: tag keys are 1 to 128 characters long"
+    if len(value) > 256:
+        return f"a value of {len(value)} characters: tag values are at most 256 characters long"
+    if not (_TAG_TEXT.fullmatch(key) and _TAG_TEXT.fullmatch(value)):
+        return "tags hold letters, digits, spaces and + - = . _ : / @ only"
+    if key.lower().startswith("aws:") or value.lower().startswith("aws:"):
+        return "the aws: prefix is reserved for AWS's own tags"
     return None
 
 

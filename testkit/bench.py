@@ -46,7 +46,7 @@ def main(stacks: list[str]) -> int:
         over |= seconds > RENDER_SECONDS or peak > RENDER_MB
         print(f"render {stack:5s} median {seconds:5.2f} s ({verdict(seconds, RENDER_SECONDS)}, budget {RENDER_SECONDS} s)"
               f"  peak {peak:4.0f} MB ({verdict(peak, RENDER_MB)}, budget {RENDER_MB} MB)")
-    seconds, _ = timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "worksteal", "-m", "not live and not charts", "tests"])
+    seconds, _ = timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "worksteal", "-m", "not live and not charts and not pack and not variants", "tests"])
     over |= seconds > SUITE_SECONDS
     print(f"offline unit suite {seconds:5.2f} s ({verdict(seconds, SUITE_SECONDS)}, budget {SUITE_SECONDS} s)")
     seconds, _ = timed([sys.executable, "-m", "pytest", "-q", "-m", "charts", "tests"])

@@ -7,8 +7,9 @@ CRDs and hooks included. Then:
 1. every object produced is validated: built-in kinds strictly against Kubernetes' schemas,
    custom resources against the CRDs the stack installs (the program's own objects too);
 2. the program's intent is asserted on the objects (testkit/chart_intent.py);
-3. with `--keys`, every values leaf the program sets is changed and the chart templated again:
-   a leaf whose change changes nothing is a key no template reads.
+3. the stack's own values (`helmValues`, merged over the program's) are each changed and the chart
+   templated again: a key no template reads is a mistake Helm takes without a word; with `--keys`,
+   every values leaf the program sets too.
 
 A release whose chart is not available (tools/charts.py; templating: tools/templating.py) is reported as skipped, with the reason;
 nothing unavailable passes silently.
@@ -113,8 +114,9 @@ def _secret_texts(manifests: str) -> list[str]:
     return texts
 
 
-def ignored_keys(output: StackOutput, release: ChartRelease) -> list[str]:
-    """The values leaves of `release` that no template reads: changing them changes no object."""
+def ignored_keys(output: StackOutput, release: ChartRelease, only: Optional[set[Path_]] = None) -> list[str]:
+    """The values leaves of `release` (those at the paths `only` names, if given) that no template reads:
+    changing them changes no object."""
     chart_dir = charts.chart_dir(release.chart)
     apis = api_versions(output.crds())
 
@@ -125,7 +127,7 @@ def ignored_keys(output: StackOutput, release: ChartRelease) -> list[str]:
             return None  # the chart refused the value: it reads it
 
     baseline = render(release.values)
-    all_leaves = list(leaves(release.values))
+    all_leaves = [(path, old) for path, old in leaves(release.values) if only is None or path in only]
     # One run with a marker in every leaf finds most of the leaves in use; the rest are changed one
     # by one (booleans, values only compared, and everything when the marked values are refused).
     markers = {path: m for i, (path, old) in enumerate(all_leaves) if (m := marker(i, old)) is not None}
@@ -136,6 +138,12 @@ def ignored_keys(output: StackOutput, release: ChartRelease) -> list[str]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         outputs = list(pool.map(lambda leaf: render(replaced(release.values, {leaf[0]: mutation(leaf[1])})), rest))
     return [key_text(path) for (path, _), out in zip(rest, outputs) if out == baseline]
+
+
+def ignored_overrides(output: StackOutput, release: ChartRelease) -> list[str]:
+    """The stack's own values of `release` (`helmValues`) that no template of its chart reads."""
+    own = output.settings.helm_values.get(release.chart.name)
+    return ignored_keys(output, release, {path for path, _ in leaves(own)}) if own else []
 
 
 # ------------------------------------------------------------------------------ command line
@@ -172,6 +180,12 @@ def main(argv: list[str]) -> int:
                 failed = True
                 print(f"    FAILED {check.name}: {error}")
         print(f"  intent assertions: {passed} passed, {skipped} skipped")
+        for release in output.releases.values():
+            if not release.skipped and release.chart.name in output.settings.helm_values:
+                ignored = ignored_overrides(output, release)
+                failed |= bool(ignored)
+                print(f"  helmValues of {release.name} no template reads: {len(ignored)}"
+                      + "".join(f"\n    {key}" for key in ignored))
         if keys:
             for release in output.releases.values():
                 if release.skipped:

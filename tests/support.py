@@ -68,6 +68,8 @@ MINIMAL_CLUSTER = {
     "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/X",
 }
 ONCALL = ["first@example.com", "second@example.com"]
+# The shipped stacks' runbook location (alerting.runbookBaseUrl is required).
+RUNBOOKS = "https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/"
 # The tenancy of the deployed stacks (dev, prod): they own their clusters and keep the names they were
 # deployed with. Tests of joining a platform, or of derived names, say so.
 OWN_LEGACY = {"mode": "own", "naming": "legacy"}
@@ -76,16 +78,17 @@ OWN_LEGACY = {"mode": "own", "naming": "legacy"}
 def minimal_settings(environment: str = "dev", **sections: Any) -> Settings:
     """Settings from the least a stack must say, plus `sections` (top-level keys, camelCase).
 
-    A section given replaces the minimal one, except `grafana`, which keeps its required host.
-    Prod pages the ONCALL users unless `alerting` says otherwise. Every secret is set. The tenancy is
-    the deployed stacks' (OWN_LEGACY) unless `tenancy` says otherwise.
+    A section given replaces the minimal one, except `grafana` and `alerting`, which keep their required
+    host and runbook URL. Prod pages the ONCALL users unless `alerting` says otherwise. Every secret is set.
+    The tenancy is the deployed stacks' (OWN_LEGACY) unless `tenancy` says otherwise.
     """
     raw: dict[str, Any] = {"environment": environment, "cluster": MINIMAL_CLUSTER, "grafana": {"host": "grafana.example.com"},
-                           "tenancy": OWN_LEGACY}
+                           "tenancy": OWN_LEGACY, "alerting": {}}
     if environment == "prod":
         raw["alerting"] = {"pagerduty": {"escalationUsers": ONCALL}}
     raw.update(sections)
     raw["grafana"] = {"host": "grafana.example.com", **raw["grafana"]}
+    raw["alerting"] = {"runbookBaseUrl": RUNBOOKS, **raw["alerting"]}
     encoded = encode_config(NAMESPACE, raw)
     encoded.update({f"{NAMESPACE}:{k}": v for k, v in SECRET_VALUES.items()})
     return load(encoded, [f"{NAMESPACE}:{k}" for k in SECRET_VALUES], lambda name: SECRET_VALUES[name])[0]

@@ -133,3 +133,26 @@ def test_the_operator_built_for_the_tests_is_the_one_the_chart_deploys():
     assert app_version == f"v{versions.PROMETHEUS_OPERATOR_VERSION}"
     operator = output_of("prod").one("kube-prometheus-stack", "Deployment", "kube-prometheus-stack-operator")
     assert operator["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{app_version}")
+
+
+@pytest.fixture(scope="module")
+def overridden_output(tmp_path_factory) -> StackOutput:
+    """The dev stack with values of its own for kube-prometheus-stack (`helmValues`): one the chart reads,
+    one it does not (a misspelled key)."""
+    path = tmp_path_factory.mktemp("overrides") / "Pulumi.overrides.yaml"
+    config = yaml.safe_load(stack_file("dev").read_text())
+    config["config"]["webhook-monitoring:helmValues"] = {"kube-prometheus-stack": {
+        "grafana": {"replicas": 2}, "prometheusOperator": {"logLevell": "debug"}}}
+    path.write_text(yaml.safe_dump(config))
+    return template_stack("overrides", path)
+
+
+def test_the_stacks_own_helm_values_reach_the_chart_and_a_key_it_does_not_read_is_found(overridden_output):
+    release = release_or_skip(overridden_output, "kube-prometheus-stack")
+    assert release.values["grafana"]["replicas"] == 2
+    assert release.values["grafana"]["persistence"]["enabled"] is True  # merged over the program's, not instead
+    grafana = next(o for o in release.objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("grafana"))
+    assert grafana["spec"]["replicas"] == 2
+    assert chart_check.ignored_overrides(overridden_output, release) == ["prometheusOperator.logLevell"]
+    # The shipped stacks set none.
+    assert chart_check.ignored_overrides(output_of("dev"), release_or_skip(output_of("dev"), "kube-prometheus-stack")) == []

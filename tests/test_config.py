@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from importlib import metadata, resources
 from pathlib import Path
 
 import pytest
@@ -421,18 +422,10 @@ ACCEPTED = [
     ("prod", "alerting.runbookBaseUrl", "http://localhost:8080", "http://localhost:8080"),
     ("prod", "grafana.sso.authUrl", "https://login.example.com:8443/authorize", "https://login.example.com:8443/authorize"),
     ("prod", "buckets.kmsKeyArn", KMS_KEY, KMS_KEY),
-    ("prod", "buckets.kmsKeyArn", "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/11111111-2222-3333-4444-555555555555",
-     "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"),
-    ("prod", "buckets.kmsKeyArn", "arn:aws:kms:eu-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef",
-     "arn:aws:kms:eu-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef"),
+    ("prod", "buckets.kmsKeyArn", "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef",
+     "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef"),
     ("prod", "storage.kmsKeyId", KMS_KEY, KMS_KEY),
     ("dev", "cluster.oidcProviderArn", OIDC_PROVIDER, OIDC_PROVIDER),
-    ("dev", "cluster.oidcProviderArn",
-     "arn:aws-cn:iam::123456789012:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/X",
-     "arn:aws-cn:iam::123456789012:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/X"),
-    ("dev", "cluster.region", "eu-west-2", "eu-west-2"),
-    ("dev", "cluster.region", "ap-southeast-1", "ap-southeast-1"),
-    ("dev", "cluster.region", "us-gov-west-1", "us-gov-west-1"),
     ("dev", "prometheus.remoteWriteQueue.capacity", 2**31 - 1, 2**31 - 1),
     ("dev", "prometheus.remoteWriteQueue.capacity", "20000", 20000),
     ("dev", "alerting.thresholds.latencyP95", "0.25", 0.25),
@@ -455,14 +448,37 @@ def test_an_accepted_value_parses_to_what_the_program_uses(stack, key, value, pa
     assert _attribute(settings_with(stack, key, value), key) == parsed
 
 
+@pytest.mark.parametrize("tp, value", [
+    (types.AwsRegion, "eu-west-2"), (types.AwsRegion, "ap-southeast-1"), (types.AwsRegion, "us-gov-west-1"),
+    (types.AwsRegion, "cn-north-1"), (types.AwsRegion, "eusc-de-east-1"),
+    (types.KmsKeyArn, "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"),
+    (types.OidcProviderArn, "arn:aws-cn:iam::123456789012:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/X"),
+])
+def test_every_partition_is_accepted(tp, value):
+    assert tp.parse(value) == value
+
+
+def test_the_regions_are_every_partitions_in_the_pinned_botocore():
+    """The endpoint data botocore ships (the AWS SDKs' own): its partitions' regions, no more."""
+    pinned = next(line.split("==")[1] for line in (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("botocore=="))
+    assert metadata.version("botocore") == pinned
+    regions = types.aws_regions()
+    data = json.loads(resources.files("botocore").joinpath("data", "endpoints.json").read_text())
+    assert regions == {region for partition in data["partitions"] for region in partition["regions"]}
+    assert {"us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1", "us-iso-east-1"} <= regions
+    assert "us-east-7" not in regions and "eu-west-9" not in regions
+
+
 def test_every_value_type_refuses_a_trailing_newline_and_unicode_digits():
     examples = {
         types.Duration: "15d", types.Size: "50GB", types.Cpu: "200m", types.Memory: "512Mi",
         types.Url: "https://example.com/x", types.HttpsUrl: "https://example.com/x", types.Email: "a@example.com",
         types.DnsLabel: "monitoring", types.Hostname: "grafana.example.com", types.AwsRegion: "us-east-1",
-        types.KmsKeyArn: KMS_KEY, types.OidcProviderArn: OIDC_PROVIDER,
+        types.KmsKeyArn: KMS_KEY, types.OidcProviderArn: OIDC_PROVIDER, types.SlackChannel: "#webhook-alerts",
+        types.PortName: "metrics",
     }
-    assert set(examples) == set(types.VALUE_TYPES)
+    assert set(examples) == set(types.VALUE_TYPES) - {types.HelmValues}  # an object, not text
     for tp, good in examples.items():
         tp.parse(good)
         for bad in (good + "\n", "\n" + good, good + " ", good.replace("5", "\u0665").replace("1", "\u0661")):
@@ -614,13 +630,13 @@ def test_stack_file_values_reach_the_program_as_the_pulumi_cli_hands_them_over(t
 
 
 def test_huge_numbers_and_dates_in_a_stack_file_are_lines_not_tracebacks(tmp_path, capsys):
-    text = DEV_STACK + (
+    text = DEV_STACK.replace("  webhook-monitoring:alerting:\n", (
         "  webhook-monitoring:alerting:\n"
         "    thresholds:\n"
         f"      errorRatio: {'9' * 400}\n"
         f"      queueDepth: {'9' * 5000}\n"
         "      latencyP95: 2024-01-01 10:00:00\n"
-    )
+    ))
     code, lines = render_file(tmp_path, text, capsys)
     assert code == 2
     assert lines == [
@@ -648,7 +664,11 @@ def test_the_readme_example_of_configuration_errors_is_what_the_render_prints(tm
 def test_any_stack_file_is_a_stack_the_render_knows(tmp_path, capsys):
     for stack in ("dev", "prod"):
         (tmp_path / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    (tmp_path / "Pulumi.staging.yaml").write_text(DEV_STACK.replace("environment: dev", "environment: staging"))
+    # A stack of its own: another cluster and Grafana host than dev's (a copy left unchanged is refused:
+    # tests/test_everyday.py).
+    (tmp_path / "Pulumi.staging.yaml").write_text(DEV_STACK.replace("environment: dev", "environment: staging")
+                                                  .replace("webhook-dev", "webhook-staging")
+                                                  .replace("grafana.dev.", "grafana.staging."))
     (tmp_path / "Pulumi.yaml").write_text("name: webhook-monitoring\n")
     assert render.stacks(tmp_path) == ["dev", "prod", "staging"]
     assert render.stack_file("staging", tmp_path) == tmp_path / "Pulumi.staging.yaml"

@@ -35,6 +35,8 @@ EXAMPLES = 100
 # What a clean refusal looks like: a config line naming the full key, or the file and the line.
 PROBLEM_LINE = re.compile(
     rf"{NAMESPACE}:.*?: (got .*, expected .+|unknown key.*|missing, expected .+|is set in plain text, expected a secret: .+)"
+    # A key of another namespace: a misspelled one, or a provider's the program never reads.
+    r"|[^:\s]+:.*?: (unknown namespace .+|ignored, expected no .+)"
 )
 
 

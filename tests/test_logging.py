@@ -401,7 +401,7 @@ def test_log_rules_have_the_loki_ruler_structure():
             assert all(isinstance(v, str) for v in [*rule["labels"].values(), *rule["annotations"].values()])
             assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
             assert rule["annotations"]["runbook_url"] == (
-                "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/" + rule["alert"] + ".md"
+                "https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/" + rule["alert"] + ".md"
             )
             assert (ROOT / "docs" / "runbooks" / f"{rule['alert']}.md").is_file()
             expr = rule["expr"]

@@ -121,7 +121,7 @@ def test_chart_watchdog_off_and_no_crds_of_its_own():
     assert values["defaultRules"]["additionalRuleGroupLabels"] == {
         "prometheus": {"team": "webhook-delivery"}, "alertmanager": {"team": "webhook-delivery"}}
     assert values["defaultRules"]["additionalRuleAnnotations"]["PrometheusRuleFailures"] == {
-        "runbook_url": "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/PrometheusRuleFailures.md"}
+        "runbook_url": "https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/PrometheusRuleFailures.md"}
     # The CRDs are the prometheus-operator-crds release's: no CRDs, no upgrade job, no image pulled for it.
     assert values["crds"] == {"enabled": False}
     assert "grafana" not in values and "alertmanager" not in values

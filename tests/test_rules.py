@@ -368,7 +368,7 @@ def test_every_alert_has_labels_annotations_and_runbook():
         if name not in {"Watchdog", "WebhookTargetsMissing", "WebhookDeliveryMetricsMissing", "LogRulerNotEvaluating"}:
             assert "$value" in annotations["description"], name
         assert annotations["runbook_url"] == (
-            f"https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/{name}.md"
+            f"https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/{name}.md"
         )
 
 

@@ -81,7 +81,7 @@ from tools.go_tools import binary
 from tools.mock_runtime import ROOT
 from tools.render import RenderError, render_checkout, render_stack
 from tools.rendered import RenderedStack
-from tools.verify import MatchedRoute, matches, matching_routes, silent_receivers
+from tools.routing import MatchedRoute, matches, matching_routes, silent_receivers
 
 # Prometheus refuses a range query of more points per series ("exceeded maximum resolution of
 # 11,000 points per timeseries", web/api/v1/api.go); Mimir and VictoriaMetrics take at least as many.

@@ -33,6 +33,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
@@ -349,14 +350,27 @@ def _version_label(path: Path_) -> bool:
 # ------------------------------------------------------------------------------ field changes
 
 
-def _identity(items: list[Any]) -> Optional[str]:
-    """The key that identifies every item of a list of objects, uniquely; None when there is none."""
-    if not items or not all(isinstance(i, dict) for i in items):
+def _name(item: dict[str, Any], key: str, shared: frozenset[str]) -> str:
+    """An item's name by `key`; for a name several items share, followed by the item's labels (a rule per
+    service of one alert: `WebhookTargetsMissing{service="webhook-api", ...}`)."""
+    name = str(item[key])
+    if name not in shared:
+        return name
+    return name + "{" + ", ".join(f'{k}="{v}"' for k, v in sorted((item.get("labels") or {}).items())) + "}"
+
+
+def _identity(*lists: list[Any]) -> Optional[tuple[str, frozenset[str]]]:
+    """The key that identifies every item of each list of objects uniquely (with the items' labels where
+    items share a name), and the names shared; None when there is none."""
+    if not all(items and all(isinstance(i, dict) for i in items) for items in lists):
         return None
     for key in IDENTITIES:
-        values = [i.get(key) for i in items]
-        if all(v is not None for v in values) and len(set(map(str, values))) == len(values):
-            return key
+        if not all(i.get(key) is not None for items in lists for i in items):
+            continue
+        shared = frozenset(name for items in lists for name, count in Counter(str(i[key]) for i in items).items()
+                           if count > 1)
+        if all(len({_name(i, key, shared) for i in items}) == len(items) for items in lists):
+            return key, shared
     return None
 
 
@@ -371,13 +385,14 @@ def field_changes(before: Any, after: Any, path: Path_ = ()) -> list[FieldChange
             changes += field_changes(before.get(key, MISSING), after.get(key, MISSING), path + (key,))
         return changes
     if isinstance(before, list) and isinstance(after, list):
-        identity = _identity(before) and _identity(after)
-        if identity and _identity(before) == _identity(after):
-            old = {str(i[identity]): i for i in before}
-            new = {str(i[identity]): i for i in after}
+        identity = _identity(before, after)
+        if identity:
+            key, shared = identity
+            old = {_name(i, key, shared): i for i in before}
+            new = {_name(i, key, shared): i for i in after}
             changes = []
             for name in [*old, *(n for n in new if n not in old)]:
-                changes += field_changes(old.get(name, MISSING), new.get(name, MISSING), path + ((identity, name),))
+                changes += field_changes(old.get(name, MISSING), new.get(name, MISSING), path + ((key, name),))
             return changes
         if len(before) == len(after):
             return [c for index, (b, a) in enumerate(zip(before, after)) for c in field_changes(b, a, path + (index,))]

@@ -8,9 +8,10 @@ values only known after a deployment (ARNs, IDs, generated passwords, integratio
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -221,9 +222,21 @@ class Run:
     resources: list[Registered]
     exports: dict
     error: Exception | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What the program told the engine as warnings (`pulumi preview` prints them)."""
 
     def of_type(self, typ: str) -> list[Registered]:
         return [r for r in self.resources if r.type == typ]
+
+
+class _EngineLog(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.warnings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.warnings.append(record.getMessage())
 
 
 def run_program(
@@ -239,7 +252,11 @@ def run_program(
     monitor = RecordingMonitor(program_mocks)
     # A fresh root Stack per run: set_mocks keeps an earlier run's root, and with it that stack's URN.
     pulumi.runtime.settings.ROOT.set(None)
-    mocks.set_mocks(program_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # The engine's log, kept with the run rather than printed.
+    engine_log = _EngineLog()
+    logger = logging.getLogger(f"{PROJECT}.mock-engine")
+    logger.propagate, logger.handlers = False, [engine_log]
+    mocks.set_mocks(program_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(dict(config), secret_keys)
     exports: dict = {}
     error: Exception | None = None
@@ -257,7 +274,8 @@ def run_program(
     except Exception as err:  # the program's own error (bad config) is a result, not a crash
         error = err
     # Registration order depends on when outputs resolve; the URN order does not.
-    return Run(resources=sorted(monitor.registered, key=lambda r: r.urn), exports=exports, error=error)
+    return Run(resources=sorted(monitor.registered, key=lambda r: r.urn), exports=exports, error=error,
+               warnings=engine_log.warnings)
 
 
 def encode_config(namespace: str, values: Mapping[str, Any]) -> dict[str, str]:

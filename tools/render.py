@@ -16,6 +16,8 @@ if __name__ == "__main__":
     # (measured: 2.3 s -> 2.0 s per render). Tests importing this module keep their collector.
     gc.disable()
 
+import datetime
+import functools
 import hashlib
 import json
 import os
@@ -29,12 +31,16 @@ from typing import Any
 
 import yaml
 
-from config import ConfigError, Settings, load
+from config import ConfigError, Settings, load, naming
+from config.checks import warnings
 from config.schema import NAMESPACE
 from config.secrets import SECRET_KEYS
+from monitoring.checks import content_problems
 from tools.mock_runtime import INFRA_OUTPUTS, ROOT, run_program
-from tools.rendered import RenderedStack
+from tools.rendered import ALERTMANAGER_CONFIG_KEY, RenderedStack
+from tools.routing import routing_problems
 from tools.stacks import stacks
+from tools.summary import summary
 
 
 def secret_placeholder(key: str, settings: Settings | None = None) -> str:
@@ -194,18 +200,27 @@ def stack_config(path: Path) -> tuple[dict[str, str], list[str]]:
     Raises StackFileError for a file that is not a stack file.
     """
     config, declared = read_stack_file(path)
-    every = ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
-    settings = None
     try:
         # Which secrets the stack needs, and the shapes of their placeholders, follow from its settings.
-        settings, _ = load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name,
-                           check_secrets=False, stack=path.name[len("Pulumi."):-len(".yaml")])
+        settings = _settings_with_every_secret(config, declared, path.name[len("Pulumi."):-len(".yaml")])
     except ConfigError:
-        secrets = every  # the program reports the problems; placeholders change none of them
+        settings = None
+        secrets = _every_secret(config, declared)  # the program reports the problems; placeholders change none
     else:
         secrets = declared | {f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS if k.required(settings)}
     config.update({key: secret_placeholder(key, settings) for key in secrets})
     return config, sorted(secrets)
+
+
+def _every_secret(config: dict[str, str], declared: set[str]) -> set[str]:
+    return ({f"{NAMESPACE}:{k.name}" for k in SECRET_KEYS} - set(config)) | declared
+
+
+def _settings_with_every_secret(config: dict[str, str], declared: set[str], stack: str) -> Settings:
+    """The settings of stack `stack`'s file, every secret a placeholder. Raises ConfigError."""
+    every = _every_secret(config, declared)
+    return load({**config, **{k: secret_placeholder(k) for k in every}}, every, lambda name: name, check_secrets=False,
+                stack=stack)[0]
 
 
 class RenderError(Exception):
@@ -218,7 +233,9 @@ class RenderError(Exception):
 
 def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tuple[Settings, RenderedStack]:
     """Run the program offline for Pulumi.<stack>.yaml of `root` (or the stack file `path`): its
-    settings and what it registers. Raises RenderError before the program runs on a bad stack file."""
+    settings and what it registers. Raises RenderError before the program runs on a bad stack file (or one
+    sharing what it must not with the stack files beside it), and after, on a routing Alertmanager refuses or
+    Helm values for a chart the stack does not install."""
     path = path or stack_file(stack, root)
     if not path.exists():
         raise RenderError([f"no stack file {path.name}: stacks are {', '.join(stacks(root))}"])
@@ -231,6 +248,8 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
         raise RenderError([str(err)]) from None
     except ConfigError as err:
         raise RenderError(err.problems) from None
+    if problems := content_problems(settings) + fleet_findings(stack, settings, path.parent)[0]:
+        raise RenderError(problems)
     # The infrastructure stack has the outputs the settings name (as the render has the secrets).
     cluster = settings.cluster
     outputs = dict(zip((cluster.kubeconfig_output, cluster.oidc_provider_arn_output, cluster.oidc_issuer_url_output),
@@ -240,7 +259,13 @@ def render_stack(stack: str, path: Path | None = None, root: Path = ROOT) -> tup
         raise RenderError([f"{stack}: {run.error}"])
     if not run.resources:
         raise RenderError([f"{stack}: the program registered no resources"])
-    return settings, RenderedStack.from_run(stack, run)
+    rendered = RenderedStack.from_run(stack, run)
+    problems = [f"{ALERTMANAGER_CONFIG_KEY}: {line}" for line in routing_problems(rendered.alertmanager)]
+    problems += [f"{NAMESPACE}:helmValues.{chart}: got values for {chart}, expected a chart the stack installs "
+                 f"({', '.join(rendered.releases)})" for chart in settings.helm_values if chart not in rendered.releases]
+    if problems:
+        raise RenderError(problems)
+    return settings, rendered
 
 
 def write_files(rendered: RenderedStack, out: Path) -> dict[str, int]:
@@ -256,29 +281,100 @@ def write_files(rendered: RenderedStack, out: Path) -> dict[str, int]:
     return dict(written)
 
 
-def summary(rendered: RenderedStack) -> str:
-    by_type = Counter(r["type"] for r in rendered.resources)
-    lines = [f"{count:4d}  {typ}" for typ, count in sorted(by_type.items())]
-    lines.append(f"{len(rendered.resources):4d}  resources in all")
-    if rendered.exports.get("criticalAlertsGoTo") == "slack":
-        lines.append("note: PagerDuty is off in this stack: critical alerts go to Slack")
-    return "\n".join(lines)
+# What two stacks must not share: one Grafana host serves one Grafana (two ingresses for one host: the
+# controller picks either); a cluster (its name, or the context reaching it) is shared only by stacks whose
+# names cannot clash there, both deriving theirs from the stack (tenancy.naming `derived`): two stacks of
+# the fixed, legacy names make the same namespaces, release and StorageClass (docs/tenancy.md).
+SHARED = (("grafana.host", lambda s: s.grafana.host, False),
+          ("cluster.name", lambda s: s.cluster.name, True),
+          ("cluster.kubeContext", lambda s: s.cluster.kube_context, True))
+
+
+def fleet_findings(stack: str, settings: Settings, folder: Path = ROOT) -> tuple[list[str], list[str]]:
+    """(refusals, warnings) of what the stack shares with the other stacks whose files are in `folder` (the
+    fleet: the stack files beside its own); a stack file that does not load is warned about."""
+    refused, warned = [], []
+    for other in stacks(folder):
+        if other == stack:
+            continue
+        path = stack_file(other, folder)
+        theirs = _stack_file_settings(other, path, path.stat().st_mtime_ns)
+        if theirs is None:
+            warned.append(f"{NAMESPACE}: stack {other} does not load: what this stack shares with it is not checked")
+            continue
+        for key, value_of, shared_by_derived_names in SHARED:
+            value = value_of(settings)
+            if value is None or value != value_of(theirs):
+                continue
+            if not shared_by_derived_names or naming.legacy(settings) or naming.legacy(theirs):
+                refused.append(f"{NAMESPACE}:{key}: got {value!r}, expected a value of this stack's own: stack {other} "
+                               f"has it too (a stack file copied from {other} and not changed?)"
+                               + ("" if not shared_by_derived_names else
+                                  "; stacks share a cluster only with tenancy.naming derived, both"))
+    return refused, warned
+
+
+@functools.lru_cache(maxsize=None)
+def _stack_file_settings(stack: str, path: Path, modified: int) -> Settings | None:
+    """The settings of another stack's file (None when it does not load), once per version of the file."""
+    try:
+        return _settings_with_every_secret(*read_stack_file(path), stack)
+    except (StackFileError, ConfigError):
+        return None
+
+
+PREVIOUS = ".previous"
+
+
+def keep_previous(out: Path) -> Path:
+    """Move the last render of <out> aside to <out>.previous (replacing an older one); that folder."""
+    previous = out.with_name(out.name + PREVIOUS)
+    if out.exists():
+        if previous.exists():
+            shutil.rmtree(previous)
+        out.rename(previous)
+    return previous
+
+
+def changes(previous: Path, out: Path, rendered: RenderedStack) -> str:
+    """What changed since the render kept in `previous` (`rendered`, written in `out`), through `make diff`'s
+    machinery (tools/diff.py), the charts not templated (a render stays within its second)."""
+    kept = previous / "resources.json"
+    if not kept.exists():
+        return f"Changes: none to show, no previous render of {rendered.stack} (the next render is compared with this one)"
+    when = datetime.datetime.fromtimestamp(kept.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    if kept.read_bytes() == (out / "resources.json").read_bytes():  # every other file is read from this one
+        return f"Changes: none since the previous render ({previous}, {when})"
+    from tools import diff  # tools.diff renders revisions with this module: imported when used
+    found = diff.diff_stacks(diff.Revision(f"the previous render ({previous}, {when})", RenderedStack.load(previous)),
+                             diff.Revision("this render", rendered))
+    if not found.program and not any(r.release or r.values or r.objects or r.before != r.after for r in found.releases):
+        return f"Changes: none since the previous render ({previous}, {when})"
+    return ("Changes since the previous render:\n" + found.text() + "\n(what the charts make of their values is not "
+            f"templated here: `make diff STACK={rendered.stack} BASE=<revision>` compares it, and flags what cannot change "
+            "in place)")
 
 
 def render(stack: str, path: Path | None = None, out_root: Path | None = None, root: Path = ROOT) -> int:
     """Render Pulumi.<stack>.yaml of `root` (or the stack file `path`) into <out_root>/<stack>/
-    (default: <root>/build/<stack>/). A configuration mistake prints one line per problem, the
-    lines `pulumi preview` prints, and returns 2 before the program runs."""
+    (default: <root>/build/<stack>/), the previous render kept in <stack>.previous/; print what the stack
+    deploys and what changed since. A configuration mistake prints one line per problem, the lines
+    `pulumi preview` prints, and returns 2 before the program runs (or, for what only the render sees,
+    before anything is written)."""
     out_root = out_root or root / "build"
     try:
-        _, rendered = render_stack(stack, path, root)
+        settings, rendered = render_stack(stack, path, root)
     except RenderError as err:
         print(err, file=sys.stderr)
         return 2
-    written = write_files(rendered, out_root / stack)
-    print(f"rendered stack {stack} into {out_root / stack}")
-    print(summary(rendered))
-    print("files: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
+    _, fleet_warnings = fleet_findings(stack, settings, (path or stack_file(stack, root)).parent)
+    out = out_root / stack
+    previous = keep_previous(out)
+    written = write_files(rendered, out)
+    print(f"Rendered stack {stack} into {out}: " + ", ".join(f"{k} ({v})" for k, v in sorted(written.items())))
+    from tools.footprint import known_footprint  # it templates charts with this module: imported when used
+    print(summary(settings, rendered, warnings(settings) + fleet_warnings, known_footprint(rendered)))
+    print(changes(previous, out, rendered))
     return 0
 
 

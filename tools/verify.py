@@ -46,6 +46,7 @@ from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_
 from monitoring.logging.pipeline import log_pipeline
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
 from tools.render import RenderError, render_stack
+from tools.routing import parse_matcher, receivers_for, silent_receivers
 from tools.rendered import NAMESPACE, RenderedStack
 
 OK, FAIL, SKIPPED = "ok", "FAIL", "skipped"
@@ -317,92 +318,6 @@ def forward_service(cluster: Cluster, address: ServiceAddress) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------------------ Alertmanager routing
-
-
-_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*')
-
-
-def parse_matcher(matcher: str) -> tuple[str, str, str]:
-    found = _MATCHER.fullmatch(matcher)
-    if found is None:
-        raise VerifyError(f"cannot read the matcher {matcher!r} of the rendered routing")
-    name, operator, quoted, bare = found.groups()
-    return name, operator, bytes(quoted, "utf-8").decode("unicode_escape") if quoted is not None else bare
-
-
-def matches(matcher: str, labels: dict[str, str]) -> bool:
-    """Alertmanager's matching: a missing label is the empty string; regexes are anchored."""
-    name, operator, value = parse_matcher(matcher)
-    actual = labels.get(name, "")
-    if operator in ("=", "!="):
-        return (actual == value) == (operator == "=")
-    return (re.fullmatch(value, actual) is not None) == (operator == "=~")
-
-
-def route_matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
-    return (all(matches(m, labels) for m in route.get("matchers", []))
-            and all(labels.get(k) == v for k, v in route.get("match", {}).items())
-            and all(re.fullmatch(v, labels.get(k, "")) for k, v in route.get("match_re", {}).items()))
-
-
-# What a route inherits from its parent when it does not set it; the root's defaults are
-# Alertmanager's own (dispatch.DefaultRouteOpts). Time intervals are not inherited.
-ROUTE_DEFAULTS = {"receiver": "", "group_by": (), "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
-
-
-@dataclass(frozen=True)
-class MatchedRoute:
-    """A route an alert ends in, with the options it takes from its ancestors."""
-
-    path: tuple[int, ...]
-    """Child indexes from the root: the route's identity (part of each alert group's key)."""
-    receiver: str
-    group_by: tuple[str, ...]
-    """`("...",)`: every label."""
-    group_wait: str
-    group_interval: str
-    repeat_interval: str
-    mute_time_intervals: tuple[str, ...] = ()
-    active_time_intervals: tuple[str, ...] = ()
-
-    def group_labels(self, labels: dict[str, str]) -> dict[str, str]:
-        """The labels that name an alert's group on this route."""
-        if "..." in self.group_by:
-            return dict(labels)
-        return {k: labels[k] for k in self.group_by if labels.get(k)}
-
-
-def _inherit(route: dict[str, Any], parent: Optional[MatchedRoute], path: tuple[int, ...]) -> MatchedRoute:
-    inherited = vars(parent) if parent else ROUTE_DEFAULTS
-    return MatchedRoute(
-        path, route.get("receiver") or inherited["receiver"], tuple(route.get("group_by", inherited["group_by"])),
-        *(route.get(key, inherited[key]) for key in ("group_wait", "group_interval", "repeat_interval")),
-        tuple(route.get("mute_time_intervals", ())), tuple(route.get("active_time_intervals", ())))
-
-
-def matching_routes(route: dict[str, Any], labels: dict[str, str], parent: Optional[MatchedRoute] = None,
-                    path: tuple[int, ...] = ()) -> list[MatchedRoute]:
-    """Every route an alert with `labels` ends in, as Alertmanager walks the tree: children first,
-    in order, on past a match only with `continue`; the route itself when no child matches."""
-    here = _inherit(route, parent, path)
-    found: list[MatchedRoute] = []
-    for index, child in enumerate(route.get("routes", [])):
-        if route_matches(child, labels):
-            found += matching_routes(child, labels, here, (*path, index))
-            if not child.get("continue", False):
-                break
-    return found or [here]
-
-
-def receivers_for(route: dict[str, Any], labels: dict[str, str]) -> list[str]:
-    """Every receiver an alert with `labels` is sent to."""
-    return [matched.receiver for matched in matching_routes(route, labels)]
-
-
-def silent_receivers(config: dict[str, Any]) -> set[str]:
-    """Receivers without a single integration: whatever reaches them is sent nowhere."""
-    return {r["name"] for r in config.get("receivers", [])
-            if not any(key.endswith("_configs") and value for key, value in r.items())}
 
 
 def synthetic_labels(config: dict[str, Any]) -> Optional[tuple[dict[str, str], str]]:

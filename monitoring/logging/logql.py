@@ -31,7 +31,7 @@ def _quote(value: str) -> str:
 
 def service_namespaces(settings: Settings) -> tuple[str, ...]:
     """Namespaces of the webhook delivery services, sorted, each once."""
-    return tuple(sorted({service.namespace for service in settings.metrics.services}))
+    return tuple(sorted({service.namespace for service in settings.metrics.scraped_services}))
 
 
 def service_selector(settings: Settings, *extra_matchers: str) -> str:

@@ -847,14 +847,18 @@ def all_alerts(config: RuleConfig) -> dict[str, list[Alert]]:
 
 
 def _rule(alert: Alert, config: RuleConfig) -> dict[str, Any]:
-    """The one place that adds the team label (the owner's) and the runbook link."""
+    """The one place that adds the team label (the owner's) and the runbook link, and applies an alert's
+    override (`alerting.alertOverrides`: its severity and `for`)."""
+    override = config.overrides.get(alert.name)
+    severity = override.severity if override and override.severity else alert.severity
+    for_ = override.for_.text if override and override.for_ else alert.for_
     rule: dict[str, Any] = {"alert": alert.name, "expr": alert.expr}
-    if alert.for_:
-        rule["for"] = alert.for_
+    if for_:
+        rule["for"] = for_
     if alert.keep_firing_for:
         rule["keep_firing_for"] = alert.keep_firing_for
     team = config.platform_team if alert.platform else config.team
-    rule["labels"] = dict(sorted({**alert.labels, "severity": alert.severity, "team": team}.items()))
+    rule["labels"] = dict(sorted({**alert.labels, "severity": severity, "team": team}.items()))
     rule["annotations"] = {
         "description": alert.description,
         "runbook_url": config.runbook_url(alert.name),
@@ -867,9 +871,12 @@ def _rule(alert: Alert, config: RuleConfig) -> dict[str, Any]:
 
 
 def alert_groups(settings: Settings) -> list[dict[str, Any]]:
-    """The alert rule groups, in promtool's rule-file group format."""
+    """The alert rule groups, in promtool's rule-file group format; a rule turned off by its override is
+    left out (and a group left without rules)."""
     config = rule_config(settings)
-    return [
-        {"name": name, "rules": [_rule(a, config) for a in alerts]}
-        for name, alerts in all_alerts(config).items()
-    ]
+    groups = []
+    for name, alerts in all_alerts(config).items():
+        kept = [a for a in alerts if a.name not in config.overrides or config.overrides[a.name].enabled]
+        if kept:
+            groups.append({"name": name, "rules": [_rule(a, config) for a in kept]})
+    return groups

@@ -3,11 +3,12 @@ and the few fixed choices, built once from the settings by `rule_config`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 from config import Settings
 from config.naming import kube_prometheus_stack
-from config.settings import AlertThresholds
+from config.settings import AlertOverride, AlertThresholds
 
 # Federation (monitoring/scrape.py) brings other clusters' recorded series into this Prometheus,
 # labelled with their `cluster`; this cluster's own series carry no `cluster` label (external labels
@@ -41,6 +42,54 @@ class Monitor:
     """Samples per scrape past which a scrape fails (WebhookScrapeNearSampleLimit)."""
     interval_seconds: float = 30
     """Its scrape interval: a rate window needs two scrapes."""
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """A fixed choice of RuleConfig that is one alert's threshold, which `alerting.alertOverrides[].threshold`
+    sets."""
+
+    field: str
+    """The RuleConfig field."""
+    expected: str
+    """What a value is, as the refusal of a bad one says it."""
+    low: float
+    high: float
+    whole: bool = False
+
+
+# Each field read by that alert's rule alone (and the dashboards that draw its line).
+TUNABLE_THRESHOLDS = {
+    "WebhookProbeFailed": Tunable("probe_failure_ratio", "a share of failed probes over 5m, above 0 and below 1", 0, 1),
+    "LongTermStoreRemoteWriteFailing": Tunable("remote_write_failure_ratio",
+                                               "a share of samples failed over 5m, above 0 and below 1", 0, 1),
+    "LongTermStoreRemoteWriteBehind": Tunable("remote_write_max_lag_seconds",
+                                              "whole seconds of lag, from 1 to 7200 (the WAL keeps about 2h)", 1, 7200,
+                                              whole=True),
+    "LogPipelineLokiPushErrors": Tunable("log_push_error_ratio", "a share of failed pushes over 5m, above 0 and below 1",
+                                         0, 1),
+    "WebhookScrapeNearSampleLimit": Tunable("sample_limit_warning",
+                                            "a share of the sample limit, above 0 and below 1 (at 1 the scrape fails)", 0, 1),
+    "MimirHATrackerFlapping": Tunable("ha_elections_per_hour", "whole elections per hour, from 1 to 60", 1, 60, whole=True),
+    "MimirIngesterRestarting": Tunable("ingester_restarts", "whole restarts in the window, from 1 to 100", 1, 100,
+                                       whole=True),
+}
+# The alerts whose threshold, or whose `for`, is a settings key: set there, in one place.
+THRESHOLD_KEYS = {
+    "WebhookHighErrorRate": "alerting.thresholds.errorRatio",
+    "WebhookQueueBacklog": "alerting.thresholds.queueDepth",
+    "WebhookQueueGrowing": "alerting.thresholds.queueDepth (and queueGrowthHorizon)",
+    "WebhookDeliveriesStalled": "alerting.thresholds.stallQueueDepth",
+    "HighLatency": "alerting.thresholds.latencyP95",
+    "WebhookErrorBudgetBurn": "alerting.thresholds.sloTarget",
+    "WebhookTrafficAnomaly": "alerting.thresholds.anomalyZScore",
+    "PrometheusHeadSeriesAboveSizing": "prometheus.expectedSeries",
+}
+FOR_KEYS = {
+    "WebhookHighErrorRate": "alerting.thresholds.errorRatioFor",
+    "WebhookQueueBacklog": "alerting.thresholds.queueDepthFor",
+    "HighLatency": "alerting.thresholds.latencyP95For",
+}
 
 
 @dataclass(frozen=True)
@@ -133,6 +182,8 @@ class RuleConfig:
     ha_elections_per_hour: int = 4
     ingester_restarts: int = 2
     ingester_restart_window: str = "30m"
+    overrides: dict[str, AlertOverride] = field(default_factory=dict)
+    """`alerting.alertOverrides` by alert: rules turned off, or given another severity or `for` (`_rule`)."""
 
     @property
     def service_namespaces(self) -> tuple[str, ...]:
@@ -161,10 +212,17 @@ class RuleConfig:
 
 
 def rule_config(settings: Settings) -> RuleConfig:
+    overrides = {o.alert: o for o in settings.alerting.alert_overrides}
+    tuned = {TUNABLE_THRESHOLDS[name].field: int(o.threshold) if TUNABLE_THRESHOLDS[name].whole else o.threshold
+             for name, o in overrides.items() if o.threshold is not None and name in TUNABLE_THRESHOLDS}
+    return dataclasses.replace(_rule_config(settings), overrides=overrides, **tuned)
+
+
+def _rule_config(settings: Settings) -> RuleConfig:
     return RuleConfig(
         thresholds=settings.alerting.thresholds,
         monitors=tuple(Monitor(str(s.namespace), str(s.name), s.sample_limit, s.interval.seconds)
-                       for s in settings.metrics.services),
+                       for s in settings.metrics.scraped_services),
         failed_statuses=regex_alternation(settings.metrics.failure_statuses),
         team=settings.team_label,
         platform_team=settings.alerting.platform.team_label,

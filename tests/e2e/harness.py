@@ -56,7 +56,7 @@ from testkit.live import CaptureServer, Process, free_port, http_json, responds,
 from tools.go_tools import binary
 from tools.render import render
 from tools.rendered import ALERTMANAGER_CONFIG_KEY, RenderedStack
-from tools.verify import matching_routes
+from tools.routing import matching_routes
 
 FACTOR = 20  # every duration of the pipeline is divided by this: 5m -> 15s, 2m -> 6s, 30s -> 1500ms
 STACK = "prod"  # PagerDuty on, heartbeat on: the whole alerting path

@@ -21,7 +21,7 @@ from tools.mock_runtime import ROOT
 
 pytestmark = pytest.mark.live
 
-RUNBOOKS = "https://github.com/acme/webhook-monitoring/blob/main/docs/runbooks/"
+RUNBOOKS = "https://git.example.com/sre/webhook-monitoring/blob/main/docs/runbooks/"
 CLUSTER = "webhook-prod-use1"
 WHERE = f"[prod/{CLUSTER}]"
 GRAFANA = "https://grafana.webhooks.example.com"  # Pulumi.prod.yaml, grafana.host
