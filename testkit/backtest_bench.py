@@ -31,7 +31,7 @@ from testkit.live import Process, free_port, responds, wait_until
 from tools import backtest
 from tools.go_tools import binary
 from tools.mock_runtime import ROOT
-from tools.render import render_stack
+from tools.program import render_stack
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

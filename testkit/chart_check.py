@@ -29,7 +29,7 @@ from typing import Any, Iterator, Optional
 from testkit import k8s
 from testkit.chart_intent import CHECKS
 from tools import charts
-from tools.render import stacks
+from tools.stacks import stacks
 from tools.templating import ChartRelease, StackOutput, api_versions, helm_template, load_all, template_stack
 
 

@@ -61,7 +61,7 @@ from testkit.live import Process, free_port, responds, wait_until
 from testkit.operator import OperatedStack
 from tools.go_tools import binary
 from tools.mock_runtime import ROOT
-from tools.render import RenderError, render_checkout
+from tools.program import RenderError, render_checkout
 from tools.rendered import RenderedStack
 
 RECORDING_GROUP = "webhook-delivery.recording"

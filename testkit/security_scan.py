@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from monitoring.security import CHECKOV_ACCEPTED
-from tools.render import stacks
+from tools.stacks import stacks
 from tools.templating import template_stack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ from testkit.chart_check import ignored_keys
 from tools import charts
 from tools.diff import Revision, diff_stacks, templated
 from tools.mock_runtime import ROOT
-from tools.render import stacks
+from tools.stacks import stacks
 from tools.rendered import RELEASE, RenderedStack
 from tools.templating import StackOutput, template_stack
 

@@ -32,7 +32,7 @@ from testkit.stack_apply import (Applied, apply_stack, as_pod, create_all, defau
                                  helm_installed, name_of, pod_security_refusals, pods_of, shared_cluster_clashes)
 from tools import charts
 from tools.go_tools import binary, reported_version
-from tools.render import stacks
+from tools.stacks import stacks
 from tools.templating import ChartRelease, StackOutput, helm_template, load_all, template_stack
 
 STACKS = sorted(stacks())

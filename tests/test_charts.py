@@ -17,7 +17,8 @@ from testkit import chart_check, k8s
 from tools import charts
 from tools.templating import ChartRelease, StackOutput, template_stack
 from testkit.chart_intent import CHECKS
-from tools.render import stack_file, stacks
+from tools.program import stack_file
+from tools.stacks import stacks
 
 pytestmark = pytest.mark.charts
 

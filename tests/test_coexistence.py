@@ -14,7 +14,7 @@ from monitoring import versions
 from testkit import chart_check, coexistence, k8s
 from testkit.chart_intent import CHECKS
 from tools import charts
-from tools.render import stack_file
+from tools.program import stack_file
 from tools.rendered import RenderedStack
 from tools.templating import StackOutput, template_stack
 

@@ -16,7 +16,8 @@ from config.schema import describe
 from config.types import Duration, Size, duration_ms
 from config.settings import Settings
 from tests.support import ROOT, SECRET_VALUES, raw_config, stack_secrets, stack_settings
-from tools import render
+from tools import program, render
+from tools.stacks import stacks
 
 
 def problems(stack: str, overrides=None, secrets=None) -> list[str]:
@@ -601,7 +602,7 @@ def test_a_secret_in_plain_text_fails_the_render_as_it_fails_pulumi_preview(tmp_
 def test_a_secret_set_as_a_secret_renders(tmp_path):
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(DEV_STACK + "  webhook-monitoring:slackWebhookUrl:\n    secure: v1:AAAABBBBCCCC\n")
-    config, secret_keys = render.stack_config(path)
+    config, secret_keys = program.stack_config(path)
     assert "webhook-monitoring:slackWebhookUrl" in secret_keys
     assert config["webhook-monitoring:slackWebhookUrl"] == "https://secret.invalid/slackWebhookUrl"
     assert render.render("dev", root=tmp_path) == 0
@@ -615,7 +616,7 @@ def test_stack_file_values_reach_the_program_as_the_pulumi_cli_hands_them_over(t
         DEV_STACK.replace("name: webhook-dev", "name: 2024-01-01").replace("volumeSize: 60Gi", "volumeSize: 2024-01-01")
         + "  webhook-monitoring:protect: yes\n  webhook-monitoring:logging:\n"
     )
-    config, _ = render.stack_config(path)
+    config, _ = program.stack_config(path)
     assert json.loads(config["webhook-monitoring:cluster"])["name"] == "2024-01-01"
     assert config["webhook-monitoring:protect"] == "yes"
     assert config["webhook-monitoring:logging"] == "null"
@@ -670,8 +671,8 @@ def test_any_stack_file_is_a_stack_the_render_knows(tmp_path, capsys):
                                                   .replace("webhook-dev", "webhook-staging")
                                                   .replace("grafana.dev.", "grafana.staging."))
     (tmp_path / "Pulumi.yaml").write_text("name: webhook-monitoring\n")
-    assert render.stacks(tmp_path) == ["dev", "prod", "staging"]
-    assert render.stack_file("staging", tmp_path) == tmp_path / "Pulumi.staging.yaml"
+    assert stacks(tmp_path) == ["dev", "prod", "staging"]
+    assert program.stack_file("staging", tmp_path) == tmp_path / "Pulumi.staging.yaml"
     assert render.render("staging", root=tmp_path) == 0
     assert (tmp_path / "build" / "staging" / "resources.json").is_file()
     capsys.readouterr()

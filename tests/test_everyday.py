@@ -16,7 +16,8 @@ from monitoring import dashboards, rules
 from monitoring.alertmanager import Receivers, alertmanager_config
 from monitoring.checks import content_problems
 from tests.support import RUNBOOKS, ROOT, SECRET_VALUES, raw_config, run_stack, stack_settings
-from tools import render
+from tools import program
+from tools.stacks import stacks
 from tools.routing import receivers_for, routing_problems
 from tools.summary import routing_rows
 
@@ -300,9 +301,9 @@ def _fleet(tmp_path: Path, **files: str) -> Path:
 def test_a_stack_file_copied_from_another_is_refused_for_its_grafana_host_and_cluster(tmp_path):
     dev = (ROOT / "Pulumi.dev.yaml").read_text()
     folder = _fleet(tmp_path, dev=dev, staging=dev.replace("environment: dev", "environment: staging"))
-    settings = load(*render.stack_config(folder / "Pulumi.staging.yaml"), lambda key: "x", check_secrets=False,
+    settings = load(*program.stack_config(folder / "Pulumi.staging.yaml"), lambda key: "x", check_secrets=False,
                     stack="staging")[0]
-    refused, warned = render.fleet_findings("staging", settings, folder)
+    refused, warned = program.fleet_findings("staging", settings, folder)
     shared = "; stacks share a cluster only with tenancy.naming derived, both"
     assert refused == [
         f"{NS}:grafana.host: got 'grafana.dev.webhooks.example.com', expected a value of this stack's own: stack dev "
@@ -314,8 +315,8 @@ def test_a_stack_file_copied_from_another_is_refused_for_its_grafana_host_and_cl
     ]
     assert warned == []
     # The shipped stacks share nothing.
-    for stack in render.stacks():
-        assert render.fleet_findings(stack, stack_settings(stack)) == ([], []), stack
+    for stack in stacks():
+        assert program.fleet_findings(stack, stack_settings(stack)) == ([], []), stack
 
 
 def test_stacks_deriving_their_names_share_a_cluster(tmp_path):
@@ -323,11 +324,11 @@ def test_stacks_deriving_their_names_share_a_cluster(tmp_path):
     example = (ROOT / "docs" / "examples" / "Pulumi.new-cluster.yaml").read_text()
     folder = _fleet(tmp_path, **{"prod-euw1": example,
                                  "staging-euw1": example.replace("environment: prod", "environment: staging")})
-    settings = load(*render.stack_config(folder / "Pulumi.staging-euw1.yaml"), lambda key: "x", check_secrets=False,
+    settings = load(*program.stack_config(folder / "Pulumi.staging-euw1.yaml"), lambda key: "x", check_secrets=False,
                     stack="staging-euw1")[0]
-    assert render.fleet_findings("staging-euw1", settings, folder) == ([], [])
+    assert program.fleet_findings("staging-euw1", settings, folder) == ([], [])
     broken = _fleet(tmp_path / "broken", dev="config: [")
-    assert render.fleet_findings("staging-euw1", settings, broken) == (
+    assert program.fleet_findings("staging-euw1", settings, broken) == (
         [], [f"{NS}: stack dev does not load: what this stack shares with it is not checked"])
 
 

@@ -70,8 +70,8 @@ def test_bad_config_exits_non_zero_with_every_problem(tmp_path, capsys):
 def test_render_command_line_refuses_an_unknown_stack():
     result = subprocess.run([sys.executable, "-m", "tools.render", "nope"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
-    assert {"dev", "prod"} <= set(render.stacks())  # and any other stack file the checkout holds
-    assert f"no stack file Pulumi.nope.yaml: stacks are {', '.join(render.stacks())}" in result.stderr
+    assert {"dev", "prod"} <= set(stacks())  # and any other stack file the checkout holds
+    assert f"no stack file Pulumi.nope.yaml: stacks are {', '.join(stacks())}" in result.stderr
 
 
 def test_render_writes_every_file_of_the_contract(rendered):

@@ -14,7 +14,7 @@ from monitoring.versions import Chart
 from testkit import upgrade_check
 from testkit.upgrade_check import Outcome, dropped_crd_fields, report
 from tools import charts
-from tools.render import render_stack
+from tools.program import render_stack
 from tools.templating import template_rendered, template_stack
 
 

@@ -79,7 +79,7 @@ import yaml
 from config.types import duration_ms
 from tools.go_tools import binary
 from tools.mock_runtime import ROOT
-from tools.render import RenderError, render_checkout, render_stack
+from tools.program import RenderError, render_checkout, render_stack
 from tools.rendered import RenderedStack
 from tools.routing import MatchedRoute, matches, matching_routes, silent_receivers
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from config import load
-from tools.render import stack_config, stack_file
+from tools.program import stack_config, stack_file
 
 
 def cluster_facts(stack: str) -> dict[str, str]:

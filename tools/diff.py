@@ -42,7 +42,7 @@ from monitoring.versions import PROMETHEUS_OPERATOR_CRDS, Chart
 from policy.immutable import refusal
 from tools import charts
 from tools.mock_runtime import ROOT
-from tools.render import RenderError, render_checkout, render_stack
+from tools.program import RenderError, render_checkout, render_stack
 from tools.rendered import RELEASE, Release, RenderedStack, reveal
 from tools.templating import ChartRelease, template_releases
 

@@ -30,7 +30,8 @@ from policy.immutable import REFUSED, carried_by, changes, uncarried
 from policy.model import RELEASE, Resource, StackView, Violation, prometheus_objects
 from policy.rules import RULES
 from tools.mock_runtime import ROOT
-from tools.render import RenderError, render_stack, stacks
+from tools.program import RenderError, render_stack
+from tools.stacks import stacks
 from tools.rendered import RenderedStack, reveal
 from tools.templating import template_rendered
 

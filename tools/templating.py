@@ -25,7 +25,7 @@ from monitoring import versions
 from monitoring.versions import Chart
 from tools import charts
 from tools.go_tools import binary
-from tools.render import render_stack
+from tools.program import render_stack
 from tools.rendered import RenderedStack
 
 CHARTS_BY_NAME = {c.name: c for c in charts.CHARTS}

@@ -45,7 +45,7 @@ from config import Duration, Settings
 from monitoring.dashboards.datasources import ALERTMANAGER_UID, LOKI_UID, MIMIR_UID, PROMETHEUS_UID
 from monitoring.logging.pipeline import log_pipeline
 from monitoring.web_auth import ALERTMANAGER, PROMETHEUS
-from tools.render import RenderError, render_stack
+from tools.program import RenderError, render_stack
 from tools.routing import parse_matcher, receivers_for, silent_receivers
 from tools.rendered import NAMESPACE, RenderedStack
 
