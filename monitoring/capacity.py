@@ -26,6 +26,19 @@ from dataclasses import dataclass
 
 from config.settings import Settings
 
+def mimir_replication_factor(settings: Settings) -> int:
+    """3 (one copy per zone) with at least 3 ingesters; 1 below that, where 3 copies cannot exist.
+
+    Mimir defaults to 3: with one ingester (dev) every write would fail its quorum.
+    """
+    return 3 if settings.long_term_storage.replicas >= 3 else 1
+
+
+def loki_replication_factor(settings: Settings) -> int:
+    """One copy per replica, up to 3 (Loki's default), so a single replica (dev) meets its quorum."""
+    return min(settings.logging.replicas, 3)
+
+
 GB = 10**9
 MI = 2**20
 MEMORY_HEADROOM = 1.5

@@ -28,7 +28,8 @@ from monitoring.grafana import (
     SIDECAR_RULES,
 )
 from monitoring.helm.kube_prometheus_stack import fullname, remote_write, retention_size
-from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls, replication_factor
+from monitoring.capacity import mimir_replication_factor as replication_factor
+from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.helm.mimir import fullname as mimir_fullname
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT, SCHEMA
 from monitoring.rules.alerts import CHART_GUARD_ALERTS

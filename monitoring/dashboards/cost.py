@@ -11,7 +11,6 @@ from __future__ import annotations
 from config import Settings
 from monitoring import capacity
 from config.settings import VolumeProfile
-from monitoring.helm.mimir import replication_factor
 from monitoring.logging import loki
 from monitoring.dashboards.defaults import (
     CLUSTER,
@@ -91,7 +90,7 @@ def store_costs(settings: Settings, scope: str) -> str:
     bytes per sample, Loki's stored chunks, one copy of each), S3 requests, data sent across zones (remote
     write and log pushes, and each store's replication), and provisioned gp3 IOPS and throughput."""
     prices = settings.grafana.unit_costs
-    mimir_rf, loki_rf = replication_factor(settings), min(settings.logging.replicas, 3)
+    mimir_rf, loki_rf = capacity.mimir_replication_factor(settings), capacity.loki_replication_factor(settings)
     metrics_seconds = settings.long_term_storage.retention.seconds
     logs_seconds = settings.logging.retention.seconds
     stored_gib = (

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Optional
 
 from config.settings import Settings
-from monitoring import ha_tracker
+from monitoring import capacity, ha_tracker
 from monitoring.helm import deep_merge
-from monitoring import capacity
 from monitoring.pods import ZONE, kubernetes_quantity, one_per_node, small_resources, zone_spread
 from monitoring.scrape import team_labels
 from monitoring.versions import MIMIR
@@ -43,14 +42,6 @@ def mimir_urls(release_name: str, namespace: str) -> tuple[str, str]:
     return f"{base}/api/v1/push", f"{base}/prometheus"
 
 
-def replication_factor(settings: Settings) -> int:
-    """3 (one copy per zone) with at least 3 ingesters; 1 below that, where 3 copies cannot exist.
-
-    Mimir defaults to 3: with one ingester (dev) every write would fail its quorum.
-    """
-    return 3 if settings.long_term_storage.replicas >= 3 else 1
-
-
 def stateless_replicas(settings: Settings) -> int:
     """Replicas of the stateless components: two keep each path up through a node's loss; more only
     add what Mimir's capacity documentation asks for the configured load, which one pod carries."""
@@ -77,7 +68,7 @@ def mimir_values(
     lts = settings.long_term_storage
     if ha_tracker.enabled(settings) and ha_tracker_client_certificate is None:
         raise ValueError("the HA tracker runs: the distributors need their client certificate")
-    rf = replication_factor(settings)
+    rf = capacity.mimir_replication_factor(settings)
     # Zone-aware StatefulSets (one per zone, rolled by the rollout-operator) only make sense with a copy per zone.
     zone_aware = rf == 3
 

@@ -84,7 +84,7 @@ def loki_values(
         "loki": {
             # One tenant: the gateway is cluster-internal and the agents push without credentials.
             "auth_enabled": False,
-            "commonConfig": {"replication_factor": min(logging.replicas, 3)},
+            "commonConfig": {"replication_factor": capacity.loki_replication_factor(settings)},
             "schemaConfig": {"configs": [SCHEMA]},
             "storage": {
                 "type": "s3",
