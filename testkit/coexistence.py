@@ -84,7 +84,7 @@ def reference_platform() -> Optional[Side]:
     if chart is None:
         return None
     text = subprocess.run([binary("helm"), "template", PLATFORM_RELEASE, str(chart), "--namespace", PLATFORM_NAMESPACE,
-                           "--include-crds", "--kube-version", f"{versions.KUBERNETES_VERSION}.0"],
+                           "--include-crds", "--kube-version", versions.KUBERNETES_VERSION],
                           capture_output=True, text=True, check=True, timeout=120).stdout
     extra = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PLATFORM_NAMESPACE}},
              {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": PLATFORM_STORAGE_CLASS},
@@ -112,9 +112,10 @@ def host_ports(s: Side) -> dict[tuple[int, str], str]:
     """(port, protocol) -> the workload taking it on every node it runs on."""
     taken = {}
     for namespace, obj in s.objects:
-        spec = pod_template(obj)
-        if spec is None:
+        template = pod_template(obj)
+        if template is None:
             continue
+        spec = template["spec"]
         for container in [*(spec.get("initContainers") or []), *spec.get("containers", [])]:
             for port in container.get("ports") or []:
                 number = port.get("hostPort") or (port.get("containerPort") if spec.get("hostNetwork") else None)
