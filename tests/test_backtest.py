@@ -307,6 +307,32 @@ def test_an_inhibited_warning_is_not_sent_and_is_once_its_critical_resolves():
     assert chat == [(90, 1), (690, 2)]
 
 
+def test_a_warning_is_sent_when_the_source_alertmanager_kept_resolves_before_another_is_resent():
+    """Alertmanager 0.34 keeps one source alert per inhibit rule and `equal` values: the one last sent
+    with the latest end (inhibit.go updateIndex). Two criticals of service a, evaluated every 30s and
+    re-sent by Prometheus every 90s (more than the 1m resend delay after the last send): Burn, sent at
+    30s + k x 90s, is the one kept at 9m30s. When Burn resolves at 10m, the warning is not inhibited
+    until Errors is sent again at 10m30s, and the flush at 10m10s sends it (what the live differential
+    test saw the real Alertmanager do). When Errors resolves instead, Burn, still kept, inhibits."""
+    def critical(name: str, fired: int, resolved: int | None) -> Firing:
+        return Firing(labels(alertname=name, severity="critical", service="a"), fired, fired, resolved, False, 30 * S)
+
+    warning = alert("Slow", "warning", "a", MONDAY + 280 * S, None)
+    def chat(got: list[tuple[int, str, str, int, int]]) -> list[tuple[int, int]]:
+        return [(at, n) for at, receiver, status, n, _ in got if receiver == "chat"]
+
+    burn_resolves = [critical("Errors", MONDAY, None), critical("Burn", MONDAY + 30 * S, MONDAY + 600 * S), warning]
+    assert chat(sent(burn_resolves, MONDAY + 700 * S)) == [(610, 1)]
+    errors_resolves = [critical("Errors", MONDAY, MONDAY + 600 * S), critical("Burn", MONDAY + 30 * S, None), warning]
+    assert chat(sent(errors_resolves, MONDAY + 700 * S)) == []
+
+
+def test_prometheus_sends_a_firing_alert_again_after_the_resend_delay_and_once_resolved():
+    firing = Firing(labels(alertname="Errors"), MONDAY, MONDAY, MONDAY + 300 * S, False, 30 * S)
+    assert [((at - MONDAY) // S, (ends - MONDAY) // S) for at, ends in backtest.sends(firing, 60_000, MONDAY + 3600 * S)] == [
+        (0, 240), (90, 330), (180, 420), (270, 510), (300, 300)]
+
+
 def test_a_receiver_without_integrations_sends_nothing_and_send_resolved_false_no_resolve():
     firings = [alert("Info", "info", "a", MONDAY, MONDAY + MIN), alert("Slow", "warning", "b", MONDAY, MONDAY + MIN)]
     assert sent(firings, MONDAY + 60 * MIN) == [(30, "chat", "firing", 1, 0)]

@@ -72,7 +72,7 @@ import zoneinfo
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import yaml
 
@@ -222,6 +222,8 @@ class RuleSet:
     alertmanager: dict[str, Any]
     external_labels: dict[str, str] = field(default_factory=dict)
     experimental_functions: bool = False
+    resend_delay: str = "1m"
+    """Prometheus' --rules.alert.resend-delay (the Operator leaves it at its default)."""
 
     @classmethod
     def from_rendered(cls, rendered: RenderedStack) -> "RuleSet":
@@ -369,6 +371,8 @@ class Firing:
     resolved_at: Optional[int]
     since_start: bool = False
     """Active at the first evaluation: it began before the evaluated range (its start is not known)."""
+    interval_ms: int = 0
+    """Its group's evaluation interval (when Prometheus can send it); 0: not known, taken as the resend delay."""
 
     @property
     def alertname(self) -> str:
@@ -418,7 +422,7 @@ def alert_states(slots: range, present: dict[Labels, list[int]], for_ms: int, ke
                     keeping = False
                 if not keeping:
                     if state == "firing":
-                        found.append(Firing(labels, active_at, fired_at, t, active_at == slots[0]))
+                        found.append(Firing(labels, active_at, fired_at, t, active_at == slots[0], slots.step))
                     state, keep_since = None, None
                     if t > last:
                         break
@@ -426,7 +430,7 @@ def alert_states(slots: range, present: dict[Labels, list[int]], for_ms: int, ke
             if state == "pending" and t - active_at >= for_ms:
                 state, fired_at = "firing", t
         if state == "firing":
-            found.append(Firing(labels, active_at, fired_at, None, active_at == slots[0]))
+            found.append(Firing(labels, active_at, fired_at, None, active_at == slots[0], slots.step))
     return sorted(found, key=lambda f: (f.fired_at, f.labels))
 
 
@@ -526,36 +530,78 @@ class _Group:
 BEFORE_THE_RANGE_MS = 86_400_000
 
 
+def sends(alert: Firing, resend_ms: int, until_ms: int) -> Iterator[tuple[int, int]]:
+    """When Prometheus sends a firing alert to Alertmanager up to `until_ms`, and the end it gives it
+    (rules/alerting.go sendAlerts, needsSending): at the evaluation it fires, then at the first
+    evaluation more than the resend delay after the last send, each valid for 4 x max(resend delay,
+    interval); once at the evaluation it resolves, ending then."""
+    step = alert.interval_ms or resend_ms
+    valid_ms = 4 * max(resend_ms, step)
+    end = alert.resolved_at
+    last = t = alert.fired_at
+    while t <= until_ms and (end is None or t < end):
+        if t == alert.fired_at or t > last + resend_ms:
+            last = t
+            yield t, t + valid_ms
+        t += step
+    if end is not None and end <= until_ms:
+        yield end, end
+
+
 def notifications(firings: list[Firing], config: dict[str, Any], external_labels: dict[str, str],
-                  until_ms: int) -> list[Notification]:
+                  until_ms: int, resend_ms: int = 60_000) -> list[Notification]:
     """What the Alertmanager configuration sends for these alerts up to `until_ms` (Alertmanager
     0.34: dispatch/dispatch.go, notify/dedup_stage.go, inhibit/inhibit.go), the alerts reaching it
     as Prometheus sends them: when they fire, with the external labels added, resolved when they
     stop. One already firing at the first evaluation (`since_start`) arrives a day earlier: its
-    first notification is not in the range."""
+    first notification is not in the range.
+
+    Inhibition is 0.34's: per rule and value of its `equal` labels, an index keeps one source alert,
+    replaced only by one that arrives with a later end; a target is inhibited while that one has
+    not ended. So when the indexed source resolves while another still fires, its targets are not
+    inhibited until the other is sent again (up to the resend delay later)."""
     alerts = sorted((Firing(tuple(sorted({**external_labels, **dict(f.labels)}.items())), f.active_at,
                             f.fired_at - BEFORE_THE_RANGE_MS if f.since_start else f.fired_at, f.resolved_at,
-                            f.since_start) for f in firings), key=lambda f: f.fired_at)
+                            f.since_start, f.interval_ms) for f in firings), key=lambda f: f.fired_at)
     receivers = {r["name"]: integrations(r) for r in config.get("receivers", [])}
     intervals = time_intervals(config)
     inhibit = config.get("inhibit_rules") or []
-    known: list[Firing] = []  # what has reached Alertmanager: the inhibition sources
+    # The sends of every alert that is a source of an inhibit rule: (at, order, ends, alert).
+    updates = sorted((at, n, ends, alert) for n, alert in enumerate(alerts)
+                     if any(_all(rule, "source", dict(alert.labels)) for rule in inhibit)
+                     for at, ends in sends(alert, resend_ms, until_ms))
+    ends_of: dict[Labels, int] = {}  # each source's end, as last received
+    index: dict[tuple[int, tuple[str, ...]], Labels] = {}  # (rule, its `equal` values) -> the source kept
     groups: dict[tuple[tuple[int, ...], Labels], _Group] = {}
     log: dict[tuple[Any, str], tuple[frozenset, frozenset, int]] = {}  # the notification log
     sent: list[Notification] = []
 
-    def inhibited(alert: Firing, at: int) -> bool:
+    def equal_key(i: int, labels: dict[str, str]) -> tuple[int, tuple[str, ...]]:
+        return i, tuple(labels.get(k, "") for k in inhibit[i].get("equal", []))
+
+    def receive(alert: Firing, ends: int) -> None:
+        """inhibit.go processAlert and updateIndex."""
+        ends_of[alert.labels] = ends
         labels = dict(alert.labels)
-        for rule in inhibit:
+        for i, rule in enumerate(inhibit):
+            if _all(rule, "source", labels):
+                key = equal_key(i, labels)
+                kept = index.get(key)
+                if kept is None or (kept != alert.labels and ends_of[kept] <= ends):
+                    index[key] = alert.labels
+
+    def inhibited(alert: Firing, at: int) -> bool:
+        """inhibit.go Mutes."""
+        labels = dict(alert.labels)
+        for i, rule in enumerate(inhibit):
             if not _all(rule, "target", labels):
                 continue
-            two_sided = _all(rule, "source", labels)
-            for source in known:
-                source_labels = dict(source.labels)
-                if (source.firing_at(at) and _all(rule, "source", source_labels)
-                        and all(labels.get(k, "") == source_labels.get(k, "") for k in rule.get("equal", []))
-                        and not (two_sided and _all(rule, "target", source_labels))):
-                    return True
+            source = index.get(equal_key(i, labels))
+            if source is None or ends_of[source] <= at:
+                continue
+            if _all(rule, "source", labels) and _all(rule, "target", dict(source)):
+                continue
+            return True
         return False
 
     def muted(route: MatchedRoute, at: int) -> bool:
@@ -589,21 +635,27 @@ def notifications(firings: list[Firing], config: dict[str, Any], external_labels
             del groups[key]
 
     pending = list(alerts)
-    position = 0
+    position = update = 0
     while True:
         next_alert = pending[position].fired_at if position < len(pending) else None
+        next_update = updates[update][0] if update < len(updates) else None
+        next_event = min((t for t in (next_alert, next_update) if t is not None), default=None)
         next_flush = min(groups.items(), key=lambda item: item[1].next_flush, default=None)
-        if next_flush is not None and (next_alert is None or next_flush[1].next_flush <= next_alert):
+        if next_flush is not None and (next_event is None or next_flush[1].next_flush <= next_event):
             key, group = next_flush
             if group.next_flush > until_ms:
                 break
             flush(key, group, group.next_flush)
             continue
-        if next_alert is None or next_alert > until_ms:
+        if next_event is None or next_event > until_ms:
             break
+        if next_update is not None and next_update == next_event:
+            _, _, ends, source = updates[update]
+            update += 1
+            receive(source, ends)
+            continue
         alert = pending[position]
         position += 1
-        known.append(alert)
         labels = dict(alert.labels)
         for route in matching_routes(config["route"], labels):
             group_labels = tuple(sorted(route.group_labels(labels).items()))
@@ -991,7 +1043,8 @@ def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: s
         result.firings = [f for f in result.firings
                           if f.fired_at <= end_ms and (f.resolved_at is None or f.resolved_at > start_ms)]
     firings = [f for i in sorted(results) for f in results[i].firings]
-    sent = [n for n in notifications(firings, ruleset.alertmanager, ruleset.external_labels, end_ms) if n.at >= start_ms]
+    sent = [n for n in notifications(firings, ruleset.alertmanager, ruleset.external_labels, end_ms,
+                                     duration_ms(ruleset.resend_delay)) if n.at >= start_ms]
     silent = silent_receivers(ruleset.alertmanager)
     return Result(label, start_ms, end_ms, [results[i] for i in sorted(results)], sent,
                   {r["name"]: r["name"] not in silent for r in ruleset.alertmanager.get("receivers", [])},

@@ -32,8 +32,8 @@ import pytest
 import yaml
 
 from config.types import duration_ms
-from tests.e2e.harness import FACTOR, HEARTBEAT, PAGERDUTY, PLATFORM, SLACK, alertmanager_for_test, slack_about
-from tests.e2e.synthetic import SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
+from tests.e2e.harness import FACTOR, HEARTBEAT, PAGERDUTY, PLATFORM, RESEND_DELAY, SLACK, alertmanager_for_test
+from tests.e2e.synthetic import NAMESPACE, SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
 from tests.e2e.timescale import scale_duration, scale_rule_groups
 from tests.support import rendered_stack
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
@@ -67,6 +67,8 @@ PHASE_SEPARATION_MS = 300
 # groups cannot all lie 300 ms apart in a 1.5 s interval.
 SCENARIO_GROUPS = ("webhook-delivery.alerts", "webhook-delivery.slo", "webhook-delivery.monitoring-pipeline")
 VICTORIA_METRICS = "victoria-metrics"
+# Scraped through static targets, not EndpointSlices (which refuse loopback): loopback will do.
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -122,12 +124,14 @@ def prometheus_config(rendered, rule_file: Path, services: dict[str, Service], c
             {"job_name": f"serviceMonitor/{monitor['metadata']['namespace']}/{name}/0",
              "honor_labels": endpoint.get("honorLabels", False),
              "scrape_interval": scale_duration(endpoint["interval"], FACTOR),
-             "static_configs": [{"targets": [target], "labels": labels}
-                                for service in services.values() for target, labels in service.targets()],
+             "static_configs": [{"targets": [f"{replica.address}:{replica.port}"], "labels": {
+                                     "namespace": NAMESPACE, "service": service.name, "pod": replica.pod,
+                                     "container": "webhook-delivery", "endpoint": endpoint["port"]}}
+                                for service in services.values() for replica in service.replicas],
              "relabel_configs": [{"source_labels": ["service"], "target_label": "job"},
                                  *(snake(r) for r in endpoint.get("relabelings", []))],
              "metric_relabel_configs": [snake(r) for r in endpoint.get("metricRelabelings", [])]},
-            {"job_name": "kube-state-metrics", "honor_labels": True, "static_configs": [{"targets": [cluster.target]}]},
+            {"job_name": "kube-state-metrics", "honor_labels": True, "static_configs": [{"targets": [f"{LOOPBACK}:{cluster.port}"]}]},
         ],
         "remote_write": [{"url": f"{victoria}/api/v1/write"}],
     }
@@ -141,14 +145,14 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
     workdir = tmp_path_factory.mktemp("backtest")
     rendered = rendered_stack("prod")
     capture = CaptureServer()
-    services = {name: Service(name, REPLICAS.get(name, 2), ENDPOINTS, HEALTHY) for name in FAULTS}
-    cluster = ClusterSeries(list(services.values()))
+    services = {name: Service(name, REPLICAS.get(name, 2), ENDPOINTS, HEALTHY, LOOPBACK) for name in FAULTS}
+    cluster = ClusterSeries(list(services.values()), LOOPBACK)
     load = LoadGenerator(list(services.values()), cluster)
     ruleset = backtest.RuleSet(
         tuple(scale_rule_groups(rendered.rule_groups, FACTOR)),
         scale_duration(rendered.prometheus_spec["evaluationInterval"], FACTOR),
         alertmanager_for_test(rendered.alertmanager, capture.url, FACTOR),
-        dict(rendered.prometheus_spec["externalLabels"]))
+        dict(rendered.prometheus_spec["externalLabels"]), resend_delay=scale_duration(RESEND_DELAY, FACTOR))
     rule_file = separated_rule_file(workdir, ruleset)
     rule_file.write_text(yaml.safe_dump({"groups": list(ruleset.groups)}, sort_keys=False))
     (workdir / "alertmanager.yaml").write_text(yaml.safe_dump(ruleset.alertmanager, sort_keys=False))
@@ -165,7 +169,7 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
                                   "--cluster.listen-address="], workdir / "alertmanager.log"))
         processes.append(Process([binary("prometheus"), f"--config.file={workdir / 'prometheus.yaml'}",
                                   f"--storage.tsdb.path={workdir / 'prometheus'}", f"--web.listen-address={prometheus}",
-                                  f"--rules.alert.resend-delay={scale_duration('1m', FACTOR)}",
+                                  f"--rules.alert.resend-delay={ruleset.resend_delay}",
                                   *(f"--enable-feature={f}" for f in rendered.prometheus_spec.get("enableFeatures", []))],
                                  workdir / "prometheus.log"))
         for url in (f"http://{prometheus}/-/ready", f"http://{alertmanager}/-/ready", f"http://{victoria}/health"):
@@ -353,17 +357,24 @@ def test_the_heartbeat_repeats_every_repeat_interval_or_one_group_interval_later
     assert {b - a for a, b in zip(counted, counted[1:])} == {repeat + tick}
 
 
-def test_an_inhibited_alert_is_not_paged(pipeline, result):
+def test_an_inhibited_alert_is_not_sent_while_its_critical_fires(pipeline, result):
     """The inhibit service's HighLatency fires (a warning) while its critical error-rate alert pages:
-    the backtest counts no notification of it, and Slack got none."""
+    neither the backtest nor Slack has a message about it while the error rate fires. (Once it
+    resolves, a burn-rate critical may still hold it back, or not, for Alertmanager as for the
+    model: the test above compares what each sent.)"""
     latency = [f for a in result.alerts for f in a.firings
                if f.alertname == "HighLatency" and dict(f.labels)["service"] == "inhibit"]
     assert latency, "the warning must fire for the inhibition to be tested"
+    (critical,) = [f for a in result.alerts for f in a.firings
+                   if f.alertname == "WebhookHighErrorRate" and dict(f.labels)["service"] == "inhibit"]
+    interval = pipeline.interval_ms
+    while_critical = lambda at: critical.fired_at + interval < at < (critical.resolved_at or pipeline.end_ms)  # noqa: E731
     high_latency = next(a for a in result.alerts if a.rule.name == "HighLatency")
-    assert [n for n in result.pages(alert=high_latency) if any(dict(a)["service"] == "inhibit" for a in n.firing)] == []
+    assert [n.at for n in result.pages(alert=high_latency)
+            if any(dict(a)["service"] == "inhibit" for a in n.firing) and while_critical(n.at)] == []
     assert [n for n in result.pages(alert=high_latency) if any(dict(a)["service"] == "latency" for a in n.firing)] != []
-    assert [m for m in pipeline.capture.received(SLACK)
-            if any(slack_about(a, "inhibit", "HighLatency") for a in m["attachments"])] == []
+    assert [at for key, at in captured_sent(pipeline)
+            if key[2:] == ("HighLatency", "inhibit") and key[1] == "firing" and while_critical(at)] == []
 
 
 # ------------------------------------------------------------------------------ a change, against BASE
