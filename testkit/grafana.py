@@ -16,11 +16,12 @@ import base64
 import http.server
 import json
 import re
-import threading
 import urllib.parse
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
+
+from testkit import live
 
 PERMISSION_NAMES = {1: "View", 2: "Edit", 4: "Admin"}
 
@@ -117,10 +118,8 @@ def serve(api: GrafanaApi) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = live.serve(Handler)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server.shutdown()
-        server.server_close()
+        live.stop(server)

@@ -27,6 +27,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    """A threaded HTTP server for `handler` on a free loopback port, serving in the background until
+    `stop(server)`. It looks for the stop every 10 ms: the default half second is a test's wait at
+    every stop."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    return server
+
+
+def stop(server: http.server.ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 def wait_until(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1, what: str = "condition") -> Any:
     """Poll `condition` until it returns something truthy (which is returned); fail after `timeout` s."""
     deadline = time.monotonic() + timeout
@@ -142,9 +156,8 @@ class CaptureServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def received(self, path: str, where: Optional[Callable[[Any], bool]] = None) -> list[Any]:
         return [body for body, _ in self.timed(path, where)]
@@ -167,5 +180,4 @@ class CaptureServer:
             return max((at for _, _, at in self.posts), default=0.0)
 
     def shutdown(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
-import threading
 import urllib.parse
 from typing import Any, Iterator
 
 import pytest
 
 from tests.support import rendered_stack
+from testkit import live
 from testkit.live import free_port
 from monitoring.versions import PROMETHEUS_VERSION
 from tools import backtest, go_tools
@@ -451,12 +451,10 @@ def stub() -> Iterator[dict[str, Any]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = live.serve(Handler)
     state["url"] = f"http://user:s3cret@127.0.0.1:{server.server_address[1]}/prometheus"
     yield state
-    server.shutdown()
-    server.server_close()
+    live.stop(server)
 
 
 def test_a_long_range_is_split_by_the_point_limit_and_again_when_refused_as_too_large(stub):

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -41,7 +40,7 @@ from tests.e2e.harness import alertmanager_for_test
 from config.types import duration_ms
 from monitoring.grafana_folders import LEVELS
 from testkit.grafana import GrafanaApi
-from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
+from testkit.live import CaptureServer, Process, free_port, http_json, responds, serve, stop, wait_until
 from tests.support import merged, rendered_stack, stack_settings
 from tools.go_tools import binary
 from tools.verify import (
@@ -157,9 +156,8 @@ class Backends:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def answer(self, url: urllib.parse.SplitResult, authorization: str) -> tuple[int, Any]:
         path = url.path
@@ -189,8 +187,7 @@ class Backends:
         return 404, {"message": "Not found"}
 
     def shutdown(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 # ------------------------------------------------------------------------------ the servers
