@@ -2,6 +2,10 @@
 # Go-built servers at the deployed versions (`tools`) and the Debian packages they use (installed
 # when running as root, as CI does).
 SHELL := /bin/bash
+# Python's bytecode cache, even where the environment turns it off: without it every run compiles the
+# program's modules again and pytest rewrites every test module's asserts again (measured: a render
+# 1.07 s -> 0.95 s, the offline suite 20.3 s -> 18.2 s).
+unexport PYTHONDONTWRITEBYTECODE
 PYTHON ?= python3
 NPM ?= npm
 VENV := .venv
@@ -161,7 +165,7 @@ backtest: venv
 # program each) serially; then the policy pack's rules over every stack and its charts, and checkov
 # on what the charts make. Each pytest phase records what ran and what was skipped; the last line of
 # the log is the account of both.
-OFFLINE := not live and not charts and not pack and not apiserver and not variants
+OFFLINE := not live and not charts and not pack and not apiserver and not variants and not slow
 test: venv tools charts debian-packages node-packages policy-venv $(CHECKOV_VENV)/.installed
 	@$(PY) -m tools.go_tools versions
 	@$(PY) -m testkit.account clear
@@ -183,7 +187,7 @@ e2e: venv tools charts debian-packages
 # against the prod stack's rules and limits by default.
 LOAD_BENCH ?= --pods 20 --endpoints 2000 --minutes 10
 bench: venv tools charts debian-packages
-	$(PY) -m testkit.bench $(STACKS)
+	$(PY) -m testkit.bench --offline "$(OFFLINE)" $(STACKS)
 	$(PY) -m tests.e2e.bench
 	$(PY) -m testkit.load_bench $(LOAD_BENCH)
 	$(PY) -m testkit.backtest_bench

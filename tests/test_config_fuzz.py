@@ -27,6 +27,9 @@ from config.settings import Settings
 from tests.support import ROOT
 from tools import render
 
+# Hundreds of stack files through the program, seconds of it: in make test's serial phase.
+pytestmark = pytest.mark.variants
+
 STACKS = ("dev", "prod")
 BASE = {stack: (ROOT / f"Pulumi.{stack}.yaml").read_text() for stack in STACKS}
 EXAMPLES = 100

@@ -133,6 +133,7 @@ def test_dev_rules_are_prods_without_the_probe_alerts():
         (name, f'absent(up{{namespace="{namespace}", monitor="{name}"}})') for namespace, name in dev_services}
 
 
+@pytest.mark.slow
 def test_promtool_unit_tests_fail_when_a_threshold_moves(tmp_path):
     """The unit tests test the rendered thresholds: at a 15% threshold, 10% errors must not fire."""
     settings = stack_settings("prod", {"alerting": {"thresholds": {"errorRatio": 0.15}}})
@@ -141,6 +142,7 @@ def test_promtool_unit_tests_fail_when_a_threshold_moves(tmp_path):
     assert "alertname: WebhookHighErrorRate, time: 30m" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_lag_unit_test_fails_when_lag_is_read_against_the_storage_wide_timestamp(tmp_path):
     """The lag test has teeth: measured from the storage-wide highest timestamp (the Prometheus 2
     habit), the replica that writes nothing by design is "behind" and the test fails on it."""

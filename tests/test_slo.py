@@ -250,6 +250,7 @@ def test_sloth_generates_the_same_slo():
     assert sorted(p for pair in pairs for p in pair) == sorted(p for pair in ours for p in pair)
 
 
+@pytest.mark.slow
 def test_without_for_and_guard_ours_fire_and_resolve_with_sloths():
     """Within one evaluation interval, or later by at most the 5m rate window: our long windows are
     sums of the recorded 5m rates (never raw per-endpoint counters over hours or days), so a window

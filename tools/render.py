@@ -99,10 +99,13 @@ def render(stack: str, path: Path | None = None, out_root: Path | None = None, r
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m tools.render <stack>", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: python -m tools.render <stack> [<stack file>: rendered into build/ beside it]", file=sys.stderr)
         return 2
-    return render(argv[0])
+    if len(argv) == 1:
+        return render(argv[0])
+    path = Path(argv[1]).resolve()
+    return render(argv[0], path, path.parent / "build")
 
 
 if __name__ == "__main__":
