@@ -19,6 +19,7 @@ from monitoring.dashboards.defaults import (
     Row,
     at_most,
     build,
+    in_namespace,
     metric_variables,
     promql,
     steps,
@@ -105,7 +106,7 @@ def load_row(settings: Settings) -> Row:
 def prometheus_row(settings: Settings) -> Row:
     """The sizing rule's inputs, each against its budget: what outgrows Prometheus before it fails."""
     rules = rule_config(settings)
-    prometheus = f'{CLUSTER}, namespace="{settings.namespace}"'
+    prometheus = in_namespace(str(settings.namespace))
     own = f'{prometheus}, job="{rules.prometheus_job}"'
     return Row("Prometheus", (
         timeseries("Head series against the sizing",

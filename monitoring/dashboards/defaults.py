@@ -49,6 +49,12 @@ ENDPOINT_SCOPE = SCOPE + ', endpoint=~"$endpoint"'
 SERVICE_SCOPE = SCOPE + ', service=~"$service"'
 SERVICE_ENDPOINT_SCOPE = SERVICE_SCOPE + ', endpoint=~"$endpoint"'
 
+
+def in_namespace(namespace: str) -> str:
+    """The scope of a panel on one namespace (the monitoring stack's own) of the chosen clusters."""
+    return f'{CLUSTER}, namespace="{namespace}"'
+
+
 # Grafana unit ids.
 SECONDS = "s"
 RATIO = "percentunit"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from config import Settings
 from monitoring.dashboards.defaults import (
-    CLUSTER,
     COUNT,
     PER_SECOND,
     RATIO,
@@ -17,6 +16,7 @@ from monitoring.dashboards.defaults import (
     build,
     cluster_variable,
     datasource_variable,
+    in_namespace,
     promql,
     timeseries,
 )
@@ -24,10 +24,6 @@ from monitoring.rules.alerts import DROPPED_ENTRIES_METRIC, LOKI_PUSH_ROUTES, PU
 from monitoring.rules.config import rule_config
 
 UID = "webhook-loki"
-
-
-def _scope(settings: Settings) -> str:
-    return f'{CLUSTER}, namespace="{settings.namespace}"'
 
 
 def lines_received(scope: str):
@@ -56,7 +52,7 @@ def pushes(scope: str):
 
 
 def agent_side(settings: Settings):
-    agents = f'{CLUSTER}, namespace="{settings.agents_namespace}"'
+    agents = in_namespace(str(settings.agents_namespace))
     dropped, requests = DROPPED_ENTRIES_METRIC[settings.logging.agent], PUSH_REQUESTS_METRIC[settings.logging.agent]
     return timeseries("Agents: lines dropped, pushes refused",
                       f"What the {settings.logging.agent} agents on the nodes lose (entries dropped, by reason) and "
@@ -101,7 +97,7 @@ def object_store(scope: str, settings: Settings):
 
 
 def loki(settings: Settings) -> Dashboard:
-    scope = _scope(settings)
+    scope = in_namespace(str(settings.namespace))
     return build(
         UID, "Loki (log store)", "infrastructure",
         "Loki in the monitoring namespace and the agents that feed it: ingestion and refusals, "

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from config import Settings
 from monitoring.dashboards.defaults import (
-    CLUSTER,
     COUNT,
     PER_SECOND,
     RATIO,
@@ -17,16 +16,13 @@ from monitoring.dashboards.defaults import (
     build,
     cluster_variable,
     datasource_variable,
+    in_namespace,
     promql,
     timeseries,
 )
 from monitoring.rules.config import rule_config
 
 UID = "webhook-mimir"
-
-
-def _scope(settings: Settings) -> str:
-    return f'{CLUSTER}, namespace="{settings.namespace}"'
 
 
 def received(scope: str):
@@ -123,7 +119,7 @@ def object_store(scope: str, settings: Settings):
 
 
 def mimir(settings: Settings) -> Dashboard:
-    scope = _scope(settings)
+    scope = in_namespace(str(settings.namespace))
     return build(
         UID, "Mimir (long-term metrics)", "infrastructure",
         "Mimir, the 90-day metrics store in the monitoring namespace: writes and refusals, ingesters, "
