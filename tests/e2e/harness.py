@@ -749,13 +749,15 @@ class Harness:
         # Answering every scrape again, the share passes half after half the window.
         self._resolved(report, "WebhookTargetDown", "crashloop", recovered, self._target_window() / 2)
         span = f"{int(crashed) + 1}s"
+        since_last_healthy_scrape = f"{int(crashed + 2 * self.seconds(self.shortest_scrape_interval)) + 1}s"
         at = onset + crashed
         report.facts["crashloop"] = {
             "restarts": dict(service.restarts),
             "up_samples": self.values(f'sum by (service) (count_over_time(up{{service="crashloop"}}[{span}]))', at=self._wall(at)),
             "up_answered": self.values(f'sum by (service) (sum_over_time(up{{service="crashloop"}}[{span}]))', at=self._wall(at)),
-            "counter_resets": self.values(f'sum by (service) (resets(webhook_deliveries_total{{service="crashloop"}}[{span}]))',
-                                          at=self._wall(at)),
+            # From the last scrape before the onset (the counters of a long life), which `span` can miss.
+            "counter_resets": self.values(f'sum by (service) (resets(webhook_deliveries_total{{service="crashloop"}}'
+                                          f'[{since_last_healthy_scrape}]))', at=self._wall(at)),
             "waiting": self.values(f'max_over_time(kube_pod_container_status_waiting_reason{{pod=~"crashloop-.*", '
                                    f'reason="CrashLoopBackOff"}}[{span}])', at=self._wall(at)),
         }
