@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from tests.support import ROOT
 
 # The rooms, and what each may import. The platform's rules are the ground; the program is
@@ -98,15 +100,20 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
-def test_every_import_keeps_to_the_layers():
-    graph = imports(ROOT)
+@pytest.fixture(scope="module")
+def house() -> dict[str, set[str]]:
+    return imports(ROOT)
+
+
+def test_every_import_keeps_to_the_layers(house):
+    graph = house
     assert {"tools.render", "testkit.bench", "components.metrics", "__main__"} <= set(graph)
     assert "tools.program" in graph["tools.render"]  # the reader sees imports at all
     assert forbidden(graph) == []
 
 
-def test_no_module_imports_itself_back():
-    assert cycles(imports(ROOT)) == []
+def test_no_module_imports_itself_back(house):
+    assert cycles(house) == []
 
 
 def test_the_checks_find_a_circle_and_an_import_against_the_layers(tmp_path):

@@ -274,6 +274,7 @@ def test_without_for_and_guard_ours_fire_and_resolve_with_sloths():
     assert later_by_the_5m_rates and max(d for _, _, d in later_by_the_5m_rates) <= RATE_WINDOW
 
 
+@pytest.mark.slow
 def test_every_difference_from_sloth_is_the_for_or_the_low_traffic_guard():
     sloth_or_skip()
     explained = {"for": 0, "guard": 0}
