@@ -172,8 +172,6 @@ class MetricsStack(pulumi.ComponentResource):
                 (f"{name}-probe-{target.name}", scrape.probe(settings, target, prober))
                 for target in settings.metrics.probes
             ]
-        # The key-value store of Mimir's HA tracker, when several Prometheus replicas write.
-        objects += [(f"{name}-ha-tracker-{obj['kind'].lower()}", obj) for obj in ha_tracker.manifests(settings)]
         if settings.metrics.graphite_exporter.enabled:
             objects += [
                 (f"{name}-graphite-exporter-{obj['kind'].lower()}", obj) for obj in graphite.manifests(settings)
@@ -183,7 +181,10 @@ class MetricsStack(pulumi.ComponentResource):
             for group in args.rule_groups
         ]
         for resource_name, obj in objects:
-            self._kubernetes_object(resource_name, obj, depends_on=ha_tracker_tls if ha_tracker.NAME in resource_name else [])
+            self._kubernetes_object(resource_name, obj)
+        # The key-value store of Mimir's HA tracker, when several Prometheus replicas write: it mounts its TLS Secrets.
+        for obj in ha_tracker.manifests(settings):
+            self._kubernetes_object(f"{name}-ha-tracker-{obj['kind'].lower()}", obj, depends_on=ha_tracker_tls)
 
         self.prometheus_url = pulumi.Output.from_input(prometheus_url)
         self.alertmanager_url = pulumi.Output.from_input(alertmanager_url)

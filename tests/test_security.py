@@ -174,8 +174,12 @@ def test_the_ha_trackers_etcd_takes_only_clients_with_a_certificate_of_its_ca(st
     if not tracked:
         assert not certificates and ha_tracker.SERVER_SECRET not in secrets
         return
-    (deployment,) = [r.inputs for r in run.of_type("kubernetes:apps/v1:Deployment")
-                     if r.inputs["metadata"]["name"] == ha_tracker.NAME]
+    (registered,) = [r for r in run.of_type("kubernetes:apps/v1:Deployment") if r.inputs["metadata"]["name"] == ha_tracker.NAME]
+    # It mounts its TLS Secret: created after it, the pod would wait on a missing volume.
+    (server_secret,) = [r for r in run.of_type("kubernetes:core/v1:Secret")
+                        if r.inputs["metadata"]["name"] == ha_tracker.SERVER_SECRET]
+    assert server_secret.urn in registered.depends_on
+    deployment = registered.inputs
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"][0] == "etcd" and "args" not in container
