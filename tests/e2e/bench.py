@@ -22,6 +22,16 @@ from testkit.bench import verdict
 RATIO_TARGET, WALL_SECONDS = 1.2, 180.0
 
 
+def judged(key: str, measured, missing: str, what: str) -> bool:
+    """Print one latency against its bound (`what` holds `{latency}`); True when over the target or missing."""
+    if measured.ratio is None:
+        print(f"  {key:32s} {missing}")
+        return True
+    print(f"  {key:32s} {what.format(latency=f'{measured.latency:6.2f}')} / bound {measured.bound:6.2f} s"
+          f" = {measured.ratio:4.2f} ({verdict(measured.ratio, RATIO_TARGET)}, target {RATIO_TARGET})")
+    return measured.ratio > RATIO_TARGET
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="webhook-e2e-") as workdir:
         report = run_once(Path(workdir))
@@ -30,21 +40,9 @@ def main() -> int:
         print(f"scenario {name} failed: {error}")
     print(f"live alert pipeline, time scaled 1/{report.factor}")
     for key, detection in sorted(report.detections.items()):
-        if detection.ratio is None:
-            over = True
-            print(f"  {key:32s} no notification")
-            continue
-        over |= detection.ratio > RATIO_TARGET
-        print(f"  {key:32s} -> {detection.receiver.strip('/'):9s} {detection.latency:6.2f} s / bound {detection.bound:6.2f} s"
-              f" = {detection.ratio:4.2f} ({verdict(detection.ratio, RATIO_TARGET)}, target {RATIO_TARGET})")
+        over |= judged(key, detection, "no notification", f"-> {detection.receiver.strip('/'):9s} {{latency}} s")
     for key, resolve in sorted(report.resolves.items()):
-        if resolve.ratio is None:
-            over = True
-            print(f"  {key:32s} no resolve")
-            continue
-        over |= resolve.ratio > RATIO_TARGET
-        print(f"  {key:32s} resolved {resolve.latency:6.2f} s after the recovery / bound {resolve.bound:6.2f} s"
-              f" = {resolve.ratio:4.2f} ({verdict(resolve.ratio, RATIO_TARGET)}, target {RATIO_TARGET})")
+        over |= judged(key, resolve, "no resolve", "resolved {latency} s after the recovery")
     if "fresh_first_window_errors" in report.facts:
         counted, without = report.facts["fresh_first_window_errors"]
         print(f"  new error series, first rate window: {counted:.0f} errors counted; {without:.0f} without "
