@@ -34,7 +34,7 @@ def owns_cluster(settings: Settings) -> bool:
 
 def tenant_namespaces(settings: Settings) -> tuple[str, ...]:
     """The team's namespaces: its services', the graphite exporter's service's and the stack's own."""
-    names = {str(s.namespace) for s in settings.metrics.services}
+    names = {str(s.namespace) for s in settings.metrics.scraped_services}
     if settings.metrics.graphite_exporter.enabled:
         names.add(str(settings.metrics.graphite_exporter.namespace))
     names |= {str(settings.namespace), str(settings.agents_namespace)}

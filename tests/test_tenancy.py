@@ -14,6 +14,7 @@ from monitoring import tenancy, versions
 from monitoring.helm.kube_prometheus_stack import cluster_values, prometheus_values
 from monitoring.logging.alloy import alloy_config
 from monitoring.logging.promtail import promtail_config
+from monitoring.rules.config import rule_config
 from tests.support import MINIMAL_CLUSTER, minimal_settings, raw_config, rendered_stack, run_stack, stack_settings
 from testkit.k8s import label_selector_matches
 from tools.rendered import RenderedStack
@@ -155,6 +156,22 @@ def test_joining_the_platforms_exporters_are_scraped_for_the_teams_namespaces_wi
     assert all(pattern.fullmatch(ns) for ns in ("payments-api", "monitoring", "monitoring-agents", ""))
     assert not any(pattern.fullmatch(ns) for ns in ("kube-system", "payments", "payments-api-canary"))
     assert tenancy.platform_monitors(minimal_settings("prod")) == []
+
+
+def test_the_workload_rules_watch_the_namespaces_the_platforms_exporter_is_kept_for():
+    """One list of the team's namespaces: an additional service's and the graphite exporter's count
+    for the kube-state-metrics series kept in join mode and for the workload alerts that read them."""
+    s = minimal_settings("prod", tenancy={"mode": "join"},
+                         metrics={"services": [{"name": "api", "namespace": "payments-api", "selector": {"app": "api"}}],
+                                  "additionalServices": [{"name": "dispatch", "namespace": "dispatch",
+                                                          "selector": {"app": "dispatch"}}],
+                                  "graphiteExporter": {"enabled": True, "namespace": "legacy-graphite"}})
+    expected = tuple(sorted(("dispatch", "legacy-graphite", "payments-api", str(s.namespace), str(s.agents_namespace))))
+    assert tenancy.tenant_namespaces(s) == expected
+    assert rule_config(s).team_namespaces == expected
+    ksm, _ = tenancy.platform_monitors(s)
+    (keep,) = ksm["spec"]["endpoints"][0]["metricRelabelings"]
+    assert all(re.fullmatch(keep["regex"], ns) for ns in expected)
 
 
 def test_joining_the_agent_reads_the_teams_namespaces_or_those_configured():

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from config import Settings
 from config.naming import kube_prometheus_stack
 from config.settings import AlertOverride, AlertThresholds
+from monitoring.tenancy import tenant_namespaces
 
 # Federation (monitoring/scrape.py) brings other clusters' recorded series into this Prometheus,
 # labelled with their `cluster`; this cluster's own series carry no `cluster` label (external labels
@@ -109,6 +110,9 @@ class RuleConfig:
     """Namespace of the monitoring stack (Prometheus' own targets)."""
     agents_namespace: str
     """Namespace of the agents on every node."""
+    team_namespaces: tuple[str, ...]
+    """Namespaces whose workloads are the team's (monitoring/tenancy.py `tenant_namespaces`: what the
+    platform's kube-state-metrics is kept for in join mode, so what the workload rules can see)."""
     probe_urls: tuple[str, ...]
     log_agent: str
     expected_series: int
@@ -197,11 +201,6 @@ class RuleConfig:
         seconds = max(60, 2 * max(m.interval_seconds for m in self.monitors))
         return f"{int(seconds)}s" if seconds % 60 else f"{int(seconds // 60)}m"
 
-    @property
-    def team_namespaces(self) -> tuple[str, ...]:
-        """Namespaces whose workloads are the team's: the services' and the monitoring stack's own."""
-        return tuple(sorted({*self.service_namespaces, self.monitoring_namespace, self.agents_namespace}))
-
     def runbook_url(self, alert: str) -> str:
         """The one place an alert's runbook link is made: `docs/runbooks/<alert>.md`."""
         return f"{self.runbook_base_url}{alert}.md"
@@ -229,6 +228,7 @@ def _rule_config(settings: Settings) -> RuleConfig:
         runbook_base_url=str(settings.alerting.runbook_base_url).rstrip("/") + "/",
         monitoring_namespace=str(settings.namespace),
         agents_namespace=str(settings.agents_namespace),
+        team_namespaces=tenant_namespaces(settings),
         probe_urls=tuple(str(p.url) for p in settings.metrics.probes),
         log_agent=settings.logging.agent,
         expected_series=settings.prometheus.expected_series,
