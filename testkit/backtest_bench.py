@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from config.types import duration_ms
+from monitoring.versions import PROMETHEUS_VERSION
 from testkit.bench import verdict
 from testkit.live import Process, free_port, responds, wait_until
 from tools import backtest
@@ -114,8 +116,8 @@ def main(argv: list[str]) -> int:
     print(f"  not judged (the week is shorter than they read): {', '.join(unjudged) or 'none'}")
     if args.report:
         incidents = [backtest.Incident(i["name"], i["start"], i["end"]) for i in facts["incidents"]]
-        report = backtest.Report(args.stack, "a local Prometheus 3.14 holding the benchmark's week", result,
-                                 incidents=incidents, tolerance_ms=30_000)
+        report = backtest.Report(args.stack, f"a local Prometheus {PROMETHEUS_VERSION} holding the benchmark's week",
+                                 result, incidents=incidents, tolerance_ms=duration_ms(ruleset.evaluation_interval))
         args.report.write_text(report.markdown())
     return 1 if per_day > SECONDS_PER_DAY_TARGET else 0
 

@@ -333,6 +333,15 @@ def test_prometheus_sends_a_firing_alert_again_after_the_resend_delay_and_once_r
         (0, 240), (90, 330), (180, 420), (270, 510), (300, 300)]
 
 
+def test_send_resolved_defaults_to_alertmanagers_per_integration():
+    """Alertmanager 0.34 config/notifiers.go: email, Slack, Rocket.Chat and WeChat send no resolve unless
+    told to; PagerDuty, webhooks and the rest do."""
+    receiver = {"name": "r", "slack_configs": [{}, {"send_resolved": True}], "email_configs": [{}],
+                "pagerduty_configs": [{}], "webhook_configs": [{"send_resolved": False}, {}]}
+    assert backtest.integrations(receiver) == [("slack[0]", False), ("slack[1]", True), ("email[0]", False),
+                                               ("pagerduty[0]", True), ("webhook[0]", False), ("webhook[1]", True)]
+
+
 def test_a_receiver_without_integrations_sends_nothing_and_send_resolved_false_no_resolve():
     firings = [alert("Info", "info", "a", MONDAY, MONDAY + MIN), alert("Slow", "warning", "b", MONDAY, MONDAY + MIN)]
     assert sent(firings, MONDAY + 60 * MIN) == [(30, "chat", "firing", 1, 0)]

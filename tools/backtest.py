@@ -81,16 +81,13 @@ from tools.go_tools import binary
 from tools.mock_runtime import ROOT
 from tools.program import RenderError, render_checkout, render_stack
 from tools.rendered import RenderedStack
-from tools.routing import MatchedRoute, matches, matching_routes, silent_receivers
+from tools.routing import MatchedRoute, matching_routes, route_matches, silent_receivers
 
 # Prometheus refuses a range query of more points per series ("exceeded maximum resolution of
 # 11,000 points per timeseries", web/api/v1/api.go); Mimir and VictoriaMetrics take at least as many.
 MAX_POINTS = 11_000
 # Prometheus' default --query.lookback-delta: how far back an instant selector finds a sample.
 LOOKBACK_DELTA = "5m"
-# Prometheus keeps a resolved alert this long (rules/alerting.go resolvedRetention): one that comes
-# back sooner is the same alert pending again.
-RESOLVED_RETENTION_MS = 15 * 60_000
 # What a refused query says when it is too large for the server, by errorType and message: split it.
 TOO_LARGE = re.compile(r"too many samples|exceeded maximum resolution|query timed out|timeout|"
                        r"max(imum)? (number of )?(series|samples|chunks)|limit", re.IGNORECASE)
@@ -488,15 +485,19 @@ def time_intervals(config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             for named in (config.get("time_intervals") or []) + (config.get("mute_time_intervals") or [])}
 
 
+# The integrations that send no resolved notification unless `send_resolved` says so: Alertmanager
+# 0.34's defaults (config/notifiers.go Default<Kind>Config VSendResolved; every other kind's is true).
+NO_RESOLVED_BY_DEFAULT = frozenset({"email", "slack", "rocketchat", "wechat"})
+
+
 def integrations(receiver: dict[str, Any]) -> list[tuple[str, bool]]:
-    """(name, send_resolved) of each integration of a receiver, named `<kind>[<index>]`; every
-    integration but email sends resolved notifications unless told not to (Alertmanager's defaults)."""
+    """(name, send_resolved) of each integration of a receiver, named `<kind>[<index>]`."""
     found = []
     for key, configs in receiver.items():
         if key.endswith("_configs"):
             kind = key.removesuffix("_configs")
             for index, config in enumerate(configs or []):
-                found.append((f"{kind}[{index}]", bool(config.get("send_resolved", kind != "email"))))
+                found.append((f"{kind}[{index}]", bool(config.get("send_resolved", kind not in NO_RESOLVED_BY_DEFAULT))))
     return found
 
 
@@ -520,7 +521,6 @@ class Notification:
 @dataclass
 class _Group:
     route: MatchedRoute
-    labels: Labels
     next_flush: int
     alerts: dict[Labels, Firing] = field(default_factory=dict)
 
@@ -661,16 +661,14 @@ def notifications(firings: list[Firing], config: dict[str, Any], external_labels
             group_labels = tuple(sorted(route.group_labels(labels).items()))
             key = (route.path, group_labels)
             if key not in groups:
-                groups[key] = _Group(route, group_labels, alert.fired_at + duration_ms(route.group_wait))
+                groups[key] = _Group(route, alert.fired_at + duration_ms(route.group_wait))
             groups[key].alerts[alert.labels] = alert
     return sent
 
 
 def _all(rule: dict[str, Any], side: str, labels: dict[str, str]) -> bool:
-    """Whether labels match one side of an inhibit rule (its matchers, and the older match/match_re)."""
-    return (all(matches(m, labels) for m in rule.get(f"{side}_matchers") or [])
-            and all(labels.get(k, "") == v for k, v in (rule.get(f"{side}_match") or {}).items())
-            and all(re.fullmatch(v, labels.get(k, "")) for k, v in (rule.get(f"{side}_match_re") or {}).items()))
+    """Whether labels match one side (`source`, `target`) of an inhibit rule."""
+    return route_matches(rule, labels, f"{side}_")
 
 
 def _needs_update(entry: Optional[tuple[frozenset, frozenset, int]], firing: frozenset, resolved: frozenset,

@@ -33,10 +33,12 @@ def matches(matcher: str, labels: dict[str, str]) -> bool:
     return (re.fullmatch(value, actual) is not None) == (operator == "=~")
 
 
-def route_matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
-    return (all(matches(m, labels) for m in route.get("matchers", []))
-            and all(labels.get(k) == v for k, v in route.get("match", {}).items())
-            and all(re.fullmatch(v, labels.get(k, "")) for k, v in route.get("match_re", {}).items()))
+def route_matches(route: dict[str, Any], labels: dict[str, str], prefix: str = "") -> bool:
+    """Whether labels match a route's matchers (and the older match/match_re), or with `prefix`
+    (`source_`, `target_`) one side of an inhibit rule's; a missing label is the empty value."""
+    return (all(matches(m, labels) for m in route.get(f"{prefix}matchers") or [])
+            and all(labels.get(k, "") == v for k, v in (route.get(f"{prefix}match") or {}).items())
+            and all(re.fullmatch(v, labels.get(k, "")) for k, v in (route.get(f"{prefix}match_re") or {}).items()))
 
 
 # What a route inherits from its parent when it does not set it; the root's defaults are

@@ -17,6 +17,7 @@ write), so that it depends on the rendered rules only.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import Counter
 import io
 import json
@@ -32,8 +33,10 @@ import pytest
 import yaml
 
 from config.types import duration_ms
-from tests.e2e.harness import FACTOR, HEARTBEAT, PAGERDUTY, PLATFORM, RESEND_DELAY, SLACK, alertmanager_for_test
-from tests.e2e.synthetic import NAMESPACE, SLOW_LATENCIES, ClusterSeries, LoadGenerator, Phase, Service
+from tests.e2e.harness import (ENDPOINTS, ERROR_SPIKE, FACTOR, HEALTHY, HEARTBEAT, PAGERDUTY, PLATFORM, QUEUE_BACKLOG,
+                               QUEUE_BEFORE, REMOTE_WRITE_RECEIVER, RESEND_DELAY, SLACK, SLOW, SLOW_AND_FAILING,
+                               alertmanager_for_test)
+from tests.e2e.synthetic import NAMESPACE, ClusterSeries, LoadGenerator, Service
 from tests.e2e.timescale import scale_duration, scale_rule_groups
 from tests.support import rendered_stack
 from testkit.live import CaptureServer, Process, free_port, http_json, responds, wait_until
@@ -42,15 +45,13 @@ from tools.go_tools import binary
 
 pytestmark = pytest.mark.live
 
-ENDPOINTS = ("api_example_com", "hooks_acme_io", "events_shop_io")
-HEALTHY = Phase()
 FAULTS = {
-    "errors": Phase(error_ratio={e: 0.5 for e in ENDPOINTS}),
-    "latency": Phase(latencies=SLOW_LATENCIES),
+    "errors": ERROR_SPIKE,
+    "latency": SLOW,
     # A critical and a warning of one service: the warning is inhibited.
-    "inhibit": Phase(error_ratio={e: 0.5 for e in ENDPOINTS}, latencies=SLOW_LATENCIES),
-    "queue": Phase(queue_depth=(4000, 4000, 4000)),  # 12000 in all, over the 10000 threshold
-    "smallqueue": Phase(queue_depth=(1000, 1000, 1000)),  # 3000: under it (a lower threshold's page)
+    "inhibit": SLOW_AND_FAILING,
+    "queue": QUEUE_BACKLOG,  # 12000 in all, over the 10000 threshold
+    "smallqueue": QUEUE_BEFORE,  # 3000: under it (a lower threshold's page)
     "steady": HEALTHY,  # the negative case: nothing about it fires
 }
 REPLICAS = {"queue": 3, "smallqueue": 3}
@@ -66,7 +67,6 @@ PHASE_SEPARATION_MS = 300
 # others read series this pipeline does not produce (kube-state-metrics, Mimir's and Loki's), and six
 # groups cannot all lie 300 ms apart in a 1.5 s interval.
 SCENARIO_GROUPS = ("webhook-delivery.alerts", "webhook-delivery.slo", "webhook-delivery.monitoring-pipeline")
-VICTORIA_METRICS = "victoria-metrics"
 # Scraped through static targets, not EndpointSlices (which refuse loopback): loopback will do.
 LOOPBACK = "127.0.0.1"
 
@@ -139,9 +139,9 @@ def prometheus_config(rendered, rule_file: Path, services: dict[str, Service], c
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
-    receiver = shutil.which(VICTORIA_METRICS)
+    receiver = shutil.which(REMOTE_WRITE_RECEIVER)
     if receiver is None:
-        pytest.skip(f"{VICTORIA_METRICS} is not installed (Debian package; make test installs it as root)")
+        pytest.skip(f"{REMOTE_WRITE_RECEIVER} is not installed (Debian package; make test installs it as root)")
     workdir = tmp_path_factory.mktemp("backtest")
     rendered = rendered_stack("prod")
     capture = CaptureServer()
@@ -385,7 +385,7 @@ def with_threshold(ruleset: backtest.RuleSet, alert: str, old: str, new: str) ->
     (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == alert]
     assert old in rule["expr"]
     rule["expr"] = rule["expr"].replace(old, new)
-    return backtest.RuleSet(tuple(groups), ruleset.evaluation_interval, ruleset.alertmanager, ruleset.external_labels)
+    return dataclasses.replace(ruleset, groups=tuple(groups))
 
 
 def test_a_changed_threshold_gains_one_page_and_loses_another(pipeline, result):
