@@ -11,7 +11,6 @@ tokens in the args, since nothing else talks to PagerDuty.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -20,6 +19,7 @@ import pulumi_kubernetes as k8s
 import pulumi_pagerduty as pagerduty
 
 from config.types import Duration
+from config.secrets import receiver_secrets
 from config.settings import PagerDutySettings, Settings
 from monitoring.alertmanager import Receivers, alertmanager_config, render_yaml
 from monitoring import PART_OF
@@ -127,7 +127,7 @@ class Alerting(pulumi.ComponentResource):
             heartbeat_url=args.heartbeat_url,
             platform_slack_webhook_url=args.platform_slack_webhook_url,
             platform_pagerduty_routing_key=args.platform_pagerduty_routing_key,
-            named=pulumi.Output.from_input(args.receiver_secrets).apply(lambda text: json.loads(text) if text else {}),
+            named=pulumi.Output.from_input(args.receiver_secrets).apply(lambda text: receiver_secrets(text) or {} if text else {}),
         ).apply(lambda values: render_yaml(alertmanager_config(settings, Receivers(**values))))
         secret_name = f"{name}-alertmanager-config"
         config_secret = k8s.core.v1.Secret(

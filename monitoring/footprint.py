@@ -11,24 +11,20 @@ as many times as the cluster has nodes. Jobs (hooks) run and go, and are not cou
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
-_SUFFIXES = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
-_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(?:[eE]([-+]?[0-9]+))?(Ki|Mi|Gi|Ti|Pi|m|k|M|G|T|P)?")
-GIB = 2**30
-
+from policy import kubernetes
+from policy.ebs import GIB
 
 def quantity(value: Any) -> float:
     """A Kubernetes resource quantity as a number: `250m` -> 0.25, `1Gi` -> 1073741824, `2` -> 2."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    m = _QUANTITY.fullmatch(str(value))
-    if m is None:
+    parsed = kubernetes.quantity(value)
+    if parsed is None:
         raise ValueError(f"not a Kubernetes quantity: {value!r}")
-    return float(m[1]) * 10 ** int(m[2] or 0) * _SUFFIXES[m[3] or ""]
+    return float(parsed)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.metrics import FEDERATION_PASSWORD
 from monitoring.helm.kube_prometheus_stack import FEDERATE_PATH, WHITELIST_ANNOTATION, fullname
 from monitoring.scrape import MOUNTED_SECRETS
 from monitoring.web_auth import FEDERATION_CLIENT, PASSWORD_KEY, PROMETHEUS, USERNAME_KEY
@@ -72,7 +73,7 @@ def test_the_federating_stack_sends_the_credentials_it_reads_from_the_source_sta
                                  "password_file": f"{MOUNTED_SECRETS}/federation-euw1/password"}
     assert "federation-euw1" in fleet.prometheus_spec["secrets"]
     # The source's side: its proxy knows the client, and its stack offers the password, secret.
-    assert FEDERATION_CLIENT in PROMETHEUS.clients
+    assert fleet.exports[FEDERATION_PASSWORD] == f"<generated password: web-auth-{PROMETHEUS.name}-{FEDERATION_CLIENT}>"
     assert fleet.exports["federationUrl"] == f"https://{SOURCE_HOST}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from config import Settings
 from monitoring import capacity
 from config.settings import VolumeProfile
+from policy.ebs import GP3
 from monitoring.logging import loki
 from monitoring.dashboards.defaults import (
     CLUSTER,
@@ -57,9 +58,6 @@ def hourly_cost(settings: Settings, scope: str) -> str:
     return " or ".join(f'label_replace({expr}, "resource", "{name}", "", "")' for name, expr in parts.items())
 
 
-# gp3's included performance, and what a volume pays above it (storage.profiles).
-GP3_BASELINE_IOPS = 3000
-GP3_BASELINE_THROUGHPUT = 125
 # With the zones of a region equally used, this share of what crosses between pods crosses zones.
 ZONES = 3
 CROSS_ZONE_SHARE = (ZONES - 1) / ZONES
@@ -106,8 +104,9 @@ def store_costs(settings: Settings, scope: str) -> str:
         f"(sum(rate(prometheus_remote_storage_bytes_total{{{scope}}}[1h])) * {1 + mimir_rf} or vector(0))"
         f" + (sum(rate(loki_distributor_bytes_received_total{{{scope}}}[1h])) * {1 + loki_rf} or vector(0))")
     provisioned_month = sum(count * (
-        max(0, (profile.iops or GP3_BASELINE_IOPS) - GP3_BASELINE_IOPS) * prices.iops_month
-        + max(0, (profile.throughput or GP3_BASELINE_THROUGHPUT) - GP3_BASELINE_THROUGHPUT) * prices.throughput_mibps_month)
+        # What a volume pays above gp3's included performance (a profile never asks for less: config refuses it).
+        ((profile.iops or GP3.baseline_iops) - GP3.baseline_iops) * prices.iops_month
+        + ((profile.throughput or GP3.baseline_throughput) - GP3.baseline_throughput) * prices.throughput_mibps_month)
         for count, profile in provisioned_volumes(settings))
     parts = {
         "s3 storage": f"({stored_gib}) / {GIB} * {number(prices.s3_gib_month)} / {HOURS_PER_MONTH}",
