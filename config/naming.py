@@ -19,6 +19,7 @@ import re
 from typing import Optional
 
 from config.settings import Settings
+from policy.aws import BUCKET_PREFIX_MAX, ROLE_PREFIX_MAX
 
 # kube-prometheus-stack cuts its fullname (the stem of every object it names) at 26 characters.
 INSTANCE_MAX = 26
@@ -26,10 +27,6 @@ KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
 SERVICE = "Webhook Delivery"
 LEGACY = {"namespace": "monitoring", "agents_namespace": "monitoring-agents", "class_name": "gp3",
           "service_name": SERVICE}
-# pulumi-aws takes at most 37 characters of bucket prefix and 38 of role name prefix (the rest of
-# the name is a unique suffix it adds).
-BUCKET_PREFIX_MAX = 37
-ROLE_PREFIX_MAX = 38
 
 
 def legacy(settings: Settings) -> bool:

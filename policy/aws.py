@@ -26,6 +26,12 @@ BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 # What Pulumi appends to an AWS resource's name when it names the bucket itself: `-` and 7 characters.
 AWS_AUTONAME_LENGTH = 8
+# What pulumi-aws appends to a `bucketPrefix` or `namePrefix` (terraform-plugin-sdk helper/id
+# PrefixedUniqueId: UniqueIDSuffixLength); hence its "at most 37 characters" of bucket prefix and
+# 38 of role name prefix, S3 names being at most 63 and IAM role names at most 64.
+UNIQUE_SUFFIX_LENGTH = 26
+BUCKET_PREFIX_MAX = 63 - UNIQUE_SUFFIX_LENGTH
+ROLE_PREFIX_MAX = 64 - UNIQUE_SUFFIX_LENGTH
 
 STS_AUDIENCE = "sts.amazonaws.com"
 OIDC_PROVIDER_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:oidc-provider/(?P<issuer>.+)")

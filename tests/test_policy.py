@@ -243,6 +243,18 @@ def test_a_bucket_name_s3_refuses_is_refused():
         "68 characters: S3 bucket names are 3 to 63 characters long"]
 
 
+def test_a_bucket_prefix_is_judged_with_the_suffix_pulumi_aws_adds():
+    """A derived name is a prefix ending in '-' (the suffix follows): taken; one longer than the 37
+    characters the 26-character suffix leaves is refused."""
+    def prefixed(prefix: str):
+        return mutated(lambda r: named(r, "metrics-bucket").update(bucketPrefix=prefix))
+
+    assert judged(prefixed("webhook-prod-euw1-prod-metrics-"), "s3-bucket-names") == []
+    assert judged(prefixed("w" * 38), "s3-bucket-names") == [
+        f"S3 bucket metrics-bucket: name {'w' * 38!r} and pulumi-aws's 26-character suffix: "
+        "64 characters: S3 bucket names are 3 to 63 characters long"]
+
+
 def test_an_expiry_not_longer_than_the_stores_retention_is_refused():
     def expire_early(registered):
         named(registered, "metrics-lifecycle")["rules"][0]["expiration"]["days"] = 90

@@ -6,6 +6,7 @@ from typing import Any, Iterator, Mapping, Optional
 
 from policy.aws import (
     AWS_AUTONAME_LENGTH,
+    UNIQUE_SUFFIX_LENGTH,
     bucket_name_problem,
     duration_seconds,
     lifecycle_outlives_retention,
@@ -43,8 +44,12 @@ def bucket_names(view: StackView) -> Iterator[Violation]:
             # Pulumi names it: the resource name, '-' and 7 random characters.
             name = bucket.name + "-" + "x" * (AWS_AUTONAME_LENGTH - 1)
             how = f"{name!r} (Pulumi's name for it: the resource name and {AWS_AUTONAME_LENGTH} characters)"
+        elif name is None:
+            # pulumi-aws names it: the prefix and its unique suffix.
+            prefix = bucket.inputs["bucketPrefix"]
+            name = prefix + "0" * UNIQUE_SUFFIX_LENGTH
+            how = f"{prefix!r} and pulumi-aws's {UNIQUE_SUFFIX_LENGTH}-character suffix"
         else:
-            name = name or bucket.inputs["bucketPrefix"]
             how = repr(name)
         if is_unknown(name):
             continue
