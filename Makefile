@@ -61,15 +61,16 @@ charts: tools
 chart-check: charts
 	$(PY) -m testkit.chart_check --keys
 
-# The revision deployed, for `make diff` and `make upgrade-check`: a branch, tag or commit.
-BASE ?= main
+# The revision deployed, for `make diff` and `make upgrade-check` (main unless BASE names a branch, tag
+# or commit); `make policy` and `make backtest` compare with a base only when BASE is given.
+DEPLOYED = $(or $(BASE),main)
 
 # A chart whose pin differs from BASE's, templated at both versions with this checkout's values: refused
 # on dropped CRD fields, immutable-field changes, data-bearing objects replaced or values keys no longer
 # read (testkit/upgrade_check.py). UPGRADE_FLAGS: --previous <chart>=<version> to check another bump.
 upgrade-check: venv
 	@$(PY) -m tools.go_tools build helm >/dev/null
-	$(PY) -m testkit.upgrade_check --base $(BASE) $(UPGRADE_FLAGS)
+	$(PY) -m testkit.upgrade_check --base $(DEPLOYED) $(UPGRADE_FLAGS)
 
 # The API server as the judge (also part of `make test`): every object applied, every pod admitted,
 # immutable fields, a shared cluster, RBAC (tests/test_apiserver.py).
@@ -135,7 +136,7 @@ render: venv
 # or a data-bearing resource replaced), --accept '<key>=<runbook>'.
 diff: venv
 	@$(PY) -m tools.go_tools build helm >/dev/null
-	$(PY) -m tools.diff $(STACK) --base $(BASE) $(DIFF_FLAGS)
+	$(PY) -m tools.diff $(STACK) --base $(DEPLOYED) $(DIFF_FLAGS)
 
 render-all: venv
 	@for s in $(STACKS); do $(PY) -m tools.render $$s || exit 1; done
