@@ -55,7 +55,6 @@ import argparse
 import base64
 import bisect
 import calendar
-import contextlib
 import datetime
 import json
 import os
@@ -78,8 +77,8 @@ import yaml
 
 from config.types import duration_ms
 from tools.go_tools import binary
-from tools.mock_runtime import ROOT
-from tools.program import RenderError, render_checkout, render_stack
+from tools.program import CheckoutError, RenderError, render_stack
+from tools.program import render_revision as rendered_at
 from tools.rendered import RenderedStack
 from tools.routing import MatchedRoute, matching_routes, route_matches, silent_receivers
 
@@ -1370,29 +1369,18 @@ def _detected(detection: Detection) -> str:
 # ------------------------------------------------------------------------------ the command
 
 
-@contextlib.contextmanager
-def checkout(revision: str):
-    """A temporary `git worktree` of a revision of this repository."""
-    with tempfile.TemporaryDirectory(prefix="backtest-base-") as workdir:
-        path = Path(workdir) / "checkout"
-        added = subprocess.run(["git", "worktree", "add", "--detach", str(path), revision], cwd=ROOT,
-                               capture_output=True, text=True)
-        if added.returncode != 0:
-            message = (added.stderr.strip().splitlines() or ["git worktree add failed"])[-1]
-            raise BacktestError(f"BASE {revision}: cannot be checked out: {message}")
-        try:
-            yield path
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)
-
-
 def render_revision(stack: str, revision: str) -> RenderedStack:
     """The stack as the revision's own code renders it."""
-    with checkout(revision) as path, tempfile.TemporaryDirectory(prefix="backtest-render-") as out:
+    with tempfile.TemporaryDirectory(prefix="backtest-base-") as workdir:
         try:
-            return RenderedStack.load(render_checkout(stack, path, Path(out)))
+            rendered = rendered_at(stack, revision, Path(workdir))
+        except CheckoutError as error:
+            raise BacktestError(f"BASE {revision}: cannot be checked out: {error}") from None
         except RenderError as error:
             raise BacktestError(f"BASE {revision}: stack {stack} does not render: {error.lines[-1]}") from None
+    if rendered is None:
+        raise BacktestError(f"BASE {revision}: has no stack file Pulumi.{stack}.yaml")
+    return rendered
 
 
 def _secret(args: argparse.Namespace, name: str, file_flag: str) -> str:

@@ -42,7 +42,7 @@ from monitoring.versions import PROMETHEUS_OPERATOR_CRDS, Chart
 from policy.immutable import refusal
 from tools import charts
 from tools.mock_runtime import ROOT
-from tools.program import RenderError, render_checkout, render_stack
+from tools.program import CheckoutError, RenderError, render_revision, render_stack
 from tools.rendered import RELEASE, Release, RenderedStack, reveal
 from tools.templating import ChartRelease, template_releases
 
@@ -507,19 +507,6 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def render_revision(stack: str, revision: str, workdir: Path) -> Optional[RenderedStack]:
-    """Pulumi.<stack>.yaml of `revision`, rendered with that revision's own code in a temporary git
-    worktree; None when the stack file does not exist there (a new stack)."""
-    checkout = workdir / "checkout"
-    _git("worktree", "add", "--detach", "--quiet", str(checkout), revision)
-    try:
-        if not (checkout / f"Pulumi.{stack}.yaml").exists():
-            return None
-        return RenderedStack.load(render_checkout(stack, checkout, workdir / "rendered"))
-    finally:
-        _git("worktree", "remove", "--force", str(checkout))
-
-
 def diff_against(stack: str, revision: str, with_charts: bool = True) -> StackDiff:
     """This checkout's stack against the same stack at `revision`. Raises RenderError."""
     label = f"{revision} ({_git('rev-parse', '--short', revision)})"
@@ -547,6 +534,9 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         diff = diff_against(args.stack, args.base, with_charts=not args.no_charts)
+    except CheckoutError as err:
+        print(f"BASE {args.base}: cannot be checked out: {err}", file=sys.stderr)
+        return 2
     except (RenderError, subprocess.CalledProcessError) as err:
         print(getattr(err, "stderr", None) or err, file=sys.stderr)
         return 2

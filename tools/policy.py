@@ -20,7 +20,6 @@ One line per violation, `<rule>: <subject>: <what, the value and the limit>`; ex
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,8 +28,7 @@ from typing import Any, Iterable, Optional
 from policy.immutable import REFUSED, carried_by, changes, uncarried
 from policy.model import RELEASE, Resource, StackView, Violation, prometheus_objects
 from policy.rules import RULES
-from tools.mock_runtime import ROOT
-from tools.program import RenderError, render_stack
+from tools.program import CheckoutError, RenderError, render_revision, render_stack
 from tools.stacks import stacks
 from tools.rendered import RenderedStack, reveal
 from tools.templating import template_rendered
@@ -70,24 +68,6 @@ def stack_view(stack: str) -> tuple[StackView, list[str]]:
 RULE = "change-safety"
 
 
-def render_revision(stack: str, revision: str, root: Path = ROOT) -> Optional[RenderedStack]:
-    """The stack as `revision` renders it; None when that revision has no such stack file."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), revision],
-                       check=True, capture_output=True, text=True)
-        try:
-            if not (tree / f"Pulumi.{stack}.yaml").exists():
-                return None
-            done = subprocess.run([sys.executable, "-m", "tools.render", stack], cwd=tree, capture_output=True,
-                                  text=True, timeout=300)
-            if done.returncode != 0:
-                raise RuntimeError(f"{revision} does not render {stack}: {done.stderr.strip()}")
-            return RenderedStack.load(tree / "build" / stack)
-        finally:
-            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
-
-
 def protected_replacements(base: StackView, head: StackView, stack: str = "") -> list[Violation]:
     """Protected program objects that the head renames or changes in a field the API server refuses
     to update: Pulumi would replace them, which protection forbids (unless a migration carries the
@@ -114,7 +94,8 @@ def protected_replacements(base: StackView, head: StackView, stack: str = "") ->
 
 def base_changes(stack: str, revision: str, head: StackView) -> tuple[list[Violation], list[str]]:
     """The violations of change safety from `revision` to `head`, and a note per change a migration carries."""
-    rendered = render_revision(stack, revision)
+    with tempfile.TemporaryDirectory(prefix="policy-base-") as tmp:
+        rendered = render_revision(stack, revision, Path(tmp))
     if rendered is None:
         return [], [f"{revision} has no stack {stack}: nothing to compare"]
     objects, _ = chart_objects(rendered, None)
@@ -158,7 +139,14 @@ def main(argv: list[str]) -> int:
         for note in notes:
             print(f"  {note}")
         if args.base:
-            changed, carried = base_changes(stack, args.base, view)
+            try:
+                changed, carried = base_changes(stack, args.base, view)
+            except CheckoutError as err:
+                print(f"BASE {args.base}: cannot be checked out: {err}", file=sys.stderr)
+                return 2
+            except RenderError as err:
+                print(err, file=sys.stderr)
+                return 2
             stack_found += changed
             for note in carried:
                 print(f"  {note}")

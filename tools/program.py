@@ -335,6 +335,27 @@ def interpreter_for(checkout: Path) -> str:
     return str(python)
 
 
+class CheckoutError(Exception):
+    """A revision git cannot check out (git's own last line)."""
+
+
+def render_revision(stack: str, revision: str, workdir: Path, root: Path = ROOT) -> RenderedStack | None:
+    """Pulumi.<stack>.yaml of `revision`, rendered with that revision's own code and requirements in a
+    temporary git worktree under `workdir`; None when the stack file does not exist there (a new stack).
+    Raises CheckoutError, or RenderError when the revision does not render it."""
+    checkout = workdir / "checkout"
+    added = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(checkout), revision],
+                           capture_output=True, text=True)
+    if added.returncode != 0:
+        raise CheckoutError((added.stderr.strip().splitlines() or ["git worktree add failed"])[-1])
+    try:
+        if not (checkout / f"Pulumi.{stack}.yaml").exists():
+            return None
+        return RenderedStack.load(render_checkout(stack, checkout, workdir / "rendered"))
+    finally:
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(checkout)], capture_output=True)
+
+
 def render_checkout(stack: str, checkout: Path, out_root: Path) -> Path:
     """Render Pulumi.<stack>.yaml of another checkout (a `git worktree` of an older revision) with that
     checkout's own code and requirements into <out_root>/<stack>/; the folder. Raises RenderError."""
