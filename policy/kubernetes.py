@@ -27,6 +27,12 @@ SUBDOMAIN_MAX = 253
 STATEFULSET_NAME_MAX = LABEL_MAX - 1 - 10
 # The CronJob controller appends an 11-character suffix to its Jobs' names.
 CRONJOB_NAME_MAX = LABEL_MAX - 11
+# The kinds a chart or the stack makes that have no namespace (the API server's `namespaced: false`
+# resources, `kubectl api-resources --namespaced=false`): a namespace written on one is ignored.
+CLUSTER_SCOPED = frozenset({
+    "APIService", "ClusterRole", "ClusterRoleBinding", "CSIDriver", "CustomResourceDefinition", "IngressClass",
+    "MutatingWebhookConfiguration", "Namespace", "PersistentVolume", "PriorityClass", "RuntimeClass", "StorageClass",
+    "ValidatingWebhookConfiguration", "VolumeAttributesClass"})
 
 
 def dns1123_label_problem(name: str) -> Optional[str]:

@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping, Optional
 
 from monitoring import versions
+from policy.kubernetes import CLUSTER_SCOPED
 from testkit.k8s import label_selector_matches, pod_template
 from tools import charts
 from tools.go_tools import binary
@@ -38,9 +39,6 @@ from tools.templating import StackOutput, load_all
 PLATFORM_NAMESPACE = "monitoring"
 PLATFORM_RELEASE = "kube-prometheus-stack"
 PLATFORM_STORAGE_CLASS = "gp3"
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "StorageClass",
-                  "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "PriorityClass", "APIService",
-                  "PersistentVolume", "IngressClass", "RuntimeClass", "CSIDriver"}
 # Namespaces every cluster has, besides both sides' own: a webhook or Operator reaching into them
 # reaches other teams.
 OTHER_NAMESPACES = ("default", "kube-system", "payments")

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from monitoring.security import CHECKOV_ACCEPTED
+from policy.kubernetes import CLUSTER_SCOPED
 from tools.stacks import stacks
 from tools.templating import template_stack
 
@@ -28,9 +29,6 @@ OUT = ROOT / "build" / "chart-output"
 
 
 # Kinds without a namespace: every other object a chart leaves without one, Helm installs in the release's.
-CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Namespace", "StorageClass",
-                  "VolumeAttributesClass", "PersistentVolume", "PriorityClass", "MutatingWebhookConfiguration",
-                  "ValidatingWebhookConfiguration", "APIService", "CSIDriver", "IngressClass"}
 
 
 def installed(obj: dict, namespace: str) -> dict:

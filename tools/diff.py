@@ -40,6 +40,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from monitoring.versions import PROMETHEUS_OPERATOR_CRDS, Chart
 from policy.immutable import refusal
+from policy.kubernetes import CLUSTER_SCOPED
 from tools import charts
 from tools.mock_runtime import ROOT
 from tools.program import CheckoutError, RenderError, render_revision, render_stack
@@ -71,9 +72,6 @@ VERSION_LABELS = {"helm.sh/chart", "app.kubernetes.io/version", "chart"}
 IDENTITIES = ("name", "alert", "record", "uid", "job_name", "mountPath", "containerPort", "port")
 TEXT_WIDTH = 100
 # Kinds without a namespace: Helm puts the release's namespace on the others it renders without one.
-CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "StorageClass", "PriorityClass",
-                  "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "Namespace", "PersistentVolume",
-                  "APIService", "IngressClass", "CSIDriver", "VolumeAttributesClass"}
 
 
 # ------------------------------------------------------------------------------ the diff
