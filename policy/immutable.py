@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from policy.kubernetes import quantity
+from policy.model import object_key
 
 RESIZE = "docs/operations/volumes.md#resize-a-volume"
 PERFORMANCE = "docs/operations/volumes.md#change-the-performance-of-a-volume"
@@ -123,34 +124,30 @@ def _at(obj: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
-    meta = obj.get("metadata") or {}
-    return str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name"))
+CLAIM_SIZE = "spec.resources.requests.storage"
 
 
-def _claim_sizes(obj: Mapping[str, Any]) -> dict[str, Any]:
-    if obj.get("kind") == "PersistentVolumeClaim":
-        return {"": _at(obj, "spec.resources.requests.storage")}
-    return {}
+def _shrinks(before: Any, after: Any) -> bool:
+    """Whether a claim's requested size goes down (both sizes known)."""
+    return None not in (quantity(before), quantity(after)) and quantity(after) < quantity(before)
 
 
 def changes(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]) -> list[Change]:
     """Every change to an immutable field between two sets of objects (matched by kind, namespace and
     name), and every claim that would shrink."""
-    old = {_key(o): o for o in before}
+    old = {object_key(o): o for o in before}
     found = []
     for obj in after:
-        key = _key(obj)
+        key = object_key(obj)
         if key not in old:
             continue
         for field in IMMUTABLE_FIELDS:
             if field.kind == key[0] and _at(old[key], field.path) != _at(obj, field.path):
                 found.append(Change(*key, field.path, _at(old[key], field.path), _at(obj, field.path),
                                     field.effect, field.says, field.runbook))
-        for where, size in _claim_sizes(obj).items():
-            was = _claim_sizes(old[key]).get(where)
-            if None not in (quantity(was), quantity(size)) and quantity(size) < quantity(was):
-                found.append(Change(*key, "spec.resources.requests.storage", was, size, REFUSED, SHRINK_REFUSED, RESIZE))
+        was, size = _at(old[key], CLAIM_SIZE), _at(obj, CLAIM_SIZE)
+        if key[0] == "PersistentVolumeClaim" and _shrinks(was, size):
+            found.append(Change(*key, CLAIM_SIZE, was, size, REFUSED, SHRINK_REFUSED, RESIZE))
     return found
 
 
@@ -181,17 +178,16 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def refusal(api_version: str, kind: str, path: tuple[Any, ...], before: Any = None, after: Any = None) -> Optional[str]:
+def refusal(kind: str, path: tuple[Any, ...], before: Any = None, after: Any = None) -> Optional[str]:
     """What the API server says refusing to change the field at `path` (a path of keys from the object's
     top, under which the change lies) of an existing object from `before` to `after`; None when it
-    accepts the change. Read from IMMUTABLE_FIELDS (`make diff` flags what it returns)."""
-    del api_version  # the kinds of the table are unique across the groups the stack uses
+    accepts the change. Read from IMMUTABLE_FIELDS, whose kinds are unique across the API groups the
+    stack uses (`make diff` flags what it returns)."""
     dotted = ".".join(str(part) for part in path)
     for field in IMMUTABLE_FIELDS:
         if field.kind == kind and field.effect == REFUSED and (dotted == field.path or dotted.startswith(field.path + ".")):
             return field.says
-    if kind == "PersistentVolumeClaim" and dotted == "spec.resources.requests.storage" \
-            and None not in (quantity(before), quantity(after)) and quantity(after) < quantity(before):
+    if kind == "PersistentVolumeClaim" and dotted == CLAIM_SIZE and _shrinks(before, after):
         return SHRINK_REFUSED
     return None
 

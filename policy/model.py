@@ -31,7 +31,10 @@ def is_unknown(value: Any) -> bool:
 
 
 def api_version_and_kind(type_token: str) -> tuple[str, str]:
-    """`kubernetes:core/v1:Secret` -> (`v1`, `Secret`); `kubernetes:apps/v1:Deployment` -> (`apps/v1`, ...)."""
+    """`kubernetes:core/v1:Secret` -> (`v1`, `Secret`); `kubernetes:apps/v1:Deployment` -> (`apps/v1`, ...);
+    a type of another provider -> ("", the type)."""
+    if not type_token.startswith("kubernetes:"):
+        return "", type_token
     _, group_version, kind = type_token.split(":")
     return group_version.removeprefix("core/"), kind
 

@@ -41,6 +41,7 @@ from typing import Any, Iterable, Mapping, Optional
 from monitoring.versions import PROMETHEUS_OPERATOR_CRDS, Chart
 from policy.immutable import refusal
 from policy.kubernetes import CLUSTER_SCOPED
+from policy.model import api_version_and_kind
 from tools import charts
 from tools.mock_runtime import ROOT
 from tools.program import CheckoutError, RenderError, render_revision, render_stack
@@ -216,19 +217,12 @@ def _program_diff(base: RenderedStack, head: RenderedStack) -> list[ObjectChange
             fields = field_changes(reveal(old["inputs"]), reveal(new["inputs"]))
             if not fields:
                 continue
-            api_version, kind = _api_version_and_kind(resource["type"])
+            api_version, kind = api_version_and_kind(resource["type"])
             fields = tuple(_flag(f, api_version, kind) for f in fields)
             replacing = [f.where for f in fields if _replaces(resource["type"], f.path)]
             changes.append(ObjectChange(key, "changed", fields, loss if replacing else None,
                                         f"replaced: {', '.join(replacing)} changed" if replacing else None))
     return changes
-
-
-def _api_version_and_kind(type_token: str) -> tuple[str, str]:
-    if not type_token.startswith("kubernetes:"):
-        return "", type_token
-    _, group_version, kind = type_token.split(":")
-    return group_version.removeprefix("core/"), kind
 
 
 def _replaces(type_token: str, path: Path_) -> bool:
@@ -242,7 +236,7 @@ def _flag(change: FieldChange, api_version: str, kind: str) -> FieldChange:
     before = None if change.before is MISSING else change.before
     after = None if change.after is MISSING else change.after
     plain = tuple(p[1] if isinstance(p, tuple) else p for p in change.path)
-    message = refusal(api_version, kind, plain, before, after)
+    message = refusal(kind, plain, before, after)
     return FieldChange(change.path, change.before, change.after, message and f"{kind} {change.where}: {message}")
 
 

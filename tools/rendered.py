@@ -23,9 +23,9 @@ from monitoring.grafana import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE, FOLDER_AN
 from monitoring.logging.loki import RULES_CONFIGMAP_LABEL, RULES_CONFIGMAP_LABEL_VALUE
 from monitoring.scrape import MONITOR_LABEL
 from monitoring.versions import ALLOY, KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS, PROMTAIL
+from policy.model import RELEASE, api_version_and_kind
 from tools.mock_runtime import Run
 
-RELEASE = "kubernetes:helm.sh/v3:Release"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
 SECRET = "kubernetes:core/v1:Secret"
@@ -45,12 +45,6 @@ def reveal(value: Any) -> Any:
     if isinstance(value, list):
         return [reveal(v) for v in value]
     return value
-
-
-def api_version_and_kind(type_token: str) -> tuple[str, str]:
-    """`kubernetes:core/v1:Secret` -> (`v1`, `Secret`); `kubernetes:apps/v1:Deployment` -> (`apps/v1`, ...)."""
-    _, group_version, kind = type_token.split(":")
-    return group_version.removeprefix("core/"), kind
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Iterator, Mapping
 
-from policy.kubernetes import dns1123_label_problem, label_problems, name_problem
+from policy.kubernetes import DNS1123_SUBDOMAIN, dns1123_label_problem, label_problems, name_problem
 from policy.model import RELEASE, Rule, StackView, Violation, is_unknown, object_name
 
 # Helm 3.20 pkg/chartutil/validate_name.go: release names are DNS-1123 subdomains of at most 53
 # characters (charts append suffixes to them).
-HELM_RELEASE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 HELM_RELEASE_NAME_MAX = 53
 # The Prometheus Operator runs each Prometheus and Alertmanager as the StatefulSet `<kind>-<name>`.
 OPERATOR_STATEFULSETS = ("Prometheus", "Alertmanager")
@@ -46,7 +44,7 @@ def names(view: StackView) -> Iterator[Violation]:
         name = release.inputs.get("name")
         if not isinstance(name, str) or is_unknown(name):
             continue
-        if len(name) > HELM_RELEASE_NAME_MAX or not HELM_RELEASE_NAME.fullmatch(name):
+        if len(name) > HELM_RELEASE_NAME_MAX or not DNS1123_SUBDOMAIN.fullmatch(name):
             yield Violation(f"Helm release {name}", f"name {name!r}: Helm takes DNS-1123 subdomains of at most "
                             f"{HELM_RELEASE_NAME_MAX} characters ({len(name)})", release.urn)
 
