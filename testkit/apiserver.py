@@ -122,7 +122,6 @@ def _private_pem(key: Any) -> bytes:
 class Response:
     status: int
     body: Any
-    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -155,14 +154,14 @@ class Kube:
         request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
         try:
             with urllib.request.urlopen(request, context=self._context, timeout=60) as response:
-                status, raw, headers = response.status, response.read(), response.headers
+                status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
-            status, raw, headers = error.code, error.read(), error.headers
+            status, raw = error.code, error.read()
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode(errors="replace")
-        return Response(status, parsed, tuple(headers.get_all("Warning") or ()))
+        return Response(status, parsed)
 
     # -------------------------------------------------------------------------- discovery
 
@@ -196,11 +195,9 @@ class Kube:
 
     # -------------------------------------------------------------------------- verbs
 
-    def apply(self, obj: dict[str, Any], dry_run: bool = False, force: bool = False,
-              manager: str = FIELD_MANAGER) -> Response:
+    def apply(self, obj: dict[str, Any], dry_run: bool = False, manager: str = FIELD_MANAGER) -> Response:
         """Server-side apply with strict field validation (an unknown field is refused)."""
-        params = {"fieldManager": manager, "fieldValidation": "Strict",
-                  **({"dryRun": "All"} if dry_run else {}), **({"force": "true"} if force else {})}
+        params = {"fieldManager": manager, "fieldValidation": "Strict", **({"dryRun": "All"} if dry_run else {})}
         return self.request("PATCH", self.path(obj), obj, params, "application/apply-patch+yaml")
 
     def create(self, obj: dict[str, Any], dry_run: bool = False, manager: str = FIELD_MANAGER) -> Response:
@@ -322,9 +319,6 @@ class ApiServer:
                 return False
 
         wait_until(ready, timeout=90, interval=0.2, what="kube-apiserver ready")
-
-    def client(self, user: str, groups: Iterable[str] = ()) -> Kube:
-        return Kube(self.url, self.pki.client(user, groups))
 
     def version(self) -> str:
         return self.admin.must(self.admin.request("GET", "/version"), "version")["gitVersion"]

@@ -28,6 +28,7 @@ from monitoring.grafana import (
     SIDECAR_RULES,
 )
 from monitoring.helm.kube_prometheus_stack import fullname, remote_write, retention_size
+from monitoring.capacity import loki_replication_factor
 from monitoring.capacity import mimir_replication_factor as replication_factor
 from monitoring.helm.mimir import MIMIR_SERVICE_ACCOUNT, mimir_urls
 from monitoring.helm.mimir import fullname as mimir_fullname
@@ -572,7 +573,7 @@ def _quorum(output: StackOutput) -> dict[str, int]:
     if MIMIR in output.releases:
         quorum[f"{namespace}/{mimir_fullname(output.releases[MIMIR].name)}-ingester"] = replication_factor(settings) // 2 + 1
     if "loki" in output.releases:
-        quorum[f"{namespace}/loki-write"] = min(settings.logging.replicas, 3) // 2 + 1
+        quorum[f"{namespace}/loki-write"] = loki_replication_factor(settings) // 2 + 1
     return quorum
 
 

@@ -28,7 +28,8 @@ import yaml
 from monitoring.versions import KUBE_PROMETHEUS_STACK, PROMETHEUS_OPERATOR_CRDS
 from testkit.apiserver import ApiServer, Kube, host_address, service_account
 from testkit.live import Process, free_port, wait_until
-from testkit.stack_apply import apply_all, name_of
+from policy.model import object_name
+from testkit.stack_apply import apply_all
 from tools.go_tools import binary
 from tools.rendered import RenderedStack
 from tools.templating import ChartRelease, api_versions, template_release
@@ -264,7 +265,7 @@ class OperatedStack:
                 labels: dict[str, str]) -> None:
         """The Service, and pods of it standing in for `pods` (pod name -> the port its process listens on here)."""
         namespace = service["metadata"]["namespace"]
-        self.kube.must(self.kube.apply(service), name_of(service))
+        self.kube.must(self.kube.apply(service), object_name(service))
         for pod, port in pods.items():
             self.kube.must(self.kube.apply(stand_in_pod(pod, namespace, labels, container, port)), pod)
             self.kube.must(self.kube.apply(endpoint_slice(service, port_name, pod, self.address, port)), pod)

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from policy.model import object_name
 from testkit.apiserver import Kube
 from testkit.k8s import WORKLOAD_KINDS, pod_template
 from tools.templating import StackOutput
@@ -35,13 +36,6 @@ HELM_MANAGED_BY = ("app.kubernetes.io/managed-by", "Helm")
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
 HELM_HOOK = "helm.sh/hook"
-
-
-def name_of(obj: dict[str, Any]) -> str:
-    """`Kind namespace/name` (`Kind name` when cluster-scoped): how a test names an object."""
-    metadata = obj["metadata"]
-    namespace = metadata.get("namespace")
-    return f"{obj['kind']} {namespace + '/' if namespace else ''}{metadata['name']}"
 
 
 def _rank(obj: dict[str, Any]) -> int:
@@ -103,7 +97,7 @@ def apply_all(kube: Kube, pairs: Iterable[tuple[dict[str, Any], str]]) -> Applie
             for obj, answer in zip(placed_objects, pool.map(kube.apply, placed_objects)):
                 applied.objects.append(obj)
                 if not answer.ok:
-                    applied.refused[name_of(obj)] = answer.message
+                    applied.refused[object_name(obj)] = answer.message
                 elif obj["kind"] == "Namespace":
                     kube.must(kube.apply(default_service_account(obj["metadata"]["name"])), "default ServiceAccount")
             crds = [obj for obj in objects if obj["kind"] == "CustomResourceDefinition"]
@@ -139,7 +133,7 @@ def pods_of(objects: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
     (placed: namespaced objects carry their namespace)."""
     for obj in objects:
         if obj.get("kind") in WORKLOAD_KINDS:
-            yield name_of(obj), as_pod(obj, obj["metadata"]["namespace"])
+            yield object_name(obj), as_pod(obj, obj["metadata"]["namespace"])
 
 
 def pod_security_refusals(kube: Kube, pods: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
@@ -193,7 +187,7 @@ def create_all(kube: Kube, pairs: Iterable[tuple[dict[str, Any], str]], manager:
         obj = placed(kube, obj, namespace_of[id(obj)])
         answer = kube.create(obj, manager=manager)
         if not answer.ok:
-            refused[name_of(obj)] = answer.message
+            refused[object_name(obj)] = answer.message
         elif obj["kind"] == "CustomResourceDefinition":
             kube.wait_established([obj])
     return refused
@@ -217,12 +211,12 @@ def helm_clashes(kube: Kube, objects: list[dict[str, Any]], release: str, namesp
         existing = kube.get(obj)
         if existing.status == 404:
             continue
-        metadata = kube.must(existing, name_of(obj))["metadata"]
+        metadata = kube.must(existing, object_name(obj))["metadata"]
         owner = ((metadata.get("labels") or {}).get(HELM_MANAGED_BY[0]),
                  (metadata.get("annotations") or {}).get(HELM_RELEASE_NAME),
                  (metadata.get("annotations") or {}).get(HELM_RELEASE_NAMESPACE))
         if owner != (HELM_MANAGED_BY[1], release, namespace):
-            clashes.append(f"{name_of(obj)}: exists, owned by release {owner[2]}/{owner[1]}, not {namespace}/{release}")
+            clashes.append(f"{object_name(obj)}: exists, owned by release {owner[2]}/{owner[1]}, not {namespace}/{release}")
     return clashes
 
 
@@ -237,7 +231,7 @@ def shared_cluster_clashes(kube: Kube, output: StackOutput) -> list[str]:
         obj = placed(kube, obj, output.settings.namespace)
         answer = kube.create(obj)
         if answer.status == 409:
-            clashes.append(f"{name_of(obj)}: exists (pulumi-kubernetes creates it; it does not adopt)")
+            clashes.append(f"{object_name(obj)}: exists (pulumi-kubernetes creates it; it does not adopt)")
         elif not answer.ok:
-            raise AssertionError(f"{name_of(obj)}: HTTP {answer.status}: {answer.message}")
+            raise AssertionError(f"{object_name(obj)}: HTTP {answer.status}: {answer.message}")
     return sorted(clashes)

@@ -26,10 +26,11 @@ from monitoring.logging.agent import ALLOY_SERVICE_ACCOUNT
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 from monitoring.security import RESTRICTED, pod_security_labels
 from policy.immutable import IMMUTABLE_FIELDS as PLATFORM_IMMUTABLE_FIELDS, REFUSED as PLATFORM_REFUSED
+from policy.model import object_name
 from testkit.apiserver import ApiServer, Kube, service_account
 from testkit.operator import Operator, chart_operator
 from testkit.stack_apply import (Applied, apply_stack, as_pod, create_all, default_service_account, helm_clashes,
-                                 helm_installed, name_of, pod_security_refusals, pods_of, shared_cluster_clashes)
+                                 helm_installed, pod_security_refusals, pods_of, shared_cluster_clashes)
 from tools import charts
 from tools.go_tools import binary, reported_version
 from tools.stacks import stacks
@@ -159,7 +160,7 @@ def operator_pods(cluster: Cluster) -> list[tuple[str, dict[str, Any]]]:
 
     from testkit.live import wait_until
     sets = wait_until(made, timeout=60, interval=0.2, what=f"the Operator's StatefulSets {sorted(names)}")
-    return [(name_of({**s, "kind": "StatefulSet"}), as_pod({**s, "kind": "StatefulSet"}, s["metadata"]["namespace"]))
+    return [(object_name({**s, "kind": "StatefulSet"}), as_pod({**s, "kind": "StatefulSet"}, s["metadata"]["namespace"]))
             for s in sets]
 
 
@@ -421,10 +422,10 @@ def test_a_change_of_an_immutable_field_is_refused_as_the_platform_table_says(cl
     PREVIOUS[(field.kind, field.path)](base)
     assert base != head
     try:
-        kube.must(kube.apply(base), f"the previous revision of {name_of(head)}")
+        kube.must(kube.apply(base), f"the previous revision of {object_name(head)}")
         answer = kube.apply(head)
-        assert answer.status == 422, f"{name_of(head)}: changing {field.path} was accepted"
-        assert said(field.says).rstrip(".") in said(answer.message), f"{name_of(head)}, {field.path}: {answer.message}"
+        assert answer.status == 422, f"{object_name(head)}: changing {field.path} was accepted"
+        assert said(field.says).rstrip(".") in said(answer.message), f"{object_name(head)}, {field.path}: {answer.message}"
     finally:
         kube.delete(head)
 
@@ -433,9 +434,9 @@ def test_applying_the_same_revision_again_changes_nothing(cluster):
     """The negative case: the head over itself is accepted and leaves every object as it was."""
     kube = cluster.kube
     for obj in [o for o in cluster.applied.objects if o["kind"] in ("StorageClass", "StatefulSet")][:5]:
-        before = kube.must(kube.get(obj), name_of(obj))["metadata"]["resourceVersion"]
-        kube.must(kube.apply(obj), name_of(obj))
-        assert kube.must(kube.get(obj), name_of(obj))["metadata"]["resourceVersion"] == before, name_of(obj)
+        before = kube.must(kube.get(obj), object_name(obj))["metadata"]["resourceVersion"]
+        kube.must(kube.apply(obj), object_name(obj))
+        assert kube.must(kube.get(obj), object_name(obj))["metadata"]["resourceVersion"] == before, object_name(obj)
 
 
 # ------------------------------------------------------------------------------ a shared cluster
