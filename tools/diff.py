@@ -124,6 +124,11 @@ class ReleaseDiff:
     crd_downgrade: bool = False
     """A lower chart version of a release that installs CRDs: Helm would apply the older CRDs."""
 
+    @property
+    def changed(self) -> bool:
+        """Whether deploying it changes anything: the release, its chart version, values or objects."""
+        return bool(self.release or self.before != self.after or self.values or self.objects or self.relabelled)
+
 
 @dataclass(frozen=True)
 class Revision:
@@ -140,6 +145,10 @@ class StackDiff:
     head: str
     program: tuple[ObjectChange, ...]
     releases: tuple[ReleaseDiff, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.program) or any(r.changed for r in self.releases)
 
     def objects(self) -> Iterable[ObjectChange]:
         yield from self.program
@@ -469,7 +478,7 @@ def _release_lines(release: ReleaseDiff) -> list[str]:
         version = f"removed, was {release.before}"
     if release.release and release.release.change != "changed":
         return [f"release {release.chart} ({version})"]
-    if not (release.release or release.values or release.objects or release.relabelled or release.skipped):
+    if not release.changed and not release.skipped:
         return [f"release {release.chart} ({version}): unchanged"]
     lines = [f"release {release.chart} ({version}): values {len(release.values)} changed; objects {_counts(release.objects)}"
              + (f"; {release.relabelled} with only their chart's version labels changed" if release.relabelled else "")]

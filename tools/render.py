@@ -69,7 +69,7 @@ def changes(previous: Path, out: Path, rendered: RenderedStack) -> str:
         return f"Changes: none since the previous render ({previous}, {when})"
     found = diff.diff_stacks(diff.Revision(f"the previous render ({previous}, {when})", RenderedStack.load(previous)),
                              diff.Revision("this render", rendered))
-    if not found.program and not any(r.release or r.values or r.objects or r.before != r.after for r in found.releases):
+    if not found.changed:
         return f"Changes: none since the previous render ({previous}, {when})"
     return ("Changes since the previous render:\n" + found.text() + "\n(what the charts make of their values is not "
             f"templated here: `make diff STACK={rendered.stack} BASE=<revision>` compares it, and flags what cannot change "
