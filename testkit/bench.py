@@ -21,6 +21,7 @@ import yaml
 
 from tools.mock_runtime import ROOT
 from tools.program import stack_file
+from tools.stacks import stacks
 
 RUNS = 5
 RENDER_SECONDS, SCALE_RENDER_SECONDS, RENDER_MB, SUITE_SECONDS = 1.0, 1.5, 300, 20.0
@@ -74,10 +75,10 @@ def render_runs(what: str, cmd: list[str], budget: float) -> bool:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m testkit.bench")
     parser.add_argument("--offline", required=True, help="the pytest -m expression of the offline suite (the Makefile's OFFLINE)")
-    parser.add_argument("stacks", nargs="*", default=["dev", "prod"])
+    parser.add_argument("stacks", nargs="*", help="the stacks to render (default: every stack file)")
     args = parser.parse_args(argv)
     over = False
-    for stack in args.stacks:
+    for stack in args.stacks or stacks():
         over |= render_runs(f"{stack:5s}", [sys.executable, "-m", "tools.render", stack], RENDER_SECONDS)
     with tempfile.TemporaryDirectory() as folder:
         path = scaled_stack_file(Path(folder))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import io
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,6 +14,7 @@ import yaml
 
 from config import Secrets, Settings, load
 from config.schema import NAMESPACE
+from tools import render
 from tools.mock_runtime import ROOT, Run, encode_config, run_program
 from tools.rendered import RenderedStack
 
@@ -136,3 +139,12 @@ def write_rules(groups: list[dict], directory: Path) -> tuple[Path, list[str]]:
     for group in groups:
         (directory / GROUP_FILES / f"{group['name']}.yaml").write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False))
     return path, [g["name"] for g in groups]
+
+
+def render_in(folder: Path, stack: str) -> tuple[int, str, str]:
+    """`make render STACK=<stack>` for Pulumi.<stack>.yaml of `folder`, into its build/: exit code, what it
+    printed, what it refused with."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = render.render(stack, root=folder, out_root=folder / "build")
+    return code, out.getvalue(), err.getvalue()

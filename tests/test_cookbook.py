@@ -7,9 +7,7 @@ Each recipe renders the whole program (the stack as shipped once, then once per 
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import re
 import shutil
 from dataclasses import dataclass
@@ -18,8 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import ROOT
-from tools import render
+from tests.support import ROOT, render_in
 
 pytestmark = pytest.mark.variants
 
@@ -70,14 +67,6 @@ def merged(config: dict, edit: dict) -> dict:
     return out
 
 
-def rendered(stack: str, folder: Path) -> tuple[int, str, str]:
-    """`make render STACK=<stack>` in `folder`: exit code, what it printed, what it refused with."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = render.render(stack, root=folder, out_root=folder / "build")
-    return code, out.getvalue(), err.getvalue()
-
-
 def shipped(stack: str) -> dict:
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
 
@@ -89,7 +78,7 @@ def shipped_renders(tmp_path_factory) -> dict[str, Path]:
     for stack in {r.source for r in recipes() if r.stack == r.source}:
         folder = tmp_path_factory.mktemp(f"shipped-{stack}")
         shutil.copy(ROOT / f"Pulumi.{stack}.yaml", folder)
-        assert rendered(stack, folder)[0] == 0
+        assert render_in(folder, stack)[0] == 0
         renders[stack] = folder / "build" / stack
     return renders
 
@@ -112,12 +101,12 @@ def test_a_recipe_does_what_the_cookbook_says_the_render_shows(recipe, shipped_r
         # A new stack beside the one it is copied from: a copy left as it was is refused.
         shutil.copy(ROOT / f"Pulumi.{recipe.source}.yaml", tmp_path)
         (tmp_path / f"Pulumi.{recipe.stack}.yaml").write_text(yaml.safe_dump(document))
-        code, _, err = rendered(recipe.stack, tmp_path)
+        code, _, err = render_in(tmp_path, recipe.stack)
         assert code == 2 and recipe.refused, err
         assert [line for line in recipe.refused if line not in err.splitlines()] == []
     document["config"] = merged(document["config"], recipe.edit)
     (tmp_path / f"Pulumi.{recipe.stack}.yaml").write_text(yaml.safe_dump(document))
-    code, out, err = rendered(recipe.stack, tmp_path)
+    code, out, err = render_in(tmp_path, recipe.stack)
     assert code == 0, err
     printed = [line.rstrip() for line in out.splitlines()]
     assert [line for line in recipe.shows if line not in printed] == [], out

@@ -6,8 +6,6 @@ rendered)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -15,9 +13,8 @@ import pytest
 import yaml
 
 from monitoring import alertmanager
-from tests.support import ROOT, SECRET_VALUES, rendered_stack, run_stack
+from tests.support import ROOT, SECRET_VALUES, render_in, rendered_stack, run_stack
 from tests.test_program import strings
-from tools import render
 from tools.footprint import known_footprint, stack_footprint
 from tools.mock_runtime import plain
 from tools.rendered import RenderedStack
@@ -41,10 +38,7 @@ def rendered_in(folder: Path, stack: str, edit: dict) -> tuple[int, str, str]:
     document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     document["config"].update({f"{NS}:{key}": value for key, value in edit.items()})
     (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = render.render(stack, root=folder, out_root=folder / "build")
-    return code, out.getvalue(), err.getvalue()
+    return render_in(folder, stack)
 
 
 def test_a_receivers_secret_reaches_its_receiver_only_as_a_secret():
