@@ -18,33 +18,22 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from typing import Any, ClassVar, Optional
 
+from policy.duration import parse_duration_ms
 from policy.ebs import GIB, GP3
 from policy.kubernetes import DNS1123_LABEL, label_value_problem
 
 # ---------------------------------------------------------------------------- durations
 
 # Prometheus' duration grammar: units in this order, each at most once (`1h30m`, not `30m1h`).
-DURATION_UNITS_MS = {"y": 31536000000, "w": 604800000, "d": 86400000, "h": 3600000, "m": 60000, "s": 1000, "ms": 1}
-_DURATION_RE = re.compile("".join(f"(?:([0-9]+){unit})?" for unit in DURATION_UNITS_MS))
 # Prometheus keeps a duration in an int64 of nanoseconds: about 292 years.
 _DURATION_MAX_MS = (2**63 - 1) // 10**6
 _DURATION_EXPECTED = "a duration such as 30s, 5m, 12h, 15d or 1h30m (units y w d h m s ms, in that order, each at most once)"
 
 
-def _duration_ms(text: str) -> Optional[int]:
-    """Milliseconds of a duration in Prometheus' grammar, or None when it is not one."""
-    if text == "0":  # Prometheus' ParseDuration takes a bare zero
-        return 0
-    m = _DURATION_RE.fullmatch(text) if text else None
-    if m is None:
-        return None
-    return sum(int(n) * ms for n, ms in zip(m.groups(), DURATION_UNITS_MS.values()) if n is not None)
-
-
 def duration_ms(text: str) -> int:
     """Milliseconds of a Prometheus duration (`90s`, `1h30m`, `500ms`, `0`); ValueError otherwise.
     The one duration parser of the project: settings, the live harness and the tests read it."""
-    ms = _duration_ms(text) if isinstance(text, str) else None
+    ms = parse_duration_ms(text) if isinstance(text, str) else None
     if ms is None:
         raise ValueError(f"not a Prometheus duration: {text!r}: expected {_DURATION_EXPECTED}")
     return ms
@@ -76,7 +65,7 @@ class Duration:
 
     @classmethod
     def parse(cls, raw: Any) -> "Duration":
-        ms = _duration_ms(raw) if isinstance(raw, str) else None
+        ms = parse_duration_ms(raw) if isinstance(raw, str) else None
         if ms is None or ms <= 0:
             raise ValueError(_DURATION_EXPECTED)
         if ms > _DURATION_MAX_MS:

@@ -21,6 +21,8 @@ import json
 import re
 from typing import Any, Iterator, Optional
 
+from policy.duration import parse_duration_ms
+
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -83,16 +85,11 @@ def lifecycle_outlives_retention(expiration_days: int, retention_seconds: float)
     return expiration_days * 86400 > retention_seconds
 
 
-_GO_DURATION = re.compile(r"(?:([0-9]+)(ms|y|w|d|h|m|s))")
-_SECONDS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-
-
 def duration_seconds(text: Any) -> Optional[float]:
-    """A store's retention as its configuration writes it (`2160h`, `90d`, `336h`); None otherwise."""
-    text = str(text)
-    if not text or "".join(m.group(0) for m in _GO_DURATION.finditer(text)) != text:
-        return None
-    return sum(int(n) * _SECONDS[unit] for n, unit in _GO_DURATION.findall(text))
+    """A store's retention as its configuration writes it (`2160h`, `90d`, `336h`: Prometheus' grammar,
+    policy/duration.py); None otherwise."""
+    ms = parse_duration_ms(str(text))
+    return None if ms is None else ms / 1000
 
 
 def trust_policy_problems(document: Any) -> Iterator[str]:

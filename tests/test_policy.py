@@ -19,6 +19,7 @@ import yaml
 
 from config import ConfigError
 from policy import immutable
+from policy.aws import duration_seconds
 from policy.ebs import GP3, gp3_volume
 from policy.model import RELEASE, StackView, prometheus_objects
 from policy.rules import RULES, violations
@@ -255,6 +256,12 @@ def test_a_bucket_prefix_is_judged_with_the_suffix_pulumi_aws_adds():
     assert judged(prefixed("w" * 38), "s3-bucket-names") == [
         f"S3 bucket metrics-bucket: name {'w' * 38!r} and pulumi-aws's 26-character suffix: "
         "64 characters: S3 bucket names are 3 to 63 characters long"]
+
+
+def test_a_stores_retention_is_read_in_prometheus_duration_grammar():
+    """Mimir's and Loki's retention settings are `model.Duration`s: units in order, each once."""
+    assert [duration_seconds(t) for t in ("2160h", "90d", "1h30m", "0", "30m1h", "1h1h", "90 days", "")] == [
+        7_776_000, 7_776_000, 5_400, 0, None, None, None, None]
 
 
 def test_an_expiry_not_longer_than_the_stores_retention_is_refused():

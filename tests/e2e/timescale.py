@@ -20,7 +20,8 @@ import math
 import re
 from typing import Any
 
-from config.types import DURATION_UNITS_MS, duration_ms
+from config.types import duration_ms
+from policy.duration import DURATION_UNITS_MS
 
 _DURATION = r"(?:\d+(?:ms|[ywdhms]))+"
 _RANGE = re.compile(rf"\[\s*({_DURATION})\s*(?::\s*({_DURATION})?\s*)?\]")
