@@ -647,6 +647,33 @@ def test_huge_numbers_and_dates_in_a_stack_file_are_lines_not_tracebacks(tmp_pat
     ]
 
 
+def test_libyaml_reads_a_stack_file_as_pyyaml_does(tmp_path):
+    """The render reads a stack file with libyaml and, when libyaml refuses it, again with PyYAML
+    to word the refusal (the malformed files above): both must read the same values from a file
+    they accept, dates, huge numbers, merges, sets and binaries included."""
+    tricky = DEV_STACK.replace("name: webhook-dev", "name: 2024-01-01") + (
+        "  webhook-monitoring:tags: &tags {team: webhooks, born: 2024-01-01 10:00:00}\n"
+        "  webhook-monitoring:owners:\n    <<: *tags\n    host: grafana.example.com\n"
+        f"  webhook-monitoring:protect: {'9' * 400}\n"
+        "  webhook-monitoring:logging: !!set {a, b}\n"
+        "  webhook-monitoring:federationCredentials: !!binary aGVsbG8=\n"
+        "  webhook-monitoring:slackWebhookUrl:\n    secure: v1:AAAABBBBCCCC\n"
+    )
+    texts = [path.read_text() for path in [*ROOT.glob("Pulumi.*.yaml"), *ROOT.glob("docs/examples/Pulumi.*.yaml")]]
+    for text in [*texts, tricky]:
+        path = tmp_path / "Pulumi.any.yaml"
+        path.write_text(text)
+        read = program._config_of(path, text, program._FastStackFileLoader)
+        assert read == program._config_of(path, text, program._StackFileLoader)
+    config, declared = read
+    assert (json.loads(config["webhook-monitoring:cluster"])["name"], config["webhook-monitoring:protect"]) == ("2024-01-01", "9" * 400)
+    assert json.loads(config["webhook-monitoring:owners"]) == {
+        "team": "webhooks", "born": "2024-01-01 10:00:00", "host": "grafana.example.com"}
+    assert json.loads(config["webhook-monitoring:logging"]) == {"a": None, "b": None}
+    assert config["webhook-monitoring:federationCredentials"] == "aGVsbG8="
+    assert declared == {"webhook-monitoring:slackWebhookUrl"}
+
+
 def test_the_readme_example_of_configuration_errors_is_what_the_render_prints(tmp_path, capsys):
     readme = (ROOT / "README.md").read_text()
     block = readme.split("with one line per problem:\n\n```\n", 1)[1].split("```", 1)[0]
