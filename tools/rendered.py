@@ -217,8 +217,9 @@ class RenderedStack:
             files[ALERTMANAGER_CONFIG_KEY] = self.alertmanager_text
         for name, text in self.logging.items():
             files[f"logging/{name}"] = text
-        for uid, model in self.dashboards.items():
-            files[f"dashboards/{uid}.json"] = json.dumps(model, indent=2, sort_keys=True) + "\n"
+        # The files Grafana's dashboard sidecar writes, as it writes them.
+        files.update(sorted((f"dashboards/{name}", text)
+                            for config_map in self._dashboard_config_maps for name, text in config_map["data"].items()))
         return files
 
 
