@@ -122,7 +122,7 @@ class RenderedStack:
 
     @cached_property
     def alertmanager(self) -> dict[str, Any]:
-        return yaml.safe_load(self.alertmanager_text or "{}")
+        return yaml.load(self.alertmanager_text or "{}", Loader=yaml.CSafeLoader)
 
     @cached_property
     def _dashboard_config_maps(self) -> list[dict[str, Any]]:
