@@ -9,7 +9,7 @@ import urllib.parse
 from typing import Any, Iterator, Mapping
 
 from config import naming, sizing
-from config.schema import NAMESPACE, camel
+from config.schema import NAMESPACE, keyed_fields
 from config.settings import MetricsSettings, Settings, VolumeProfile
 from config.types import Size
 from policy.aws import TAGS_PER_RESOURCE, lifecycle_outlives_retention, tag_problem
@@ -301,8 +301,8 @@ def is_example_host(host: str) -> bool:
 def _text_leaves(value: Any, key: str) -> Iterator[tuple[str, str]]:
     """(full key, text) of every string in a settings tree."""
     if dataclasses.is_dataclass(value):
-        for f in dataclasses.fields(value):
-            yield from _text_leaves(getattr(value, f.name), f"{key}.{camel(f.name)}" if key else camel(f.name))
+        for name, f in keyed_fields(type(value)).items():
+            yield from _text_leaves(getattr(value, f.name), f"{key}.{name}" if key else name)
     elif isinstance(value, dict):
         for k, v in value.items():
             yield from _text_leaves(k, key)

@@ -81,6 +81,12 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@functools.lru_cache(maxsize=None)
+def keyed_fields(cls: type) -> dict[str, dataclasses.Field]:
+    """A settings class's fields by their config key (the camelCase form of the field name)."""
+    return {camel(f.name): f for f in dataclasses.fields(cls)}
+
+
 def _is_section(tp: Any) -> bool:
     return dataclasses.is_dataclass(tp) and tp not in VALUE_TYPES
 
@@ -241,7 +247,7 @@ class _Parser:
         if not isinstance(raw, dict):
             self.problem(key, raw, "an object")
             return None
-        fields = {camel(f.name): f for f in dataclasses.fields(cls)}
+        fields = keyed_fields(cls)
         for unknown in sorted(set(raw) - set(fields), key=str):
             self.unknown_key(join_key(key, str(unknown)), str(unknown), fields)
         hints = _type_hints(cls)
@@ -337,14 +343,14 @@ def describe(cls: type, prefix: str, overrides: Mapping[str, Any] | None = None)
     """Every key of `cls`, depth first, as documented in docs/configuration.md."""
     hints = typing.get_type_hints(cls)
     overrides = overrides or {}
-    for f in dataclasses.fields(cls):
+    for name, f in keyed_fields(cls).items():
         tp = hints[f.name]
-        key = join_key(prefix, camel(f.name))
+        key = join_key(prefix, name)
         item_tp = typing.get_args(tp)[0] if typing.get_origin(tp) is tuple else None
         example = f.metadata.get("example")
         inner = _optional_inner(tp)
         section = _is_section(inner)
-        default = overrides.get(camel(f.name), f.metadata.get("default", _REQUIRED))
+        default = overrides.get(name, f.metadata.get("default", _REQUIRED))
         if isinstance(default, PerEnvironment) and _UNSET in (default.dev, default.prod):
             own = f.metadata.get("default", _REQUIRED)
             default = PerEnvironment(own if default.dev is _UNSET else default.dev,

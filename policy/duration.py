@@ -7,6 +7,7 @@ order, each at most once, or a bare 0.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Optional
 
@@ -14,6 +15,7 @@ DURATION_UNITS_MS = {"y": 31536000000, "w": 604800000, "d": 86400000, "h": 36000
 _DURATION_RE = re.compile("".join(f"(?:([0-9]+){unit})?" for unit in DURATION_UNITS_MS))
 
 
+@functools.lru_cache(maxsize=1024)  # a stack's few durations, read for every service and probe
 def parse_duration_ms(text: str) -> Optional[int]:
     """Milliseconds of a duration in Prometheus' grammar, or None when it is not one."""
     if text == "0":  # ParseDuration takes a bare zero
