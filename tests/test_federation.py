@@ -36,7 +36,7 @@ def fleet():
 
 
 def policies(rendered) -> list[dict]:
-    return [m for m in rendered.manifests() if m["kind"] == "NetworkPolicy"]
+    return rendered.manifests("NetworkPolicy")
 
 
 def test_behind_the_ingress_the_pods_see_the_controller_which_the_policy_admits(fleet):

@@ -43,7 +43,7 @@ TEAM_AND_ROLE = {"grafana": {"folderPermissions": [{"team": "sre", "permission":
 
 
 def folder_job(overrides: dict | None = None) -> dict:
-    (job,) = [m for m in rendered_stack("dev", overrides).manifests() if m["kind"] == "Job"]
+    (job,) = rendered_stack("dev", overrides).manifests("Job")
     return job
 
 

@@ -109,7 +109,7 @@ MUST_REFUSE = [
 
 
 def policies_of(stack: str, overrides: dict | None = None) -> list[dict]:
-    return [m for m in rendered_stack(stack, overrides).manifests() if m["kind"] == "NetworkPolicy"]
+    return rendered_stack(stack, overrides).manifests("NetworkPolicy")
 
 
 def allowed(policies, source: str, destination: str, port: int, protocol: str) -> bool:

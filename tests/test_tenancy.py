@@ -194,7 +194,7 @@ def joined() -> RenderedStack:
 def test_joining_the_program_reads_the_platforms_crds_and_registers_namespaced_discovery(joined):
     reads = sorted(r["name"] for r in joined.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"))
     assert reads == sorted(f"metrics-platform-crd-{crd.split('.')[0]}" for crd in tenancy.STACK_CRDS)
-    monitors = [m["metadata"]["name"] for m in joined.manifests() if m["kind"] == "ServiceMonitor"]
+    monitors = [m["metadata"]["name"] for m in joined.manifests("ServiceMonitor")]
     assert {"platform-kube-state-metrics", "platform-node-exporter"} <= set(monitors)
     assert not joined.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in joined.inputs("kubernetes:rbac.authorization.k8s.io/v1:Role")

@@ -96,14 +96,16 @@ class RenderedStack:
         found.sort(key=lambda r: FIRST_RELEASES.index(r.chart) if r.chart in FIRST_RELEASES else len(FIRST_RELEASES))
         return {r.chart: r for r in found}
 
-    def manifests(self) -> list[dict[str, Any]]:
+    def manifests(self, only: str | None = None) -> list[dict[str, Any]]:
         """The Kubernetes objects the program registers itself (not Helm releases, nor what it reads), as
-        manifests."""
+        manifests; `only`: those of that kind."""
         manifests = []
         for resource in self.resources:
             if not resource["type"].startswith("kubernetes:") or resource["type"] == RELEASE or resource.get("read"):
                 continue
             api_version, kind = api_version_and_kind(resource["type"])
+            if only is not None and kind != only:
+                continue
             body = {k: v for k, v in reveal(resource["inputs"]).items() if k not in ("apiVersion", "kind")}
             manifests.append({"apiVersion": api_version, "kind": kind, **body})
         return manifests
@@ -167,7 +169,7 @@ class RenderedStack:
     def service_monitors(self) -> dict[str, dict[str, Any]]:
         """The configured services' ServiceMonitors (those labelling their targets with the monitor's
         name), whole, by name, in the order configured."""
-        configured = [m for m in self.manifests() if m["kind"] == "ServiceMonitor" and any(
+        configured = [m for m in self.manifests("ServiceMonitor") if any(
             relabel.get("targetLabel") == MONITOR_LABEL
             for endpoint in m["spec"]["endpoints"] for relabel in endpoint.get("relabelings") or [])]
         return {m["metadata"]["name"]: m for m in configured}

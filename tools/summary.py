@@ -94,7 +94,7 @@ def summary(settings: Settings, rendered: RenderedStack, warnings: list[str],
         monitors.append((name, f"namespace {namespaces}", selector,
                          f"port {endpoint.get('port')} {endpoint.get('path', '/metrics')} every {endpoint.get('interval')}"))
     lines += _table(monitors) or ["  none"]
-    probes = [m for m in rendered.manifests() if m["kind"] == "Probe"]
+    probes = rendered.manifests("Probe")
     if probes:
         lines.append("Probes (blackbox exporter):")
         lines += _table((p["metadata"]["name"], ", ".join(p["spec"]["targets"]["staticConfig"]["static"]),
