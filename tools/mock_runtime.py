@@ -132,7 +132,6 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def __init__(self, program_mocks: "ProgramMocks"):
         super().__init__(program_mocks)
-        self.mocks: ProgramMocks = program_mocks
         self.registered: list[Registered] = []
 
     def RegisterResource(self, request):

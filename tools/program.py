@@ -104,12 +104,13 @@ _StackFileConstructor.add_constructor("tag:yaml.org,2002:set", _StackFileConstru
 
 
 class _FastStackFileLoader(_StackFileConstructor, yaml.CSafeLoader):
-    """libyaml's parser: a stack of 200 services reads in 10 ms instead of 60."""
+    """libyaml's parser: the stack file of 200 services reads in 6 ms instead of PyYAML's 53."""
 
 
 class _StackFileLoader(_StackFileConstructor, yaml.SafeLoader):
     """PyYAML's parser, which words a mistake better (the character, the place): it reads again a
     file libyaml refused."""
+
 
 _NODE_KINDS = {"scalar": "a single value", "sequence": "a list", "mapping": "a mapping"}
 
