@@ -235,7 +235,11 @@ def test_one_crash_looping_workload_of_several_is_told_to_the_team_and_pages_no_
     """webhook-retrier's one pod restarts all along (every 40 s scaled) while the other workloads run:
     the team's Slack is told, by a warning that reaches no one's PagerDuty."""
     assert ("WorkloadCrashLooping", "webhook-retrier", "firing") in report.facts["workload_alerts"]
-    assert {service for _, service, _ in report.facts["workload_alerts"]} == {"webhook-retrier"}
+    # The crash-loop scenario's service restarts too, and may still be alerted on when the facts are
+    # read (its outage pages, above); no workload that runs is.
+    crashing = {"webhook-retrier", report.scenario_services["crashloop"]}
+    alerted = {service for _, service, _ in report.facts["workload_alerts"]}
+    assert alerted <= crashing, alerted - crashing
     posts = report.slack_posts("webhook-retrier", "WorkloadCrashLooping")
     assert posts and posts[0]["title"].startswith(f"[FIRING:1] {WHERE} webhook-retrier: Pods of a workload are crash looping")
     assert report.capture.received(PAGERDUTY, lambda b: b["payload"]["component"] == "webhook-retrier") == []
