@@ -665,6 +665,12 @@ def notifications(firings: list[Firing], config: dict[str, Any], external_labels
     return sent
 
 
+def sent_in_range(firings: list[Firing], ruleset: RuleSet, start_ms: int, end_ms: int) -> list[Notification]:
+    """What the rule set's Alertmanager configuration sends from `start_ms` to `end_ms` for these firings."""
+    return [n for n in notifications(firings, ruleset.alertmanager, ruleset.external_labels, end_ms,
+                                     duration_ms(ruleset.resend_delay)) if n.at >= start_ms]
+
+
 def _all(rule: dict[str, Any], side: str, labels: dict[str, str]) -> bool:
     """Whether labels match one side (`source`, `target`) of an inhibit rule."""
     return route_matches(rule, labels, f"{side}_")
@@ -1039,9 +1045,7 @@ def run(ruleset: RuleSet, api: QueryApi, start_ms: int, end_ms: int, *, label: s
     for i, result in results.items():
         result.firings = [f for f in result.firings
                           if f.fired_at <= end_ms and (f.resolved_at is None or f.resolved_at > start_ms)]
-    firings = [f for i in sorted(results) for f in results[i].firings]
-    sent = [n for n in notifications(firings, ruleset.alertmanager, ruleset.external_labels, end_ms,
-                                     duration_ms(ruleset.resend_delay)) if n.at >= start_ms]
+    sent = sent_in_range([f for i in sorted(results) for f in results[i].firings], ruleset, start_ms, end_ms)
     silent = silent_receivers(ruleset.alertmanager)
     return Result(label, start_ms, end_ms, [results[i] for i in sorted(results)], sent,
                   {r["name"]: r["name"] not in silent for r in ruleset.alertmanager.get("receivers", [])},

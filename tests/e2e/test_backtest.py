@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import operator
 from collections import Counter
 import io
 import json
@@ -291,8 +293,12 @@ def common(labels_list: list[dict[str, str]], name: str) -> str:
 
 def backtested_sent(result: backtest.Result) -> list[tuple[tuple[str, str, str, str], int]]:
     """((path, status, alertname, service), time) of every notification the backtest sends."""
+    return keyed(result.notifications)
+
+
+def keyed(notifications: list[backtest.Notification]) -> list[tuple[tuple[str, str, str, str], int]]:
     sent = []
-    for n in result.notifications:
+    for n in notifications:
         alerts = [dict(a) for a in n.firing + n.resolved]
         sent.append(((integration_path(n.receiver, n.integration), n.status, common(alerts, "alertname"),
                       common(alerts, "service")), n.at))
@@ -318,6 +324,23 @@ def captured_sent(pipeline: Pipeline) -> list[tuple[tuple[str, str, str, str], i
     return sent
 
 
+def undecided(pipeline: Pipeline, result: backtest.Result, inside) -> Counter:
+    """The notifications that an ordering closer than one evaluation interval decides: the backtest
+    again with every alert resolving an interval earlier, and later; what any of the three runs
+    sends and another does not. One of these orderings, seen live: the inhibit service's error-rate
+    page resolving tens of milliseconds before or after its warning group's flush. Before, the
+    warning stays inhibited; after, Alertmanager 0.34 lets it out until Prometheus re-sends the
+    burn-rate page that still fires (its inhibitor index keeps one source: tools/backtest.py)."""
+    firings = [f for a in result.alerts for f in a.firings]
+    runs = []
+    for shift in (-pipeline.interval_ms, 0, pipeline.interval_ms):
+        moved = [f if f.resolved_at is None else dataclasses.replace(f, resolved_at=f.resolved_at + shift)
+                 for f in firings]
+        sent = backtest.sent_in_range(moved, pipeline.ruleset, result.start, result.end)
+        runs.append(Counter(key for key, at in keyed(sent) if inside(key, at)))
+    return functools.reduce(operator.or_, runs) - functools.reduce(operator.and_, runs)
+
+
 def test_every_notification_is_what_the_receivers_got(pipeline, result):
     interval = pipeline.interval_ms
     # What falls within an interval of either end may be on one side only. The heartbeat apart:
@@ -328,6 +351,9 @@ def test_every_notification_is_what_the_receivers_got(pipeline, result):
     missing, extra = Counter(k for k, _ in expected), Counter(k for k, _ in got)
     missing.subtract(k for k, _ in got)
     extra.subtract(k for k, _ in expected)
+    # Either side may have what an ordering within the tolerance decides; nothing else may differ.
+    either = undecided(pipeline, result, inside)
+    missing, extra = +missing - either, +extra - either
     firings = sorted(((f.fired_at, f.resolved_at, dict(f.labels)) for a in result.alerts for f in a.firings), key=str)
     sent = [(n.at, n.receiver, n.integration, [dict(a) for a in n.firing], [dict(a) for a in n.resolved])
             for n in result.notifications]
