@@ -169,14 +169,27 @@ class Kube:
         """(`/apis/<group>/<version>/<plural>` or `/api/v1/<plural>`, namespaced) of a kind, from
         the server's discovery."""
         if (api_version, kind) not in self._resources:
-            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            found = self.request("GET", base)
-            for resource in found.body["resources"] if found.ok else []:
-                if "/" not in resource["name"]:  # not a subresource
-                    self._resources[(api_version, resource["kind"])] = (f"{base}/{resource['name']}", resource["namespaced"])
+            self._discover(api_version)
             if (api_version, kind) not in self._resources:
                 raise LookupError(f"the API server serves no {kind} in {api_version}")
         return self._resources[(api_version, kind)]
+
+    def _discover(self, api_version: str) -> None:
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        found = self.request("GET", base)
+        for resource in found.body["resources"] if found.ok else []:
+            if "/" not in resource["name"]:  # not a subresource
+                self._resources[(api_version, resource["kind"])] = (f"{base}/{resource['name']}", resource["namespaced"])
+
+    def served_kinds(self) -> dict[str, set[bool]]:
+        """Every kind the server serves, in any group and version -> whether it is namespaced there."""
+        groups = self.must(self.request("GET", "/apis"), "discovery")["groups"]
+        for api_version in ["v1", *(v["groupVersion"] for g in groups for v in g["versions"])]:
+            self._discover(api_version)
+        kinds: dict[str, set[bool]] = {}
+        for (_, kind), (_, namespaced) in self._resources.items():
+            kinds.setdefault(kind, set()).add(namespaced)
+        return kinds
 
     def namespaced(self, obj: dict[str, Any]) -> bool:
         return self.resource(obj["apiVersion"], obj["kind"])[1]
@@ -197,14 +210,12 @@ class Kube:
 
     def apply(self, obj: dict[str, Any], dry_run: bool = False, manager: str = FIELD_MANAGER) -> Response:
         """Server-side apply with strict field validation (an unknown field is refused)."""
-        params = {"fieldManager": manager, "fieldValidation": "Strict", **({"dryRun": "All"} if dry_run else {})}
-        return self.request("PATCH", self.path(obj), obj, params, "application/apply-patch+yaml")
+        return self.request("PATCH", self.path(obj), obj, _write_params(dry_run, manager), "application/apply-patch+yaml")
 
     def create(self, obj: dict[str, Any], dry_run: bool = False, manager: str = FIELD_MANAGER) -> Response:
         """A plain create (POST), as a client that does not adopt existing objects makes it."""
-        metadata = obj["metadata"]
-        params = {"fieldManager": manager, "fieldValidation": "Strict", **({"dryRun": "All"} if dry_run else {})}
-        return self.request("POST", self.collection(obj["apiVersion"], obj["kind"], metadata.get("namespace")), obj, params)
+        collection = self.collection(obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"))
+        return self.request("POST", collection, obj, _write_params(dry_run, manager))
 
     def get(self, obj: dict[str, Any]) -> Response:
         return self.request("GET", self.path(obj))
@@ -246,6 +257,11 @@ class Kube:
                            "resourceAttributes": {k: v for k, v in attributes.items() if v}}}
         answer = self.must(self.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review), "review")
         return bool(answer["status"].get("allowed"))
+
+
+def _write_params(dry_run: bool, manager: str) -> dict[str, str]:
+    """A write under `manager`, an unknown field refused, persisted unless a dry run."""
+    return {"fieldManager": manager, "fieldValidation": "Strict", **({"dryRun": "All"} if dry_run else {})}
 
 
 def _groups_of(user: str) -> list[str]:

@@ -26,6 +26,7 @@ from monitoring.logging.agent import ALLOY_SERVICE_ACCOUNT
 from monitoring.logging.loki import LOKI_SERVICE_ACCOUNT
 from monitoring.security import RESTRICTED, pod_security_labels
 from policy.immutable import IMMUTABLE_FIELDS as PLATFORM_IMMUTABLE_FIELDS, REFUSED as PLATFORM_REFUSED
+from policy.kubernetes import CLUSTER_SCOPED
 from policy.model import object_name
 from testkit.apiserver import ApiServer, Kube, service_account
 from testkit.operator import Operator, chart_operator
@@ -125,6 +126,17 @@ def test_every_object_is_accepted(cluster):
     assert sent == len(cluster.output.objects()), "an object was not sent"
     assert {o["kind"] for o in cluster.applied.objects} >= {"CustomResourceDefinition", "Prometheus", "StatefulSet",
                                                            "DaemonSet", "NetworkPolicy", "StorageClass"}
+
+
+def test_the_kinds_we_put_no_namespace_on_are_the_servers_cluster_scoped_ones(cluster):
+    """policy/kubernetes.py CLUSTER_SCOPED (the kinds the diff, the coexistence oracle and the
+    security scan give no namespace) against the server's discovery: each is served and cluster-scoped
+    there, and every kind the stack applies that the server keeps without a namespace is in it."""
+    served = cluster.kube.served_kinds()
+    assert {kind: served.get(kind) for kind in CLUSTER_SCOPED} == {kind: {False} for kind in CLUSTER_SCOPED}
+    applied = {o["kind"] for o in cluster.applied.objects}
+    assert {kind for kind in applied if False in served[kind]} <= CLUSTER_SCOPED
+    assert {"Namespace", "StorageClass", "CustomResourceDefinition", "ClusterRole"} <= applied
 
 
 def test_an_unknown_field_or_a_wrong_value_is_refused(cluster):
