@@ -127,7 +127,7 @@ class Alerting(pulumi.ComponentResource):
             heartbeat_url=args.heartbeat_url,
             platform_slack_webhook_url=args.platform_slack_webhook_url,
             platform_pagerduty_routing_key=args.platform_pagerduty_routing_key,
-            named=pulumi.Output.from_input(args.receiver_secrets).apply(lambda text: receiver_secrets(text) or {} if text else {}),
+            named=pulumi.Output.from_input(args.receiver_secrets).apply(lambda text: receiver_secrets(text) or {}),
         ).apply(lambda values: render_yaml(alertmanager_config(settings, Receivers(**values))))
         secret_name = f"{name}-alertmanager-config"
         config_secret = k8s.core.v1.Secret(

@@ -24,8 +24,8 @@ from policy.kubernetes import DNS1123_LABEL, label_value_problem
 
 # ---------------------------------------------------------------------------- durations
 
-# Prometheus' duration grammar: units in this order, each at most once (`1h30m`, not `30m1h`).
-# Prometheus keeps a duration in an int64 of nanoseconds: about 292 years.
+# The grammar is Prometheus' (policy/duration.py); Prometheus keeps a duration in an int64 of
+# nanoseconds: about 292 years.
 _DURATION_MAX_MS = (2**63 - 1) // 10**6
 _DURATION_EXPECTED = "a duration such as 30s, 5m, 12h, 15d or 1h30m (units y w d h m s ms, in that order, each at most once)"
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from config.settings import Settings
 
+
 def mimir_replication_factor(settings: Settings) -> int:
     """3 (one copy per zone) with at least 3 ingesters; 1 below that, where 3 copies cannot exist.
 

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Optional
 from policy import kubernetes
 from policy.ebs import GIB
 
+
 def quantity(value: Any) -> float:
     """A Kubernetes resource quantity as a number: `250m` -> 0.25, `1Gi` -> 1073741824, `2` -> 2."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -72,7 +72,6 @@ VERSION_LABELS = {"helm.sh/chart", "app.kubernetes.io/version", "chart"}
 # What identifies an item of a list of objects, in the order tried.
 IDENTITIES = ("name", "alert", "record", "uid", "job_name", "mountPath", "containerPort", "port")
 TEXT_WIDTH = 100
-# Kinds without a namespace: Helm puts the release's namespace on the others it renders without one.
 
 
 # ------------------------------------------------------------------------------ the diff
@@ -258,6 +257,7 @@ def _objects(release: Optional[ChartRelease]) -> dict[str, dict[str, Any]]:
     found = {}
     for obj in release.objects:
         metadata = obj.get("metadata") or {}
+        # Helm puts the release's namespace on what it renders without one, cluster-scoped kinds apart.
         namespace = metadata.get("namespace") or ("" if obj["kind"] in CLUSTER_SCOPED else release.namespace)
         found[f"{obj['kind']} {namespace + '/' if namespace else ''}{metadata.get('name', '?')}"] = obj
     return found
