@@ -327,6 +327,23 @@ def test_a_warning_is_sent_when_the_source_alertmanager_kept_resolves_before_ano
     assert chat(sent(errors_resolves, MONDAY + 700 * S)) == []
 
 
+def test_a_flush_at_the_instant_the_kept_source_resolves_sends_or_not_by_the_order_chosen():
+    """Group wait and interval are multiples of the evaluation interval, so a group's flush can fall
+    on the evaluation a critical resolves at; live, Alertmanager's timer and Prometheus' send are
+    then milliseconds apart in either order. Errors (sent at k x 90s) is the source kept at 9m30s,
+    Burn (sent at 60s + k x 90s) next arrives at 10m; the warning's group flushes at 4m30s and 9m30s.
+    Flushed first, the warning is still inhibited; after the resolve, it goes out."""
+    def critical(name: str, fired: int, resolved: int | None) -> Firing:
+        return Firing(labels(alertname=name, severity="critical", service="a"), fired, fired, resolved, False, 30 * S)
+
+    firings = [critical("Errors", MONDAY, MONDAY + 570 * S), critical("Burn", MONDAY + 60 * S, None),
+               alert("Slow", "warning", "a", MONDAY + 240 * S, None)]
+    chat = {flush_first: [(n.at - MONDAY) // S for n in backtest.notifications(
+                firings, CONFIG, {"cluster": "c"}, MONDAY + 1000 * S, 60_000, flush_first) if n.receiver == "chat"]
+            for flush_first in (True, False)}
+    assert chat == {True: [], False: [570]}
+
+
 def test_prometheus_sends_a_firing_alert_again_after_the_resend_delay_and_once_resolved():
     firing = Firing(labels(alertname="Errors"), MONDAY, MONDAY, MONDAY + 300 * S, False, 30 * S)
     assert [((at - MONDAY) // S, (ends - MONDAY) // S) for at, ends in backtest.sends(firing, 60_000, MONDAY + 3600 * S)] == [

@@ -548,7 +548,7 @@ def sends(alert: Firing, resend_ms: int, until_ms: int) -> Iterator[tuple[int, i
 
 
 def notifications(firings: list[Firing], config: dict[str, Any], external_labels: dict[str, str],
-                  until_ms: int, resend_ms: int = 60_000) -> list[Notification]:
+                  until_ms: int, resend_ms: int = 60_000, flush_first: bool = True) -> list[Notification]:
     """What the Alertmanager configuration sends for these alerts up to `until_ms` (Alertmanager
     0.34: dispatch/dispatch.go, notify/dedup_stage.go, inhibit/inhibit.go), the alerts reaching it
     as Prometheus sends them: when they fire, with the external labels added, resolved when they
@@ -558,7 +558,12 @@ def notifications(firings: list[Firing], config: dict[str, Any], external_labels
     Inhibition is 0.34's: per rule and value of its `equal` labels, an index keeps one source alert,
     replaced only by one that arrives with a later end; a target is inhibited while that one has
     not ended. So when the indexed source resolves while another still fires, its targets are not
-    inhibited until the other is sent again (up to the resend delay later)."""
+    inhibited until the other is sent again (up to the resend delay later).
+
+    A group's flush and what Prometheus sends can fall on the same evaluation instant (group wait
+    and interval are multiples of it): Alertmanager's timer and Prometheus' send then run
+    milliseconds apart, in no order the model can know. `flush_first` decides: the flush before
+    what arrives at its instant, or after."""
     alerts = sorted((Firing(tuple(sorted({**external_labels, **dict(f.labels)}.items())), f.active_at,
                             f.fired_at - BEFORE_THE_RANGE_MS if f.since_start else f.fired_at, f.resolved_at,
                             f.since_start, f.interval_ms) for f in firings), key=lambda f: f.fired_at)
@@ -640,7 +645,8 @@ def notifications(firings: list[Firing], config: dict[str, Any], external_labels
         next_update = updates[update][0] if update < len(updates) else None
         next_event = min((t for t in (next_alert, next_update) if t is not None), default=None)
         next_flush = min(groups.items(), key=lambda item: item[1].next_flush, default=None)
-        if next_flush is not None and (next_event is None or next_flush[1].next_flush <= next_event):
+        if next_flush is not None and (next_event is None or next_flush[1].next_flush < next_event
+                                       or (flush_first and next_flush[1].next_flush == next_event)):
             key, group = next_flush
             if group.next_flush > until_ms:
                 break
@@ -665,10 +671,11 @@ def notifications(firings: list[Firing], config: dict[str, Any], external_labels
     return sent
 
 
-def sent_in_range(firings: list[Firing], ruleset: RuleSet, start_ms: int, end_ms: int) -> list[Notification]:
+def sent_in_range(firings: list[Firing], ruleset: RuleSet, start_ms: int, end_ms: int,
+                  flush_first: bool = True) -> list[Notification]:
     """What the rule set's Alertmanager configuration sends from `start_ms` to `end_ms` for these firings."""
     return [n for n in notifications(firings, ruleset.alertmanager, ruleset.external_labels, end_ms,
-                                     duration_ms(ruleset.resend_delay)) if n.at >= start_ms]
+                                     duration_ms(ruleset.resend_delay), flush_first) if n.at >= start_ms]
 
 
 def _all(rule: dict[str, Any], side: str, labels: dict[str, str]) -> bool:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import operator
 from collections import Counter
 import io
 import json
@@ -325,20 +323,18 @@ def captured_sent(pipeline: Pipeline) -> list[tuple[tuple[str, str, str, str], i
 
 
 def undecided(pipeline: Pipeline, result: backtest.Result, inside) -> Counter:
-    """The notifications that an ordering closer than one evaluation interval decides: the backtest
-    again with every alert resolving an interval earlier, and later; what any of the three runs
-    sends and another does not. One of these orderings, seen live: the inhibit service's error-rate
-    page resolving tens of milliseconds before or after its warning group's flush. Before, the
-    warning stays inhibited; after, Alertmanager 0.34 lets it out until Prometheus re-sends the
-    burn-rate page that still fires (its inhibitor index keeps one source: tools/backtest.py)."""
+    """The notifications that an order of simultaneous events decides: the backtest again with each
+    group's flush after, not before, what Prometheus sends at the same evaluation instant (the
+    group's wait and interval are multiples of the evaluation interval, so they meet); what one
+    order sends and the other does not. Seen live twice: the inhibit service's warning group
+    flushing at the very evaluation its error-rate page resolved. Flushed first, the warning stays
+    inhibited; after, Alertmanager 0.34 lets it out until Prometheus re-sends the burn-rate page that
+    still fires (its inhibitor index keeps one source: tools/backtest.py)."""
     firings = [f for a in result.alerts for f in a.firings]
-    runs = []
-    for shift in (-pipeline.interval_ms, 0, pipeline.interval_ms):
-        moved = [f if f.resolved_at is None else dataclasses.replace(f, resolved_at=f.resolved_at + shift)
-                 for f in firings]
-        sent = backtest.sent_in_range(moved, pipeline.ruleset, result.start, result.end)
-        runs.append(Counter(key for key, at in keyed(sent) if inside(key, at)))
-    return functools.reduce(operator.or_, runs) - functools.reduce(operator.and_, runs)
+    runs = [Counter(key for key, at in keyed(backtest.sent_in_range(firings, pipeline.ruleset, result.start, result.end,
+                                                                    flush_first)) if inside(key, at))
+            for flush_first in (True, False)]
+    return (runs[0] - runs[1]) + (runs[1] - runs[0])
 
 
 def test_every_notification_is_what_the_receivers_got(pipeline, result):
